@@ -1,0 +1,136 @@
+"""`fastadapt train | eval | adapt | presets | data`: the command-line interface."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+
+def _train(a: argparse.Namespace) -> None:
+    from .presets import apply_overrides, get_preset
+    from .train.trainer import train
+    cfg = apply_overrides(get_preset(a.preset), a.set or [])
+    if a.data_root:
+        cfg["data_root"] = a.data_root
+    res = train(cfg, a.out or f"runs/{a.preset}", resume=a.resume)
+    print((Path(a.out or f"runs/{a.preset}") / "summary.txt").read_text().strip())
+    if a.json:
+        print(json.dumps({k: v for k, v in res.items() if k != "config"}))
+
+
+def _eval(a: argparse.Namespace) -> None:
+    from .tasks import build_sampler
+    from .train.calibration import reliability_diagram
+    from .train.evaluate import collect, summarize
+    from .train.trainer import load_run, resolve_device
+    device = resolve_device(a.device)
+    learner, cfg = load_run(a.run_dir, device=device)
+    if a.data_root:
+        cfg["data_root"] = a.data_root
+    ways, shots = a.ways or cfg["ways"], a.shots or cfg["shots"]
+    queries, episodes = a.queries or cfg["queries"], a.episodes or cfg["eval_episodes"]
+    sampler = build_sampler(cfg, a.split, ways, shots, queries, cfg["eval_seed"], within_group=a.within_alphabet)
+    probs, labels, secs = collect(learner, sampler, episodes, device=device)
+    res = summarize(probs, labels)
+    res.update(ways=ways, shots=shots, split=a.split, within_alphabet=a.within_alphabet,
+               episodes_per_second=episodes / secs)
+    if a.diagram:
+        reliability_diagram(probs, labels, a.diagram, title=f"{Path(a.run_dir).name} {ways}w{shots}s")
+    if a.json:
+        print(json.dumps(res))
+    else:
+        proto = " (within-alphabet)" if a.within_alphabet else ""
+        print(f"{ways}-way {shots}-shot on {a.split}{proto}: accuracy {100 * res['accuracy']:.2f} +- "
+              f"{100 * res['ci95']:.2f}% over {res['episodes']} episodes; NLL {res['nll']:.4f}, "
+              f"ECE {res['ece']:.4f}, Brier {res['brier']:.4f}")
+
+
+def _adapt(a: argparse.Namespace) -> None:
+    from .tasks.folders import load_query_folder, load_support_folder
+    from .train.trainer import load_run
+    learner, cfg = load_run(a.run_dir)
+    sx, sy, classes = load_support_folder(a.support, cfg["image_size"])
+    qx, files = load_query_folder(a.query, cfg["image_size"])
+    with torch.no_grad():
+        probs = learner.adapt(sx, sy, len(classes)).predict(qx).probs
+    conf, idx = probs.max(-1)
+    rows = [{"query": str(f), "class": classes[i], "probability": float(c)} for f, i, c in zip(files, idx.tolist(), conf)]
+    for r in rows:
+        print(f"{r['query']}\t{r['class']}\t{r['probability']:.3f}")
+    if a.json:
+        Path(a.json).write_text(json.dumps(rows, indent=1))
+
+
+def _presets(a: argparse.Namespace) -> None:
+    from .presets import PRESETS
+    for name, p in sorted(PRESETS.items()):
+        print(f"{name:32s} {p['description']}")
+
+
+def _data(a: argparse.Namespace) -> None:
+    import time
+    from .tasks.omniglot import load_images, split_characters
+    t = time.perf_counter()
+    data = load_images(a.data_root or None, a.size)
+    print(f"Omniglot: {len(set(data.alphabets))} alphabets, {len(data.alphabets)} characters, "
+          f"{data.images.shape[0] * data.images.shape[1]} images at {a.size}x{a.size} "
+          f"(ready in {time.perf_counter() - t:.1f} s)")
+    for split, parts in (("vinyals", ("train", "val", "test")), ("lake", ("background", "evaluation"))):
+        print(f"  {split}: " + ", ".join(f"{p} {len(split_characters(data, split, p))} characters" for p in parts))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fastadapt", description="Meta-learning: train, evaluate and adapt.")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="meta-train a preset")
+    t.add_argument("--preset", required=True)
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a preset value (repeatable)")
+    t.add_argument("--out", help="run folder (default runs/<preset>)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--data-root", help="folder holding omniglot/ (default $FASTADAPT_DATA or ~/.cache/fastadapt)")
+    t.add_argument("--json", action="store_true", help="also print the test results as JSON")
+    t.set_defaults(fn=_train)
+    e = sub.add_parser("eval", help="evaluate a run folder on test episodes")
+    e.add_argument("run_dir")
+    e.add_argument("--ways", type=int)
+    e.add_argument("--shots", type=int)
+    e.add_argument("--queries", type=int)
+    e.add_argument("--episodes", type=int)
+    e.add_argument("--split", default="test", choices=("train", "val", "test"))
+    e.add_argument("--within-alphabet", action="store_true", help="draw each episode from one alphabet (Lake 2015)")
+    e.add_argument("--diagram", help="write a reliability diagram PNG here")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--data-root")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(fn=_eval)
+    d = sub.add_parser("adapt", help="classify your own images from a few labelled examples")
+    d.add_argument("run_dir")
+    d.add_argument("--support", required=True, help="folder with one sub-folder of images per class")
+    d.add_argument("--query", required=True, help="folder of images to classify")
+    d.add_argument("--json", metavar="FILE", help="also write the predictions as JSON")
+    d.set_defaults(fn=_adapt)
+    sub.add_parser("presets", help="list presets").set_defaults(fn=_presets)
+    g = sub.add_parser("data", help="prepare and verify a dataset")
+    g.add_argument("name", choices=("omniglot",))
+    g.add_argument("--data-root")
+    g.add_argument("--size", type=int, default=28)
+    g.set_defaults(fn=_data)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except (ValueError, KeyError, OSError, RuntimeError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        print(f"fastadapt {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

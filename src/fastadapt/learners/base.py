@@ -1,0 +1,95 @@
+"""The one abstraction every family shares (see DESIGN.md): adaptation is a function from a support
+set to a predictor. A `Learner` is an `nn.Module` whose parameters are the meta-parameters."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..tasks.task import TaskBatch
+
+
+@dataclass
+class Prediction:
+    """What a predictor returns: class ``logits`` (classification) or a Gaussian ``mean``/``var``
+    (regression). Leading dimensions are free (``[Q, N]`` for one task, ``[B, Q, N]`` for a batch)."""
+
+    logits: Tensor | None = None
+    mean: Tensor | None = None
+    var: Tensor | None = None
+
+    @property
+    def probs(self) -> Tensor:
+        if self.logits is None:
+            raise TypeError("This prediction is a regression (mean/var); it has no class probabilities.")
+        return self.logits.softmax(-1)
+
+    def loss(self, y: Tensor) -> Tensor:
+        """Mean negative log-likelihood of ``y``: cross-entropy, or Gaussian NLL (MSE when no variance)."""
+        if self.logits is not None:
+            return F.cross_entropy(self.logits.reshape(-1, self.logits.shape[-1]), y.reshape(-1))
+        if self.var is None:
+            return F.mse_loss(self.mean, y)
+        return 0.5 * (torch.log(2 * math.pi * self.var) + (y - self.mean) ** 2 / self.var).mean()
+
+    def accuracy(self, y: Tensor) -> Tensor:
+        return (self.logits.argmax(-1) == y).float().mean()
+
+    @staticmethod
+    def stack(preds: list["Prediction"]) -> "Prediction":
+        def st(name: str) -> Tensor | None:
+            vals = [getattr(p, name) for p in preds]
+            return None if vals[0] is None else torch.stack(vals)
+        return Prediction(st("logits"), st("mean"), st("var"))
+
+
+class Predictor(Protocol):
+    """The adapted state of one task (or a batch of tasks): fast weights, prototypes, a memory, ..."""
+
+    def predict(self, x: Tensor) -> Prediction: ...
+
+
+class Learner(nn.Module):
+    """Base class of all meta-learners.
+
+    Subclasses implement :meth:`adapt`; :meth:`predict_batch` may be overridden with a batched path
+    (the default adapts each task of the batch in turn). ``adapt`` never mutates the module.
+    """
+
+    task_type: str = "classification"
+
+    def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> Predictor:
+        raise NotImplementedError
+
+    def predict_batch(self, batch: TaskBatch) -> Prediction:
+        """Predictions for the queries of every task in ``batch`` (leading dimension ``B``)."""
+        return Prediction.stack([self.adapt(t.support_x, t.support_y, t.ways).predict(t.query_x) for t in batch])
+
+    def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
+        """The meta-training objective on a batch of tasks, and metrics to log."""
+        pred = self.predict_batch(batch)
+        loss = pred.loss(batch.query_y)
+        metrics = {"loss": loss.item()}
+        if pred.logits is not None:
+            metrics["acc"] = pred.accuracy(batch.query_y).item()
+        return loss, metrics
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> "Learner":
+        raise NotImplementedError(f"{cls.__name__} cannot be built from a preset configuration yet.")
+
+
+def check_labels(support_y: Tensor, ways: int | None) -> int:
+    """Number of classes in a support set, checking labels are ``0..ways-1`` with none missing."""
+    if support_y.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise TypeError(f"Support labels must be integer class indices, got dtype {support_y.dtype}.")
+    if ways is None:
+        ways = int(support_y.max()) + 1
+    if support_y.numel() and (int(support_y.min()) < 0 or int(support_y.max()) >= ways):
+        raise ValueError(f"Support labels must lie in 0..{ways - 1}, got range "
+                         f"{int(support_y.min())}..{int(support_y.max())}.")
+    return ways

@@ -1,0 +1,79 @@
+"""Named configurations ``<benchmark>-<method>-<setting>``: flat dicts of plain values that
+`fastadapt train --preset NAME --set key=value` starts from."""
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+# Defaults every preset starts from; a preset overrides some of them.
+DEFAULTS: dict[str, Any] = {
+    "dataset": "omniglot", "split": "vinyals", "image_size": 28, "data_root": "",
+    "method": "protonet", "distance": "euclidean", "hidden": 64, "channels": 1,
+    "ways": 5, "shots": 1, "queries": 15,                      # evaluation episodes
+    "train_ways": 60, "train_shots": 1, "train_queries": 5,    # training episodes
+    "meta_batch": 1, "steps": 3000, "lr": 1e-3, "lr_decay_every": 2000, "lr_decay": 0.5,
+    "log_every": 50, "ckpt_every": 250, "val_every": 500, "val_episodes": 200,
+    "eval_episodes": 1000, "eval_seed": 2017, "seed": 0, "device": "auto",
+}
+
+PRESETS: dict[str, dict[str, Any]] = {}
+
+
+def register(name: str, description: str, **overrides: Any) -> None:
+    unknown = set(overrides) - set(DEFAULTS)
+    if unknown:
+        raise KeyError(f"Preset {name!r} sets unknown keys {sorted(unknown)}; add them to DEFAULTS first.")
+    PRESETS[name] = {"description": description, **overrides}
+
+
+# Prototypical Networks on Omniglot (Snell 2017): trained 60-way with 5 queries and the test-time shot
+# count; Adam 1e-3 halved every 2,000 episodes. One model per shot serves both 5-way and 20-way testing.
+for _w in (5, 20):
+    for _k in (1, 5):
+        register(f"omniglot-protonet-{_w}w{_k}s",
+                 f"ProtoNet (Snell 2017), Conv4, Omniglot vinyals 28x28; trained 60-way {_k}-shot, "
+                 f"tested {_w}-way {_k}-shot", ways=_w, shots=_k, train_shots=_k)
+
+
+def did_you_mean(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=3)
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def get_preset(name: str) -> dict[str, Any]:
+    """The full configuration of preset ``name`` (defaults with its overrides applied)."""
+    if name not in PRESETS:
+        raise KeyError(f"Unknown preset {name!r}.{did_you_mean(name, sorted(PRESETS))} "
+                       f"`fastadapt presets` lists them all.")
+    cfg = {**DEFAULTS, **{k: v for k, v in PRESETS[name].items() if k != "description"}}
+    cfg["preset"] = name
+    return cfg
+
+
+def _coerce(key: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return raw.lower() in ("true", "1", "yes")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"--set {key}={raw}: expected a {type(default).__name__} (default {default!r}).") from None
+    return raw
+
+
+def apply_overrides(cfg: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
+    """Apply ``key=value`` strings, typed like the existing value; unknown keys get a did-you-mean."""
+    cfg = dict(cfg)
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"--set takes key=value, got {pair!r}.")
+        key, raw = pair.split("=", 1)
+        if key not in cfg:
+            raise KeyError(f"Unknown --set key {key!r}.{did_you_mean(key, sorted(cfg))} "
+                           f"Known keys: {', '.join(sorted(cfg))}.")
+        cfg[key] = _coerce(key, raw, cfg[key])
+    return cfg

@@ -1,0 +1,29 @@
+"""Plots written by training runs (matplotlib, Agg backend: no display needed)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+def learning_curve(metrics_jsonl: str | os.PathLike, path: str | os.PathLike, title: str = "") -> None:
+    """Training loss and accuracy, and validation accuracy, against the step."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [json.loads(ln) for ln in Path(metrics_jsonl).read_text().splitlines() if ln]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    steps = [r["step"] for r in rows if "loss" in r]
+    a1.plot(steps, [r["loss"] for r in rows if "loss" in r])
+    a1.set(xlabel="step", ylabel="meta-training loss", yscale="log", title=title)
+    if any("acc" in r for r in rows):
+        a2.plot([r["step"] for r in rows if "acc" in r], [r["acc"] for r in rows if "acc" in r], label="train")
+    val = [r for r in rows if "val_acc" in r]
+    if val:
+        a2.errorbar([r["step"] for r in val], [r["val_acc"] for r in val], yerr=[r["val_ci95"] for r in val],
+                    marker="o", label="validation")
+    a2.set(xlabel="step", ylabel="accuracy")
+    a2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

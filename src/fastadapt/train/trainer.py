@@ -1,0 +1,177 @@
+"""The meta-training loop (plain, in the spirit of nanoGPT): sample a batch of episodes, take the
+learner's meta-loss, step Adam; validate periodically, keep the best checkpoint, and resume exactly
+after a crash (episode i depends only on (seed, i); model, optimizer and best score are checkpointed)."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from ..io import atomic_write_bytes
+from ..learners import Learner, build_learner
+from ..tasks import build_sampler
+from .checkpoint import load_checkpoint, save_checkpoint
+from .evaluate import evaluate
+from .plots import learning_curve
+
+LAST, BEST = "last.safetensors", "best.safetensors"
+
+
+class TrainingDiverged(RuntimeError):
+    """The meta-loss became NaN or infinite."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine() -> str:
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads{gpu}"
+
+
+def check_config(cfg: dict[str, Any]) -> None:
+    for key in ("steps", "log_every", "ckpt_every", "val_every", "meta_batch"):
+        if not isinstance(cfg[key], int) or cfg[key] <= 0:
+            raise ValueError(f"{key} must be a positive integer, got {cfg[key]!r}.")
+    if cfg["ckpt_every"] % cfg["log_every"]:
+        raise ValueError(f"ckpt_every ({cfg['ckpt_every']}) must be a multiple of log_every "
+                         f"({cfg['log_every']}) so a resumed run logs exactly what an uninterrupted one does.")
+
+
+def _prepare_out(out: Path, resume: bool) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(f"Cannot create run folder {out}: {e.strerror}.") from None
+    if not os.access(out, os.W_OK) or not (out.stat().st_mode & 0o200):
+        raise PermissionError(f"Run folder {out} is read-only; choose another --out.")
+    if (out / LAST).exists() and not resume:
+        raise FileExistsError(f"{out} already holds a training run. Pass --resume to continue it, "
+                              f"or choose another --out.")
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    if path.exists():
+        keep = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
+        atomic_write_bytes(path, ("\n".join(keep) + "\n" if keep else "").encode())
+
+
+def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
+          progress: bool | None = None) -> dict[str, Any]:
+    """Meta-train the learner described by ``cfg`` into ``out_dir``; returns the test results."""
+    check_config(cfg)
+    out = Path(out_dir)
+    _prepare_out(out, resume)
+    device = resolve_device(cfg["device"])
+    torch.manual_seed(cfg["seed"])
+    learner = build_learner(cfg).to(device)
+    train_s = build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], cfg["seed"])
+    val_s = build_sampler(cfg, "val", cfg["ways"], cfg["shots"], cfg["queries"], cfg["eval_seed"])
+    opt = torch.optim.Adam(learner.parameters(), lr=cfg["lr"])
+
+    start, best, elapsed, log = 0, -math.inf, 0.0, out / "metrics.jsonl"
+    if resume and (out / LAST).exists():
+        meta = load_checkpoint(out / LAST, learner, opt)
+        if meta["config"] != cfg:
+            diff = sorted(k for k in set(cfg) | set(meta["config"]) if cfg.get(k) != meta["config"].get(k))
+            raise ValueError(f"--resume with a different configuration (keys {diff}); resume with the same one.")
+        start, best, elapsed = meta["step"], meta["best_val"], meta["elapsed"]
+        _truncate_log(log, start)
+    else:
+        log.unlink(missing_ok=True)
+    atomic_write_bytes(out / "config.json", json.dumps(cfg, indent=1).encode())
+
+    learner.train()
+    window: list[dict[str, float]] = []
+    t0 = time.perf_counter() - elapsed
+    bar = tqdm(total=cfg["steps"], initial=start, disable=None if progress is None else not progress, unit="step",
+               dynamic_ncols=True)
+    for step in range(start, cfg["steps"]):
+        lr = cfg["lr"] * cfg["lr_decay"] ** (step // cfg["lr_decay_every"])
+        for group in opt.param_groups:
+            group["lr"] = lr
+        batch = train_s.batch(step, cfg["meta_batch"]).to(device, non_blocking=True)
+        loss, metrics = learner.meta_loss(batch)
+        if not math.isfinite(metrics["loss"]):
+            raise TrainingDiverged(f"The meta-loss became {metrics['loss']} at step {step + 1}; stopped. The last "
+                                   f"good checkpoint is kept in {out / LAST}. Lower lr (now {lr:g}) and --resume.")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        window.append(metrics)
+        done = step + 1
+        record: dict[str, Any] = {}
+        if done % cfg["log_every"] == 0 or done == cfg["steps"]:
+            record = {k: sum(m[k] for m in window) / len(window) for k in window[0]}
+            window = []
+            eps = cfg["meta_batch"] * bar.format_dict["rate"] if bar.format_dict.get("rate") else float("nan")
+            bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record.get('acc', float('nan')):.3f}",
+                            eps=f"{eps:.1f}/s")
+        if done % cfg["val_every"] == 0 or done == cfg["steps"]:
+            val = evaluate(learner, val_s, cfg["val_episodes"], device=device)
+            record.update(val_acc=val["accuracy"], val_ci95=val["ci95"])
+            if val["accuracy"] > best:
+                best = val["accuracy"]
+                save_checkpoint(out / BEST, learner, {"config": cfg, "step": done, "val_acc": best})
+        if record:
+            record.update(step=done, lr=lr, time=time.perf_counter() - t0)
+            with open(log, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        if done % cfg["ckpt_every"] == 0 or done == cfg["steps"]:
+            save_checkpoint(out / LAST, learner, {"config": cfg, "step": done, "best_val": best,
+                                                  "elapsed": time.perf_counter() - t0}, opt)
+        bar.update(1)
+    bar.close()
+    train_seconds = time.perf_counter() - t0
+    learning_curve(log, out / "learning_curve.png", title=cfg.get("preset", cfg["method"]))
+    return finish_run(out, cfg, device, train_seconds)
+
+
+def load_run(run_dir: str | os.PathLike, which: str = BEST, device: str | torch.device = "cpu"
+             ) -> tuple[Learner, dict[str, Any]]:
+    """The learner of a run folder (best checkpoint by default) and its configuration."""
+    run = Path(run_dir)
+    if not (run / "config.json").exists():
+        raise FileNotFoundError(f"{run} is not a fastadapt run folder (no config.json). "
+                                f"Create one with `fastadapt train --preset NAME --out {run}`.")
+    cfg = json.loads((run / "config.json").read_text())
+    learner = build_learner(cfg)
+    load_checkpoint(run / which, learner)
+    return learner.to(device).eval(), cfg
+
+
+def finish_run(out: Path, cfg: dict[str, Any], device: torch.device, train_seconds: float) -> dict[str, Any]:
+    """Test the best checkpoint and write results.json and summary.txt."""
+    learner, _ = load_run(out, BEST, device)
+    test_s = build_sampler(cfg, "test", cfg["ways"], cfg["shots"], cfg["queries"], cfg["eval_seed"])
+    res = evaluate(learner, test_s, cfg["eval_episodes"], device=device)
+    best_meta = json.loads((out / "config.json").read_text())
+    results = {"preset": cfg.get("preset"), "split": "test", **res, "train_seconds": train_seconds,
+               "train_steps": cfg["steps"], "seed": cfg["seed"], "commit": git_commit(), "machine": machine(),
+               "config": best_meta}
+    atomic_write_bytes(out / "results.json", json.dumps(results, indent=1).encode())
+    summary = (f"{cfg.get('preset', cfg['method'])}: {cfg['ways']}-way {cfg['shots']}-shot test accuracy "
+               f"{100 * res['accuracy']:.2f} +- {100 * res['ci95']:.2f}% over {res['episodes']} episodes "
+               f"(NLL {res['nll']:.3f}, ECE {res['ece']:.4f}); trained {cfg['steps']} steps in "
+               f"{train_seconds / 60:.1f} min on {machine()}.\n")
+    atomic_write_bytes(out / "summary.txt", summary.encode())
+    return results
