@@ -33,14 +33,17 @@ def _eval(a: argparse.Namespace) -> None:
     ways, shots = a.ways or cfg["ways"], a.shots or cfg["shots"]
     queries, episodes = a.queries or cfg["queries"], a.episodes or cfg["eval_episodes"]
     sampler = build_sampler(cfg, a.split, ways, shots, queries, cfg["eval_seed"], within_group=a.within_alphabet)
-    probs, labels, secs = collect(learner, sampler, episodes, device=device)
-    res = summarize(probs, labels)
+    pred, labels, secs = collect(learner, sampler, episodes, device=device)
+    res = summarize(pred, labels)
     res.update(ways=ways, shots=shots, split=a.split, within_alphabet=a.within_alphabet,
                episodes_per_second=episodes / secs)
-    if a.diagram:
-        reliability_diagram(probs, labels, a.diagram, title=f"{Path(a.run_dir).name} {ways}w{shots}s")
+    if a.diagram and pred.logits is not None:
+        reliability_diagram(pred.probs, labels, a.diagram, title=f"{Path(a.run_dir).name} {ways}w{shots}s")
     if a.json:
         print(json.dumps(res))
+    elif "mse" in res:
+        print(f"{shots}-shot on {a.split}: MSE {res['mse']:.4f} +- {res['ci95']:.4f} over {res['episodes']} tasks"
+              + (f"; NLL {res['nll']:.4f}" if "nll" in res else ""))
     else:
         proto = " (within-alphabet)" if a.within_alphabet else ""
         print(f"{ways}-way {shots}-shot on {a.split}{proto}: accuracy {100 * res['accuracy']:.2f} +- "

@@ -1,17 +1,19 @@
-"""Meta-learners, one module per method, all on `Learner` (see base.py)."""
+"""Meta-learners, one module per method, all on `Learner` (base.py). A module registers its learner
+with ``@METHODS.register("name")``; the config key ``method`` picks it."""
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from .base import Learner, Prediction, Predictor
-from .protonet import ProtoNet
+from ..registry import import_submodules
+from .base import METHODS, Learner, Prediction, Predictor
 
-METHODS: dict[str, type[Learner]] = {"protonet": ProtoNet}
+import_submodules(sys.modules[__name__], skip=("base",))
+from .protonet import ProtoNet  # noqa: E402
 
 __all__ = ["Learner", "Prediction", "Predictor", "ProtoNet", "METHODS", "build_learner"]
 
 
 def build_learner(cfg: dict[str, Any]) -> Learner:
-    if cfg["method"] not in METHODS:
-        raise ValueError(f"Unknown method {cfg['method']!r}; known: {sorted(METHODS)}.")
-    return METHODS[cfg["method"]].from_config(cfg)
+    """The learner named by ``cfg["method"]``, built from the configuration."""
+    return METHODS.get_or_raise(cfg["method"]).from_config(cfg)

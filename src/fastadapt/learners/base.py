@@ -10,7 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..registry import Registry
 from ..tasks.task import TaskBatch
+
+METHODS = Registry("method")   # name -> Learner subclass with a from_config(cfg) classmethod
 
 
 @dataclass

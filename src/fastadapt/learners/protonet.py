@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
 from ..tasks.task import TaskBatch
-from .base import Learner, Prediction, check_labels
+from .base import METHODS, Learner, Prediction, check_labels
 
 DISTANCES = ("euclidean", "cosine")
 
@@ -42,6 +42,7 @@ class PrototypePredictor:
         return Prediction(logits=prototype_logits(q, self.prototypes, self.learner.distance, self.learner.scale))
 
 
+@METHODS.register("protonet")
 class ProtoNet(Learner):
     """Prototypical Networks (Snell et al., 2017): a class is the mean of its embedded support examples;
     a query is classified by a softmax over negative squared Euclidean distances to the prototypes

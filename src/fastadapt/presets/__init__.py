@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import sys
 from typing import Any
+
+from ..registry import import_submodules
 
 # Defaults every preset starts from; a preset overrides some of them.
 DEFAULTS: dict[str, Any] = {
@@ -19,20 +22,15 @@ DEFAULTS: dict[str, Any] = {
 PRESETS: dict[str, dict[str, Any]] = {}
 
 
-def register(name: str, description: str, **overrides: Any) -> None:
+def register(name: str, description: str, extra: dict[str, Any] | None = None, **overrides: Any) -> None:
+    """Register preset ``name``: ``overrides`` change DEFAULTS; ``extra`` adds keys of the preset's own
+    (method hyper-parameters), which `--set` can then change too."""
     unknown = set(overrides) - set(DEFAULTS)
     if unknown:
-        raise KeyError(f"Preset {name!r} sets unknown keys {sorted(unknown)}; add them to DEFAULTS first.")
-    PRESETS[name] = {"description": description, **overrides}
-
-
-# Prototypical Networks on Omniglot (Snell 2017): trained 60-way with 5 queries and the test-time shot
-# count; Adam 1e-3 halved every 2,000 episodes. One model per shot serves both 5-way and 20-way testing.
-for _w in (5, 20):
-    for _k in (1, 5):
-        register(f"omniglot-protonet-{_w}w{_k}s",
-                 f"ProtoNet (Snell 2017), Conv4, Omniglot vinyals 28x28; trained 60-way {_k}-shot, "
-                 f"tested {_w}-way {_k}-shot", ways=_w, shots=_k, train_shots=_k)
+        raise KeyError(f"Preset {name!r} sets unknown keys {sorted(unknown)}; pass new keys in `extra`.")
+    if name in PRESETS:
+        raise KeyError(f"Preset {name!r} is registered twice.")
+    PRESETS[name] = {"description": description, **overrides, **(extra or {})}
 
 
 def did_you_mean(word: str, options: list[str]) -> str:
@@ -77,3 +75,6 @@ def apply_overrides(cfg: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
                            f"Known keys: {', '.join(sorted(cfg))}.")
         cfg[key] = _coerce(key, raw, cfg[key])
     return cfg
+
+
+import_submodules(sys.modules[__name__])

@@ -1,13 +1,26 @@
 """Task families: episodes (`Task`, `TaskBatch`), the episode sampler, and datasets."""
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
+from ..registry import Registry, import_submodules
 from .sampler import EpisodeSampler
 from .task import Task, TaskBatch
 
-__all__ = ["EpisodeSampler", "Task", "TaskBatch", "build_sampler"]
+__all__ = ["DATASETS", "EpisodeSampler", "Task", "TaskBatch", "TaskSampler", "build_sampler"]
+
+
+class TaskSampler(Protocol):
+    """Anything that yields batches of episodes: ``batch(i, B)`` is the i-th batch, deterministic
+    given the sampler's seed. `EpisodeSampler` is the one for labelled datasets."""
+
+    ways: int | None
+    shots: int
+    queries: int
+
+    def batch(self, index: int, batch_size: int = 1) -> TaskBatch: ...
 
 
 @lru_cache(maxsize=8)
@@ -21,14 +34,27 @@ SPLIT_PARTS = {"vinyals": {"train": "train", "val": "val", "test": "test"},
                "lake": {"train": "background", "val": "evaluation", "test": "evaluation"}}
 
 
-def build_sampler(cfg: dict[str, Any], part: str, ways: int, shots: int, queries: int, seed: int,
-                  within_group: bool = False) -> EpisodeSampler:
-    """An episode sampler over ``part`` (train / val / test) of the dataset named in ``cfg``."""
-    if cfg["dataset"] != "omniglot":
-        raise ValueError(f"Unknown dataset {cfg['dataset']!r}; known: ['omniglot'].")
+def omniglot_sampler(cfg: dict[str, Any], part: str, ways: int, shots: int, queries: int, seed: int,
+                     within_group: bool = False) -> EpisodeSampler:
     parts = SPLIT_PARTS.get(cfg["split"])
     if parts is None:
         raise ValueError(f"Unknown Omniglot split {cfg['split']!r}; choose one of {sorted(SPLIT_PARTS)}.")
     data = _omniglot(cfg["split"], parts[part], cfg.get("data_root", ""), cfg["image_size"])
-    return EpisodeSampler(data.x, data.y, ways, shots, queries, groups=data.groups,
+    return EpisodeSampler(data.x, data.y, ways, shots, queries, groups=data.groups[data.y],
                           within_group=within_group, seed=seed)
+
+
+# Task families by the name used in configs' "dataset" key. Each factory takes
+# (cfg, part, ways, shots, queries, seed, within_group) and returns a TaskSampler; a module of this
+# package registers its own with ``@DATASETS.register("name")``.
+DATASETS = Registry("dataset")
+DATASETS.register("omniglot")(omniglot_sampler)
+
+
+def build_sampler(cfg: dict[str, Any], part: str, ways: int, shots: int, queries: int, seed: int,
+                  within_group: bool = False) -> TaskSampler:
+    """A task sampler over ``part`` (train / val / test) of the task family named by ``cfg["dataset"]``."""
+    return DATASETS.get_or_raise(cfg["dataset"])(cfg, part, ways, shots, queries, seed, within_group)
+
+
+import_submodules(sys.modules[__name__], skip=("task", "sampler", "omniglot", "folders"))

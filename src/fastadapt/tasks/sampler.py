@@ -12,8 +12,8 @@ class EpisodeSampler:
     """Draws N-way K-shot episodes with Q queries per class from ``x`` labelled by ``y``.
 
     All work per episode is tensor indexing: no Python loop over images. Classes are relabelled
-    ``0..ways-1`` in random order in every episode. With ``groups`` (e.g. the alphabet of each class)
-    and ``within_group=True`` every episode draws its classes from a single group (Lake 2015).
+    ``0..ways-1`` in random order in every episode. With ``groups`` (one group id per example, e.g. the
+    alphabet of its class) and ``within_group=True`` every episode draws its classes from a single group (Lake 2015).
 
     Episode ``i`` depends only on ``(seed, i)``, so the same seed gives the same episodes in any order,
     after a resume, or on another rank.
@@ -48,8 +48,9 @@ class EpisodeSampler:
         self.eligible = eligible
         self.group_of = None
         if within_group:
-            if groups is None:
-                raise ValueError("within_group=True needs `groups`: one group id per class (e.g. alphabet).")
+            if groups is None or groups.shape[0] != y.shape[0]:
+                raise ValueError("within_group=True needs `groups`: one group id per example (e.g. the "
+                                 "alphabet of its class), as many as labels.")
             group_of_class = torch.zeros(self.num_classes, dtype=torch.long)
             group_of_class[y_idx] = groups.long()
             self.group_of = group_of_class

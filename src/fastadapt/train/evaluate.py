@@ -1,5 +1,6 @@
 """Few-shot evaluation as the papers do it: mean accuracy over many test episodes with a 95% confidence
-interval (1.96 standard errors), plus NLL and expected calibration error of the query probabilities."""
+interval (1.96 standard errors), plus NLL and expected calibration error of the query probabilities.
+Regression learners get mean squared error (and Gaussian NLL when they predict a variance) likewise."""
 from __future__ import annotations
 
 import math
@@ -7,47 +8,68 @@ import time
 from typing import Any
 
 import torch
+from torch import Tensor
 
-from ..learners.base import Learner
-from ..tasks.sampler import EpisodeSampler
+from ..learners.base import Learner, Prediction
+from ..tasks import TaskSampler
 from .calibration import brier, ece, nll
 
 
+def ci95(per_episode: Tensor) -> float:
+    """Half-width of the normal 95% confidence interval of the mean."""
+    n = len(per_episode)
+    return float(1.96 * per_episode.double().std(unbiased=True) / math.sqrt(n)) if n > 1 else float("nan")
+
+
 @torch.no_grad()
-def collect(learner: Learner, sampler: EpisodeSampler, episodes: int = 1000, batch_size: int = 50,
-            device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Query probabilities ``[E, Q, N]`` and labels ``[E, Q]`` over ``episodes`` episodes, and seconds."""
+def collect(learner: Learner, sampler: TaskSampler, episodes: int = 1000, batch_size: int = 50,
+            device: str | torch.device = "cpu") -> tuple[Prediction, Tensor, float]:
+    """Query predictions (leading dimension: episode) and targets over ``episodes`` episodes, and seconds.
+    The learner runs in ``eval()`` mode (BatchNorm uses running statistics unless the learner says otherwise)."""
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}.")
     was_training = learner.training
     learner.eval()
-    probs, labels = [], []
+    preds, targets = [], []
     start = time.perf_counter()
     try:
         for i, lo in enumerate(range(0, episodes, batch_size)):
             batch = sampler.batch(i, min(batch_size, episodes - lo)).to(device)
-            probs.append(learner.predict_batch(batch).probs.float().cpu())
-            labels.append(batch.query_y.cpu())
+            p = learner.predict_batch(batch)
+            preds.append(Prediction(*(None if t is None else t.float().cpu() for t in (p.logits, p.mean, p.var))))
+            targets.append(batch.query_y.cpu())
     finally:
         learner.train(was_training)
-    return torch.cat(probs), torch.cat(labels), time.perf_counter() - start
+    pred = Prediction(*(None if getattr(preds[0], k) is None else torch.cat([getattr(p, k) for p in preds])
+                        for k in ("logits", "mean", "var")))
+    return pred, torch.cat(targets), time.perf_counter() - start
 
 
-def summarize(probs: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
-    """Accuracy with 95% CI over episodes, NLL, ECE (15 bins) and Brier score over all queries."""
-    acc = (probs.argmax(-1) == labels).float().mean(-1).double()
-    n = len(acc)
-    flat_p, flat_y = probs.reshape(-1, probs.shape[-1]).double(), labels.reshape(-1)
-    return {"accuracy": float(acc.mean()),
-            "ci95": float(1.96 * acc.std(unbiased=True) / math.sqrt(n)) if n > 1 else float("nan"),
-            "nll": nll(flat_p, flat_y), "ece": ece(flat_p, flat_y), "brier": brier(flat_p, flat_y),
-            "episodes": n}
+def summarize(pred: Prediction, targets: Tensor) -> dict[str, Any]:
+    """Classification: accuracy with 95% CI over episodes, NLL, ECE (15 bins), Brier over all queries.
+    Regression: MSE with 95% CI over episodes, and Gaussian NLL when a variance is predicted.
+    ``score`` is the number to maximize when selecting checkpoints (accuracy, or minus the MSE)."""
+    if pred.logits is not None:
+        probs = pred.probs.double()
+        acc = (probs.argmax(-1) == targets).double().mean(-1)
+        flat_p, flat_y = probs.reshape(-1, probs.shape[-1]), targets.reshape(-1)
+        return {"accuracy": float(acc.mean()), "ci95": ci95(acc), "nll": nll(flat_p, flat_y),
+                "ece": ece(flat_p, flat_y), "brier": brier(flat_p, flat_y), "episodes": len(acc),
+                "score": float(acc.mean())}
+    err = ((pred.mean.double() - targets.double()) ** 2).reshape(len(targets), -1).mean(-1)
+    out = {"mse": float(err.mean()), "ci95": ci95(err), "episodes": len(err), "score": -float(err.mean())}
+    if pred.var is not None:
+        v = pred.var.double()
+        per = 0.5 * (torch.log(2 * math.pi * v) + (targets.double() - pred.mean.double()) ** 2 / v)
+        per = per.reshape(len(targets), -1).mean(-1)
+        out.update(nll=float(per.mean()), nll_ci95=ci95(per))
+    return out
 
 
-def evaluate(learner: Learner, sampler: EpisodeSampler, episodes: int = 1000, batch_size: int = 50,
+def evaluate(learner: Learner, sampler: TaskSampler, episodes: int = 1000, batch_size: int = 50,
              device: str | torch.device = "cpu") -> dict[str, Any]:
-    probs, labels, secs = collect(learner, sampler, episodes, batch_size, device)
-    out = summarize(probs, labels)
+    pred, targets, secs = collect(learner, sampler, episodes, batch_size, device)
+    out = summarize(pred, targets)
     out.update(ways=sampler.ways, shots=sampler.shots, queries=sampler.queries,
                seconds=secs, episodes_per_second=episodes / secs)
     return out

@@ -128,10 +128,12 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
                             eps=f"{eps:.1f}/s")
         if done % cfg["val_every"] == 0 or done == cfg["steps"]:
             val = evaluate(learner, val_s, cfg["val_episodes"], device=device)
-            record.update(val_acc=val["accuracy"], val_ci95=val["ci95"])
-            if val["accuracy"] > best:
-                best = val["accuracy"]
-                save_checkpoint(out / BEST, learner, {"config": cfg, "step": done, "val_acc": best})
+            record.update(val_score=val["score"], val_ci95=val["ci95"])
+            if "accuracy" in val:
+                record["val_acc"] = val["accuracy"]
+            if val["score"] > best:
+                best = val["score"]
+                save_checkpoint(out / BEST, learner, {"config": cfg, "step": done, "val_score": best})
         if record:
             record.update(step=done, lr=lr, time=time.perf_counter() - t0)
             with open(log, "a") as f:
@@ -169,9 +171,14 @@ def finish_run(out: Path, cfg: dict[str, Any], device: torch.device, train_secon
                "train_steps": cfg["steps"], "seed": cfg["seed"], "commit": git_commit(), "machine": machine(),
                "config": best_meta}
     atomic_write_bytes(out / "results.json", json.dumps(results, indent=1).encode())
-    summary = (f"{cfg.get('preset', cfg['method'])}: {cfg['ways']}-way {cfg['shots']}-shot test accuracy "
-               f"{100 * res['accuracy']:.2f} +- {100 * res['ci95']:.2f}% over {res['episodes']} episodes "
-               f"(NLL {res['nll']:.3f}, ECE {res['ece']:.4f}); trained {cfg['steps']} steps in "
+    if "accuracy" in res:
+        headline = (f"{cfg['ways']}-way {cfg['shots']}-shot test accuracy {100 * res['accuracy']:.2f} +- "
+                    f"{100 * res['ci95']:.2f}% over {res['episodes']} episodes (NLL {res['nll']:.3f}, "
+                    f"ECE {res['ece']:.4f})")
+    else:
+        headline = (f"{cfg['shots']}-shot test MSE {res['mse']:.4f} +- {res['ci95']:.4f} over "
+                    f"{res['episodes']} tasks" + (f" (NLL {res['nll']:.3f})" if "nll" in res else ""))
+    summary = (f"{cfg.get('preset', cfg['method'])}: {headline}; trained {cfg['steps']} steps in "
                f"{train_seconds / 60:.1f} min on {machine()}.\n")
     atomic_write_bytes(out / "summary.txt", summary.encode())
     return results
