@@ -1,0 +1,207 @@
+"""In-context learning with a causal transformer (Garg et al., 2022; Kirsch et al., 2022).
+
+A transformer reads the support set as a sequence and predicts the queries' labels in one forward pass:
+``adapt`` only stores the context, so adaptation costs no gradient step; everything the model learns
+about learning is in its weights, meta-trained over a distribution of tasks.
+
+Sequence layout (one token per example, no positional encoding, so the context is a set read in order):
+
+    [ P_1 ... P_S | Z_1 ... Z_S (training probes, optional) | Q_1 ... Q_M ]
+
+``P_i = W_x f(x_i) + e(y_i)`` is a context pair; ``Z_i`` and ``Q_j`` are *query tokens*
+``W_x f(x) + e(?)`` whose label slot holds a learned "unknown" embedding. The attention mask is causal:
+``P_i`` sees ``P_1..P_i``; the probe ``Z_i`` sees ``P_1..P_{i-1}`` and itself (it predicts ``y_i`` from the
+first ``i-1`` examples, Garg's loss at every prefix length); a query ``Q_j`` sees all of ``P`` and itself,
+never another query, so predictions are per query (non-transductive) and never see later tokens.
+Classification uses label tokens ``e(y)`` over ``max_ways`` classes and reads logits from a linear head;
+labels are permuted per training episode (Kirsch 2022) so the mapping must be inferred from the context.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..nn.conv4 import Conv4
+from ..tasks.task import TaskBatch
+from .base import METHODS, Learner, Prediction, check_labels
+
+
+def icl_mask(context: int, probes: int, queries: int, device: torch.device | None = None) -> Tensor:
+    """Boolean attention mask ``[T, T]`` (True = may attend) of the layout above, ``T = S + P + M``.
+
+    ``probes`` is 0 or ``context``: probe ``i`` sees the pairs before ``i`` and itself."""
+    s, p, m = context, probes, queries
+    t = s + p + m
+    allow = torch.zeros(t, t, dtype=torch.bool, device=device)
+    allow[:s, :s] = torch.ones(s, s, dtype=torch.bool, device=device).tril()
+    if p:
+        allow[s:s + p, :s] = torch.ones(p, s, dtype=torch.bool, device=device).tril(-1)
+    allow[s + p:, :s] = True
+    idx = torch.arange(s, t, device=device)
+    allow[idx, idx] = True
+    return allow
+
+
+def permute_labels(batch: TaskBatch, generator: torch.Generator | None = None) -> TaskBatch:
+    """A random label permutation per episode, applied to support and query alike, and a random order
+    of the support examples (Kirsch 2022): class identities carry no information across episodes."""
+    b, n = len(batch), batch.ways
+    perm = torch.rand(b, n, generator=generator).argsort(-1).to(batch.support_y.device)     # [B, N]
+    order = torch.rand(b, batch.support_y.shape[1], generator=generator).argsort(-1).to(batch.support_y.device)
+    sy = perm.gather(1, batch.support_y.long()).gather(1, order)
+    sx = batch.support_x[torch.arange(b, device=order.device).unsqueeze(1), order]
+    return replace(batch, support_x=sx, support_y=sy, query_y=perm.gather(1, batch.query_y.long()))
+
+
+class MLPEmbed(nn.Module):
+    """Features of vector inputs (e.g. precomputed sentence embeddings): ``[..., D] -> [..., hidden]``."""
+
+    def __init__(self, in_dim: int, hidden: int, layers: int = 1) -> None:
+        super().__init__()
+        mods: list[nn.Module] = []
+        for i in range(layers):
+            mods += [nn.Linear(in_dim if i == 0 else hidden, hidden), nn.GELU()]
+        self.net = nn.Sequential(*mods) if mods else nn.Identity()
+        self.out_dim = hidden if layers else in_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+@dataclass
+class ContextPredictor:
+    """A task "adapted" in context: the stored support set, read again for every prediction."""
+
+    learner: "ICLTransformer"
+    support_x: Tensor
+    support_y: Tensor
+    ways: int | None
+
+    def predict(self, x: Tensor) -> Prediction:
+        out = self.learner.forward(self.support_x.unsqueeze(0), self.support_y.unsqueeze(0), x.unsqueeze(0), self.ways)
+        return Prediction(**{k: v.squeeze(0) for k, v in out.items()})
+
+
+@METHODS.register("icl")
+class ICLTransformer(Learner):
+    """Causal in-context learner (Garg 2022 for regression; Kirsch 2022 for classification).
+
+    ``embedder`` maps one input to a feature vector (Conv4 for images, an MLP for vectors); ``max_ways``
+    is the label vocabulary (0 means regression: scalar targets, a Gaussian-free MSE head).
+    ``prefix_loss`` adds Garg's probes: the loss averages over predictions from 0..S-1 context examples too.
+    """
+
+    def __init__(self, embedder: nn.Module, feat_dim: int, max_ways: int = 5, dim: int = 128, layers: int = 4,
+                 heads: int = 4, dropout: float = 0.0, prefix_loss: bool = False, permute: bool = True) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"icl_dim ({dim}) must be divisible by icl_heads ({heads}).")
+        self.embedder, self.max_ways, self.prefix_loss, self.permute = embedder, max_ways, prefix_loss, permute
+        self.task_type = "classification" if max_ways > 0 else "regression"
+        self.x_proj = nn.Linear(feat_dim, dim)
+        if max_ways > 0:
+            self.y_emb = nn.Embedding(max_ways + 1, dim)          # index max_ways: the unknown label
+            self.head = nn.Linear(dim, max_ways)
+        else:
+            self.y_proj = nn.Linear(1, dim)
+            self.unknown = nn.Parameter(torch.zeros(dim))
+            self.head = nn.Linear(dim, 1)
+        layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout, activation="gelu", batch_first=True,
+                                           norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+
+    def features(self, x: Tensor, lead: int) -> Tensor:
+        """Embed inputs with ``lead`` leading dims (e.g. ``[B, S, ...]`` -> ``[B, S, F]``)."""
+        shape = x.shape[:lead]
+        if x.shape[0] == 0 or any(s == 0 for s in shape):
+            return x.new_zeros(*shape, self.x_proj.in_features)
+        f = self.embedder(x.reshape(-1, *x.shape[lead:]))
+        return f.reshape(*shape, f.shape[-1])
+
+    def _label_tokens(self, y: Tensor | None, shape: tuple[int, ...], device: torch.device) -> Tensor:
+        if self.max_ways > 0:
+            if y is None:
+                y = torch.full(shape, self.max_ways, dtype=torch.long, device=device)
+            return self.y_emb(y.long())
+        if y is None:
+            return self.unknown.expand(*shape, -1)
+        return self.y_proj(y.unsqueeze(-1).to(self.unknown.dtype))
+
+    def forward(self, support_x: Tensor, support_y: Tensor, query_x: Tensor, ways: int | None = None,
+                probes: bool = False) -> dict[str, Tensor]:
+        """Predictions for ``query_x [B, M, ...]`` given context ``[B, S, ...]`` (``S`` may be 0). With
+        ``probes`` also returns ``probe_*``: the prediction of each support label from the examples before it."""
+        if self.max_ways > 0:
+            ways = check_labels(support_y.reshape(-1), ways) if ways is None else ways
+            if ways > self.max_ways:
+                raise ValueError(f"This in-context learner reads at most {self.max_ways} classes (icl_max_ways), "
+                                 f"got a {ways}-way task. Train one with icl_max_ways >= {ways}.")
+        b, s, m = support_x.shape[0], support_x.shape[1], query_x.shape[1]
+        dev = query_x.device
+        fs, fq = self.features(support_x, 2), self.features(query_x, 2)
+        xs, xq = self.x_proj(fs), self.x_proj(fq)
+        toks = [xs + self._label_tokens(support_y, (b, s), dev)]
+        p = s if probes else 0
+        if p:
+            toks.append(xs + self._label_tokens(None, (b, s), dev))
+        toks.append(xq + self._label_tokens(None, (b, m), dev))
+        h = torch.cat(toks, 1)
+        allow = icl_mask(s, p, m, dev)
+        h = self.norm(self.blocks(h, mask=~allow))
+        out = self.head(h[:, s:])                                        # probes and queries
+        if self.max_ways > 0:
+            out = out[..., :ways]
+            res = {"logits": out[:, p:]}
+            if p:
+                res["probe_logits"] = out[:, :p]
+        else:
+            res = {"mean": out[:, p:, 0]}
+            if p:
+                res["probe_mean"] = out[:, :p, 0]
+        return res
+
+    def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> ContextPredictor:
+        if self.max_ways > 0:
+            ways = check_labels(support_y, ways)
+        return ContextPredictor(self, support_x, support_y, ways)
+
+    def predict_batch(self, batch: TaskBatch) -> Prediction:
+        return Prediction(**self.forward(batch.support_x, batch.support_y, batch.query_x, batch.ways))
+
+    def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
+        if self.max_ways > 0 and self.permute and self.training:
+            batch = permute_labels(batch)
+        out = self.forward(batch.support_x, batch.support_y, batch.query_x, batch.ways, probes=self.prefix_loss)
+        pred = Prediction(logits=out.get("logits"), mean=out.get("mean"))
+        loss = pred.loss(batch.query_y)
+        metrics = {"query_loss": loss.item()}
+        if self.prefix_loss:
+            probe = Prediction(logits=out.get("probe_logits"), mean=out.get("probe_mean"))
+            s, m = batch.support_y.shape[1], batch.query_y.shape[1]
+            loss = (s * probe.loss(batch.support_y) + m * loss) / (s + m)
+        metrics["loss"] = loss.item()
+        if pred.logits is not None:
+            metrics["acc"] = pred.accuracy(batch.query_y).item()
+        return loss, metrics
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> "ICLTransformer":
+        kind = cfg.get("icl_embedder", "conv4")
+        if kind == "conv4":
+            embedder: nn.Module = Conv4(in_channels=cfg.get("channels", 1), hidden=cfg.get("hidden", 64))
+            feat = cfg.get("hidden", 64) * (cfg.get("image_size", 28) // 16) ** 2
+        elif kind == "mlp":
+            embedder = MLPEmbed(cfg["input_dim"], cfg.get("icl_dim", 128), cfg.get("icl_embed_layers", 1))
+            feat = embedder.out_dim
+        else:
+            raise ValueError(f"icl_embedder must be 'conv4' (images) or 'mlp' (vectors), got {kind!r}.")
+        regression = cfg.get("dataset") == "linreg"
+        return cls(embedder, feat, max_ways=0 if regression else cfg.get("icl_max_ways", cfg["ways"]),
+                   dim=cfg.get("icl_dim", 128), layers=cfg.get("icl_layers", 4), heads=cfg.get("icl_heads", 4),
+                   dropout=cfg.get("icl_dropout", 0.0), prefix_loss=cfg.get("icl_prefix_loss", regression),
+                   permute=cfg.get("icl_permute", True))

@@ -1,0 +1,106 @@
+import copy
+
+import pytest
+import torch
+
+from fastadapt.learners import icl as icl_mod
+from fastadapt.learners.icl import ICLTransformer, MLPEmbed, icl_mask, permute_labels
+from fastadapt.tasks import TaskBatch
+from fastadapt.tasks.linreg import LinearRegressionTasks
+
+
+def small(max_ways=5, prefix=False, dim_in=4):
+    torch.manual_seed(0)
+    return ICLTransformer(MLPEmbed(dim_in, 32), 32, max_ways=max_ways, dim=32, layers=2, heads=2,
+                          prefix_loss=prefix).eval()
+
+
+def test_mask_layout():
+    m = icl_mask(3, 3, 2)
+    assert m[:3, :3].equal(torch.ones(3, 3, dtype=torch.bool).tril())            # pairs: causal
+    assert m[3, :3].sum() == 0 and m[5, :3].tolist() == [True, True, False]      # probe i sees pairs < i
+    assert m[6, :3].all() and m[6, 6] and not m[6, 7] and not m[7, 6]             # queries see context only
+    assert not m[:6, 6:].any()                                                     # nobody sees a query
+
+
+def test_causality_no_token_sees_later_tokens():
+    model = small(max_ways=0, prefix=True)
+    sx, sy, qx = torch.randn(1, 6, 4), torch.randn(1, 6), torch.randn(1, 3, 4)
+    with torch.no_grad():
+        base = model(sx, sy, qx, probes=True)
+        sx2, sy2 = sx.clone(), sy.clone()
+        sx2[:, 4:] += 5.0
+        sy2[:, 4:] -= 3.0                                   # change examples 5 and 6
+        after = model(sx2, sy2, qx, probes=True)
+        # probes 1..5 predict from examples before them: the first five never see the change of example 5's label
+        assert torch.allclose(base["probe_mean"][:, :4], after["probe_mean"][:, :4], atol=1e-6)
+        assert not torch.allclose(base["probe_mean"][:, 5], after["probe_mean"][:, 5], atol=1e-4)
+        assert not torch.allclose(base["mean"], after["mean"], atol=1e-4)   # queries do read the context
+        qx2 = qx.clone()
+        qx2[:, 2] += 4.0                                     # another query changes: the others do not
+        other = model(sx, sy, qx2)
+        assert torch.allclose(base["mean"][:, :2], other["mean"][:, :2], atol=1e-6)
+        assert not torch.allclose(base["mean"][:, 2], other["mean"][:, 2], atol=1e-4)
+
+
+def test_adapt_equals_batched_and_does_not_mutate():
+    model = small()
+    before = copy.deepcopy(model.state_dict())
+    b = TaskBatch(torch.randn(3, 10, 4), torch.arange(5).repeat(2).expand(3, 10), torch.randn(3, 7, 4),
+                  torch.randint(0, 5, (3, 7)), ways=5)
+    with torch.no_grad():
+        batched = model.predict_batch(b).logits
+        single = torch.stack([model.adapt(t.support_x, t.support_y, 5).predict(t.query_x).logits for t in b])
+    assert batched.shape == (3, 7, 5) and torch.allclose(batched, single, atol=1e-5)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_label_permutation_is_consistent_and_applied(monkeypatch):
+    # x encodes the class, so a query and the support example of its class share x before and after.
+    b, n, k = 8, 5, 2
+    sy = torch.arange(n).repeat_interleave(k).expand(b, -1)
+    qy = torch.arange(n).repeat(3).expand(b, -1)
+    batch = TaskBatch(sy.float().unsqueeze(-1), sy, qy.float().unsqueeze(-1), qy, ways=n)
+    out = permute_labels(batch, torch.Generator().manual_seed(0))
+    for t in range(b):
+        label_of_x = {float(x): int(y) for x, y in zip(out.support_x[t, :, 0], out.support_y[t])}
+        assert sorted(label_of_x.values()) == list(range(n))                      # a permutation
+        assert all(label_of_x[float(x)] == int(y) for x, y in zip(out.query_x[t, :, 0], out.query_y[t]))
+    assert not torch.equal(out.query_y, qy)                                       # not the identity
+    assert not torch.equal(out.support_x, batch.support_x)                        # support order shuffled
+    calls = []
+    monkeypatch.setattr(icl_mod, "permute_labels", lambda bt: calls.append(1) or permute_labels(bt))
+    model = small(dim_in=1).train()
+    model.meta_loss(batch)
+    assert calls == [1]
+    model.eval().meta_loss(batch)                                                 # evaluation: no permutation
+    assert calls == [1]
+
+
+def test_empty_context_and_too_many_ways():
+    model = small(max_ways=0)
+    out = model(torch.zeros(2, 0, 4), torch.zeros(2, 0), torch.randn(2, 3, 4))
+    assert out["mean"].shape == (2, 3)
+    with pytest.raises(ValueError, match="at most 5 classes"):
+        small(max_ways=5).adapt(torch.randn(6, 4), torch.arange(6), ways=6).predict(torch.randn(1, 4))
+
+
+def test_linear_regression_in_context_learning_happens():
+    torch.set_num_threads(1)
+    d = 2
+    model = small(max_ways=0, prefix=True, dim_in=d).train()
+    tasks = LinearRegressionTasks(d, 2 * d + 2, 8, seed=0)
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    for i in range(250):
+        loss, _ = model.meta_loss(tasks.batch(i, 32))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    test = LinearRegressionTasks(d, 2 * d + 2, 8, seed=1, part="test").batch(0, 200)
+    with torch.no_grad():
+        err_full = ((model(test.support_x, test.support_y, test.query_x)["mean"] - test.query_y) ** 2).mean() / d
+        err_none = ((model(test.support_x[:, :0], test.support_y[:, :0], test.query_x)["mean"] - test.query_y) ** 2
+                    ).mean() / d
+    assert err_none > 0.7          # with no examples nothing beats predicting 0 (error 1)
+    assert err_full < 0.35         # with 2d+2 examples it has learned to regress in context
