@@ -1,0 +1,115 @@
+"""Conditional Neural Processes (Garnelo et al., 2018a).
+
+An encoder MLP maps each context pair ``(x_i, y_i)`` to ``r_i``; the task representation is their mean
+``r`` (so predictions do not depend on the order of the context points); a decoder MLP maps ``(r, x)`` to a
+Gaussian mean and standard deviation ``0.1 + 0.9 softplus(.)`` (the lower bound of Garnelo et al.'s code).
+Trained by maximum likelihood of the targets; as in the paper the context points are decoded too
+(``train_on_context``). ``adapt`` is one forward pass of the encoder.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..tasks.task import TaskBatch
+from .base import METHODS, Learner, Prediction
+
+
+def mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear layers with ReLU between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def check_regression_set(x: Tensor, y: Tensor, what: str) -> None:
+    """Context/target tensors must be ``[..., N, dx]`` and ``[..., N, dy]`` with ``N >= 1``."""
+    if x.dim() < 2 or y.dim() < 2 or x.shape[:-1] != y.shape[:-1]:
+        raise ValueError(f"{what} x and y must be [..., N, dim] with the same leading shape, got "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}. Add a trailing dimension for 1-D data "
+                         f"(x.unsqueeze(-1)).")
+    if x.shape[-2] == 0:
+        raise ValueError(f"{what} set is empty; a neural process needs at least one context point.")
+
+
+def gaussian_log_prob(mean: Tensor, std: Tensor, y: Tensor) -> Tensor:
+    """Elementwise log N(y; mean, std^2)."""
+    return -0.5 * (math.log(2 * math.pi) + 2 * torch.log(std) + ((y - mean) / std) ** 2)
+
+
+def targets_with_context(batch: TaskBatch, train_on_context: bool) -> tuple[Tensor, Tensor]:
+    """The points to decode in training: the queries, with the context prepended (Garnelo et al.)."""
+    if not train_on_context:
+        return batch.query_x, batch.query_y
+    return torch.cat([batch.support_x, batch.query_x], -2), torch.cat([batch.support_y, batch.query_y], -2)
+
+
+@dataclass
+class CNPPredictor:
+    """A task adapted by a CNP: its aggregated representation ``r``."""
+
+    learner: "CNP"
+    r: Tensor
+
+    def predict(self, x: Tensor) -> Prediction:
+        mean, std = self.learner.decode(self.r, x)
+        return Prediction(mean=mean, var=std ** 2)
+
+
+@METHODS.register("cnp")
+class CNP(Learner):
+    """Conditional Neural Process (Garnelo et al., 2018a): deterministic mean-aggregated encoder and a
+    factorized Gaussian decoder. Inputs carry any leading batch dimensions: ``[..., N, x_dim]``."""
+
+    task_type = "regression"
+
+    def __init__(self, x_dim: int = 1, y_dim: int = 1, hidden: int = 128, encoder_layers: int = 4,
+                 decoder_layers: int = 2, train_on_context: bool = True) -> None:
+        super().__init__()
+        self.encoder = mlp([x_dim + y_dim] + [hidden] * encoder_layers)
+        self.decoder = mlp([hidden + x_dim] + [hidden] * decoder_layers + [2 * y_dim])
+        self.train_on_context = train_on_context
+
+    def encode(self, x: Tensor, y: Tensor) -> Tensor:
+        """Mean of the encoded context pairs: ``[..., N, dx], [..., N, dy] -> [..., H]``."""
+        check_regression_set(x, y, "Context")
+        return self.encoder(torch.cat([x, y], -1)).mean(-2)
+
+    def decode(self, r: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Gaussian mean and standard deviation ``[..., T, dy]`` at ``x [..., T, dx]`` given ``r [..., H]``."""
+        rx = r.unsqueeze(-2).expand(*x.shape[:-1], r.shape[-1])
+        out = self.decoder(torch.cat([rx, x], -1))
+        mean, raw = out.chunk(2, -1)
+        return mean, 0.1 + 0.9 * F.softplus(raw)
+
+    def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> CNPPredictor:
+        return CNPPredictor(self, self.encode(support_x, support_y))
+
+    def predict_batch(self, batch: TaskBatch) -> Prediction:
+        return self.adapt(batch.support_x, batch.support_y).predict(batch.query_x)
+
+    def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
+        """Negative log-likelihood per target point (context points included when ``train_on_context``)."""
+        xt, yt = targets_with_context(batch, self.train_on_context)
+        mean, std = self.decode(self.encode(batch.support_x, batch.support_y), xt)
+        loss = -gaussian_log_prob(mean, std, yt).mean()
+        return loss, {"loss": loss.item()}
+
+    @torch.no_grad()
+    def log_likelihood(self, batch: TaskBatch) -> Tensor:
+        """Per-task mean log-likelihood per target point ``[B]`` (the predictive factorizes over points)."""
+        mean, std = self.decode(self.encode(batch.support_x, batch.support_y), batch.query_x)
+        return gaussian_log_prob(mean, std, batch.query_y).flatten(1).mean(-1)
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> "CNP":
+        return cls(cfg.get("x_dim", 1), cfg.get("y_dim", 1), cfg.get("np_hidden", 128),
+                   train_on_context=cfg.get("train_on_context", True))

@@ -1,0 +1,145 @@
+"""Neural Processes with a latent variable (Garnelo et al., 2018b), with the deterministic path of
+Kim et al. (2019) / Garnelo et al.'s reference notebook.
+
+A latent encoder maps a set to a diagonal Gaussian ``q(z | set)`` (mean aggregation, then an MLP; standard
+deviation ``0.1 + 0.9 sigmoid(.)``); a deterministic encoder gives ``r`` as in a CNP; the decoder maps
+``(r, z, x)`` to a Gaussian. Training maximizes the ELBO
+
+    E_{q(z | C u T)} [ sum_t log p(y_t | r_C, z, x_t) ] - KL( q(z | C u T) || q(z | C) ),
+
+where the conditional prior ``q(z | C)`` stands in for the intractable ``p(z | C)``. Predictions draw
+``z ~ q(z | C)``: each draw gives one coherent function (`NPPredictor.sample_functions`), and the
+`Prediction` carries the moment-matched mean and variance of the resulting mixture.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..tasks.task import TaskBatch
+from .base import METHODS, Learner, Prediction
+from .cnp import check_regression_set, gaussian_log_prob, mlp, targets_with_context
+
+
+def gaussian_kl(mu_q: Tensor, std_q: Tensor, mu_p: Tensor, std_p: Tensor) -> Tensor:
+    """KL( N(mu_q, std_q^2) || N(mu_p, std_p^2) ) of diagonal Gaussians, summed over the last dimension."""
+    return (torch.log(std_p / std_q) + (std_q ** 2 + (mu_q - mu_p) ** 2) / (2 * std_p ** 2) - 0.5).sum(-1)
+
+
+@dataclass
+class NPPredictor:
+    """A task adapted by an NP: the deterministic representation ``r`` and ``q(z | C)``."""
+
+    learner: "NeuralProcess"
+    r: Tensor
+    z_mean: Tensor
+    z_std: Tensor
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        eps = torch.randn((n, *self.z_mean.shape), generator=generator, dtype=self.z_mean.dtype).to(self.z_mean.device)
+        return self.z_mean + self.z_std * eps                                 # [n, ..., Z]
+
+    def decode_samples(self, x: Tensor, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Decoder mean and std for ``n`` draws of ``z``: ``[n, ..., T, dy]`` each."""
+        z = self.sample_z(n, generator)
+        return self.learner.decode(self.r.expand(n, *self.r.shape), z, x.expand(n, *x.shape))
+
+    def sample_functions(self, x: Tensor, n: int = 10, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` coherent function samples at ``x`` (decoder means of ``n`` latent draws): ``[n, ..., T, dy]``."""
+        return self.decode_samples(x, n, generator)[0]
+
+    def predict(self, x: Tensor, samples: int | None = None) -> Prediction:
+        """Moment-matched Gaussian of the predictive mixture over ``samples`` latent draws."""
+        mean, std = self.decode_samples(x, samples or self.learner.samples)
+        m = mean.mean(0)
+        return Prediction(mean=m, var=(std ** 2 + mean ** 2).mean(0) - m ** 2)
+
+    def log_likelihood(self, x: Tensor, y: Tensor, samples: int | None = None) -> Tensor:
+        """Monte Carlo estimate of ``log p(y_T | C) / T`` per task, ``log mean_k prod_t p(y_t | z_k)``: the
+        joint likelihood of the targets (a lower-biased estimate; the bias shrinks with ``samples``)."""
+        k = samples or self.learner.samples
+        mean, std = self.decode_samples(x, k)
+        lp = gaussian_log_prob(mean, std, y.expand(k, *y.shape)).flatten(-2).sum(-1)   # [k, ...]
+        return (torch.logsumexp(lp, 0) - math.log(k)) / (y.shape[-2] * y.shape[-1])
+
+
+@METHODS.register("np")
+class NeuralProcess(Learner):
+    """Latent-variable Neural Process (Garnelo et al., 2018b) with a deterministic path; trained on the ELBO.
+    ``samples``: latent draws used for predictions and likelihood estimates."""
+
+    task_type = "regression"
+
+    def __init__(self, x_dim: int = 1, y_dim: int = 1, hidden: int = 128, latent: int = 128,
+                 encoder_layers: int = 3, decoder_layers: int = 2, samples: int = 32,
+                 train_on_context: bool = True, deterministic_path: bool = True) -> None:
+        super().__init__()
+        if samples < 1:
+            raise ValueError(f"samples (latent draws per prediction) must be >= 1, got {samples}.")
+        self.latent_encoder = mlp([x_dim + y_dim] + [hidden] * encoder_layers)
+        self.latent_head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent))
+        self.deterministic_path = deterministic_path
+        self.det_encoder = mlp([x_dim + y_dim] + [hidden] * encoder_layers) if deterministic_path else None
+        r_dim = hidden if deterministic_path else 0
+        self.decoder = mlp([r_dim + latent + x_dim] + [hidden] * decoder_layers + [2 * y_dim])
+        self.samples, self.train_on_context = samples, train_on_context
+
+    def latent_dist(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and std of ``q(z | set)``: ``[..., Z]`` each."""
+        check_regression_set(x, y, "Context")
+        s = self.latent_encoder(torch.cat([x, y], -1)).mean(-2)
+        mu, raw = self.latent_head(s).chunk(2, -1)
+        return mu, 0.1 + 0.9 * torch.sigmoid(raw)
+
+    def deterministic(self, x: Tensor, y: Tensor) -> Tensor:
+        if self.det_encoder is None:
+            return x.new_zeros(*x.shape[:-2], 0)
+        return self.det_encoder(torch.cat([x, y], -1)).mean(-2)
+
+    def decode(self, r: Tensor, z: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Gaussian mean and std ``[..., T, dy]`` at ``x [..., T, dx]`` given ``r [..., H]``, ``z [..., Z]``."""
+        rz = torch.cat([r, z], -1)
+        h = torch.cat([rz.unsqueeze(-2).expand(*x.shape[:-1], rz.shape[-1]), x], -1)
+        mean, raw = self.decoder(h).chunk(2, -1)
+        return mean, 0.1 + 0.9 * torch.nn.functional.softplus(raw)
+
+    def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> NPPredictor:
+        mu, std = self.latent_dist(support_x, support_y)
+        return NPPredictor(self, self.deterministic(support_x, support_y), mu, std)
+
+    def predict_batch(self, batch: TaskBatch) -> Prediction:
+        return self.adapt(batch.support_x, batch.support_y).predict(batch.query_x)
+
+    def elbo_terms(self, batch: TaskBatch) -> tuple[Tensor, Tensor, int]:
+        """Per task: sum of target log-likelihoods under one ``z ~ q(z | C u T)``, the KL term, and the
+        number of decoded targets."""
+        xt, yt = targets_with_context(batch, self.train_on_context)
+        mu_p, std_p = self.latent_dist(batch.support_x, batch.support_y)
+        all_x = torch.cat([batch.support_x, batch.query_x], -2)
+        all_y = torch.cat([batch.support_y, batch.query_y], -2)
+        mu_q, std_q = self.latent_dist(all_x, all_y)
+        z = mu_q + std_q * torch.randn_like(std_q)
+        mean, std = self.decode(self.deterministic(batch.support_x, batch.support_y), z, xt)
+        loglik = gaussian_log_prob(mean, std, yt).flatten(-2).sum(-1)
+        return loglik, gaussian_kl(mu_q, std_q, mu_p, std_p), yt.shape[-2] * yt.shape[-1]
+
+    def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
+        """Negative ELBO per target point (Garnelo et al.'s scaling: ``-(log p - KL) / T``)."""
+        loglik, kl, n = self.elbo_terms(batch)
+        loss = -(loglik - kl).mean() / n
+        return loss, {"loss": loss.item(), "nll": -(loglik.mean() / n).item(), "kl": kl.mean().item()}
+
+    @torch.no_grad()
+    def log_likelihood(self, batch: TaskBatch, samples: int | None = None) -> Tensor:
+        """Per-task MC estimate of the joint target log-likelihood per point ``[B]`` (`NPPredictor.log_likelihood`)."""
+        return self.adapt(batch.support_x, batch.support_y).log_likelihood(batch.query_x, batch.query_y, samples)
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> "NeuralProcess":
+        return cls(cfg.get("x_dim", 1), cfg.get("y_dim", 1), cfg.get("np_hidden", 128), cfg.get("np_latent", 128),
+                   samples=cfg.get("np_samples", 32), train_on_context=cfg.get("train_on_context", True),
+                   deterministic_path=cfg.get("np_deterministic_path", True))

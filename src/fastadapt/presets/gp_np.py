@@ -1,0 +1,15 @@
+"""Neural processes on 1-D GP regression (Garnelo et al., 2018a/b): EQ kernel (length-scale 0.4, scale 1.0),
+noise std 0.02, x ~ U(-2, 2); 3-50 context points (drawn per batch), 50 disjoint targets at test time.
+Adam on 16 functions per step; sized for ~15 minutes on 2 CPU cores (the papers train far longer)."""
+from . import register
+
+GP_TASKS = dict(dataset="gp", ways=None, train_ways=None, shots="3-50", train_shots="3-50", queries=50,
+                train_queries="1-50", meta_batch=16, lr=5e-4, lr_decay_every=40000, lr_decay=0.5, steps=60000,
+                log_every=500, ckpt_every=5000, val_every=5000, val_episodes=500, eval_episodes=2000)
+GP_EXTRA = {"gp_kernel": "eq", "gp_length_scale": 0.4, "gp_scale": 1.0, "gp_period": 1.0, "gp_noise": 0.02,
+            "np_hidden": 128, "train_on_context": True}
+
+register("gp-cnp", "Conditional Neural Process (Garnelo 2018a) on 1-D EQ-kernel GP functions, 3-50 context points",
+         method="cnp", extra=GP_EXTRA, **GP_TASKS)
+register("gp-np", "Latent Neural Process with deterministic path (Garnelo 2018b), ELBO, on 1-D EQ-kernel GP functions",
+         method="np", extra={**GP_EXTRA, "np_latent": 128, "np_samples": 32}, **GP_TASKS)
