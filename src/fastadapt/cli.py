@@ -15,10 +15,23 @@ def _train(a: argparse.Namespace) -> None:
     cfg = apply_overrides(get_preset(a.preset), a.set or [])
     if a.data_root:
         cfg["data_root"] = a.data_root
+    if cfg.get("trainer") == "l2o":                      # learning to optimize has its own loop
+        from .optim.trainer import train_l2o as train
     res = train(cfg, a.out or f"runs/{a.preset}", resume=a.resume)
     print((Path(a.out or f"runs/{a.preset}") / "summary.txt").read_text().strip())
     if a.json:
         print(json.dumps({k: v for k, v in res.items() if k != "config"}))
+
+
+def _l2o_eval(a: argparse.Namespace) -> bool:
+    """Learned-optimizer runs (config "trainer": "l2o") are evaluated by fastadapt.optim."""
+    cfg_path = Path(a.run_dir) / "config.json"
+    if not cfg_path.exists() or json.loads(cfg_path.read_text()).get("trainer") != "l2o":
+        return False
+    from .optim.trainer import evaluate_run
+    res = evaluate_run(a.run_dir, eval_problems=a.episodes)
+    print(json.dumps(res) if a.json else (Path(a.run_dir) / "summary.txt").read_text().strip())
+    return True
 
 
 def _eval(a: argparse.Namespace) -> None:
@@ -26,6 +39,8 @@ def _eval(a: argparse.Namespace) -> None:
     from .train.calibration import reliability_diagram
     from .train.evaluate import collect, summarize
     from .train.trainer import load_run, resolve_device
+    if _l2o_eval(a):
+        return
     device = resolve_device(a.device)
     learner, cfg = load_run(a.run_dir, device=device)
     if a.data_root:

@@ -1,0 +1,8 @@
+"""Learning to optimize (Andrychowicz 2016; Metz 2020; Harrison 2022): learned update rules, their
+meta-training by truncated backpropagation through unrolled optimization, optimizee task families,
+tuned hand-designed baselines, and `LearnedOptimizer`, a drop-in `torch.optim.Optimizer`."""
+from .learned import LearnedOptimizer, load_rule
+from .preprocess import preprocess_gradient
+from .rules import LSTMRule, MLPRule, UpdateRule, build_rule
+
+__all__ = ["LSTMRule", "LearnedOptimizer", "MLPRule", "UpdateRule", "build_rule", "load_rule", "preprocess_gradient"]

@@ -1,0 +1,177 @@
+"""Meta-training of a learned optimizer (Andrychowicz 2016): each meta-iteration draws ``meta_batch``
+training problems, optimizes them with the rule for ``horizon`` steps in truncated windows of ``unroll``
+steps, and after every window takes an Adam step on the rule's weights from the summed optimizee losses.
+Validation (mean loss over the horizon on ``val`` problems) selects ``best.safetensors``; ``last`` holds
+rule, meta-optimizer and counters so ``--resume`` continues exactly (problem i depends only on (seed, i)).
+At the end (and on `fastadapt eval RUN`) `evaluate_run` compares against tuned baselines."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from ..io import atomic_write_bytes
+from ..train.checkpoint import load_checkpoint, save_checkpoint
+from ..train.plots import learning_curve
+from ..train.trainer import BEST, LAST, TrainingDiverged, _prepare_out, _truncate_log, git_commit, machine
+from .baselines import DEFAULT_GRID, tune
+from .evaluate import band, compare, plot_curves
+from .learned import load_rule
+from .problems import build_family
+from .rules import UpdateRule, build_rule
+from .unroll import rollout, truncated_unrolls
+
+
+def check_l2o_config(cfg: dict[str, Any]) -> None:
+    for key in ("steps", "log_every", "ckpt_every", "val_every", "meta_batch", "unroll", "horizon", "horizon_mult",
+                "val_problems", "eval_problems", "tune_problems"):
+        if not isinstance(cfg.get(key), int) or cfg[key] <= 0:
+            raise ValueError(f"{key} must be a positive integer, got {cfg.get(key)!r}.")
+    if cfg["ckpt_every"] % cfg["log_every"]:
+        raise ValueError(f"ckpt_every ({cfg['ckpt_every']}) must be a multiple of log_every ({cfg['log_every']}).")
+    if cfg["unroll"] > cfg["horizon"]:
+        raise ValueError(f"unroll ({cfg['unroll']}) is longer than the horizon ({cfg['horizon']}); "
+                         f"set unroll <= horizon.")
+    grid(cfg)
+
+
+def grid(cfg: dict[str, Any]) -> tuple[float, ...]:
+    raw = cfg.get("lr_grid", "")
+    if not raw:
+        return DEFAULT_GRID
+    try:
+        return tuple(float(x) for x in str(raw).split(","))
+    except ValueError:
+        raise ValueError(f"lr_grid must be comma-separated numbers like '1e-3,1e-2,1e-1', got {raw!r}.") from None
+
+
+def validate(rule: UpdateRule, family: Any, n: int, horizon: int) -> tuple[float, float]:
+    """Mean (and 95% CI) over ``n`` problems of the mean loss along the horizon (the meta-objective)."""
+    per = []
+    for i in range(n):
+        losses = rollout(rule, family.problem(i), horizon)[1:]
+        per.append(sum(losses) / len(losses))
+    m, ci, k = band(per)
+    return (m, ci) if k == n else (math.inf, math.nan)
+
+
+def train_l2o(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
+              progress: bool | None = None, evaluate: bool = True) -> dict[str, Any]:
+    """Meta-train the learned optimizer described by ``cfg`` into ``out_dir``; returns the evaluation."""
+    check_l2o_config(cfg)
+    out = Path(out_dir)
+    _prepare_out(out, resume)
+    torch.manual_seed(cfg["seed"])
+    rule = build_rule(cfg)
+    train_f = build_family(cfg, cfg["family"], "train", cfg["seed"])
+    val_f = build_family(cfg, cfg["family"], "val", cfg["eval_seed"])
+    opt = torch.optim.Adam(rule.parameters(), lr=cfg["lr"])
+    start, best, elapsed, log = 0, math.inf, 0.0, out / "metrics.jsonl"
+    if resume and (out / LAST).exists():
+        meta = load_checkpoint(out / LAST, rule, opt)
+        if meta["config"] != cfg:
+            diff = sorted(k for k in set(cfg) | set(meta["config"]) if cfg.get(k) != meta["config"].get(k))
+            raise ValueError(f"--resume with a different configuration (keys {diff}); resume with the same one.")
+        start, best, elapsed = meta["step"], meta["best_val"], meta["elapsed"]
+        _truncate_log(log, start)
+    else:
+        log.unlink(missing_ok=True)
+    atomic_write_bytes(out / "config.json", json.dumps(cfg, indent=1).encode())
+    mb, window = cfg["meta_batch"], []
+    t0 = time.perf_counter() - elapsed
+    bar = tqdm(total=cfg["steps"], initial=start, disable=None if progress is None else not progress, unit="it",
+               dynamic_ncols=True)
+    for it in range(start, cfg["steps"]):
+        lr = cfg["lr"] * cfg["lr_decay"] ** (it // cfg["lr_decay_every"])
+        for group in opt.param_groups:
+            group["lr"] = lr
+        gens = [truncated_unrolls(rule, train_f.problem(it * mb + b), cfg["horizon"], cfg["unroll"],
+                                  bool(cfg.get("second_order", False))) for b in range(mb)]
+        total, final = 0.0, 0.0
+        for windows in zip(*gens):
+            loss = sum(w[0] for w in windows) / mb
+            if not math.isfinite(float(loss.detach())):
+                raise TrainingDiverged(f"The meta-loss became {float(loss)} at meta-iteration {it + 1}; the last good "
+                                       f"checkpoint is kept in {out / LAST}. Lower lr (now {lr:g}) and --resume.")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.get("grad_clip", 0) > 0:
+                torch.nn.utils.clip_grad_norm_(rule.parameters(), cfg["grad_clip"])
+            opt.step()
+            total += float(loss.detach())
+            final = sum(w[3][-1] for w in windows) / mb
+        window.append({"loss": total / math.ceil(cfg["horizon"] / cfg["unroll"]), "last_loss": final})
+        done = it + 1
+        record: dict[str, Any] = {}
+        if done % cfg["log_every"] == 0 or done == cfg["steps"]:
+            record = {k: sum(m[k] for m in window) / len(window) for k in window[0]}
+            window = []
+            bar.set_postfix(meta_loss=f"{record['loss']:.3g}")
+        if done % cfg["val_every"] == 0 or done == cfg["steps"]:
+            val, ci = validate(rule, val_f, cfg["val_problems"], cfg["horizon"])
+            record.update(val_score=-val, val_ci95=ci, val_loss=val)
+            if val < best:
+                best = val
+                save_checkpoint(out / BEST, rule, {"config": cfg, "step": done, "val_loss": best})
+        if record:
+            record.update(step=done, lr=lr, time=time.perf_counter() - t0)
+            with open(log, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        if done % cfg["ckpt_every"] == 0 or done == cfg["steps"]:
+            save_checkpoint(out / LAST, rule, {"config": cfg, "step": done, "best_val": best,
+                                               "elapsed": time.perf_counter() - t0}, opt)
+        bar.update(1)
+    bar.close()
+    train_seconds = time.perf_counter() - t0
+    if not (out / BEST).exists():
+        raise TrainingDiverged(f"No validation score was finite during training; no {BEST} written in {out}.")
+    learning_curve(log, out / "learning_curve.png", title=cfg.get("preset", "l2o"))
+    if not evaluate:
+        return {"train_seconds": train_seconds}
+    return evaluate_run(out, train_seconds=train_seconds)
+
+
+def evaluate_run(run_dir: str | os.PathLike, eval_problems: int | None = None, train_seconds: float | None = None,
+                 families: list[str] | None = None) -> dict[str, Any]:
+    """Tune the baselines per family on its ``val`` problems, then compare on held-out ``test`` problems at
+    the training horizon and at ``horizon_mult`` times it; writes results.json, curve plots, summary.txt."""
+    out = Path(run_dir)
+    rule, cfg = load_rule(out)
+    n = eval_problems or cfg["eval_problems"]
+    H, mult = cfg["horizon"], cfg["horizon_mult"]
+    fams = families or [cfg["family"]] + [f for f in str(cfg.get("transfer_families", "")).split(",") if f]
+    results: dict[str, Any] = {"preset": cfg.get("preset"), "commit": git_commit(), "machine": machine(),
+                               "seed": cfg["seed"], "train_seconds": train_seconds, "families": {}}
+    prev = out / "results.json"
+    if train_seconds is None and prev.exists():
+        results["train_seconds"] = json.loads(prev.read_text()).get("train_seconds")
+    lines = []
+    for fam in fams:
+        t = time.perf_counter()
+        tuned = tune(build_family(cfg, fam, "val", cfg["eval_seed"]), cfg["tune_problems"], H, grid=grid(cfg))
+        test_f = build_family(cfg, fam, "test", cfg["eval_seed"])
+        entry: dict[str, Any] = {"seen_in_meta_training": fam == cfg["family"], "tuning": tuned}
+        for h in (H, H * mult):
+            res = compare(rule, test_f, tuned, h, n)
+            res["train_horizon"] = H
+            plot_curves(res, out / f"curves_{fam}_h{h}.png",
+                        title=f"{cfg.get('preset', 'l2o')}: {fam} test, {h} steps, {n} problems, 95% bands")
+            entry[f"h{h}"] = res
+            L, A = res["optimizers"]["learned"], res["optimizers"]["adam"]
+            lines.append(f"{fam} test, {h} steps ({'training horizon' if h == H else f'{mult}x'}): learned "
+                         f"{L['final_mean']:.4g} +- {L['final_ci95']:.2g} ({L['diverged']} diverged) vs tuned Adam "
+                         f"(lr {A['lr']:.3g}) {A['final_mean']:.4g} +- {A['final_ci95']:.2g}; best baseline "
+                         f"{res['best_baseline']}; learned better on {100 * res['vs_adam']['learned_better_fraction']:.0f}%"
+                         f" of problems; step() {L['ms_per_step']:.3f} ms vs Adam {A['ms_per_step']:.3f} ms")
+        entry["eval_seconds"] = time.perf_counter() - t
+        results["families"][fam] = entry
+    atomic_write_bytes(out / "results.json", json.dumps(results, indent=1).encode())
+    summary = f"{cfg.get('preset', 'l2o')} ({cfg['l2o_net']} optimizer, trained on {cfg['family']}):\n  " + "\n  ".join(lines) + "\n"
+    atomic_write_bytes(out / "summary.txt", summary.encode())
+    return results
