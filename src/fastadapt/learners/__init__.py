@@ -10,8 +10,13 @@ from .base import METHODS, Learner, Prediction, Predictor
 
 import_submodules(sys.modules[__name__], skip=("base",))
 from .protonet import ProtoNet  # noqa: E402
+from .maml import FOMAML, MAML  # noqa: E402
+from .metasgd import MetaSGD  # noqa: E402
+from .anil import ANIL  # noqa: E402
+from .reptile import Reptile  # noqa: E402
 
-__all__ = ["Learner", "Prediction", "Predictor", "ProtoNet", "METHODS", "build_learner"]
+__all__ = ["Learner", "Prediction", "Predictor", "ProtoNet", "MAML", "FOMAML", "MetaSGD", "ANIL", "Reptile",
+           "METHODS", "build_learner"]
 
 
 def build_learner(cfg: dict[str, Any]) -> Learner:

@@ -1,0 +1,26 @@
+"""ANIL, Almost No Inner Loop (Raghu, Raghu, Bengio & Vinyals 2020): MAML whose inner loop adapts only the head."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from torch import nn
+
+from ._inner import GradientLearner, common_kwargs, head_filter
+from .base import METHODS
+from .maml import build_network
+
+
+@METHODS.register("anil")
+class ANIL(GradientLearner):
+    """ANIL (Raghu et al. 2020): the body is meta-trained but frozen inside the inner loop; only the head
+    (by default the parameters of the last submodule that has any, e.g. the final ``nn.Linear``) adapts.
+    Pass ``adapt`` (a ``name -> bool`` filter) to choose the head yourself. Other arguments as `GradientLearner`."""
+
+    def __init__(self, module: nn.Module, inner_lr: float = 0.4, inner_steps: int = 1,
+                 first_order: bool = False, adapt: Callable[[str], bool] | None = None, **kwargs: Any) -> None:
+        super().__init__(module, inner_lr=inner_lr, inner_steps=inner_steps, first_order=first_order,
+                         adapt=adapt or head_filter(module), **kwargs)
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> "ANIL":
+        return cls(build_network(cfg), first_order=cfg.get("first_order", False), **common_kwargs(cfg))

@@ -1,0 +1,56 @@
+"""MAML (Finn, Abbeel & Levine 2017), its first-order approximation, and the MAML++ options
+(Antoniou, Edwards & Storkey 2019): learned per-layer per-step inner learning rates and the multi-step loss."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..nn.conv4 import Conv4
+from ._inner import GradientLearner, common_kwargs
+from .base import METHODS
+
+
+def build_network(cfg: dict[str, Any]) -> nn.Module:
+    """The network of a gradient-based preset: Finn's 40-40 ReLU MLP for sinusoids, Conv4 + linear otherwise."""
+    if cfg.get("dataset") == "sinusoid":
+        h = cfg.get("mlp_hidden", 40)
+        return nn.Sequential(nn.Linear(1, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 1))
+    body = Conv4(in_channels=cfg.get("channels", 1), hidden=cfg.get("hidden", 64))
+    with torch.no_grad():
+        feat = body.eval()(torch.zeros(1, cfg.get("channels", 1), cfg["image_size"], cfg["image_size"])).shape[-1]
+    return nn.Sequential(body.train(), nn.Linear(feat, cfg["ways"]))
+
+
+@METHODS.register("maml")
+class MAML(GradientLearner):
+    """Model-Agnostic Meta-Learning (Finn et al. 2017): meta-learn an initialization from which
+    ``inner_steps`` SGD steps on a support set fit the task; exact second-order meta-gradient, or the
+    first-order approximation with ``first_order=True``. MAML++ (Antoniou et al. 2019) options:
+    ``lr_mode="per_layer_step"`` and ``multi_step_loss=True``. Works on any ``nn.Module``; see
+    `fastadapt.learners._inner.GradientLearner` for all arguments (BatchNorm mode, batching).
+
+    >>> learner = MAML(my_net, inner_lr=0.4, inner_steps=1, first_order=False)
+    >>> predictor = learner.adapt(support_x, support_y)      # my_net is never modified
+    """
+
+    def __init__(self, module: nn.Module, inner_lr: float = 0.4, inner_steps: int = 1,
+                 first_order: bool = False, adapt: Callable[[str], bool] | None = None, **kwargs: Any) -> None:
+        super().__init__(module, inner_lr=inner_lr, inner_steps=inner_steps, first_order=first_order,
+                         adapt=adapt, **kwargs)
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> "MAML":
+        return cls(build_network(cfg), first_order=cfg.get("first_order", False),
+                   lr_mode=cfg.get("lr_mode", "fixed"), multi_step_loss=cfg.get("multi_step_loss", False),
+                   msl_anneal=cfg.get("msl_anneal", 10000), **common_kwargs(cfg))
+
+
+@METHODS.register("fomaml")
+class FOMAML(MAML):
+    """First-order MAML (Finn et al. 2017, section 5.2): MAML with the second-order terms dropped."""
+
+    def __init__(self, module: nn.Module, inner_lr: float = 0.4, inner_steps: int = 1, **kwargs: Any) -> None:
+        kwargs.pop("first_order", None)
+        super().__init__(module, inner_lr=inner_lr, inner_steps=inner_steps, first_order=True, **kwargs)
