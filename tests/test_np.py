@@ -1,0 +1,80 @@
+"""Latent Neural Process (learners/np.py)."""
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from fastadapt.learners.np import NeuralProcess, gaussian_kl
+from fastadapt.tasks import TaskBatch
+from fastadapt.tasks.gp import GPTasks
+
+
+def test_gaussian_kl_closed_form_nonnegative_and_zero_at_equality():
+    torch.manual_seed(0)
+    mq, mp = torch.randn(100, 8), torch.randn(100, 8)
+    sq, sp = torch.rand(100, 8) + 0.1, torch.rand(100, 8) + 0.1
+    kl = gaussian_kl(mq, sq, mp, sp)
+    assert torch.allclose(kl, kl_divergence(Normal(mq, sq), Normal(mp, sp)).sum(-1), atol=1e-5)
+    assert (kl >= 0).all()
+    assert torch.allclose(gaussian_kl(mq, sq, mq, sq), torch.zeros(100), atol=1e-6)
+
+
+def test_elbo_kl_term_nonnegative_and_zero_when_posterior_equals_prior():
+    torch.manual_seed(0)
+    model = NeuralProcess(hidden=32, latent=16)
+    b = GPTasks(context=10, targets=10, seed=0).batch(0, 4)
+    _, kl, _ = model.elbo_terms(b)
+    assert (kl >= 0).all() and (kl > 1e-6).any()
+    # Targets that repeat the context: q(z | C u T) aggregates the same mean as q(z | C), so KL = 0.
+    same = TaskBatch(b.support_x, b.support_y, b.support_x.clone(), b.support_y.clone(), None)
+    _, kl0, _ = model.elbo_terms(same)
+    assert torch.allclose(kl0, torch.zeros(4), atol=1e-5)
+
+
+def test_function_samples_are_coherent_and_prediction_is_their_mixture():
+    torch.manual_seed(0)
+    model = NeuralProcess(hidden=32, latent=16).eval()
+    b = GPTasks(context=5, targets=30, seed=1).batch(0, 1)[0]
+    pr = model.adapt(b.support_x, b.support_y)
+    g = torch.Generator().manual_seed(0)
+    f = pr.sample_functions(b.query_x, 6, generator=g)
+    assert f.shape == (6, 30, 1)
+    assert f.std(0).mean() > 1e-4          # different latent draws -> different functions
+    g = torch.Generator().manual_seed(0)
+    mean, std = pr.decode_samples(b.query_x, 6, generator=g)
+    assert torch.allclose(mean, f)
+    pred = pr.predict(b.query_x, samples=200)
+    assert (pred.var > 0).all() and pred.mean.shape == (30, 1)
+    ll = pr.log_likelihood(b.query_x, b.query_y, samples=16)
+    assert ll.shape == () and torch.isfinite(ll)
+
+
+def test_order_invariance_and_errors():
+    torch.manual_seed(0)
+    model = NeuralProcess(hidden=32, latent=16)
+    b = GPTasks(context=12, targets=5, seed=3).batch(0, 1)[0]
+    perm = torch.randperm(12)
+    a1, a2 = model.adapt(b.support_x, b.support_y), model.adapt(b.support_x[perm], b.support_y[perm])
+    assert torch.allclose(a1.z_mean, a2.z_mean, atol=1e-6) and torch.allclose(a1.r, a2.r, atol=1e-6)
+    with pytest.raises(ValueError, match="samples"):
+        NeuralProcess(samples=0)
+
+
+@pytest.mark.slow
+def test_short_training_improves_target_log_likelihood():
+    torch.manual_seed(0)
+    model = NeuralProcess(hidden=64, latent=32, samples=16)
+    train, test = GPTasks(context="3-50", targets="1-50", seed=0), GPTasks(context="3-50", targets=50, seed=0, part="test")
+
+    def score():
+        torch.manual_seed(1)
+        return torch.cat([model.log_likelihood(test.batch(i, 20)) for i in range(5)]).mean()
+
+    before = score()
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    for step in range(400):
+        loss, metrics = model.meta_loss(train.batch(step, 16))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = score()
+    assert after > before + 0.3, (before, after)
