@@ -1,0 +1,73 @@
+"""Prototypical Networks (Snell 2017) over a pretrained sentence encoder (all-MiniLM-L6-v2), for few-shot
+intent classification: ``protonet-frozen`` reads precomputed frozen embeddings (the baseline; only the
+softmax temperature is meta-learned, which changes no prediction), ``protonet-finetune`` fine-tunes the
+encoder's top layers episodically on token ids. Both classify by scaled cosine similarity to the class means."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..tasks.task import TaskBatch
+from .base import METHODS, Learner, Prediction, check_labels
+from .protonet import class_means, prototype_logits
+
+
+@dataclass
+class CosinePrototypes:
+    learner: "FrozenProtoNet"
+    prototypes: Tensor
+
+    def predict(self, x: Tensor) -> Prediction:
+        return Prediction(logits=prototype_logits(self.learner.embed(x), self.prototypes, "cosine",
+                                                  self.learner.log_scale.exp()))
+
+
+@METHODS.register("protonet-frozen")
+class FrozenProtoNet(Learner):
+    """ProtoNet on fixed sentence embeddings ``[..., D]``: logits ``s * cos(z, c_k)`` with a learned scale ``s``."""
+
+    def __init__(self, scale: float = 10.0) -> None:
+        super().__init__()
+        self.log_scale = nn.Parameter(torch.tensor(math.log(scale)))
+
+    def embed(self, x: Tensor) -> Tensor:
+        return x
+
+    def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> CosinePrototypes:
+        ways = check_labels(support_y, ways)
+        return CosinePrototypes(self, class_means(self.embed(support_x), support_y, ways))
+
+    def predict_batch(self, batch: TaskBatch) -> Prediction:
+        s = batch.support_x.shape[1]
+        z = self.embed(torch.cat([batch.support_x, batch.query_x], dim=1))
+        protos = class_means(z[:, :s], batch.support_y, batch.ways)
+        return Prediction(logits=prototype_logits(z[:, s:], protos, "cosine", self.log_scale.exp()))
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> "FrozenProtoNet":
+        return cls(cfg.get("proto_scale", 10.0))
+
+
+@METHODS.register("protonet-finetune")
+class FinetunedProtoNet(FrozenProtoNet):
+    """ProtoNet whose encoder (all-MiniLM-L6-v2 on word-piece ids ``[..., L]``) is fine-tuned episodically:
+    the top ``finetune_layers`` transformer layers and the temperature are meta-parameters.
+    ``encoder`` may be any module mapping ids to embeddings (tests pass a small one)."""
+
+    def __init__(self, encoder: nn.Module | None = None, finetune_layers: int = 2, scale: float = 10.0) -> None:
+        super().__init__(scale)
+        if encoder is None:
+            from ..text.encoder import SentenceEncoder
+            encoder = SentenceEncoder(trainable_layers=finetune_layers)
+        self.encoder = encoder
+
+    def embed(self, x: Tensor) -> Tensor:
+        return self.encoder(x)
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> "FinetunedProtoNet":
+        return cls(finetune_layers=cfg.get("finetune_layers", 2), scale=cfg.get("proto_scale", 10.0))
