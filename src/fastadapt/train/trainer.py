@@ -36,6 +36,9 @@ def resolve_device(name: str) -> torch.device:
 
 
 def git_commit() -> str:
+    """The commit of the running code ($FASTADAPT_COMMIT where the checkout has no .git)."""
+    if os.environ.get("FASTADAPT_COMMIT"):
+        return os.environ["FASTADAPT_COMMIT"]
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
                               cwd=Path(__file__).parent).stdout.strip()

@@ -1,0 +1,65 @@
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from fastadapt import ProtoNet, TaskBatch
+from fastadapt.learners.protonet import class_means
+
+
+class Identity(nn.Module):
+    def forward(self, x):
+        return x.flatten(1)
+
+
+def test_prototypes_and_logits_closed_form():
+    learner = ProtoNet(Identity())
+    sx = torch.tensor([[0., 0.], [2., 0.], [0., 4.]]).view(3, 2, 1, 1)
+    sy = torch.tensor([0, 0, 1])
+    pred = learner.adapt(sx, sy)
+    assert torch.allclose(pred.prototypes, torch.tensor([[1., 0.], [0., 4.]]))
+    q = torch.tensor([[1., 1.]]).view(1, 2, 1, 1)
+    assert torch.allclose(pred.predict(q).logits, torch.tensor([[-1., -10.]]))
+    cos = ProtoNet(Identity(), distance="cosine", scale=2.0).adapt(sx, sy).predict(q).logits
+    assert torch.allclose(cos, 2 * torch.tensor([[1 / 2 ** 0.5, 1 / 2 ** 0.5]]))
+
+
+def test_class_means_handles_uneven_shots():
+    z = torch.tensor([[1.], [3.], [10.]])
+    assert torch.allclose(class_means(z, torch.tensor([0, 0, 1]), 2), torch.tensor([[2.], [10.]]))
+
+
+def test_adapt_does_not_mutate_and_batched_equals_single():
+    torch.manual_seed(0)
+    learner = ProtoNet().eval()
+    before = copy.deepcopy(learner.state_dict())
+    b = TaskBatch(torch.rand(3, 10, 1, 28, 28), torch.arange(5).repeat(2).expand(3, 10),
+                  torch.rand(3, 15, 1, 28, 28), torch.arange(5).repeat(3).expand(3, 15), ways=5)
+    with torch.no_grad():
+        batched = learner.predict_batch(b).logits
+        single = torch.stack([learner.adapt(t.support_x, t.support_y, 5).predict(t.query_x).logits for t in b])
+    assert torch.allclose(batched, single, atol=1e-4)
+    for k, v in learner.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_meta_loss_gives_gradients_and_metrics():
+    torch.manual_seed(0)
+    learner = ProtoNet()
+    b = TaskBatch(torch.rand(2, 5, 1, 28, 28), torch.arange(5).expand(2, 5),
+                  torch.rand(2, 10, 1, 28, 28), torch.arange(5).repeat(2).expand(2, 10), ways=5)
+    loss, m = learner.meta_loss(b)
+    loss.backward()
+    assert 0 <= m["acc"] <= 1 and m["loss"] > 0
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in learner.parameters())
+
+
+def test_bad_input_errors():
+    with pytest.raises(ValueError, match="distance must be one of"):
+        ProtoNet(distance="manhattan")
+    learner = ProtoNet(Identity())
+    with pytest.raises(ValueError, match="labels must lie in 0..1"):
+        learner.adapt(torch.zeros(2, 1, 1, 1), torch.tensor([0, 2]), ways=2)
+    with pytest.raises(TypeError, match="integer class indices"):
+        learner.adapt(torch.zeros(2, 1, 1, 1), torch.tensor([0.0, 1.0]))

