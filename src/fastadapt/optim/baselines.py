@@ -34,7 +34,7 @@ def run_optimizer(problem: Problem, make: Callable[[list[Tensor]], torch.optim.O
     for t in range(horizon):
         opt.zero_grad(set_to_none=True)
         loss = problem.loss(params, t)
-        value = float(loss)
+        value = float(loss.detach())
         if not math.isfinite(value):
             return losses + [math.inf] * (horizon + 1 - len(losses)), step_time / max(t, 1)
         losses.append(value)

@@ -15,11 +15,12 @@ L2O = {"trainer": "l2o", "l2o_net": "lstm", "family": "quadratic", "transfer_fam
 register("l2o-quadratic",
          "Learned LSTM optimizer (Andrychowicz 2016) on random 10-d quadratics ||W theta - y||^2; 100-step horizon",
          extra=L2O, method="l2o", steps=1000, lr=3e-3, lr_decay_every=400, lr_decay=0.5,
-         log_every=25, ckpt_every=50, val_every=50)
+         log_every=25, ckpt_every=100, val_every=100)
 
 register("l2o-mlp-omniglot",
          "Learned LSTM optimizer (Andrychowicz 2016) on 784-20-10 sigmoid MLPs classifying 10 Omniglot "
          "characters (28x28); transfer to a small conv net",
-         extra={**L2O, "family": "mlp-omniglot", "transfer_families": "conv-omniglot"},
-         method="l2o", steps=400, lr=1e-3, lr_decay_every=200, lr_decay=0.5,
-         log_every=10, ckpt_every=20, val_every=20)
+         extra={**L2O, "family": "mlp-omniglot", "transfer_families": "conv-omniglot", "val_problems": 5,
+                "eval_problems": 24},
+         method="l2o", steps=300, lr=1e-3, lr_decay_every=150, lr_decay=0.5,
+         log_every=10, ckpt_every=50, val_every=50)
