@@ -1,0 +1,129 @@
+"""Recurrent (black-box) meta-learner (Hochreiter, Younger & Conwell, 2001; the LSTM baseline of Santoro
+et al., 2016): an LSTM reads the support set as a sequence of (embedding, one-hot label) pairs, and its
+final state conditions the predictions for the queries. Adaptation is one forward pass.
+
+Here the final state ``[h_T, c_T]`` is read out into a per-class weight matrix ``W [N, d]`` and bias
+``b [N]``; a query with embedding ``e`` gets logits ``W e + b``. Every query is predicted from the same
+final state, independently of the others, so predictions do not depend on the order of the queries.
+They may depend on the order of the support set: training shuffles it (``shuffle_support``), and
+`benchmarks/blackbox_omniglot.py` measures accuracy with sorted, reversed and shuffled support orders.
+
+Each pair is fed as ``[e, onehot(y)]`` (``binding="concat"``, the plain form) or additionally with its
+tensor-product code ``vec(onehot(y) e^T)`` (``binding="outer"``, default; Smolensky, 1990), which lets the
+LSTM file each embedding under its label with input gates alone and meta-trains far faster on a CPU
+budget. The LSTM needs about ``max_ways * embed`` cells to hold one summary per class.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..nn.conv4 import Conv4
+from ..tasks.sequence import batch_generator, permute_support
+from ..tasks.task import TaskBatch
+from .base import METHODS, Learner, Prediction, check_labels
+
+BINDINGS = ("outer", "concat")
+
+
+@dataclass
+class RecurrentPredictor:
+    """A task adapted by the LSTM learner: generated classifier ``weight [..., N, d]``, ``bias [..., N]``."""
+
+    learner: "LSTMLearner"
+    weight: Tensor
+    bias: Tensor
+
+    def predict(self, x: Tensor) -> Prediction:
+        return Prediction(logits=self.learner.project(x) @ self.weight.transpose(-1, -2) + self.bias.unsqueeze(-2))
+
+
+@METHODS.register("lstm")
+class LSTMLearner(Learner):
+    """LSTM meta-learner over (embedding, label) sequences; see the module docstring.
+
+    Labels are one-hot over ``max_ways`` units, so a model serves any ``ways <= max_ways``.
+    BatchNorm in the encoder follows the module mode, as in ProtoNet.
+    """
+
+    def __init__(self, encoder: nn.Module | None = None, feat: int = 64, embed: int = 64, hidden: int = 256,
+                 max_ways: int = 5, shuffle_support: bool = True, binding: str = "outer") -> None:
+        super().__init__()
+        if binding not in BINDINGS:
+            raise ValueError(f"binding must be one of {BINDINGS}, got {binding!r}.")
+        self.encoder = encoder if encoder is not None else Conv4()
+        self.max_ways, self.embed_dim, self.shuffle_support, self.binding = max_ways, embed, shuffle_support, binding
+        self.proj = nn.Linear(feat, embed)
+        extra = max_ways * embed if binding == "outer" else 0
+        self.lstm = nn.LSTM(embed + max_ways + extra, hidden, batch_first=True)
+        self.readout = nn.Linear(2 * hidden, max_ways * (embed + 1))
+        with torch.no_grad():   # forget-gate bias (Gers et al., 2000): remember the support by default
+            self.lstm.bias_ih_l0[hidden:2 * hidden].fill_(1.0)
+        if binding == "outer" and hidden >= max_ways * embed:
+            self._init_filing()
+
+    @torch.no_grad()
+    def _init_filing(self) -> None:
+        """Identity initialisation (in the spirit of Le et al., 2015): cell ``(c, k)`` starts by adding
+        feature ``k`` of the pair's tensor-product code under label ``c``, forgetting slowly, and the readout
+        starts by copying cell block ``c`` into class ``c``'s weights: a dot-product prototype classifier
+        that meta-training then reshapes."""
+        n, d, h = self.max_ways, self.embed_dim, self.lstm.hidden_size
+        cells = torch.arange(n * d)
+        self.lstm.weight_ih_l0[2 * h + cells, d + n + cells] = 1.0               # candidate g <- y (x) e
+        self.lstm.bias_ih_l0[h:2 * h].fill_(3.0)                                   # forget gate ~0.95
+        cls, k = cells // d, cells % d
+        self.readout.weight.mul_(0.1)
+        self.readout.weight[cls * (d + 1) + k, h + cells] = 1.0                    # W[c, k] <- cell (c, k)
+
+    def project(self, x: Tensor) -> Tensor:
+        lead = x.shape[:-3]
+        z = self.encoder(x.reshape(-1, *x.shape[-3:]))
+        return self.proj(z).reshape(*lead, self.embed_dim)
+
+    def _check_ways(self, ways: int) -> None:
+        if ways > self.max_ways:
+            raise ValueError(f"This LSTM learner has {self.max_ways} label units but the task has {ways} ways; "
+                             f"train one with max_ways >= {ways} (preset key lstm_max_ways).")
+
+    def read(self, e: Tensor, y: Tensor, ways: int) -> tuple[Tensor, Tensor]:
+        """Read the support sequence ``e [B, S, d]``, ``y [B, S]`` -> classifier ``[B, N, d]``, ``[B, N]``."""
+        self._check_ways(ways)
+        onehot = F.one_hot(y.long(), self.max_ways).to(e.dtype)
+        pair = [e, onehot]
+        if self.binding == "outer":   # tensor-product code of the pair (Smolensky, 1990)
+            pair.append((onehot.unsqueeze(-1) * e.unsqueeze(-2)).flatten(-2))
+        _, (h, c) = self.lstm(torch.cat(pair, -1))
+        out = self.readout(torch.cat([h[-1], c[-1]], -1)).view(e.shape[0], self.max_ways, self.embed_dim + 1)
+        return out[:, :ways, :-1], out[:, :ways, -1]
+
+    def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> RecurrentPredictor:
+        ways = check_labels(support_y, ways)
+        w, b = self.read(self.project(support_x).unsqueeze(0), support_y.unsqueeze(0), ways)
+        return RecurrentPredictor(self, w[0], b[0])
+
+    def predict_batch(self, batch: TaskBatch) -> Prediction:
+        s = batch.support_x.shape[1]
+        e = self.project(torch.cat([batch.support_x, batch.query_x], dim=1))
+        w, b = self.read(e[:, :s], batch.support_y, batch.ways)
+        return Prediction(logits=e[:, s:] @ w.transpose(-1, -2) + b.unsqueeze(-2))
+
+    def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
+        """Cross-entropy on the queries; with ``shuffle_support`` each episode's support set is read in a
+        random order (seeded by the batch, so a resumed run repeats it)."""
+        if self.shuffle_support:
+            batch = permute_support(batch, "shuffled", batch_generator(batch))
+        return super().meta_loss(batch)
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> "LSTMLearner":
+        hidden = cfg.get("hidden", 64)
+        feat = hidden * (cfg.get("image_size", 28) // 16) ** 2
+        return cls(Conv4(cfg.get("channels", 1), hidden), feat=feat, embed=cfg.get("lstm_embed", 64),
+                   hidden=cfg.get("lstm_hidden", 256),
+                   max_ways=cfg.get("lstm_max_ways", max(cfg.get("ways", 5), cfg.get("train_ways", 5))),
+                   shuffle_support=cfg.get("lstm_shuffle", True), binding=cfg.get("lstm_binding", "outer"))

@@ -1,0 +1,243 @@
+"""Memory-augmented neural network (Santoro, Bartunov, Botvinick, Wierstra & Lillicrap, 2016): an LSTM
+controller with an external memory read by content (cosine similarity, softmax) and written by
+least-recently-used access (LRUA, usage weights with decay).
+
+Data arrive as a sequence: step ``t`` shows image ``x_t`` and the label of step ``t-1`` (one-hot, zeros
+at the first step), and the network predicts the label of ``x_t`` (`fastadapt.tasks.sequence`).
+As an episodic learner, ``adapt`` writes the support set into memory by running that sequence, and
+``predict`` takes one step per query from the resulting state (no gradient steps, queries independent).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..nn.conv4 import Conv4
+from ..tasks.sequence import SequenceBatch, as_sequence, batch_generator
+from ..tasks.task import TaskBatch
+from .base import METHODS, Learner, Prediction, check_labels
+
+
+def content_weights(memory: Tensor, keys: Tensor, strength: Tensor | None = None, eps: float = 1e-8) -> Tensor:
+    """Read weights by content: softmax over slots of the cosine similarity between each key and each
+    memory row, times an optional key strength. ``memory [B, S, W]``, ``keys [B, R, W]`` -> ``[B, R, S]``."""
+    sim = F.normalize(keys, dim=-1, eps=eps) @ F.normalize(memory, dim=-1, eps=eps).transpose(-1, -2)
+    if strength is not None:
+        sim = sim * strength.unsqueeze(-1)
+    return sim.softmax(-1)
+
+
+def least_used(usage: Tensor, heads: int) -> Tensor:
+    """One-hot weights of the ``heads`` least-used slots, the h-th least used for head h:
+    ``usage [B, S]`` -> ``[B, R, S]``. Their sum is Santoro's ``w^lu`` (ones at the R smallest usages)."""
+    if heads > usage.shape[-1]:
+        raise ValueError(f"{heads} heads need at least {heads} memory slots, got {usage.shape[-1]}.")
+    idx = usage.topk(heads, dim=-1, largest=False).indices                 # [B, R]
+    return F.one_hot(idx, usage.shape[-1]).to(usage.dtype)
+
+
+def lrua_write(memory: Tensor, usage: Tensor, prev_read: Tensor, keys: Tensor, gate: Tensor
+               ) -> tuple[Tensor, Tensor]:
+    """Least-recently-used write (Santoro 2016, eqs. 6-8): each head writes its key to
+    ``sigmoid(gate) * w^r_{t-1} + (1 - sigmoid(gate)) * w^lu_{t-1}``; the least-used slots are erased
+    first. ``memory [B, S, W]``, ``usage [B, S]``, ``prev_read [B, R, S]``, ``keys [B, R, W]``,
+    ``gate [B, R]`` -> (new memory, write weights ``[B, R, S]``)."""
+    lu = least_used(usage, keys.shape[1])
+    a = torch.sigmoid(gate).unsqueeze(-1)
+    w_write = a * prev_read + (1 - a) * lu
+    erased = memory * (1 - lu.sum(1).clamp_max(1)).unsqueeze(-1)
+    return erased + w_write.transpose(-1, -2) @ keys, w_write
+
+
+@dataclass
+class MANNState:
+    """Controller state (``h``, ``c``), memory ``[B, S, W]``, usage ``[B, S]``, last read weights
+    ``[B, R, S]`` and read vectors ``[B, R*W]``, and the label to show with the next step ``[B]``."""
+
+    h: Tensor
+    c: Tensor
+    memory: Tensor
+    usage: Tensor
+    read_w: Tensor
+    reads: Tensor
+    last_y: Tensor
+
+    def expand(self, q: int) -> "MANNState":
+        """Each of the B states repeated for ``q`` independent continuations: leading dim ``B*q``."""
+        return MANNState(*(t.repeat_interleave(q, dim=0) for t in
+                           (self.h, self.c, self.memory, self.usage, self.read_w, self.reads, self.last_y)))
+
+
+@dataclass
+class MemoryPredictor:
+    """A task adapted by a MANN: the state after reading the support sequence."""
+
+    learner: "MANN"
+    state: MANNState
+    ways: int
+
+    def predict(self, x: Tensor) -> Prediction:
+        q = x.shape[0]
+        feats = self.learner.features(x).unsqueeze(0)                       # [1, Q, F]
+        logits = self.learner.predict_from(self.state, feats, self.ways)     # [1, Q, N]
+        return Prediction(logits=logits[0])
+
+
+@METHODS.register("mann")
+class MANN(Learner):
+    """Santoro et al. (2016) MANN with LRUA memory.
+
+    ``encoder``: ``"pixels"`` feeds the flattened image to the controller as in the paper; ``"conv4"``
+    embeds it with a Conv4 first (much faster to meta-train on a CPU budget). Labels are one-hot over
+    ``max_ways`` units. A learned key strength (softplus + 1, as in Graves et al.'s NTM) sharpens the
+    cosine softmax. Reads at step t see the memory before step t's write, so a key never retrieves itself.
+    """
+
+    def __init__(self, image_size: int = 28, channels: int = 1, max_ways: int = 5, encoder: str = "pixels",
+                 controller: int = 200, slots: int = 128, width: int = 40, heads: int = 4, gamma: float = 0.95,
+                 hidden: int = 64) -> None:
+        super().__init__()
+        if encoder not in ("pixels", "conv4"):
+            raise ValueError(f"encoder must be 'pixels' or 'conv4', got {encoder!r}.")
+        if not 0 <= gamma <= 1:
+            raise ValueError(f"usage decay gamma must lie in [0, 1], got {gamma}.")
+        self.encoder_kind = encoder
+        self.encoder = Conv4(channels, hidden) if encoder == "conv4" else nn.Flatten()
+        feat = hidden * (image_size // 16) ** 2 if encoder == "conv4" else channels * image_size ** 2
+        self.max_ways, self.slots, self.width, self.heads, self.gamma = max_ways, slots, width, heads, gamma
+        self.cell = nn.LSTMCell(feat + max_ways + heads * width, controller)
+        self.access = nn.Linear(controller, heads * (width + 2))             # key, gate, strength per head
+        self.out = nn.Linear(controller + heads * width, max_ways)
+
+    # --- the recurrent core ---------------------------------------------------------------------------
+    def features(self, x: Tensor) -> Tensor:
+        lead = x.shape[:-3]
+        return self.encoder(x.reshape(-1, *x.shape[-3:])).reshape(*lead, -1)
+
+    def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype = torch.float32) -> MANNState:
+        z = lambda *s: torch.zeros(*s, device=device, dtype=dtype)  # noqa: E731
+        return MANNState(z(batch, self.cell.hidden_size), z(batch, self.cell.hidden_size),
+                         torch.full((batch, self.slots, self.width), 1e-6, device=device, dtype=dtype),
+                         z(batch, self.slots), z(batch, self.heads, self.slots), z(batch, self.heads * self.width),
+                         torch.full((batch,), -1, device=device, dtype=torch.long))
+
+    def onehot(self, y: Tensor) -> Tensor:
+        """One-hot over ``max_ways`` units; ``-1`` (no label) gives zeros."""
+        return F.one_hot((y + 1).long(), self.max_ways + 1)[..., 1:].float()
+
+    def step(self, state: MANNState, feats: Tensor, shown_y: Tensor) -> tuple[Tensor, MANNState]:
+        """One time step: input features ``[B, F]`` with the label shown ``[B]`` -> logits ``[B, max_ways]``."""
+        b = feats.shape[0]
+        h, c = self.cell(torch.cat([feats, self.onehot(shown_y).to(feats.dtype), state.reads], -1),
+                         (state.h, state.c))
+        acc = self.access(h).view(b, self.heads, self.width + 2)
+        keys, gate, strength = torch.tanh(acc[..., :self.width]), acc[..., self.width], 1 + F.softplus(acc[..., -1])
+        read_w = content_weights(state.memory, keys, strength)              # reads before this step's write
+        reads = (read_w @ state.memory).reshape(b, -1)
+        memory, write_w = lrua_write(state.memory, state.usage, state.read_w, keys, gate)
+        usage = self.gamma * state.usage + read_w.sum(1) + write_w.sum(1)
+        logits = self.out(torch.cat([h, reads], -1))
+        return logits, MANNState(h, c, memory, usage, read_w, reads, shown_y)
+
+    def run(self, feats: Tensor, shown_y: Tensor, state: MANNState | None = None) -> tuple[Tensor, MANNState]:
+        """Run a sequence: ``feats [B, T, F]``, labels shown ``[B, T]`` -> logits ``[B, T, max_ways]``."""
+        b, t = shown_y.shape
+        if state is None:
+            state = self.initial_state(b, feats.device, feats.dtype)
+        outs = []
+        for i in range(t):
+            logits, state = self.step(state, feats[:, i], shown_y[:, i])
+            outs.append(logits)
+        return torch.stack(outs, 1), state
+
+    def sequence_logits(self, seq: SequenceBatch) -> Tensor:
+        """Logits for every step of a Santoro sequence, restricted to its ``ways`` classes."""
+        self._check_ways(seq.ways)
+        logits, _ = self.run(self.features(seq.x), seq.prev_y)
+        return logits[..., :seq.ways]
+
+    def predict_from(self, state: MANNState, feats: Tensor, ways: int) -> Tensor:
+        """Independent one-step predictions for ``feats [B, Q, F]`` from ``state`` (batch B) -> ``[B, Q, N]``."""
+        b, q = feats.shape[:2]
+        # The query step shows the label of the last support example, exactly as in training sequences.
+        logits, _ = self.step(state.expand(q), feats.reshape(b * q, -1), state.last_y.repeat_interleave(q))
+        return logits.view(b, q, -1)[..., :ways]
+
+    # --- the episodic API -----------------------------------------------------------------------------
+    def _check_ways(self, ways: int) -> None:
+        if ways > self.max_ways:
+            raise ValueError(f"This MANN has {self.max_ways} label units but the task has {ways} ways; "
+                             f"train with max_ways >= {ways} (preset key mann_max_ways).")
+
+    def _write(self, support_x: Tensor, support_y: Tensor) -> MANNState:
+        """Run the support sequence (``[B, S, ...]``): step s shows x_s with the label of step s-1."""
+        shown = torch.cat([torch.full_like(support_y[:, :1], -1), support_y[:, :-1]], dim=1)
+        _, state = self.run(self.features(support_x), shown)
+        return replace(state, last_y=support_y[:, -1])
+
+    def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> MemoryPredictor:
+        ways = check_labels(support_y, ways)
+        self._check_ways(ways)
+        return MemoryPredictor(self, self._write(support_x.unsqueeze(0), support_y.unsqueeze(0)), ways)
+
+    def predict_batch(self, batch: TaskBatch) -> Prediction:
+        self._check_ways(batch.ways)
+        state = self._write(batch.support_x, batch.support_y)
+        return Prediction(logits=self.predict_from(state, self.features(batch.query_x), batch.ways))
+
+    def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
+        """Santoro's objective: cross-entropy at every step of the episode shown as one shuffled sequence
+        (support and queries together). The time order is seeded by the batch's labels and pixels, so a
+        resumed run sees the same sequences."""
+        seq = as_sequence(batch, generator=batch_generator(batch))
+        logits = self.sequence_logits(seq)
+        loss = F.cross_entropy(logits.reshape(-1, seq.ways), seq.y.reshape(-1))
+        hit = (logits.argmax(-1) == seq.y).float()
+        metrics = {"loss": loss.item(), "acc": hit.mean().item()}
+        for k in (1, 2):
+            mask = seq.instance == k
+            if mask.any():
+                metrics[f"acc_inst{k}"] = hit[mask].mean().item()
+        return loss, metrics
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> "MANN":
+        return cls(image_size=cfg.get("image_size", 28), channels=cfg.get("channels", 1),
+                   max_ways=cfg.get("mann_max_ways", max(cfg.get("ways", 5), cfg.get("train_ways", 5))),
+                   encoder=cfg.get("mann_encoder", "pixels"), controller=cfg.get("mann_controller", 200),
+                   slots=cfg.get("mann_slots", 128), width=cfg.get("mann_width", 40),
+                   heads=cfg.get("mann_heads", 4), gamma=cfg.get("mann_gamma", 0.95), hidden=cfg.get("hidden", 64))
+
+
+@torch.no_grad()
+def instance_accuracy(learner: MANN, sampler, episodes: int = 1000, batch_size: int = 50,
+                      instances: tuple[int, ...] = (1, 2, 3, 4, 5, 10)) -> dict[str, Any]:
+    """Santoro 2016's metric: accuracy at the k-th presentation of a class within test sequences, for each k
+    in ``instances``, with a 95% confidence interval over sequences (episodes lacking a k-th instance are
+    skipped for that k)."""
+    import math
+    was = learner.training
+    learner.eval()
+    hits = {k: [] for k in instances}
+    try:
+        for i, lo in enumerate(range(0, episodes, batch_size)):
+            seq = sampler.batch(i, min(batch_size, episodes - lo))
+            correct = (learner.sequence_logits(seq).argmax(-1) == seq.y).float()
+            for k in instances:
+                mask = (seq.instance == k).float()
+                n = mask.sum(1)
+                ok = n > 0
+                hits[k].append((correct * mask).sum(1)[ok] / n[ok])
+    finally:
+        learner.train(was)
+    out: dict[str, Any] = {"episodes": episodes}
+    for k in instances:
+        v = torch.cat(hits[k]).double()
+        out[str(k)] = {"accuracy": float(v.mean()) if len(v) else float("nan"),
+                       "ci95": float(1.96 * v.std() / math.sqrt(len(v))) if len(v) > 1 else float("nan"),
+                       "sequences": len(v)}
+    return out

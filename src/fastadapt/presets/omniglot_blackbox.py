@@ -1,0 +1,34 @@
+"""Model-based and black-box learners on Omniglot (vinyals split, 28x28; issue 6).
+
+- ``omniglot-mann-5class`` / ``-15class``: MANN (Santoro 2016) trained on sequences of 5 (15) classes
+  with 10 drawings each (1 labelled + 9 more per class, shuffled in time); tested episodically 5-way
+  (15-way) 1-shot. `benchmarks/mann_omniglot.py` reports the paper's instance accuracies.
+  Santoro trained for 100,000 episodes; these presets are sized for a CPU budget (see the benchmark).
+- ``omniglot-hypernet-{5,20}w1s`` and ``omniglot-lstm-{5,20}w1s``: trained with the test-time ways and
+  shots (the LSTM learner's label units are sized by the ways), Adam 1e-3 halved every 1,000 episodes.
+"""
+from . import register
+
+for _n in (5, 15):
+    register(f"omniglot-mann-{_n}class",
+             f"MANN with LRUA memory (Santoro 2016), Omniglot {_n}-class sequences of 10 drawings per class; "
+             f"tested {_n}-way 1-shot",
+             method="mann", ways=_n, shots=1, queries=9, train_ways=_n, train_shots=1, train_queries=9,
+             meta_batch=16, steps=4000, lr=1e-3, lr_decay_every=100000, val_episodes=100, eval_episodes=600,
+             extra={"mann_encoder": "pixels", "mann_controller": 200, "mann_slots": 128, "mann_width": 40,
+                    "mann_heads": 4, "mann_gamma": 0.95, "mann_max_ways": _n})
+
+for _w in (5, 20):
+    register(f"omniglot-hypernet-{_w}w1s",
+             f"Deep-Sets hypernetwork generating the classifier layer (Ha 2017; Zhmoginov 2022), Conv4, "
+             f"trained and tested {_w}-way 1-shot",
+             method="hypernet", ways=_w, shots=1, train_ways=_w, train_shots=1, train_queries=15,
+             meta_batch=4 if _w == 5 else 1, steps=3000, lr_decay_every=1000,
+             extra={"hyper_hidden": 256, "hyper_rank": 0})
+    register(f"omniglot-lstm-{_w}w1s",
+             f"LSTM meta-learner reading (embedding, one-hot label) support sequences (Hochreiter 2001), "
+             f"Conv4, trained and tested {_w}-way 1-shot, support order shuffled in training",
+             method="lstm", ways=_w, shots=1, train_ways=_w, train_shots=1, train_queries=15,
+             meta_batch=4 if _w == 5 else 1, steps=3000, lr_decay_every=1000,
+             extra={"lstm_embed": 64, "lstm_hidden": 256 if _w == 5 else 512, "lstm_max_ways": _w,
+                    "lstm_shuffle": True})
