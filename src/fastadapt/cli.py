@@ -52,6 +52,9 @@ def _eval(a: argparse.Namespace) -> None:
     res = summarize(pred, labels)
     res.update(ways=ways, shots=shots, split=a.split, within_alphabet=a.within_alphabet,
                episodes_per_second=episodes / secs)
+    if a.latency_tasks:
+        from .train.evaluate import adaptation_latency_ms
+        res.update(adaptation_latency_ms(learner, sampler, a.latency_tasks, device=device))
     if a.diagram and pred.logits is not None:
         reliability_diagram(pred.probs, labels, a.diagram, title=f"{Path(a.run_dir).name} {ways}w{shots}s")
     if a.json:
@@ -64,6 +67,9 @@ def _eval(a: argparse.Namespace) -> None:
         print(f"{ways}-way {shots}-shot on {a.split}{proto}: accuracy {100 * res['accuracy']:.2f} +- "
               f"{100 * res['ci95']:.2f}% over {res['episodes']} episodes; NLL {res['nll']:.4f}, "
               f"ECE {res['ece']:.4f}, Brier {res['brier']:.4f}")
+    if a.latency_tasks and not a.json:
+        print(f"adaptation latency: {res['adapt_ms']:.2f} ms per task (median of {res['latency_tasks']}; "
+              f"mean {res['adapt_ms_mean']:.2f}, p90 {res['adapt_ms_p90']:.2f})")
 
 
 def _adapt(a: argparse.Namespace) -> None:
@@ -123,6 +129,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     e.add_argument("--data-root")
     e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--latency-tasks", type=int, default=20,
+                   help="time learner.adapt on this many single tasks and report ms per task (0: skip)")
     e.set_defaults(fn=_eval)
     d = sub.add_parser("adapt", help="classify your own images from a few labelled examples")
     d.add_argument("run_dir")

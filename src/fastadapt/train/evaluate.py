@@ -73,3 +73,43 @@ def evaluate(learner: Learner, sampler: TaskSampler, episodes: int = 1000, batch
     out.update(ways=sampler.ways, shots=sampler.shots, queries=sampler.queries,
                seconds=secs, episodes_per_second=episodes / secs)
     return out
+
+
+def _sync(device: torch.device | str) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def adaptation_latency_ms(learner: Learner, sampler: TaskSampler, tasks: int = 20, device: str | torch.device = "cpu",
+                          warmup: int = 2) -> dict[str, Any]:
+    """Wall-clock milliseconds of ``learner.adapt`` on one task at a time (support set only; no query
+    prediction), over ``tasks`` tasks after ``warmup`` untimed ones, in ``eval()`` mode. Timed under
+    ``torch.no_grad()`` when the learner allows it; learners whose adaptation takes gradients (MAML and
+    kin) are timed with autograd on, and ``latency_grad`` says so. Returns the median (``adapt_ms``),
+    mean and 90th percentile."""
+    if tasks <= 0:
+        raise ValueError(f"tasks must be positive, got {tasks}.")
+    was_training = learner.training
+    learner.eval()
+    use_grad, times = False, []
+    try:
+        for i in range(warmup + tasks):
+            t = sampler.batch(i, 1).to(device)[0]
+            _sync(device)
+            start = time.perf_counter()
+            try:
+                with torch.set_grad_enabled(use_grad):
+                    learner.adapt(t.support_x, t.support_y, t.ways)
+            except RuntimeError:
+                if use_grad:
+                    raise
+                use_grad = True           # adaptation differentiates: time it with autograd on
+                continue
+            _sync(device)
+            if i >= warmup:
+                times.append(1000 * (time.perf_counter() - start))
+    finally:
+        learner.train(was_training)
+    ms = torch.tensor(times, dtype=torch.float64)
+    return {"adapt_ms": float(ms.median()), "adapt_ms_mean": float(ms.mean()),
+            "adapt_ms_p90": float(ms.quantile(0.9)), "latency_tasks": len(times), "latency_grad": use_grad}
