@@ -1,5 +1,5 @@
 """Learned optimizer against tuned baselines on held-out problems: loss-vs-step curves with 95% bands
-(1.96 standard errors over problems), final losses, a paired comparison with tuned Adam, divergence counts
+(1.96 standard errors over problems, of the loss and of its log), final losses, a paired comparison with tuned Adam, divergence counts
 and the wall-clock cost of one ``step()``; plots with matplotlib (Agg)."""
 from __future__ import annotations
 
@@ -30,7 +30,12 @@ def curve_stats(curves: list[list[float]]) -> dict[str, Any]:
     steps = len(curves[0])
     per_step = [band([c[t] for c in curves]) for t in range(steps)]
     final = band([c[-1] for c in curves])
+    logs = [band([math.log(max(c[t], 1e-300)) for c in curves]) for t in range(steps)]
+    geo = [(math.exp(m), math.exp(m - (ci if math.isfinite(ci) else 0.0)), math.exp(m + (ci if math.isfinite(ci) else 0.0)))
+           if math.isfinite(m) else (math.inf, math.inf, math.inf) for m, ci, _ in logs]
     return {"mean": [m for m, _, _ in per_step], "ci95": [c for _, c, _ in per_step],
+            "geo_mean": [g for g, _, _ in geo], "geo_lo": [lo for _, lo, _ in geo], "geo_hi": [hi for _, _, hi in geo],
+            "final_geo_mean": geo[-1][0], "final_geo_band": [geo[-1][1], geo[-1][2]],
             "final_mean": final[0], "final_ci95": final[1], "final_per_problem": [c[-1] for c in curves],
             "diverged": sum(1 for c in curves if not math.isfinite(c[-1]))}
 
@@ -69,21 +74,20 @@ def compare(rule: UpdateRule, family: Family, tuned: dict[str, dict[str, Any]], 
 
 
 def plot_curves(result: dict[str, Any], path: str | os.PathLike, title: str = "") -> None:
-    """Mean loss per step with 95% bands, one line per optimizer, log scale."""
+    """Geometric-mean loss per step with the 95% band of the mean log-loss, one line per optimizer, log
+    scale (arithmetic means of heavy-tailed losses are dominated by a few problems; both are in the JSON)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, st in result["optimizers"].items():
-        mean = torch.tensor(st["mean"], dtype=torch.float64)
-        ci = torch.tensor(st["ci95"], dtype=torch.float64).nan_to_num(0.0)
+        mean, lo, hi = (torch.tensor(st[k], dtype=torch.float64) for k in ("geo_mean", "geo_lo", "geo_hi"))
         steps = torch.arange(len(mean))
         ok = torch.isfinite(mean)
         label = name if name == LEARNED else f"{name} (lr {st['lr']:.3g})"
         line, = ax.plot(steps[ok], mean[ok], label=label, lw=2 if name == LEARNED else 1.2)
-        lo = (mean - ci).clamp_min(mean[ok].min().item() * 1e-3 if ok.any() else 1e-12)
-        ax.fill_between(steps[ok], lo[ok], (mean + ci)[ok], color=line.get_color(), alpha=0.2)
-    ax.set(xlabel="step", ylabel="optimizee loss", yscale="log",
+        ax.fill_between(steps[ok], lo[ok], hi[ok], color=line.get_color(), alpha=0.2)
+    ax.set(xlabel="step", ylabel="optimizee loss (geometric mean over problems)", yscale="log",
            title=title or f"{result['family']} ({result['part']}), {result['problems']} problems, 95% bands")
     ax.axvline(result.get("train_horizon", result["horizon"]), color="grey", ls=":", lw=1)
     ax.legend(fontsize=8)
