@@ -94,7 +94,7 @@ class MANN(Learner):
     ``encoder``: ``"pixels"`` feeds the flattened image to the controller as in the paper; ``"conv4"``
     embeds it with a Conv4 first (much faster to meta-train on a CPU budget). Labels are one-hot over
     ``max_ways`` units. A learned key strength (softplus + 1, as in Graves et al.'s NTM) sharpens the
-    cosine softmax. Reads at step t see the memory before step t's write, so a key never retrieves itself.
+    cosine softmax. As in the paper, step t first writes its key, then reads the updated memory.
     """
 
     def __init__(self, image_size: int = 28, channels: int = 1, max_ways: int = 5, encoder: str = "pixels",
@@ -136,9 +136,11 @@ class MANN(Learner):
                          (state.h, state.c))
         acc = self.access(h).view(b, self.heads, self.width + 2)
         keys, gate, strength = torch.tanh(acc[..., :self.width]), acc[..., self.width], 1 + F.softplus(acc[..., -1])
-        read_w = content_weights(state.memory, keys, strength)              # reads before this step's write
-        reads = (read_w @ state.memory).reshape(b, -1)
+        # Santoro's order: write (to the last-read or least-used slots), then read the updated memory.
+        # The slot read at step t is where step t+1, which sees x_t's label, writes: that binds them.
         memory, write_w = lrua_write(state.memory, state.usage, state.read_w, keys, gate)
+        read_w = content_weights(memory, keys, strength)
+        reads = (read_w @ memory).reshape(b, -1)
         usage = self.gamma * state.usage + read_w.sum(1) + write_w.sum(1)
         logits = self.out(torch.cat([h, reads], -1))
         return logits, MANNState(h, c, memory, usage, read_w, reads, shown_y)
