@@ -104,3 +104,17 @@ def test_weights_from_a_run_folder(tmp_path):
         LearnedOptimizer(model.parameters(), weights=tmp_path / "other.safetensors")
     with pytest.raises(CheckpointError, match="No checkpoint"):
         LearnedOptimizer(model.parameters(), weights=tmp_path / "missing")
+
+
+def test_double_precision_model_with_a_float_rule():
+    rule = MLPRule(hidden=8)
+    model = _model().double()
+    opt = LearnedOptimizer(model.parameters(), rule)
+    before = [p.detach().clone() for p in model.parameters()]
+    for _ in range(2):
+        opt.zero_grad()
+        model(torch.ones(2, 4, dtype=torch.float64)).sum().backward()
+        opt.step()
+    assert all(p.dtype == torch.float64 and not torch.equal(p, b) for p, b in zip(model.parameters(), before))
+    opt.load_state_dict(opt.state_dict())                                  # state cast to float64 and back
+    opt.step()

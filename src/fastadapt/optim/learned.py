@@ -61,15 +61,19 @@ class LearnedOptimizer(torch.optim.Optimizer):
                     continue
                 if p.grad.is_sparse:
                     raise RuntimeError("LearnedOptimizer does not support sparse gradients.")
+                ref = next(self.rule.parameters())
+                if ref.device != p.device:
+                    self.rule.to(p.device)
+                    ref = next(self.rule.parameters())
                 st = self.state[p]
-                flat = p.detach().reshape(-1)
+                flat = p.detach().reshape(-1).to(ref.dtype)          # the rule runs in its own dtype
                 if not st:
                     st["step"] = 0
                     st.update(self.rule.init_state(flat))
                 t = int(st["step"])
-                rule_state = {k: v for k, v in st.items() if k != "step"}
-                delta, new = self.rule(flat, p.grad.reshape(-1), rule_state, t)
-                p.add_(delta.view_as(p), alpha=group["lr"])
+                rule_state = {k: v.to(ref.dtype) for k, v in st.items() if k != "step"}
+                delta, new = self.rule(flat, p.grad.reshape(-1).to(ref.dtype), rule_state, t)
+                p.add_(delta.view_as(p).to(p.dtype), alpha=group["lr"])
                 st.update(new)
                 st["step"] = t + 1
         return loss
