@@ -52,6 +52,8 @@ def test_resume_refuses_changed_config_and_cli_round_trip(tmp_path, capsys):
         train_l2o({**cfg, "lr": 0.5}, out, resume=True, progress=False)
     assert main(["eval", str(out), "--episodes", "2"]) == 0
     assert "learned" in capsys.readouterr().out
+    again = json.loads((out / "eval.json").read_text())["families"]["quadratic"]["h6"]["optimizers"]
+    assert again["learned"]["final_mean"] == pytest.approx(q["h6"]["optimizers"]["learned"]["final_mean"])
 
 
 def test_bad_config_is_explained(tmp_path):

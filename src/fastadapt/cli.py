@@ -29,7 +29,7 @@ def _l2o_eval(a: argparse.Namespace) -> bool:
     if not cfg_path.exists() or json.loads(cfg_path.read_text()).get("trainer") != "l2o":
         return False
     from .optim.trainer import evaluate_run
-    res = evaluate_run(a.run_dir, eval_problems=a.episodes)
+    res = evaluate_run(a.run_dir, eval_problems=a.episodes, results_name="eval.json")
     print(json.dumps(res) if a.json else (Path(a.run_dir) / "summary.txt").read_text().strip())
     return True
 

@@ -138,9 +138,9 @@ def train_l2o(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = Fa
 
 
 def evaluate_run(run_dir: str | os.PathLike, eval_problems: int | None = None, train_seconds: float | None = None,
-                 families: list[str] | None = None) -> dict[str, Any]:
+                 families: list[str] | None = None, results_name: str = "results.json") -> dict[str, Any]:
     """Tune the baselines per family on its ``val`` problems, then compare on held-out ``test`` problems at
-    the training horizon and at ``horizon_mult`` times it; writes results.json, curve plots, summary.txt."""
+    the training horizon and at ``horizon_mult`` times it; writes ``results_name``, curve plots and summary.txt."""
     out = Path(run_dir)
     rule, cfg = load_rule(out)
     n = eval_problems or cfg["eval_problems"]
@@ -171,7 +171,7 @@ def evaluate_run(run_dir: str | os.PathLike, eval_problems: int | None = None, t
                          f" of problems; step() {L['ms_per_step']:.3f} ms vs Adam {A['ms_per_step']:.3f} ms")
         entry["eval_seconds"] = time.perf_counter() - t
         results["families"][fam] = entry
-    atomic_write_bytes(out / "results.json", json.dumps(results, indent=1).encode())
+    atomic_write_bytes(out / results_name, json.dumps(results, indent=1).encode())
     summary = f"{cfg.get('preset', 'l2o')} ({cfg['l2o_net']} optimizer, trained on {cfg['family']}):\n  " + "\n  ".join(lines) + "\n"
     atomic_write_bytes(out / "summary.txt", summary.encode())
     return results
