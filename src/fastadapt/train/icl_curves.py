@@ -59,7 +59,7 @@ def plot_curves(result: dict[str, Any], path: str | os.PathLike, title: str = ""
         ax.plot(ks, c["error"], marker="o", ms=3, label=name, lw=2.2 if name == "transformer" else 1.2)
         ax.fill_between(ks, lo, hi, alpha=0.2)
     ax.axvline(result["dim"], color="grey", ls=":", lw=1)
-    ax.set(xlabel="in-context examples k", ylabel="squared error / d", ylim=(0, None),
+    ax.set(xlabel="in-context examples k", ylabel="squared error / d", ylim=(0, 1.6),
            title=title or f"linear regression, d = {result['dim']}")
     ax.legend()
     fig.tight_layout()
