@@ -1,0 +1,158 @@
+"""Benchmark: Siamese, Matching and Relation networks on Omniglot (vinyals split, 28x28) against the papers.
+
+Trains one model per method and shot count (20-way training episodes) into results/omniglot-<method>-5w<K>s/
+within a CPU time budget (30 minutes by default: a short probe measures the step time and sets the number of
+steps), then tests it 5-way and 20-way on 1,000 test episodes each, under both protocols: standard (classes
+drawn from all test alphabets) and within-alphabet (Lake 2015: every episode from one alphabet). Reports
+accuracy with 95% CI, NLL, ECE (15 bins) and Brier, writes a reliability diagram per setting, and, for the
+Siamese network, the same/different verification accuracy on test pairs. The 20-way numbers go to their own
+run folder (a copy of the model) so `fastadapt eval results/<preset>` reproduces them.
+
+    python benchmarks/metric_omniglot.py --method relation --shots 1                  # 30-min CPU budget
+    python benchmarks/metric_omniglot.py --method matching --shots 5 --budget-min 10
+    python benchmarks/metric_omniglot.py --method siamese --shots 1 --steps 20 --episodes 20   # smoke test
+    python benchmarks/metric_omniglot.py --method relation --shots 1 --full           # long schedule (GPU)
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fastadapt.learners import build_learner
+from fastadapt.presets import get_preset
+from fastadapt.tasks import build_sampler
+from fastadapt.train.calibration import reliability_diagram
+from fastadapt.train.evaluate import collect, summarize
+from fastadapt.train.trainer import git_commit, load_run, machine, resolve_device, train
+
+# Omniglot test accuracy (%), 5w1s / 5w5s / 20w1s / 20w5s.
+PAPER = {
+    "matching": ({(5, 1): 98.1, (5, 5): 98.9, (20, 1): 93.8, (20, 5): 98.5}, "Vinyals et al. 2016, Table 1"),
+    "relation": ({(5, 1): 99.6, (5, 5): 99.8, (20, 1): 97.6, (20, 5): 99.1}, "Sung et al. 2018, Table 1"),
+    "siamese": ({(5, 1): 97.3, (5, 5): 98.4, (20, 1): 88.2, (20, 5): 97.0},
+                "Koch et al. 2015, as re-reported by Vinyals et al. 2016, Table 1"),
+}
+FULL = {"steps": 40000, "lr_decay_every": 10000, "val_every": 2000, "ckpt_every": 1000}
+
+
+def probe_step_seconds(cfg: dict[str, Any], steps: int = 12, warmup: int = 3) -> float:
+    """Seconds per training step of ``cfg`` on this machine (a throwaway learner, real episodes)."""
+    device = resolve_device(cfg["device"])
+    learner = build_learner(cfg).to(device).train()
+    opt = torch.optim.Adam(learner.parameters(), lr=cfg["lr"])
+    sampler = build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], cfg["seed"] + 1)
+    start = 0.0
+    for i in range(warmup + steps):
+        if i == warmup:
+            start = time.perf_counter()
+        loss, _ = learner.meta_loss(sampler.batch(i, cfg["meta_batch"]).to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return (time.perf_counter() - start) / steps
+
+
+def budget_steps(cfg: dict[str, Any], budget_s: float) -> tuple[int, float]:
+    """Steps that fit ``budget_s`` of training, leaving ~12% for validation and checkpoints."""
+    step_s = probe_step_seconds(cfg)
+    steps = max(cfg["log_every"], int(0.88 * budget_s / step_s) // cfg["log_every"] * cfg["log_every"])
+    return steps, step_s
+
+
+def test_all(run5: Path, run20: Path, cfg: dict[str, Any], episodes: int, device: torch.device) -> dict:
+    """Both ways x both protocols; diagrams into the run folders; Siamese verification accuracy."""
+    learner, _ = load_run(run5, device=device)
+    out: dict[tuple[int, str], dict[str, Any]] = {}
+    for ways, folder in ((5, run5), (20, run20)):
+        for protocol in ("standard", "within_alphabet"):
+            sampler = build_sampler(cfg, "test", ways, cfg["shots"], cfg["queries"], cfg["eval_seed"],
+                                    within_group=protocol == "within_alphabet")
+            pred, labels, secs = collect(learner, sampler, episodes, device=device)
+            res = summarize(pred, labels)
+            res.update(seconds=secs, episodes_per_second=episodes / secs)
+            reliability_diagram(pred.probs, labels, folder / f"reliability_{protocol}.png",
+                                title=f"{cfg['method']} {ways}w{cfg['shots']}s {protocol}")
+            out[(ways, protocol)] = res
+    if cfg["method"] == "siamese":
+        from fastadapt.learners.siamese import verification_accuracy
+        for ways in (5, 20):
+            sampler = build_sampler(cfg, "test", ways, cfg["shots"], cfg["queries"], cfg["eval_seed"])
+            out[(ways, "standard")]["verification"] = verification_accuracy(learner, sampler, episodes)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--method", choices=sorted(PAPER), required=True)
+    p.add_argument("--shots", type=int, choices=(1, 5), required=True)
+    p.add_argument("--budget-min", type=float, default=30.0, help="training time budget on this machine")
+    p.add_argument("--steps", type=int, help="train exactly this many steps (no budget probe)")
+    p.add_argument("--full", action="store_true", help=f"long schedule for a GPU: {FULL}")
+    p.add_argument("--episodes", type=int, default=1000, help="test episodes per setting and protocol")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset value")
+    p.add_argument("--results", default="results")
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args()
+    from fastadapt.presets import apply_overrides
+    base5, base20 = (f"omniglot-{a.method}-{w}w{a.shots}s" for w in (5, 20))
+    cfg = apply_overrides(get_preset(base5), a.set)
+    cfg.update(seed=a.seed, eval_episodes=a.episodes, val_episodes=min(cfg["val_episodes"], a.episodes))
+    step_s = None
+    if a.full:
+        cfg.update(FULL)
+        protocol = f"long schedule: {FULL['steps']} episodes (GPU)"
+    elif a.steps:
+        cfg.update(steps=a.steps, lr_decay_every=max(a.steps // 3, 1))
+        protocol = f"fixed {a.steps} steps"
+    else:
+        cfg["steps"], step_s = budget_steps(cfg, 60 * a.budget_min)
+        cfg["lr_decay_every"] = max(cfg["steps"] // 3, 1)
+        protocol = (f"CPU budget {a.budget_min:g} min: {cfg['steps']} steps at {step_s:.3f} s/step measured "
+                    f"(the papers train to convergence)")
+    cfg["val_every"] = min(cfg["val_every"], cfg["steps"])
+    suffix = "-gpu-full" if a.full else ""
+    out5, out20 = Path(a.results) / (base5 + suffix), Path(a.results) / (base20 + suffix)
+    for d in (out5, out20):
+        if d.exists():
+            shutil.rmtree(d)
+    t = time.time()
+    res = train(cfg, out5)
+    train_wall = time.time() - t
+    out20.mkdir(parents=True)
+    cfg20 = dict(copy.deepcopy(cfg), ways=20, preset=base20)
+    (out20 / "config.json").write_text(json.dumps(cfg20, indent=1))
+    shutil.copy(out5 / "best.safetensors", out20 / "best.safetensors")
+    t = time.time()
+    tests = test_all(out5, out20, cfg, a.episodes, resolve_device(cfg["device"]))
+    test_wall = time.time() - t
+    paper, source = PAPER[a.method]
+    common = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(), "machine": machine(),
+              "train_wall_seconds": train_wall, "test_wall_seconds": test_wall, "train_steps": cfg["steps"],
+              "train_seconds": res["train_seconds"], "probe_step_seconds": step_s, "protocol": protocol,
+              "test_episodes": a.episodes, "paper_source": source,
+              "model": f"trained once as {base5}{suffix} (20-way training episodes); serves the 5-way and 20-way preset"}
+    for d, w, c in ((out5, 5, cfg), (out20, 20, cfg20)):
+        doc = {**common, "preset": c["preset"], "ways": w, "shots": a.shots, "paper_accuracy": paper[(w, a.shots)],
+               "accuracy": 100 * tests[(w, "standard")]["accuracy"],
+               "gap_to_paper": 100 * tests[(w, "standard")]["accuracy"] - paper[(w, a.shots)],
+               "test": {proto: tests[(w, proto)] for proto in ("standard", "within_alphabet")}}
+        (d / "results.json").write_text(json.dumps(doc, indent=1))
+        for proto in ("standard", "within_alphabet"):
+            r = tests[(w, proto)]
+            extra = (f", verification {100 * r['verification']['verification_accuracy']:.2f}%"
+                     if "verification" in r else "")
+            print(f"{c['preset']}{suffix} [{proto}]: {100 * r['accuracy']:.2f} +- {100 * r['ci95']:.2f}% "
+                  f"(paper {paper[(w, a.shots)]}), ECE {r['ece']:.4f}, NLL {r['nll']:.3f}{extra}")
+    print(f"trained {cfg['steps']} steps in {train_wall / 60:.1f} min; tested in {test_wall / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
