@@ -36,7 +36,7 @@ def main() -> None:
     cfg = get_preset(base)
     cfg["seed"] = a.seed
     if a.full:
-        cfg.update(steps=20000, lr_decay_every=2000, val_every=1000, ckpt_every=1000)
+        cfg.update(steps=20000, lr=1e-3, lr_decay_every=2000, val_every=1000, ckpt_every=1000)
     if a.steps:
         cfg["steps"] = a.steps
     if a.lr_decay_every:

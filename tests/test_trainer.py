@@ -60,13 +60,13 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path, data_root):
 def test_same_seed_same_numbers_and_seed_matters(tmp_path, data_root):
     a = trainer.train(tiny_cfg(data_root, ["steps=10", "val_every=5"]), tmp_path / "a", progress=False)
     b = trainer.train(tiny_cfg(data_root, ["steps=10", "val_every=5"]), tmp_path / "b", progress=False)
-    c = trainer.train(tiny_cfg(data_root, ["steps=10", "val_every=5", "seed=1"]), tmp_path / "c", progress=False)
+    trainer.train(tiny_cfg(data_root, ["steps=10", "val_every=5", "seed=1"]), tmp_path / "c", progress=False)
     assert comparable(tmp_path / "a") == comparable(tmp_path / "b")
     assert comparable(tmp_path / "a")[0] != comparable(tmp_path / "c")[0]
     for f in ("config.json", "metrics.jsonl", "best.safetensors", "last.safetensors", "results.json",
               "summary.txt", "learning_curve.png"):
         assert (tmp_path / "a" / f).exists(), f
-    assert a["commit"] and a["machine"] and "accuracy" in a and b["accuracy"] == a["accuracy"] != c["accuracy"] or True
+    assert a["commit"] and a["machine"] and a["accuracy"] == b["accuracy"]
 
 
 def test_divergence_stops_with_step_and_keeps_checkpoint(tmp_path, data_root, monkeypatch):
