@@ -2,7 +2,8 @@
 
 An encoder MLP maps each context pair ``(x_i, y_i)`` to ``r_i``; the task representation is their mean
 ``r`` (so predictions do not depend on the order of the context points); a decoder MLP maps ``(r, x)`` to a
-Gaussian mean and standard deviation ``0.1 + 0.9 softplus(.)`` (the lower bound of Garnelo et al.'s code).
+Gaussian mean and standard deviation ``m + (1 - m) softplus(.)`` with floor ``m = min_std`` (0.1 in
+Garnelo et al.'s code; the floor caps the log-likelihood per point at ``-log(m) - 0.92``).
 Trained by maximum likelihood of the targets; as in the paper the context points are decoded too
 (``train_on_context``). ``adapt`` is one forward pass of the encoder.
 """
@@ -72,11 +73,13 @@ class CNP(Learner):
     task_type = "regression"
 
     def __init__(self, x_dim: int = 1, y_dim: int = 1, hidden: int = 128, encoder_layers: int = 4,
-                 decoder_layers: int = 2, train_on_context: bool = True) -> None:
+                 decoder_layers: int = 2, train_on_context: bool = True, min_std: float = 0.1) -> None:
         super().__init__()
+        if not 0 < min_std < 1:
+            raise ValueError(f"min_std (the predictive standard deviation floor) must lie in (0, 1), got {min_std}.")
         self.encoder = mlp([x_dim + y_dim] + [hidden] * encoder_layers)
         self.decoder = mlp([hidden + x_dim] + [hidden] * decoder_layers + [2 * y_dim])
-        self.train_on_context = train_on_context
+        self.train_on_context, self.min_std = train_on_context, min_std
 
     def encode(self, x: Tensor, y: Tensor) -> Tensor:
         """Mean of the encoded context pairs: ``[..., N, dx], [..., N, dy] -> [..., H]``."""
@@ -88,7 +91,7 @@ class CNP(Learner):
         rx = r.unsqueeze(-2).expand(*x.shape[:-1], r.shape[-1])
         out = self.decoder(torch.cat([rx, x], -1))
         mean, raw = out.chunk(2, -1)
-        return mean, 0.1 + 0.9 * F.softplus(raw)
+        return mean, self.min_std + (1 - self.min_std) * F.softplus(raw)
 
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> CNPPredictor:
         return CNPPredictor(self, self.encode(support_x, support_y))
@@ -112,4 +115,4 @@ class CNP(Learner):
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "CNP":
         return cls(cfg.get("x_dim", 1), cfg.get("y_dim", 1), cfg.get("np_hidden", 128),
-                   train_on_context=cfg.get("train_on_context", True))
+                   train_on_context=cfg.get("train_on_context", True), min_std=cfg.get("np_min_std", 0.1))

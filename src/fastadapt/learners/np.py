@@ -3,7 +3,8 @@ Kim et al. (2019) / Garnelo et al.'s reference notebook.
 
 A latent encoder maps a set to a diagonal Gaussian ``q(z | set)`` (mean aggregation, then an MLP; standard
 deviation ``0.1 + 0.9 sigmoid(.)``); a deterministic encoder gives ``r`` as in a CNP; the decoder maps
-``(r, z, x)`` to a Gaussian. Training maximizes the ELBO
+``(r, z, x)`` to a Gaussian (standard deviation floor ``min_std``, 0.1 as in the reference code).
+Training maximizes the ELBO
 
     E_{q(z | C u T)} [ sum_t log p(y_t | r_C, z, x_t) ] - KL( q(z | C u T) || q(z | C) ),
 
@@ -76,8 +77,10 @@ class NeuralProcess(Learner):
 
     def __init__(self, x_dim: int = 1, y_dim: int = 1, hidden: int = 128, latent: int = 128,
                  encoder_layers: int = 3, decoder_layers: int = 2, samples: int = 32,
-                 train_on_context: bool = True, deterministic_path: bool = True) -> None:
+                 train_on_context: bool = True, deterministic_path: bool = True, min_std: float = 0.1) -> None:
         super().__init__()
+        if not 0 < min_std < 1:
+            raise ValueError(f"min_std (the predictive standard deviation floor) must lie in (0, 1), got {min_std}.")
         if samples < 1:
             raise ValueError(f"samples (latent draws per prediction) must be >= 1, got {samples}.")
         self.latent_encoder = mlp([x_dim + y_dim] + [hidden] * encoder_layers)
@@ -86,7 +89,7 @@ class NeuralProcess(Learner):
         self.det_encoder = mlp([x_dim + y_dim] + [hidden] * encoder_layers) if deterministic_path else None
         r_dim = hidden if deterministic_path else 0
         self.decoder = mlp([r_dim + latent + x_dim] + [hidden] * decoder_layers + [2 * y_dim])
-        self.samples, self.train_on_context = samples, train_on_context
+        self.samples, self.train_on_context, self.min_std = samples, train_on_context, min_std
 
     def latent_dist(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """Mean and std of ``q(z | set)``: ``[..., Z]`` each."""
@@ -105,7 +108,7 @@ class NeuralProcess(Learner):
         rz = torch.cat([r, z], -1)
         h = torch.cat([rz.unsqueeze(-2).expand(*x.shape[:-1], rz.shape[-1]), x], -1)
         mean, raw = self.decoder(h).chunk(2, -1)
-        return mean, 0.1 + 0.9 * torch.nn.functional.softplus(raw)
+        return mean, self.min_std + (1 - self.min_std) * torch.nn.functional.softplus(raw)
 
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> NPPredictor:
         mu, std = self.latent_dist(support_x, support_y)
@@ -142,4 +145,4 @@ class NeuralProcess(Learner):
     def from_config(cls, cfg: dict[str, Any]) -> "NeuralProcess":
         return cls(cfg.get("x_dim", 1), cfg.get("y_dim", 1), cfg.get("np_hidden", 128), cfg.get("np_latent", 128),
                    samples=cfg.get("np_samples", 32), train_on_context=cfg.get("train_on_context", True),
-                   deterministic_path=cfg.get("np_deterministic_path", True))
+                   deterministic_path=cfg.get("np_deterministic_path", True), min_std=cfg.get("np_min_std", 0.1))
