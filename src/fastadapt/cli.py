@@ -18,6 +18,8 @@ def _train(a: argparse.Namespace) -> None:
     if cfg.get("trainer") == "l2o":                      # learning to optimize has its own loop
         from .optim.trainer import train_l2o as train
     res = train(cfg, a.out or f"runs/{a.preset}", resume=a.resume)
+    if not res:                                    # a non-zero rank under torchrun: rank 0 reports
+        return
     print((Path(a.out or f"runs/{a.preset}") / "summary.txt").read_text().strip())
     if a.json:
         print(json.dumps({k: v for k, v in res.items() if k != "config"}))

@@ -19,6 +19,7 @@ from ..io import atomic_write_bytes
 from ..learners import Learner, build_learner
 from ..tasks import build_sampler
 from .checkpoint import load_checkpoint, save_checkpoint
+from .distributed import average_gradients, average_metrics, close_world, init_world, shard
 from .evaluate import evaluate
 from .plots import learning_curve
 
@@ -83,8 +84,19 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
     """Meta-train the learner described by ``cfg`` into ``out_dir``; returns the test results."""
     check_config(cfg)
     out = Path(out_dir)
-    _prepare_out(out, resume)
-    device = resolve_device(cfg["device"])
+    world, device = init_world(resolve_device(cfg["device"]))
+    try:
+        return _train(cfg, out, resume, progress, world, device)
+    finally:
+        close_world(world)
+
+
+def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, world, device) -> dict[str, Any]:
+    if world.size > 1 and cfg["meta_batch"] % world.size:
+        raise ValueError(f"meta_batch ({cfg['meta_batch']}) must be divisible by the number of processes "
+                         f"({world.size}); change --set meta_batch or --nproc-per-node.")
+    if world.is_main:
+        _prepare_out(out, resume)
     torch.manual_seed(cfg["seed"])
     learner = build_learner(cfg).to(device)
     train_s = build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], cfg["seed"])
@@ -98,30 +110,37 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
             diff = sorted(k for k in set(cfg) | set(meta["config"]) if cfg.get(k) != meta["config"].get(k))
             raise ValueError(f"--resume with a different configuration (keys {diff}); resume with the same one.")
         start, best, elapsed = meta["step"], meta["best_val"], meta["elapsed"]
-        _truncate_log(log, start)
-    else:
+        if world.is_main:
+            _truncate_log(log, start)
+    elif world.is_main:
         log.unlink(missing_ok=True)
-    atomic_write_bytes(out / "config.json", json.dumps(cfg, indent=1).encode())
+    if world.is_main:
+        atomic_write_bytes(out / "config.json", json.dumps(cfg, indent=1).encode())
 
     learner.train()
     window: list[dict[str, float]] = []
     t0 = time.perf_counter() - elapsed
-    bar = tqdm(total=cfg["steps"], initial=start, disable=None if progress is None else not progress, unit="step",
-               dynamic_ncols=True)
+    bar = tqdm(total=cfg["steps"], initial=start, unit="step", dynamic_ncols=True,
+               disable=(None if progress is None else not progress) if world.is_main else True)
     for step in range(start, cfg["steps"]):
         lr = cfg["lr"] * cfg["lr_decay"] ** (step // cfg["lr_decay_every"])
         for group in opt.param_groups:
             group["lr"] = lr
-        batch = train_s.batch(step, cfg["meta_batch"]).to(device, non_blocking=True)
+        batch = shard(train_s.batch(step, cfg["meta_batch"]), world).to(device, non_blocking=True)
         loss, metrics = learner.meta_loss(batch)
+        metrics = average_metrics(metrics, world)
         if not math.isfinite(metrics["loss"]):
             raise TrainingDiverged(f"The meta-loss became {metrics['loss']} at step {step + 1}; stopped. The last "
                                    f"good checkpoint is kept in {out / LAST}. Lower lr (now {lr:g}) and --resume.")
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(list(learner.parameters()), world)
         opt.step()
-        window.append(metrics)
         done = step + 1
+        bar.update(1)
+        if not world.is_main:
+            continue
+        window.append(metrics)
         record: dict[str, Any] = {}
         if done % cfg["log_every"] == 0 or done == cfg["steps"]:
             record = {k: sum(m[k] for m in window) / len(window) for k in window[0]}
@@ -144,9 +163,10 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
         if done % cfg["ckpt_every"] == 0 or done == cfg["steps"]:
             save_checkpoint(out / LAST, learner, {"config": cfg, "step": done, "best_val": best,
                                                   "elapsed": time.perf_counter() - t0}, opt)
-        bar.update(1)
     bar.close()
     train_seconds = time.perf_counter() - t0
+    if not world.is_main:
+        return {}
     learning_curve(log, out / "learning_curve.png", title=cfg.get("preset", cfg["method"]))
     return finish_run(out, cfg, device, train_seconds)
 
