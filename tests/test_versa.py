@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from fastadapt.learners.versa import Versa, mc_logits
+from fastadapt.learners.versa import Versa, mc_logits, mc_predictive
 from fastadapt.tasks.task import TaskBatch
 
 
@@ -50,9 +50,12 @@ def test_mc_predictive_matches_explicit_weight_sampling():
 
 def test_zero_variance_reduces_to_deterministic_linear_classifier():
     feats, w = torch.randn(6, 4), torch.randn(3, 5)
-    out = mc_logits(feats, w, torch.full((3, 5), -80.0), samples=7)
+    out, spread = mc_predictive(feats, w, torch.full((3, 5), -80.0), samples=7)
     ref = torch.log_softmax(torch.cat([feats, torch.ones(6, 1)], -1) @ w.T, -1)
     assert torch.allclose(out, ref, atol=1e-5)
+    assert spread.abs().max() < 1e-10                     # no weight uncertainty, no spread
+    _, spread = mc_predictive(feats, w, torch.zeros(3, 5), samples=50)
+    assert spread.min() >= 0 and spread.max() > 1e-3
 
 
 def test_batched_path_and_sample_counts():
@@ -64,6 +67,7 @@ def test_batched_path_and_sample_counts():
     pred = model.predict_batch(b)
     assert pred.logits.shape == (2, 5, 5)
     assert torch.allclose(pred.probs.sum(-1), torch.ones(2, 5), atol=1e-5)
+    assert pred.var.shape == pred.logits.shape and (pred.var >= 0).all()
     with pytest.raises(ValueError, match="samples"):
         Versa(samples=0)
 

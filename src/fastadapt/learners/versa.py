@@ -6,7 +6,8 @@ The predictive is a Monte Carlo average over ``samples`` draws, computed with th
 reparameterization trick as in the paper (the logits are linear in the weights, so each query's logit
 for class ``c`` is Gaussian: mean ``h . mu_c + mu_b``, variance ``h^2 . s_c^2 + s_b^2``). The returned
 logits are ``log mean_l softmax(logits_l)``, so ``Prediction.probs`` is the MC-averaged predictive and the
-cross-entropy on them is the ML-PIP objective ``-log (1/L) sum_l p(y | x, w_l)``.
+cross-entropy on them is the ML-PIP objective ``-log (1/L) sum_l p(y | x, w_l)``; ``Prediction.var`` holds
+the spread (variance over the draws) of each class probability.
 
 ``prototype_init`` (default on; a deviation from the paper for short CPU budgets): the amortized weight
 mean is added to ``[h_c, -|h_c|^2 / 2]``, the linear classifier equivalent to ProtoNet's squared-Euclidean
@@ -32,16 +33,24 @@ from .base import METHODS, Learner, Prediction, check_labels
 from .protonet import class_means
 
 
-def mc_logits(features: Tensor, w_mean: Tensor, w_logvar: Tensor, samples: int,
-              generator: torch.Generator | None = None) -> Tensor:
-    """Log of the MC-averaged class probabilities ``[..., Q, N]`` for query ``features [..., Q, D]`` and
-    per-class weight posteriors ``[..., N, D + 1]`` (last column: the bias), by local reparameterization."""
+def mc_predictive(features: Tensor, w_mean: Tensor, w_logvar: Tensor, samples: int,
+                  generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """MC predictive for query ``features [..., Q, D]`` and per-class weight posteriors ``[..., N, D + 1]``
+    (last column: the bias), by local reparameterization: ``log mean_l softmax(logits_l)`` ``[..., Q, N]``
+    and the spread of the class probabilities over the draws (their variance, same shape)."""
     h = torch.cat([features, features.new_ones(*features.shape[:-1], 1)], -1)
     mean = h @ w_mean.transpose(-1, -2)                                         # [..., Q, N]
     var = (h ** 2) @ w_logvar.exp().transpose(-1, -2)
     eps = torch.randn((samples, *mean.shape), generator=generator, dtype=mean.dtype).to(mean.device)
     logp = torch.log_softmax(mean + var.sqrt() * eps, -1)                      # [L, ..., Q, N]
-    return torch.logsumexp(logp, 0) - math.log(samples)
+    spread = logp.detach().exp().var(0, unbiased=False)
+    return torch.logsumexp(logp, 0) - math.log(samples), spread
+
+
+def mc_logits(features: Tensor, w_mean: Tensor, w_logvar: Tensor, samples: int,
+              generator: torch.Generator | None = None) -> Tensor:
+    """Log of the MC-averaged class probabilities ``[..., Q, N]`` (see `mc_predictive`)."""
+    return mc_predictive(features, w_mean, w_logvar, samples, generator)[0]
 
 
 @dataclass
@@ -53,8 +62,9 @@ class VersaPredictor:
     w_logvar: Tensor
 
     def predict(self, x: Tensor, samples: int | None = None) -> Prediction:
-        return Prediction(logits=mc_logits(self.learner.embed(x), self.w_mean, self.w_logvar,
-                                           samples or self.learner.num_samples()))
+        logits, spread = mc_predictive(self.learner.embed(x), self.w_mean, self.w_logvar,
+                                       samples or self.learner.num_samples())
+        return Prediction(logits=logits, var=spread)
 
 
 @METHODS.register("versa")
@@ -105,7 +115,8 @@ class Versa(Learner):
         s = batch.support_x.shape[1]
         z = self.embed(torch.cat([batch.support_x, batch.query_x], dim=1))
         w_mean, w_logvar = self.weight_posterior(z[:, :s], batch.support_y, batch.ways)
-        return Prediction(logits=mc_logits(z[:, s:], w_mean, w_logvar, self.num_samples()))
+        logits, spread = mc_predictive(z[:, s:], w_mean, w_logvar, self.num_samples())
+        return Prediction(logits=logits, var=spread)
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "Versa":
