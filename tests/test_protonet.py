@@ -63,3 +63,8 @@ def test_bad_input_errors():
         learner.adapt(torch.zeros(2, 1, 1, 1), torch.tensor([0, 2]), ways=2)
     with pytest.raises(TypeError, match="integer class indices"):
         learner.adapt(torch.zeros(2, 1, 1, 1), torch.tensor([0.0, 1.0]))
+
+
+def test_nan_support_refused():
+    with pytest.raises(ValueError, match="support_x contains 1 NaN"):
+        ProtoNet(Identity()).adapt(torch.tensor([[[[float("nan")]]], [[[1.0]]]]), torch.tensor([0, 1]))

@@ -88,3 +88,10 @@ def test_taskbatch_stack_and_index():
     assert len(b) == 2 and torch.equal(b[1].query_x, t.query_x)
     with pytest.raises(ValueError, match="empty"):
         TaskBatch.stack([])
+
+
+def test_nan_in_user_data_refused():
+    x, y = toy()
+    x[7] = float("nan")
+    with pytest.raises(ValueError, match="1 examples contain NaN or Inf .first at index 7"):
+        EpisodeSampler(x, y, 2, 1, 1)

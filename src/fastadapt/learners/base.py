@@ -86,6 +86,13 @@ class Learner(nn.Module):
         raise NotImplementedError(f"{cls.__name__} cannot be built from a preset configuration yet.")
 
 
+def check_finite(x: Tensor, what: str = "support_x") -> None:
+    """Refuse NaN/Inf inputs with a message instead of silently producing NaN predictions."""
+    if x.is_floating_point() and not torch.isfinite(x).all():
+        n = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"{what} contains {n} NaN or Inf values; clean the data before adapting.")
+
+
 def check_labels(support_y: Tensor, ways: int | None) -> int:
     """Number of classes in a support set, checking labels are ``0..ways-1`` with none missing."""
     if support_y.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
 from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, check_labels
+from .base import METHODS, Learner, Prediction, check_finite, check_labels
 
 DISTANCES = ("euclidean", "cosine")
 
@@ -67,6 +67,7 @@ class ProtoNet(Learner):
 
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> PrototypePredictor:
         ways = check_labels(support_y, ways)
+        check_finite(support_x)
         return PrototypePredictor(self, class_means(self.embed(support_x), support_y, ways))
 
     def predict_batch(self, batch: TaskBatch) -> Prediction:

@@ -26,6 +26,11 @@ class EpisodeSampler:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         if x.shape[0] != y.shape[0]:
             raise ValueError(f"x has {x.shape[0]} examples but y has {y.shape[0]} labels; they must match.")
+        if x.is_floating_point():
+            bad = (~torch.isfinite(x.reshape(len(x), -1))).any(1)
+            if bad.any():
+                raise ValueError(f"{int(bad.sum())} examples contain NaN or Inf (first at index "
+                                 f"{int(bad.nonzero()[0])}); clean or drop them before sampling episodes.")
         self.x, self.ways, self.shots, self.queries, self.seed = x, ways, shots, queries, seed
         classes, y_idx, counts = torch.unique(y, return_inverse=True, return_counts=True)
         self.num_classes = len(classes)
