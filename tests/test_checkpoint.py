@@ -68,3 +68,16 @@ def test_write_is_atomic(tmp_path, monkeypatch):
         ck.save_checkpoint(path, Conv4(hidden=8), {"step": 2})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["c.safetensors"]     # no temporary left behind
+
+
+def test_checkpoint_from_another_preset_refused_by_run_loader(tmp_path):
+    import json
+
+    from fastadapt.learners import build_learner
+    from fastadapt.presets import get_preset
+    from fastadapt.train.trainer import load_run
+    proto = get_preset("omniglot-protonet-5w1s")
+    ck.save_checkpoint(tmp_path / "best.safetensors", build_learner(proto), {"config": proto})
+    (tmp_path / "config.json").write_text(json.dumps(get_preset("omniglot-maml-5w1s")))
+    with pytest.raises(ck.CheckpointError, match="made by method 'protonet'"):
+        load_run(tmp_path)
