@@ -104,3 +104,16 @@ def test_linear_regression_in_context_learning_happens():
                     ).mean() / d
     assert err_none > 0.7          # with no examples nothing beats predicting 0 (error 1)
     assert err_full < 0.35         # with 2d+2 examples it has learned to regress in context
+
+
+def test_omniglot_preset_builds_conv4_learner_that_trains():
+    from fastadapt.learners import build_learner
+    from fastadapt.presets import get_preset
+    cfg = {**get_preset("omniglot-icl-5w1s"), "icl_dim": 32, "icl_layers": 1, "hidden": 8}
+    model = build_learner(cfg).train()
+    b = TaskBatch(torch.rand(2, 5, 1, 28, 28), torch.arange(5).expand(2, 5), torch.rand(2, 10, 1, 28, 28),
+                  torch.arange(5).repeat(2).expand(2, 10), ways=5)
+    loss, m = model.meta_loss(b)
+    loss.backward()
+    assert 0 <= m["acc"] <= 1
+    assert all(p.grad is not None for n, p in model.named_parameters() if n.startswith("embedder"))
