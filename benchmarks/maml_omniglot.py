@@ -1,0 +1,95 @@
+"""Benchmark: gradient-based learners on Omniglot (vinyals split, Conv4, 28x28) against Finn et al. (2017)
+and Li et al. (2017), within a fixed CPU time budget per model.
+
+The number of meta-iterations is fixed up front from the measured time of a few warm-up iterations, so the
+training fits ``--minutes`` (the trainer's schedule stays deterministic and resumable); the model is then
+tested on 1,000 test episodes with the preset's test-time inner steps.
+
+    python benchmarks/maml_omniglot.py --method maml fomaml anil --ways 5 --shots 1 --minutes 30   # CPU budget
+    python benchmarks/maml_omniglot.py --method maml --ways 5 --shots 1 --steps 60000              # paper (GPU)
+    python benchmarks/maml_omniglot.py --method maml --minutes 0.5 --results /tmp/r                # smoke test
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from fastadapt.learners import build_learner
+from fastadapt.presets import get_preset
+from fastadapt.tasks import build_sampler
+from fastadapt.train.trainer import git_commit, machine, resolve_device, train
+
+PAPER = {"maml": {(5, 1): 98.7, (5, 5): 99.9, (20, 1): 95.8, (20, 5): 98.9},        # Finn 2017, Table 1
+         "fomaml": {(5, 1): 98.3, (5, 5): 99.2, (20, 1): 89.4, (20, 5): 97.9},      # Finn 2017, Table 1
+         "metasgd": {(5, 1): 99.53, (5, 5): 99.93, (20, 1): 95.93, (20, 5): 98.97},  # Li 2017, Table 2
+         "anil": {}, "mamlpp": {}, "reptile": {(5, 1): 97.68, (5, 5): 99.48, (20, 1): 89.43, (20, 5): 97.12}}
+
+
+def seconds_per_iteration(cfg: dict, warmup: int = 2, timed: int = 3) -> float:
+    """Median wall time of a meta-training iteration (meta-loss, backward, Adam step) for ``cfg``."""
+    torch.manual_seed(cfg["seed"])
+    device = resolve_device(cfg["device"])
+    learner = build_learner(cfg).to(device)
+    opt = torch.optim.Adam(learner.parameters(), cfg["lr"])
+    sampler = build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], cfg["seed"])
+    times = []
+    for i in range(warmup + timed):
+        batch = sampler.batch(i, cfg["meta_batch"]).to(device)
+        t = time.perf_counter()
+        loss, _ = learner.meta_loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - t)
+    return sorted(times[warmup:])[timed // 2]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--method", nargs="+", default=["maml", "fomaml", "anil"], choices=sorted(PAPER))
+    p.add_argument("--ways", type=int, default=5, choices=(5, 20))
+    p.add_argument("--shots", type=int, default=1, choices=(1, 5))
+    p.add_argument("--minutes", type=float, default=30.0, help="training budget per model (wall clock)")
+    p.add_argument("--steps", type=int, default=None, help="fixed meta-iterations instead of a time budget")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--results", default="results")
+    a = p.parse_args()
+    for method in a.method:
+        name = f"omniglot-{method}-{a.ways}w{a.shots}s"
+        cfg = get_preset(name)
+        cfg["seed"] = a.seed
+        if a.steps:
+            steps, per_it = a.steps, None
+        else:
+            per_it = seconds_per_iteration(cfg)
+            steps = max(10, int(0.92 * a.minutes * 60 / per_it))      # ~8% left for validation passes
+        every = max(10, steps // 4)
+        cfg.update(steps=steps, log_every=max(1, every // 5), val_every=every, ckpt_every=max(1, every // 5) * 5)
+        out = Path(a.results) / (name + (f"-{a.steps}it" if a.steps else f"-cpu{a.minutes:g}min"))
+        if out.exists():
+            shutil.rmtree(out)
+        t = time.time()
+        res = train(cfg, out)
+        wall = time.time() - t
+        test = {k: v for k, v in res.items() if k != "config"}
+        paper = PAPER[method].get((a.ways, a.shots))
+        doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(),
+               "machine": machine(), "wall_seconds": wall, "preset": name, "train_steps": steps,
+               "seconds_per_iteration_measured": per_it, "budget_minutes": None if a.steps else a.minutes,
+               "protocol": (f"{steps} meta-iterations (paper: 60,000)" if a.steps else
+                            f"CPU budget {a.minutes:g} min: {steps} meta-iterations (paper: 60,000)"),
+               "test": test, "accuracy": 100 * test["accuracy"], "ci95": 100 * test["ci95"],
+               "paper_accuracy": paper, "paper": "Finn 2017 / Li 2017 / Nichol 2018" if paper else None}
+        (out / "results.json").write_text(json.dumps(doc, indent=1))
+        print(f"{name}: {100 * test['accuracy']:.2f} +- {100 * test['ci95']:.2f} (paper {paper}) "
+              f"after {steps} iterations, {wall / 60:.1f} min", flush=True)
+
+
+if __name__ == "__main__":
+    main()

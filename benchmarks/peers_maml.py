@@ -1,0 +1,242 @@
+"""Benchmark: one MAML meta-training iteration, fastadapt against learn2learn, higher and TorchOpt.
+
+Workload (as in ../shared/peers/MEASURED.md): Omniglot 5-way 1-shot shapes, 32 tasks x (5 support + 75 query)
+images of 1x28x28, Conv4 (4 x [conv3x3 64, BatchNorm with batch statistics, ReLU, maxpool 2]) + linear, inner
+SGD lr 0.4 with 1 or 5 steps, second and first order, Adam outer step. Every implementation runs in its own
+process (the peers in a separate virtualenv: ``bash ../shared/peers/setup-peers-venv.sh /tmp/peers-venv``),
+from the same initial weights and data; the processes are interleaved over several rounds, and we report the
+median seconds per iteration, the peak RSS, and the largest difference of each peer's first meta-gradient
+from fastadapt's (equal math). FLOPs of the iteration are counted with torch's FlopCounterMode.
+
+    python benchmarks/peers_maml.py --threads 2                    # full run (~25 min on 2 idle cores)
+    python benchmarks/peers_maml.py --threads 1 --rounds 1 --iters 2 --steps 1 --out /tmp/p.json   # smoke
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+WAYS, SHOTS, QUERIES, TASKS, LR = 5, 1, 15, 32, 0.4
+PEERS = ("learn2learn", "higher", "torchopt")
+FIRST_ORDER_OK = {"fastadapt", "learn2learn"}      # higher / TorchOpt have no first-order MAML switch
+
+
+# ---------------------------------------------------------------- worker (runs inside one process) ------
+def build(torch, nn):
+    def block(i, o):
+        return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o, track_running_stats=False),
+                             nn.ReLU(), nn.MaxPool2d(2))
+    torch.manual_seed(0)
+    return nn.Sequential(block(1, 64), block(64, 64), block(64, 64), block(64, 64), nn.Flatten(), nn.Linear(64, WAYS))
+
+
+def data(torch, i):
+    g = torch.Generator().manual_seed(1000 + i)
+    sx = torch.randn(TASKS, WAYS * SHOTS, 1, 28, 28, generator=g)
+    qx = torch.randn(TASKS, WAYS * QUERIES, 1, 28, 28, generator=g)
+    sy = torch.arange(WAYS).repeat_interleave(SHOTS).repeat(TASKS, 1)
+    qy = torch.arange(WAYS).repeat_interleave(QUERIES).repeat(TASKS, 1)
+    sx = sx + sy[..., None, None, None].float()               # make the classes separable
+    qx = qx + qy[..., None, None, None].float()
+    return sx, sy, qx, qy
+
+
+def make_step(impl, torch, model, steps, fo):
+    F = torch.nn.functional
+    if impl == "fastadapt":
+        from fastadapt import MAML
+        learner = MAML(model, inner_lr=LR, inner_steps=steps, first_order=fo)
+        from fastadapt.tasks import TaskBatch
+
+        def loss_fn(sx, sy, qx, qy):
+            return learner.meta_loss(TaskBatch(sx, sy, qx, qy, WAYS))[0]
+        return learner, loss_fn
+    if impl == "learn2learn":
+        import learn2learn as l2l
+        maml = l2l.algorithms.MAML(model, lr=LR, first_order=fo)
+
+        def loss_fn(sx, sy, qx, qy):
+            total = 0.0
+            for b in range(TASKS):
+                clone = maml.clone()
+                for _ in range(steps):
+                    clone.adapt(F.cross_entropy(clone(sx[b]), sy[b]))
+                total = total + F.cross_entropy(clone(qx[b]), qy[b])
+            return total / TASKS
+        return maml, loss_fn
+    if impl == "higher":
+        import higher
+
+        def loss_fn(sx, sy, qx, qy):
+            total = 0.0
+            inner = torch.optim.SGD(model.parameters(), lr=LR)
+            for b in range(TASKS):
+                with higher.innerloop_ctx(model, inner, copy_initial_weights=False) as (fmodel, diffopt):
+                    for _ in range(steps):
+                        diffopt.step(F.cross_entropy(fmodel(sx[b]), sy[b]))
+                    total = total + F.cross_entropy(fmodel(qx[b]), qy[b])
+            return total / TASKS
+        return model, loss_fn
+    if impl == "torchopt":
+        import torchopt
+        from torch.func import functional_call
+        names = [n for n, _ in model.named_parameters()]
+        sgd = torchopt.sgd(lr=LR)
+
+        def loss_fn(sx, sy, qx, qy):
+            total = 0.0
+            for b in range(TASKS):
+                params = tuple(model.parameters())
+                state = sgd.init(params)
+                for _ in range(steps):
+                    out = functional_call(model, dict(zip(names, params)), (sx[b],))
+                    grads = torch.autograd.grad(F.cross_entropy(out, sy[b]), params, create_graph=True)
+                    updates, state = sgd.update(grads, state, inplace=False)
+                    params = torchopt.apply_updates(params, updates, inplace=False)
+                out = functional_call(model, dict(zip(names, params)), (qx[b],))
+                total = total + F.cross_entropy(out, qy[b])
+            return total / TASKS
+        return model, loss_fn
+    raise ValueError(f"unknown implementation {impl!r}")
+
+
+def worker(a) -> None:
+    import resource
+    import torch
+    from torch import nn
+    torch.set_num_threads(a.threads)
+    model = build(torch, nn)
+    owner, loss_fn = make_step(a.worker, torch, model, a.steps, a.order == "first")
+    opt = torch.optim.Adam(owner.parameters(), 1e-3)
+    times, grad = [], None
+    for i in range(a.warmup + a.iters):
+        sx, sy, qx, qy = data(torch, i)
+        t = time.perf_counter()
+        loss = loss_fn(sx, sy, qx, qy)
+        opt.zero_grad()
+        loss.backward()
+        if i == 0:
+            grad = torch.cat([p.grad.reshape(-1) for p in owner.parameters() if p.grad is not None])
+        opt.step()
+        times.append(time.perf_counter() - t)
+    flops = None
+    if a.worker == "fastadapt":
+        from torch.utils.flop_counter import FlopCounterMode
+        with FlopCounterMode(display=False) as fc:
+            loss_fn(*data(torch, 0)).backward()
+        flops = fc.get_total_flops()
+    torch.save(grad, a.grad_file)
+    print(json.dumps({"times": times[a.warmup:], "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "flops": flops}))
+
+
+# ---------------------------------------------------------------- orchestrator ---------------------------
+def matmul_gflops(python: str, threads: int) -> float:
+    code = ("import torch,time;torch.set_num_threads(%d);a=torch.randn(2048,2048);b=a@a;t=time.perf_counter();"
+            "[a@a for _ in range(10)];print(10*2*2048**3/(time.perf_counter()-t)/1e9)" % threads)
+    return float(subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--peers-python", default="/tmp/peers-venv/bin/python")
+    p.add_argument("--impls", nargs="+", default=["fastadapt", *PEERS])
+    p.add_argument("--steps", nargs="+", type=int, default=[1, 5])
+    p.add_argument("--orders", nargs="+", default=["second", "first"], choices=("second", "first"))
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--iters", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default="results/peers_maml.json")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--order", default="second", help=argparse.SUPPRESS)
+    p.add_argument("--grad-file", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.worker:
+        a.steps = a.steps[0]
+        return worker(a)
+
+    import torch
+    skipped = {}
+    if not Path(a.peers_python).exists():
+        skipped = {peer: f"no peers environment at {a.peers_python}" for peer in PEERS}
+    impls = [i for i in a.impls if i not in skipped]
+    configs = [(s, o) for s in a.steps for o in a.orders]
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
+    runs: dict = {}
+    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    t0 = time.time()
+    for r in range(a.rounds):
+        for s, o in configs:
+            order = impls if r % 2 == 0 else impls[::-1]              # interleave, alternate the order
+            for impl in order:
+                if o == "first" and impl not in FIRST_ORDER_OK:
+                    continue
+                key = f"{s}step-{o}"
+                gf = tmp / f"peers_maml_grad_{impl}_{key}.pt"
+                py = sys.executable if impl == "fastadapt" else a.peers_python
+                cmd = [py, __file__, "--worker", impl, "--steps", str(s), "--order", o, "--iters", str(a.iters),
+                       "--warmup", str(a.warmup), "--threads", str(a.threads), "--grad-file", str(gf)]
+                res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                if res.returncode:
+                    skipped.setdefault(impl, f"failed: {res.stderr.strip().splitlines()[-1] if res.stderr else '?'}")
+                    print(f"{impl} {key}: FAILED\n{res.stderr[-2000:]}", file=sys.stderr)
+                    continue
+                out = json.loads(res.stdout.strip().splitlines()[-1])
+                d = runs.setdefault(key, {}).setdefault(impl, {"times": [], "peak_rss_mb": [], "flops": None})
+                d["times"] += out["times"]
+                d["peak_rss_mb"].append(out["peak_rss_mb"])
+                d["flops"] = out["flops"] or d["flops"]
+                d["grad_file"] = str(gf)
+                print(f"round {r + 1} {key:>14} {impl:>12}: median {statistics.median(out['times']):.3f} s, "
+                      f"peak RSS {out['peak_rss_mb']:.0f} MB", flush=True)
+    results = {}
+    for key, by_impl in runs.items():
+        row = {}
+        ref = torch.load(by_impl["fastadapt"]["grad_file"]) if "fastadapt" in by_impl else None
+        for impl, d in by_impl.items():
+            med = statistics.median(d["times"])
+            g = torch.load(d["grad_file"])
+            row[impl] = {"median_s": med, "iterations": len(d["times"]), "peak_rss_mb": max(d["peak_rss_mb"]),
+                         "max_abs_grad_diff_vs_fastadapt": None if ref is None else float((g - ref).abs().max()),
+                         "max_abs_grad": float(g.abs().max())}
+            if d["flops"]:
+                row[impl].update(flops=d["flops"], gflops_per_s=d["flops"] / med / 1e9)
+        peers = [row[i]["median_s"] for i in row if i != "fastadapt"]
+        if "fastadapt" in row and peers:
+            fastest = min((i for i in row if i != "fastadapt"), key=lambda i: row[i]["median_s"])
+            row["fastest_peer"] = fastest
+            row["speedup_vs_fastest_peer"] = row[fastest]["median_s"] / row["fastadapt"]["median_s"]
+            row["memory_ratio_vs_fastest_peer"] = row["fastadapt"]["peak_rss_mb"] / row[fastest]["peak_rss_mb"]
+        results[key] = row
+    doc = {"command": "python " + " ".join(sys.argv), "seed": 0, "commit": git_commit(),
+           "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {a.threads} threads",
+           "matmul_gflops_per_s": matmul_gflops(sys.executable, a.threads), "wall_seconds": time.time() - t0,
+           "workload": f"{TASKS} tasks x ({WAYS * SHOTS} support + {WAYS * QUERIES} query) 1x28x28, Conv4 64 + linear, "
+                       f"inner SGD lr {LR}, Adam outer step; random inputs (timing only)",
+           "rounds": a.rounds, "iters_per_round": a.iters, "warmup": a.warmup, "skipped": skipped,
+           "reference": "../shared/peers/MEASURED.md (peers 4.0-4.9 s per 2nd-order iteration on 2 cores)",
+           "results": results}
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(doc, indent=1))
+    for key, row in results.items():
+        print(key, {k: (v["median_s"] if isinstance(v, dict) else v) for k, v in row.items()})
+
+
+if __name__ == "__main__":
+    main()
