@@ -1,5 +1,5 @@
-"""Benchmark: CNP (Garnelo 2018a) and latent NP (Garnelo 2018b) on 1-D EQ-kernel GP regression, next to the
-exact GP posterior (the oracle) on the same test functions.
+"""Benchmark: CNP (Garnelo 2018a), latent NP (Garnelo 2018b) and ANP (Kim 2019, optional) on 1-D EQ-kernel
+GP regression, next to the exact GP posterior (the oracle) on the same test functions.
 
 Trains the preset ``gp-<method>`` into results/gp-<method>/, then evaluates on ``--functions`` fresh test
 functions (3-50 context points drawn per batch of ``--eval-batch`` functions, 50 disjoint targets):
@@ -99,7 +99,7 @@ def evaluate_against_oracle(learner, sampler: GPTasks, functions: int, batch: in
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--method", choices=("cnp", "np"), required=True)
+    p.add_argument("--method", choices=("cnp", "np", "anp"), required=True)
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
     p.add_argument("--functions", type=int, default=2000, help="test functions (>= 1000 for the headline)")
     p.add_argument("--eval-batch", type=int, default=10, help="functions per batch (one context count per batch)")

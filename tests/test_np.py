@@ -48,15 +48,34 @@ def test_function_samples_are_coherent_and_prediction_is_their_mixture():
     assert ll.shape == () and torch.isfinite(ll)
 
 
-def test_order_invariance_and_errors():
+@pytest.mark.parametrize("attention", [False, True])
+def test_order_invariance_and_errors(attention):
     torch.manual_seed(0)
-    model = NeuralProcess(hidden=32, latent=16)
+    model = NeuralProcess(hidden=32, latent=16, attention=attention)
     b = GPTasks(context=12, targets=5, seed=3).batch(0, 1)[0]
     perm = torch.randperm(12)
     a1, a2 = model.adapt(b.support_x, b.support_y), model.adapt(b.support_x[perm], b.support_y[perm])
-    assert torch.allclose(a1.z_mean, a2.z_mean, atol=1e-6) and torch.allclose(a1.r, a2.r, atol=1e-6)
+    assert torch.allclose(a1.z_mean, a2.z_mean, atol=1e-6)
+    g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    assert torch.allclose(a1.sample_functions(b.query_x, 3, g1), a2.sample_functions(b.query_x, 3, g2), atol=1e-5)
     with pytest.raises(ValueError, match="samples"):
         NeuralProcess(samples=0)
+    with pytest.raises(ValueError, match="divisible"):
+        NeuralProcess(hidden=30, attention=True)
+
+
+def test_attentive_path_gives_each_target_its_own_representation():
+    torch.manual_seed(0)
+    model = NeuralProcess(hidden=32, latent=16, attention=True)
+    with torch.no_grad():                      # sharpen the (near-uniform at init) attention weights
+        model.key_mlp[-1].weight.mul_(30)
+    b = GPTasks(context=12, targets=5, seed=3).batch(0, 2)
+    ctx = model.encode_context(b.support_x, b.support_y)
+    r = model.read_out(ctx, b.query_x)
+    assert r.shape == (2, 5, 32) and (r[:, 0] - r[:, 1]).abs().max() > 1e-3
+    plain = NeuralProcess(hidden=32, latent=16)
+    r0 = plain.read_out(plain.encode_context(b.support_x, b.support_y), b.query_x)
+    assert torch.allclose(r0[:, 0], r0[:, 1])
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from fastadapt.train.trainer import train
 TINY = ["steps=20", "log_every=10", "ckpt_every=20", "val_every=20", "val_episodes=20", "eval_episodes=40"]
 
 
-@pytest.mark.parametrize("name", ["gp-cnp", "gp-np"])
+@pytest.mark.parametrize("name", ["gp-cnp", "gp-np", "gp-anp"])
 def test_gp_presets_train_and_eval(tmp_path, name, capsys):
     cfg = apply_overrides(get_preset(name), TINY)
     res = train(cfg, tmp_path / name, progress=False)

@@ -11,6 +11,11 @@ Training maximizes the ELBO
 where the conditional prior ``q(z | C)`` stands in for the intractable ``p(z | C)``. Predictions draw
 ``z ~ q(z | C)``: each draw gives one coherent function (`NPPredictor.sample_functions`), and the
 `Prediction` carries the moment-matched mean and variance of the resulting mixture.
+
+``attention=True`` gives the Attentive NP (Kim et al., 2019): the deterministic path becomes multi-head
+cross-attention from each target input to the context inputs (keys and queries through a shared MLP of
+``x``), over self-attended encodings of the context pairs (with a residual connection, so the
+encodings stay distinct at initialization), so every target gets its own ``r``.
 """
 from __future__ import annotations
 
@@ -33,10 +38,10 @@ def gaussian_kl(mu_q: Tensor, std_q: Tensor, mu_p: Tensor, std_p: Tensor) -> Ten
 
 @dataclass
 class NPPredictor:
-    """A task adapted by an NP: the deterministic representation ``r`` and ``q(z | C)``."""
+    """A task adapted by an NP: the encoded context (deterministic path) and ``q(z | C)``."""
 
     learner: "NeuralProcess"
-    r: Tensor
+    context: tuple[Tensor, Tensor, Tensor]        # context x, encoded values, (mean-aggregated r or keys)
     z_mean: Tensor
     z_std: Tensor
 
@@ -47,7 +52,8 @@ class NPPredictor:
     def decode_samples(self, x: Tensor, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Decoder mean and std for ``n`` draws of ``z``: ``[n, ..., T, dy]`` each."""
         z = self.sample_z(n, generator)
-        return self.learner.decode(self.r.expand(n, *self.r.shape), z, x.expand(n, *x.shape))
+        r = self.learner.read_out(self.context, x)                            # [..., T, H]
+        return self.learner.decode(r.expand(n, *r.shape), z, x.expand(n, *x.shape))
 
     def sample_functions(self, x: Tensor, n: int = 10, generator: torch.Generator | None = None) -> Tensor:
         """``n`` coherent function samples at ``x`` (decoder means of ``n`` latent draws): ``[n, ..., T, dy]``."""
@@ -77,7 +83,8 @@ class NeuralProcess(Learner):
 
     def __init__(self, x_dim: int = 1, y_dim: int = 1, hidden: int = 128, latent: int = 128,
                  encoder_layers: int = 3, decoder_layers: int = 2, samples: int = 32,
-                 train_on_context: bool = True, deterministic_path: bool = True, min_std: float = 0.1) -> None:
+                 train_on_context: bool = True, deterministic_path: bool = True, min_std: float = 0.1,
+                 attention: bool = False, heads: int = 8) -> None:
         super().__init__()
         if not 0 < min_std < 1:
             raise ValueError(f"min_std (the predictive standard deviation floor) must lie in (0, 1), got {min_std}.")
@@ -87,6 +94,15 @@ class NeuralProcess(Learner):
         self.latent_head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent))
         self.deterministic_path = deterministic_path
         self.det_encoder = mlp([x_dim + y_dim] + [hidden] * encoder_layers) if deterministic_path else None
+        if attention and not deterministic_path:
+            raise ValueError("attention=True (Attentive NP) attends over the deterministic path; keep deterministic_path=True.")
+        if attention and hidden % heads:
+            raise ValueError(f"hidden ({hidden}) must be divisible by the number of attention heads ({heads}).")
+        self.attention = attention
+        if attention:   # Kim et al. (2019): self-attention over the context encodings, cross-attention from targets
+            self.self_attn = nn.MultiheadAttention(hidden, heads, batch_first=True)
+            self.key_mlp = mlp([x_dim, hidden, hidden])
+            self.cross_attn = nn.MultiheadAttention(hidden, heads, batch_first=True)
         r_dim = hidden if deterministic_path else 0
         self.decoder = mlp([r_dim + latent + x_dim] + [hidden] * decoder_layers + [2 * y_dim])
         self.samples, self.train_on_context, self.min_std = samples, train_on_context, min_std
@@ -98,21 +114,39 @@ class NeuralProcess(Learner):
         mu, raw = self.latent_head(s).chunk(2, -1)
         return mu, 0.1 + 0.9 * torch.sigmoid(raw)
 
-    def deterministic(self, x: Tensor, y: Tensor) -> Tensor:
+    def encode_context(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """What the deterministic path keeps of the context: ``(x, values, r)`` with ``r`` the mean of the
+        values (plain NP) or the self-attended values (ANP)."""
         if self.det_encoder is None:
-            return x.new_zeros(*x.shape[:-2], 0)
-        return self.det_encoder(torch.cat([x, y], -1)).mean(-2)
+            v = x.new_zeros(*x.shape[:-1], 0)
+            return x, v, v.mean(-2)
+        v = self.det_encoder(torch.cat([x, y], -1))
+        if self.attention:
+            flat = v.reshape(-1, *v.shape[-2:])
+            v = v + self.self_attn(flat, flat, flat, need_weights=False)[0].reshape(v.shape)   # residual
+            return x, v, v.mean(-2)
+        return x, v, v.mean(-2)
+
+    def read_out(self, context: tuple[Tensor, Tensor, Tensor], x: Tensor) -> Tensor:
+        """Deterministic representation for each target input ``x [..., T, dx]``: ``[..., T, H]``."""
+        xc, v, r = context
+        if not self.attention:
+            return r.unsqueeze(-2).expand(*x.shape[:-1], r.shape[-1])
+        lead = x.shape[:-2]
+        q = self.key_mlp(x).reshape(-1, x.shape[-2], v.shape[-1])
+        k = self.key_mlp(xc).reshape(-1, xc.shape[-2], v.shape[-1])
+        out = self.cross_attn(q, k, v.reshape(-1, *v.shape[-2:]), need_weights=False)[0]
+        return out.reshape(*lead, x.shape[-2], v.shape[-1])
 
     def decode(self, r: Tensor, z: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Gaussian mean and std ``[..., T, dy]`` at ``x [..., T, dx]`` given ``r [..., H]``, ``z [..., Z]``."""
-        rz = torch.cat([r, z], -1)
-        h = torch.cat([rz.unsqueeze(-2).expand(*x.shape[:-1], rz.shape[-1]), x], -1)
+        """Gaussian mean and std ``[..., T, dy]`` at ``x [..., T, dx]`` given ``r [..., T, H]``, ``z [..., Z]``."""
+        h = torch.cat([r, z.unsqueeze(-2).expand(*x.shape[:-1], z.shape[-1]), x], -1)
         mean, raw = self.decoder(h).chunk(2, -1)
         return mean, self.min_std + (1 - self.min_std) * torch.nn.functional.softplus(raw)
 
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> NPPredictor:
         mu, std = self.latent_dist(support_x, support_y)
-        return NPPredictor(self, self.deterministic(support_x, support_y), mu, std)
+        return NPPredictor(self, self.encode_context(support_x, support_y), mu, std)
 
     def predict_batch(self, batch: TaskBatch) -> Prediction:
         return self.adapt(batch.support_x, batch.support_y).predict(batch.query_x)
@@ -126,7 +160,8 @@ class NeuralProcess(Learner):
         all_y = torch.cat([batch.support_y, batch.query_y], -2)
         mu_q, std_q = self.latent_dist(all_x, all_y)
         z = mu_q + std_q * torch.randn_like(std_q)
-        mean, std = self.decode(self.deterministic(batch.support_x, batch.support_y), z, xt)
+        r = self.read_out(self.encode_context(batch.support_x, batch.support_y), xt)
+        mean, std = self.decode(r, z, xt)
         loglik = gaussian_log_prob(mean, std, yt).flatten(-2).sum(-1)
         return loglik, gaussian_kl(mu_q, std_q, mu_p, std_p), yt.shape[-2] * yt.shape[-1]
 
@@ -145,4 +180,5 @@ class NeuralProcess(Learner):
     def from_config(cls, cfg: dict[str, Any]) -> "NeuralProcess":
         return cls(cfg.get("x_dim", 1), cfg.get("y_dim", 1), cfg.get("np_hidden", 128), cfg.get("np_latent", 128),
                    samples=cfg.get("np_samples", 32), train_on_context=cfg.get("train_on_context", True),
-                   deterministic_path=cfg.get("np_deterministic_path", True), min_std=cfg.get("np_min_std", 0.1))
+                   deterministic_path=cfg.get("np_deterministic_path", True), min_std=cfg.get("np_min_std", 0.1),
+                   attention=cfg.get("np_attention", False), heads=cfg.get("np_heads", 8))
