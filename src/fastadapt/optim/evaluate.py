@@ -26,6 +26,10 @@ def band(values: Sequence[float]) -> tuple[float, float, int]:
     return float(v.mean()), ci, len(v)
 
 
+def _short(xs: list[float]) -> list[float]:
+    return [float(f"{x:.6g}") for x in xs]
+
+
 def curve_stats(curves: list[list[float]]) -> dict[str, Any]:
     steps = len(curves[0])
     per_step = [band([c[t] for c in curves]) for t in range(steps)]
@@ -33,8 +37,9 @@ def curve_stats(curves: list[list[float]]) -> dict[str, Any]:
     logs = [band([math.log(max(c[t], 1e-300)) for c in curves]) for t in range(steps)]
     geo = [(math.exp(m), math.exp(m - (ci if math.isfinite(ci) else 0.0)), math.exp(m + (ci if math.isfinite(ci) else 0.0)))
            if math.isfinite(m) else (math.inf, math.inf, math.inf) for m, ci, _ in logs]
-    return {"mean": [m for m, _, _ in per_step], "ci95": [c for _, c, _ in per_step],
-            "geo_mean": [g for g, _, _ in geo], "geo_lo": [lo for _, lo, _ in geo], "geo_hi": [hi for _, _, hi in geo],
+    return {"mean": _short([m for m, _, _ in per_step]), "ci95": _short([c for _, c, _ in per_step]),
+            "geo_mean": _short([g for g, _, _ in geo]), "geo_lo": _short([lo for _, lo, _ in geo]),
+            "geo_hi": _short([hi for _, _, hi in geo]),
             "final_geo_mean": geo[-1][0], "final_geo_band": [geo[-1][1], geo[-1][2]],
             "final_mean": final[0], "final_ci95": final[1], "final_per_problem": [c[-1] for c in curves],
             "diverged": sum(1 for c in curves if not math.isfinite(c[-1]))}
