@@ -1,0 +1,96 @@
+"""Benchmark: memory-augmented neural network (Santoro et al., 2016) on Omniglot sequences.
+
+Meta-trains the preset omniglot-mann-<N>class into results/<preset>/ (trainer: checkpoints, episodic
+test accuracy), then reports Santoro's metric: accuracy at the 1st, 2nd, 3rd, 4th, 5th and 10th
+presentation of a class in 1,000 test sequences of N held-out classes x 10 drawings (vinyals split test
+characters, with rotations as extra classes), next to the paper's numbers.
+
+Paper reference (Santoro et al., 2016, "One-shot Learning with Memory-Augmented Neural Networks",
+ICML, Table 1: Omniglot test-set classification accuracy, 5 classes per episode, one-hot labels):
+MANN (LSTM controller) 36.4 / 82.8 / 91.0 / 92.6 / 94.9 / 98.1 % at instances 1 / 2 / 3 / 4 / 5 / 10,
+after 100,000 training episodes (images downscaled to 20x20, with translations and rotations).
+Differences here: 28x28 images, vinyals character split (1,028 train / 423 test characters, rotations as
+classes), one-hot labels also for 15 classes (the paper uses 5-character string labels there), and a
+CPU-sized training budget unless --full.
+
+    python benchmarks/mann_omniglot.py --classes 5                        # preset budget (CPU)
+    python benchmarks/mann_omniglot.py --classes 5 --full                 # 100,000 episodes (paper)
+    python benchmarks/mann_omniglot.py --classes 5 --steps 20 --episodes 50 --results /tmp/r   # smoke test
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from fastadapt.learners.mann import instance_accuracy
+from fastadapt.presets import get_preset
+from fastadapt.tasks import build_sampler
+from fastadapt.tasks.sequence import omniglot_sequences
+from fastadapt.train.evaluate import adaptation_latency_ms
+from fastadapt.train.trainer import git_commit, load_run, machine, train
+
+INSTANCES = (1, 2, 3, 4, 5, 10)
+PAPER = {5: {"1": 36.4, "2": 82.8, "3": 91.0, "4": 92.6, "5": 94.9, "10": 98.1}}   # Santoro 2016, Table 1
+PAPER_NOTE = ("Santoro et al. 2016, Table 1 (MANN, LSTM controller, 5 classes, one-hot labels, Omniglot test "
+              "classes, 100,000 training episodes). The 15-class numbers (Table 2, string labels) are not "
+              "compared here.")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--classes", type=int, choices=(5, 15), default=5)
+    p.add_argument("--steps", type=int, help="meta-batches of 16 sequences (default: the preset's)")
+    p.add_argument("--full", action="store_true", help="Santoro's budget: 100,000 episodes (6,250 batches of 16)")
+    p.add_argument("--encoder", choices=("pixels", "conv4"), help="controller input (default: preset, pixels)")
+    p.add_argument("--episodes", type=int, default=1000, help="test sequences for the instance accuracies")
+    p.add_argument("--results", default="results")
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args()
+    preset = f"omniglot-mann-{a.classes}class"
+    cfg = get_preset(preset)
+    cfg["seed"] = a.seed
+    if a.full:
+        cfg.update(steps=100_000 // cfg["meta_batch"], val_every=500, ckpt_every=500)
+    if a.steps:
+        cfg["steps"] = a.steps
+        cfg["val_every"] = min(cfg["val_every"], a.steps)
+        cfg["log_every"] = min(cfg["log_every"], a.steps)
+        cfg["ckpt_every"] = cfg["log_every"] * max(1, min(cfg["ckpt_every"], a.steps) // cfg["log_every"])
+        cfg["eval_episodes"] = min(cfg["eval_episodes"], a.episodes)
+        cfg["val_episodes"] = min(cfg["val_episodes"], a.episodes)
+    if a.encoder:
+        cfg["mann_encoder"] = a.encoder
+    out = Path(a.results) / (preset + ("-full" if a.full else ""))
+    if out.exists():
+        shutil.rmtree(out)
+    t = time.time()
+    episodic = train(cfg, out)
+    learner, _ = load_run(out)
+    seqs = omniglot_sequences(cfg, "test", a.classes, 10, seed=cfg["eval_seed"])
+    inst = instance_accuracy(learner, seqs, a.episodes, instances=INSTANCES)
+    latency = adaptation_latency_ms(learner, build_sampler(cfg, "test", a.classes, 1, 9, cfg["eval_seed"]), 20)
+    wall = time.time() - t
+    paper = PAPER.get(a.classes)
+    doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(), "machine": machine(),
+           "wall_seconds": wall, "preset": preset, "train_steps": cfg["steps"],
+           "train_episodes": cfg["steps"] * cfg["meta_batch"], "train_seconds": episodic["train_seconds"],
+           "protocol": f"{a.classes} classes x 10 drawings per test sequence (length {10 * a.classes}), "
+                       f"{a.episodes} sequences, held-out (test) Omniglot characters; encoder {cfg['mann_encoder']}",
+           "instance_accuracy": {k: {**v, "accuracy_pct": 100 * v["accuracy"]} if isinstance(v, dict) else v
+                                 for k, v in inst.items()},
+           "paper_instance_accuracy_pct": paper, "paper": PAPER_NOTE,
+           "episodic_test": {k: v for k, v in episodic.items() if k in ("accuracy", "ci95", "nll", "ece", "episodes")},
+           "adaptation_latency": latency}
+    (out / "results.json").write_text(json.dumps(doc, indent=1))
+    row = " / ".join(f"{100 * inst[str(k)]['accuracy']:.1f}" for k in INSTANCES)
+    ref = " / ".join(f"{paper[str(k)]:.1f}" for k in INSTANCES) if paper else "n/a"
+    print(f"{preset}: instances {INSTANCES}: {row} % (paper {ref}); "
+          f"adapt {latency['adapt_ms']:.1f} ms/task; wrote {out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
