@@ -13,8 +13,8 @@ from fastadapt.train.evaluate import evaluate
 # Short schedules that reach > 85% 5-way 1-shot on the vinyals test classes (about 20-40 s of CPU each).
 SHORT = {
     "matching": dict(train_ways=20, train_shots=1, train_queries=5, steps=200, lr=1e-3),
-    "siamese": dict(train_ways=20, train_shots=1, train_queries=5, steps=200, lr=1e-3, siamese_pairs=5),
-    "relation": dict(train_ways=5, train_shots=1, train_queries=15, steps=400, lr=1e-3),
+    "siamese": dict(train_ways=20, train_shots=1, train_queries=5, steps=500, lr=1e-3, siamese_pairs=5),
+    "relation": dict(train_ways=5, train_shots=1, train_queries=15, steps=800, lr=1e-3),
 }
 
 
