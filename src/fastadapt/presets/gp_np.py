@@ -1,7 +1,8 @@
 """Neural processes on 1-D GP regression (Garnelo et al., 2018a/b): EQ kernel (length-scale 0.4, scale 1.0),
 noise std 0.02, x ~ U(-2, 2); 3-50 context points (drawn per batch), 50 disjoint targets at test time.
 Adam on 16 functions per step, 40,000 steps (lr 1e-3 halved every 10,000; 1e-3 learned faster than 5e-4 in
-2,000-step trials): about 8 (CNP) / 15 (NP) minutes of one free CPU core; the papers train 100,000+ steps. `--set steps=...` to change the budget."""
+2,000-step trials): about 8 (CNP) / 15 (NP) / 28 (ANP) minutes of one free CPU core; the papers train
+100,000+ steps. `--set steps=...` changes the budget."""
 from . import register
 
 GP_TASKS = dict(dataset="gp", ways=None, train_ways=None, shots="3-50", train_shots="3-50", queries=50,
