@@ -20,6 +20,7 @@ def test_summarize_regression():
     mean = torch.zeros(2, 3)
     y = torch.tensor([[1., 1., 1.], [2., 2., 2.]])
     res = summarize(Prediction(mean=mean, var=torch.ones(2, 3)), y)
-    assert abs(res["mse"] - 2.5) < 1e-12 and res["score"] == -2.5
+    assert abs(res["mse"] - 2.5) < 1e-12 and res["score"] == -res["nll"]
+    assert summarize(Prediction(mean=mean), y)["score"] == -2.5
     import math
     assert abs(res["nll"] - (0.5 * math.log(2 * math.pi) + 0.5 * 2.5)) < 1e-9

@@ -48,7 +48,8 @@ def collect(learner: Learner, sampler: TaskSampler, episodes: int = 1000, batch_
 def summarize(pred: Prediction, targets: Tensor) -> dict[str, Any]:
     """Classification: accuracy with 95% CI over episodes, NLL, ECE (15 bins), Brier over all queries.
     Regression: MSE with 95% CI over episodes, and Gaussian NLL when a variance is predicted.
-    ``score`` is the number to maximize when selecting checkpoints (accuracy, or minus the MSE)."""
+    ``score`` is the number to maximize when selecting checkpoints: accuracy; for regression minus the
+    Gaussian NLL when a variance is predicted (probabilistic models), else minus the MSE."""
     if pred.logits is not None:
         probs = pred.probs.double()
         acc = (probs.argmax(-1) == targets).double().mean(-1)
@@ -62,7 +63,7 @@ def summarize(pred: Prediction, targets: Tensor) -> dict[str, Any]:
         v = pred.var.double()
         per = 0.5 * (torch.log(2 * math.pi * v) + (targets.double() - pred.mean.double()) ** 2 / v)
         per = per.reshape(len(targets), -1).mean(-1)
-        out.update(nll=float(per.mean()), nll_ci95=ci95(per))
+        out.update(nll=float(per.mean()), nll_ci95=ci95(per), score=-float(per.mean()))
     return out
 
 
