@@ -117,3 +117,28 @@ def test_omniglot_preset_builds_conv4_learner_that_trains():
     loss.backward()
     assert 0 <= m["acc"] <= 1
     assert all(p.grad is not None for n, p in model.named_parameters() if n.startswith("embedder"))
+
+
+def test_classification_in_context_learning_happens_with_permuted_labels():
+    # Each episode: 5 random unit vectors are the classes; queries are noisy copies. Labels are permuted
+    # per episode, so only reading the context can solve it. The loss sits on a plateau, then drops.
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    d = 32
+    model = ICLTransformer(MLPEmbed(d, 64), 64, max_ways=5, dim=64, layers=2, heads=4).train()
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+
+    def episodes(b):
+        c = torch.nn.functional.normalize(torch.randn(b, 5, d), dim=-1)
+        qy = torch.randint(0, 5, (b, 10))
+        qx = c.gather(1, qy.unsqueeze(-1).expand(-1, -1, d)) + 0.3 * torch.randn(b, 10, d) / d ** 0.5
+        return TaskBatch(c, torch.arange(5).expand(b, 5), torch.nn.functional.normalize(qx, dim=-1), qy, ways=5)
+
+    for _ in range(350):
+        loss, _ = model.meta_loss(episodes(32))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        acc = model.eval().predict_batch(b := episodes(200)).accuracy(b.query_y)
+    assert acc > 0.9

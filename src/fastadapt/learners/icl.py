@@ -103,9 +103,15 @@ class ICLTransformer(Learner):
         self.embedder, self.max_ways, self.prefix_loss, self.permute = embedder, max_ways, prefix_loss, permute
         self.task_type = "classification" if max_ways > 0 else "regression"
         self.x_proj = nn.Linear(feat_dim, dim)
+        # Classification: LayerNorm puts input features on the scale of the label embeddings (unit-norm sentence
+        # embeddings would otherwise be swamped by them). Regression keeps |x|, which the target depends on.
+        self.x_norm = nn.LayerNorm(dim) if max_ways > 0 else nn.Identity()
         if max_ways > 0:
             self.y_emb = nn.Embedding(max_ways + 1, dim)          # index max_ways: the unknown label
-            self.head = nn.Linear(dim, max_ways)
+            # Logits read against the label embeddings themselves (tied, as an LM ties its output layer):
+            # attending to the right context pair already yields the right logit, which shortens the loss
+            # plateau of in-context classification (Kirsch 2022).
+            self.head = nn.Linear(dim, dim)
         else:
             self.y_proj = nn.Linear(1, dim)
             self.unknown = nn.Parameter(torch.zeros(dim))
@@ -144,7 +150,7 @@ class ICLTransformer(Learner):
         b, s, m = support_x.shape[0], support_x.shape[1], query_x.shape[1]
         dev = query_x.device
         fs, fq = self.features(support_x, 2), self.features(query_x, 2)
-        xs, xq = self.x_proj(fs), self.x_proj(fq)
+        xs, xq = self.x_norm(self.x_proj(fs)), self.x_norm(self.x_proj(fq))
         toks = [xs + self._label_tokens(support_y, (b, s), dev)]
         p = s if probes else 0
         if p:
@@ -155,7 +161,7 @@ class ICLTransformer(Learner):
         h = self.norm(self.blocks(h, mask=~allow))
         out = self.head(h[:, s:])                                        # probes and queries
         if self.max_ways > 0:
-            out = out[..., :ways]
+            out = out @ self.y_emb.weight[:ways].t() / out.shape[-1] ** 0.5
             res = {"logits": out[:, p:]}
             if p:
                 res["probe_logits"] = out[:, :p]
