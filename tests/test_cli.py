@@ -47,7 +47,7 @@ def test_eval_within_alphabet_and_diagram(run, data_root, tmp_path, capsys):
 def extract(data_root, alphabet, char, drawings, dest):
     dest.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(data_root / "omniglot" / "images_evaluation.zip") as z:
-        names = sorted(n for n in z.namelist() if f"/{alphabet}/character{char:02d}/" in n)
+        names = sorted(n for n in z.namelist() if f"/{alphabet}/character{char:02d}/" in n and n.endswith(".png"))
         for d in drawings:
             (dest / names[d].rsplit("/", 1)[1]).write_bytes(z.read(names[d]))
 
