@@ -126,3 +126,14 @@ def test_short_training_beats_chance_on_omniglot_sequences(data_root):
     res = instance_accuracy(m, omniglot_sequences(cfg, "test", 3, 5, seed=1), episodes=200, instances=(1, 2, 3, 4, 5))
     overall = sum(res[str(k)]["accuracy"] for k in (1, 2, 3, 4, 5)) / 5
     assert overall > 1 / 3 + 0.08 and res["1"]["accuracy"] > 0.45, res
+
+
+def test_adapt_shows_each_support_label_one_step_late(monkeypatch):
+    m, bt = small_mann(), random_batch()
+    shown = []
+    original = MANN.run
+    monkeypatch.setattr(MANN, "run", lambda self, f, y, state=None: (shown.append(y.clone()), original(self, f, y, state))[1])
+    with torch.no_grad():
+        pred = m.adapt(bt[0].support_x, bt[0].support_y)
+    assert shown[0].tolist() == [[-1] + bt[0].support_y[:-1].tolist()]
+    assert pred.state.last_y.tolist() == [bt[0].support_y[-1].item()]    # shown with every query
