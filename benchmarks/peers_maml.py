@@ -104,10 +104,27 @@ def make_step(impl, torch, model, steps, fo):
                 total = total + F.cross_entropy(out, qy[b])
             return total / TASKS
         return model, loss_fn
+    if impl == "torchopt_free":      # plain torch.autograd MAML (the FLOP-count reference)
+        from torch.func import functional_call
+        names = [n for n, _ in model.named_parameters()]
+
+        def loss_fn(sx, sy, qx, qy):
+            total = 0.0
+            for b in range(TASKS):
+                params = tuple(model.parameters())
+                for _ in range(steps):
+                    out = functional_call(model, dict(zip(names, params)), (sx[b],))
+                    grads = torch.autograd.grad(F.cross_entropy(out, sy[b]), params, create_graph=not fo)
+                    params = tuple(p - LR * g for p, g in zip(params, grads))
+                total = total + F.cross_entropy(functional_call(model, dict(zip(names, params)), (qx[b],)), qy[b])
+            return total / TASKS
+        return model, loss_fn
     raise ValueError(f"unknown implementation {impl!r}")
 
 
 def worker(a) -> None:
+    global TASKS
+    TASKS = a.tasks
     import resource
     import torch
     from torch import nn
@@ -127,10 +144,12 @@ def worker(a) -> None:
         opt.step()
         times.append(time.perf_counter() - t)
     flops = None
-    if a.worker == "fastadapt":
+    if a.worker == "fastadapt":      # FLOPs of the math, counted on a plain per-task autograd reference
         from torch.utils.flop_counter import FlopCounterMode
+        ref_model = build(torch, nn)
+        _, ref = make_step("torchopt_free", torch, ref_model, a.steps, a.order == "first")
         with FlopCounterMode(display=False) as fc:
-            loss_fn(*data(torch, 0)).backward()
+            ref(*data(torch, 0)).backward()
         flops = fc.get_total_flops()
     torch.save(grad, a.grad_file)
     print(json.dumps({"times": times[a.warmup:], "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -162,6 +181,7 @@ def main() -> None:
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--tasks", type=int, default=TASKS, help="meta-batch size (the reference workload: 32)")
     p.add_argument("--out", default="results/peers_maml.json")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--order", default="second", help=argparse.SUPPRESS)
@@ -191,7 +211,7 @@ def main() -> None:
                 gf = tmp / f"peers_maml_grad_{impl}_{key}.pt"
                 py = sys.executable if impl == "fastadapt" else a.peers_python
                 cmd = [py, __file__, "--worker", impl, "--steps", str(s), "--order", o, "--iters", str(a.iters),
-                       "--warmup", str(a.warmup), "--threads", str(a.threads), "--grad-file", str(gf)]
+                       "--warmup", str(a.warmup), "--threads", str(a.threads), "--tasks", str(a.tasks), "--grad-file", str(gf)]
                 res = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 if res.returncode:
                     skipped.setdefault(impl, f"failed: {res.stderr.strip().splitlines()[-1] if res.stderr else '?'}")
@@ -227,7 +247,7 @@ def main() -> None:
     doc = {"command": "python " + " ".join(sys.argv), "seed": 0, "commit": git_commit(),
            "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {a.threads} threads",
            "matmul_gflops_per_s": matmul_gflops(sys.executable, a.threads), "wall_seconds": time.time() - t0,
-           "workload": f"{TASKS} tasks x ({WAYS * SHOTS} support + {WAYS * QUERIES} query) 1x28x28, Conv4 64 + linear, "
+           "workload": f"{a.tasks} tasks x ({WAYS * SHOTS} support + {WAYS * QUERIES} query) 1x28x28, Conv4 64 + linear, "
                        f"inner SGD lr {LR}, Adam outer step; random inputs (timing only)",
            "rounds": a.rounds, "iters_per_round": a.iters, "warmup": a.warmup, "skipped": skipped,
            "reference": "../shared/peers/MEASURED.md (peers 4.0-4.9 s per 2nd-order iteration on 2 cores)",

@@ -32,18 +32,36 @@ from ..tasks.task import TaskBatch
 from .base import Learner, Prediction, check_labels
 
 BN_MODES = ("transductive", "support")
-BATCHING = ("vmap", "loop")
+BATCHING = ("auto", "vmap", "loop")
 LR_MODES = ("fixed", "per_param", "per_layer_step")
 
 # Number of leading rows of a forward pass whose statistics BatchNorm uses (None: all rows).
 _STATS_ROWS: contextvars.ContextVar[int | None] = contextvars.ContextVar("fastadapt_bn_rows", default=None)
+# True while tracing under torch.func.vmap: BatchNorm must use plain ops and gradients torch.func.grad.
+_IN_VMAP: contextvars.ContextVar[bool] = contextvars.ContextVar("fastadapt_in_vmap", default=False)
+
+
+def task_vmap(fn: Callable) -> Callable:
+    """`torch.func.vmap` over tasks with the inner loop switched to its vmap-safe kernels."""
+    mapped = vmap(fn, randomness="same")
+
+    def run(*args: Any) -> Any:
+        token = _IN_VMAP.set(True)
+        try:
+            return mapped(*args)
+        finally:
+            _IN_VMAP.reset(token)
+    return run
 
 
 class _TaskBatchNormMixin:
-    """BatchNorm from plain tensor ops, statistics of the current pass only (see module docstring)."""
+    """BatchNorm with the statistics of the current pass only (see module docstring): the fused kernel for one
+    task at a time, plain tensor ops under vmap (exact second-order gradients) or with support statistics."""
 
     def forward(self, x: Tensor) -> Tensor:
         rows = _STATS_ROWS.get()
+        if rows is None and not _IN_VMAP.get():      # one task per call: the fused kernel is exact and faster
+            return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
         ref = x if rows is None else x[:rows]
         dims = [0, *range(2, x.dim())]
         mean = ref.mean(dims, keepdim=True)
@@ -105,7 +123,9 @@ class GradientLearner(Learner):
         multi_step_loss: MAML++ multi-step loss: the query loss after every inner step, weighted; the weight
             moves linearly to the last step over ``msl_anneal`` meta-iterations.
         bn: BatchNorm statistics mode, ``"transductive"`` or ``"support"`` (module docstring).
-        batching: ``"vmap"`` (`torch.func.vmap` over the tasks) or ``"loop"``; same numbers.
+        batching: ``"vmap"`` (`torch.func.vmap` over the tasks), ``"loop"`` (one task after the other), or
+            ``"auto"``: the loop on CPU (about 2x faster than vmap there for Conv4 at 5+75 images a task),
+            vmap on accelerators. Every choice gives the same numbers.
         task_type: ``"classification"`` (cross-entropy on logits) or ``"regression"`` (squared error).
     """
 
@@ -113,7 +133,7 @@ class GradientLearner(Learner):
                  test_inner_steps: int | None = None, first_order: bool = False,
                  adapt: Callable[[str], bool] | None = None, lr_mode: str = "fixed",
                  multi_step_loss: bool = False, msl_anneal: int = 10000, bn: str = "transductive",
-                 batching: str = "vmap", task_type: str = "classification") -> None:
+                 batching: str = "auto", task_type: str = "classification") -> None:
         super().__init__()
         for name, val, ok in (("bn", bn, BN_MODES), ("batching", batching, BATCHING), ("lr_mode", lr_mode, LR_MODES),
                               ("task_type", task_type, ("classification", "regression"))):
@@ -190,10 +210,22 @@ class GradientLearner(Learner):
 
         history = [{**frozen, **fast}]
         for step in range(steps):
-            g = grad(support_loss)({n: v.detach() for n, v in fast.items()} if first_order else fast)
+            g = self._grad(support_loss, fast, first_order)
             fast = {n: fast[n] - self._lr(i, step) * g[n] for i, n in enumerate(self.adapt_names)}
             history.append({**frozen, **fast})
         return history
+
+    @staticmethod
+    def _grad(fn: Callable[[Params], Tensor], fast: Params, first_order: bool) -> Params:
+        """Gradient of ``fn`` at ``fast``: torch.func.grad under vmap, torch.autograd.grad otherwise
+        (cheaper); differentiable w.r.t. ``fast`` unless ``first_order`` or gradients are disabled."""
+        if _IN_VMAP.get():
+            return grad(fn)({n: v.detach() for n, v in fast.items()} if first_order else fast)
+        create = not first_order and torch.is_grad_enabled()
+        with torch.enable_grad():
+            inputs = {n: v if create and v.requires_grad else v.detach().requires_grad_() for n, v in fast.items()}
+            gs = torch.autograd.grad(fn(inputs), list(inputs.values()), create_graph=create)
+        return dict(zip(inputs, gs))
 
     def _task(self, params: Params, sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor, steps: int,
               weights: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -226,11 +258,14 @@ class GradientLearner(Learner):
         if w is not None:
             w = w.to(batch.support_x.device)
         args = (batch.support_x, batch.support_y, batch.query_x, batch.query_y)
-        if self.batching == "vmap":
-            fn = vmap(lambda sx, sy, qx, qy: self._task(params, sx, sy, qx, qy, steps, w), randomness="same")
+        if self._use_vmap(batch.support_x):
+            fn = task_vmap(lambda sx, sy, qx, qy: self._task(params, sx, sy, qx, qy, steps, w))
             return fn(*args)
         outs = [self._task(params, *a, steps, w) for a in zip(*args)]
         return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
+
+    def _use_vmap(self, x: Tensor) -> bool:
+        return self.batching == "vmap" or (self.batching == "auto" and x.device.type != "cpu")
 
     # ---- Learner API -------------------------------------------------------------------------------------
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> FastWeights:
@@ -244,9 +279,34 @@ class GradientLearner(Learner):
     def predict_batch(self, batch: TaskBatch) -> Prediction:
         return self._wrap(self.batched(batch)[1])
 
+    def _loop_meta_loss(self, batch: TaskBatch) -> tuple[Tensor, Tensor]:
+        """Per-task loop that back-propagates each task as soon as it is done, so only one task's graph is
+        alive at a time (peak memory of one task, not of the meta-batch). Returns a loss whose value is the
+        meta-loss and whose gradient is the accumulated meta-gradient (exactly the same numbers)."""
+        steps, params = self._steps(), [p for p in self.parameters() if p.requires_grad]
+        w = self._msl_weights(steps)
+        w = None if w is None else w.to(batch.support_x.device)
+        fast = self._params()
+        total, outs, acc = 0.0, [], [torch.zeros_like(p) for p in params]
+        for sx, sy, qx, qy in zip(batch.support_x, batch.support_y, batch.query_x, batch.query_y):
+            loss, out = self._task(fast, sx, sy, qx, qy, steps, w)
+            grads = torch.autograd.grad(loss / len(batch), params, allow_unused=True)
+            for a, g in zip(acc, grads):
+                if g is not None:
+                    a.add_(g)
+            total += loss.item() / len(batch)
+            outs.append(out.detach())
+        surrogate = sum((p * g).sum() for p, g in zip(params, acc))
+        return surrogate + (total - surrogate).detach(), torch.stack(outs)
+
     def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
-        losses, out = self.batched(batch)
-        loss = losses.mean()
+        if self.task_type == "classification":
+            check_labels(batch.support_y.reshape(-1), batch.ways)
+        if not self._use_vmap(batch.support_x) and torch.is_grad_enabled():
+            loss, out = self._loop_meta_loss(batch)
+        else:
+            losses, out = self.batched(batch)
+            loss = losses.mean()
         metrics = {"loss": loss.item()}
         if self.task_type == "classification":
             metrics["acc"] = (out.argmax(-1) == batch.query_y).float().mean().item()
@@ -271,5 +331,5 @@ def common_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
     """Learner arguments shared by the gradient-based presets."""
     return dict(inner_lr=cfg.get("inner_lr", 0.4), inner_steps=cfg.get("inner_steps", 1),
                 test_inner_steps=cfg.get("test_inner_steps"), bn=cfg.get("bn", "transductive"),
-                batching=cfg.get("batching", "vmap"),
+                batching=cfg.get("batching", "auto"),
                 task_type="regression" if cfg.get("dataset") == "sinusoid" else "classification")

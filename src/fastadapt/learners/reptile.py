@@ -5,10 +5,9 @@ from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
-from torch.func import vmap
 
 from ..tasks.task import TaskBatch
-from ._inner import GradientLearner, common_kwargs
+from ._inner import GradientLearner, common_kwargs, task_vmap
 from .base import METHODS
 from .maml import build_network
 
@@ -30,8 +29,8 @@ class Reptile(GradientLearner):
         """Adapted weights of every task, stacked ``[B, ...]`` (no graph to the initialization)."""
         params = {n: p.detach() for n, p in self._params().items()}
         fn = lambda sx, sy: self.inner_loop(params, sx, sy, steps, first_order=True)[-1]  # noqa: E731
-        if self.batching == "vmap":
-            return vmap(fn, randomness="same")(batch.support_x, batch.support_y)
+        if self._use_vmap(batch.support_x):
+            return task_vmap(fn)(batch.support_x, batch.support_y)
         outs = [fn(sx, sy) for sx, sy in zip(batch.support_x, batch.support_y)]
         return {n: torch.stack([o[n] for o in outs]) for n in outs[0]}
 
@@ -40,7 +39,7 @@ class Reptile(GradientLearner):
         params = self._params()
         loss = sum(0.5 * (params[n] - phi[n].mean(0)).square().sum() for n in self.adapt_names)
         with torch.no_grad():
-            qloss, out = vmap(lambda f, sx, qx, qy: (self._loss(o := self._query_forward(f, sx, qx), qy), o))(
+            qloss, out = task_vmap(lambda f, sx, qx, qy: (self._loss(o := self._query_forward(f, sx, qx), qy), o))(
                 {n: phi.get(n, params[n].detach().expand(len(batch), *params[n].shape)) for n in params},
                 batch.support_x, batch.query_x, batch.query_y)
         metrics = {"loss": float(qloss.mean()), "reptile_step": float(loss.detach())}
