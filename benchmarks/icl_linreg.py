@@ -5,7 +5,7 @@ Meta-trains the `icl-linreg` preset (d = 5 by default on CPU; the paper uses d =
 500k steps) into results/icl-linreg/, then measures the normalized squared error (y_hat - y)^2 / d on 1,000
 test tasks for every k = 0..2d, writes curve.json/curve.png and results.json.
 
-    python benchmarks/icl_linreg.py                       # CPU budget: d=5, 2,500 steps (~10 min on 1 core)
+    python benchmarks/icl_linreg.py                       # CPU budget: d=5, 3,000 steps (~12 min on 1 busy core)
     python benchmarks/icl_linreg.py --dim 20 --steps 50000 --model-dim 256 --layers 12 --heads 8   # paper-like (GPU)
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ PAPER = ("Garg et al. 2022 (Fig. 2, d=20): the transformer's normalized error tr
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--dim", type=int, default=5)
-    p.add_argument("--steps", type=int, default=2500)
+    p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--model-dim", type=int, default=64)
