@@ -4,7 +4,7 @@ import time
 import pytest
 import torch
 
-from fastadapt.learners.base import Learner, Prediction
+from fastadapt.learners.base import Learner
 from fastadapt.tasks.sampler import EpisodeSampler
 from fastadapt.train.evaluate import adaptation_latency_ms
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from fastadapt.learners.mann import MANN, content_weights, instance_accuracy, least_used, lrua_write
-from fastadapt.tasks.sequence import SequenceSampler, as_sequence
+from fastadapt.tasks.sequence import as_sequence
 from fastadapt.tasks.task import TaskBatch
 
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from fastadapt.tasks.sequence import (SequenceSampler, as_sequence, batch_generator, instance_index,
+from fastadapt.tasks.sequence import (as_sequence, batch_generator, instance_index,
                                       permute_support, shifted_labels)
 from fastadapt.tasks.task import TaskBatch
 
