@@ -142,3 +142,14 @@ def test_classification_in_context_learning_happens_with_permuted_labels():
     with torch.no_grad():
         acc = model.eval().predict_batch(b := episodes(200)).accuracy(b.query_y)
     assert acc > 0.9
+
+
+def test_random_rotation_is_orthogonal_per_episode():
+    from fastadapt.learners.icl import random_rotation
+    b = TaskBatch(torch.randn(3, 4, 6), torch.arange(4).expand(3, 4), torch.randn(3, 5, 6),
+                  torch.arange(5).expand(3, 5) % 4, ways=4)
+    r = random_rotation(b, torch.Generator().manual_seed(0))
+    both, rboth = torch.cat([b.support_x, b.query_x], 1), torch.cat([r.support_x, r.query_x], 1)
+    assert torch.allclose(both @ both.transpose(1, 2), rboth @ rboth.transpose(1, 2), atol=1e-4)  # inner products kept
+    assert not torch.allclose(both, rboth, atol=1e-2)
+    assert not torch.allclose(rboth[0] @ torch.linalg.pinv(both[0]), rboth[1] @ torch.linalg.pinv(both[1]), atol=1e-2)

@@ -57,6 +57,16 @@ def permute_labels(batch: TaskBatch, generator: torch.Generator | None = None) -
     return replace(batch, support_x=sx, support_y=sy, query_y=perm.gather(1, batch.query_y.long()))
 
 
+def random_rotation(batch: TaskBatch, generator: torch.Generator | None = None) -> TaskBatch:
+    """Kirsch et al. (2022)'s task augmentation for vector inputs: one random orthogonal matrix per episode
+    applied to its support and query inputs, so only relations between inputs (not their absolute
+    position in feature space, e.g. which intents the training set held) carry over across episodes."""
+    b, d = len(batch), batch.support_x.shape[-1]
+    q, r = torch.linalg.qr(torch.randn(b, d, d, generator=generator))
+    q = (q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)).to(batch.support_x)   # Haar-uniform
+    return replace(batch, support_x=batch.support_x @ q, query_x=batch.query_x @ q)
+
+
 class MLPEmbed(nn.Module):
     """Features of vector inputs (e.g. precomputed sentence embeddings): ``[..., D] -> [..., hidden]``."""
 
@@ -93,14 +103,17 @@ class ICLTransformer(Learner):
     ``embedder`` maps one input to a feature vector (Conv4 for images, an MLP for vectors); ``max_ways``
     is the label vocabulary (0 means regression: scalar targets, a Gaussian-free MSE head).
     ``prefix_loss`` adds Garg's probes: the loss averages over predictions from 0..S-1 context examples too.
+    ``rotate`` (vector inputs) rotates each training episode's inputs by a random orthogonal matrix (Kirsch 2022).
     """
 
     def __init__(self, embedder: nn.Module, feat_dim: int, max_ways: int = 5, dim: int = 128, layers: int = 4,
-                 heads: int = 4, dropout: float = 0.0, prefix_loss: bool = False, permute: bool = True) -> None:
+                 heads: int = 4, dropout: float = 0.0, prefix_loss: bool = False, permute: bool = True,
+                 rotate: bool = False) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"icl_dim ({dim}) must be divisible by icl_heads ({heads}).")
         self.embedder, self.max_ways, self.prefix_loss, self.permute = embedder, max_ways, prefix_loss, permute
+        self.rotate = rotate
         self.task_type = "classification" if max_ways > 0 else "regression"
         self.x_proj = nn.Linear(feat_dim, dim)
         # Classification: LayerNorm puts input features on the scale of the label embeddings (unit-norm sentence
@@ -182,6 +195,8 @@ class ICLTransformer(Learner):
     def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
         if self.max_ways > 0 and self.permute and self.training:
             batch = permute_labels(batch)
+        if self.rotate and self.training:
+            batch = random_rotation(batch)
         out = self.forward(batch.support_x, batch.support_y, batch.query_x, batch.ways, probes=self.prefix_loss)
         pred = Prediction(logits=out.get("logits"), mean=out.get("mean"))
         loss = pred.loss(batch.query_y)
@@ -210,4 +225,4 @@ class ICLTransformer(Learner):
         return cls(embedder, feat, max_ways=0 if regression else cfg.get("icl_max_ways", cfg["ways"]),
                    dim=cfg.get("icl_dim", 128), layers=cfg.get("icl_layers", 4), heads=cfg.get("icl_heads", 4),
                    dropout=cfg.get("icl_dropout", 0.0), prefix_loss=cfg.get("icl_prefix_loss", regression),
-                   permute=cfg.get("icl_permute", True))
+                   permute=cfg.get("icl_permute", True), rotate=cfg.get("icl_rotate", False))
