@@ -8,7 +8,8 @@ from the same initial weights and data; the processes are interleaved over sever
 median seconds per iteration, the peak RSS, and the largest difference of each peer's first meta-gradient
 from fastadapt's (equal math). FLOPs of the iteration are counted with torch's FlopCounterMode.
 
-    python benchmarks/peers_maml.py --threads 2                    # full run (~25 min on 2 idle cores)
+    python benchmarks/peers_maml.py --threads 2                    # full run (~70 min on 2 idle cores)
+    python benchmarks/peers_maml.py --threads 2 --iters 5 --warmup 1   # shorter (~35 min)
     python benchmarks/peers_maml.py --threads 1 --rounds 1 --iters 2 --steps 1 --out /tmp/p.json   # smoke
 """
 from __future__ import annotations
