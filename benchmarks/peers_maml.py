@@ -164,14 +164,6 @@ def matmul_gflops(python: str, threads: int) -> float:
     return float(subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--peers-python", default="/tmp/peers-venv/bin/python")
@@ -245,6 +237,7 @@ def main() -> None:
             row["speedup_vs_fastest_peer"] = row[fastest]["median_s"] / row["fastadapt"]["median_s"]
             row["memory_ratio_vs_fastest_peer"] = row["fastadapt"]["peak_rss_mb"] / row[fastest]["peak_rss_mb"]
         results[key] = row
+    from fastadapt.train.trainer import git_commit      # the orchestrator runs in fastadapt's own venv
     doc = {"command": "python " + " ".join(sys.argv), "seed": 0, "commit": git_commit(),
            "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {a.threads} threads",
            "matmul_gflops_per_s": matmul_gflops(sys.executable, a.threads), "wall_seconds": time.time() - t0,
