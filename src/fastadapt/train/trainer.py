@@ -189,10 +189,9 @@ def finish_run(out: Path, cfg: dict[str, Any], device: torch.device, train_secon
     learner, _ = load_run(out, BEST, device)
     test_s = build_sampler(cfg, "test", cfg["ways"], cfg["shots"], cfg["queries"], cfg["eval_seed"])
     res = evaluate(learner, test_s, cfg["eval_episodes"], device=device)
-    best_meta = json.loads((out / "config.json").read_text())
     results = {"preset": cfg.get("preset"), "split": "test", **res, "train_seconds": train_seconds,
                "train_steps": cfg["steps"], "seed": cfg["seed"], "commit": git_commit(), "machine": machine(),
-               "config": best_meta}
+               "config": cfg}
     atomic_write_bytes(out / "results.json", json.dumps(results, indent=1).encode())
     if "accuracy" in res:
         headline = (f"{cfg['ways']}-way {cfg['shots']}-shot test accuracy {100 * res['accuracy']:.2f} +- "
