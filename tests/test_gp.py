@@ -6,7 +6,7 @@ import torch
 from torch.distributions import MultivariateNormal, Normal
 
 from fastadapt.tasks import build_sampler
-from fastadapt.tasks.gp import GPTasks, Kernel, gp_posterior, oracle_log_likelihood, parse_count
+from fastadapt.tasks.gp import GPTasks, Kernel, gp_posterior, parse_count
 
 
 def _cfg(**kw):

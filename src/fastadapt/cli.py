@@ -11,12 +11,13 @@ import torch
 
 def _train(a: argparse.Namespace) -> None:
     from .presets import apply_overrides, get_preset
-    from .train.trainer import train
     cfg = apply_overrides(get_preset(a.preset), a.set or [])
     if a.data_root:
         cfg["data_root"] = a.data_root
     if cfg.get("trainer") == "l2o":                      # learning to optimize has its own loop
         from .optim.trainer import train_l2o as train
+    else:
+        from .train.trainer import train
     res = train(cfg, a.out or f"runs/{a.preset}", resume=a.resume)
     if not res:                                    # a non-zero rank under torchrun: rank 0 reports
         return

@@ -81,7 +81,6 @@ class MemoryPredictor:
     ways: int
 
     def predict(self, x: Tensor) -> Prediction:
-        q = x.shape[0]
         feats = self.learner.features(x).unsqueeze(0)                       # [1, Q, F]
         logits = self.learner.predict_from(self.state, feats, self.ways)     # [1, Q, N]
         return Prediction(logits=logits[0])

@@ -17,9 +17,10 @@ import torch
 from tqdm import tqdm
 
 from ..io import atomic_write_bytes
-from ..train.checkpoint import load_checkpoint, save_checkpoint
+from ..train.checkpoint import save_checkpoint
 from ..train.plots import learning_curve
-from ..train.trainer import BEST, LAST, TrainingDiverged, _prepare_out, _truncate_log, git_commit, machine
+from ..train.run_log import BEST, LAST, RunLog, prepare_out
+from ..train.trainer import TrainingDiverged, git_commit, machine
 from .baselines import DEFAULT_GRID, tune
 from .evaluate import band, compare, plot_curves
 from .learned import load_rule
@@ -66,29 +67,18 @@ def train_l2o(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = Fa
     """Meta-train the learned optimizer described by ``cfg`` into ``out_dir``; returns the evaluation."""
     check_l2o_config(cfg)
     out = Path(out_dir)
-    _prepare_out(out, resume)
+    prepare_out(out, resume)
     torch.manual_seed(cfg["seed"])
     rule = build_rule(cfg)
     train_f = build_family(cfg, cfg["family"], "train", cfg["seed"])
     val_f = build_family(cfg, cfg["family"], "val", cfg["eval_seed"])
     opt = torch.optim.Adam(rule.parameters(), lr=cfg["lr"])
-    start, best, elapsed, log = 0, math.inf, 0.0, out / "metrics.jsonl"
-    if resume and (out / LAST).exists():
-        meta = load_checkpoint(out / LAST, rule, opt)
-        if meta["config"] != cfg:
-            diff = sorted(k for k in set(cfg) | set(meta["config"]) if cfg.get(k) != meta["config"].get(k))
-            raise ValueError(f"--resume with a different configuration (keys {diff}); resume with the same one.")
-        start, best, elapsed = meta["step"], meta["best_val"], meta["elapsed"]
-        _truncate_log(log, start)
-    else:
-        log.unlink(missing_ok=True)
-    atomic_write_bytes(out / "config.json", json.dumps(cfg, indent=1).encode())
-    mb, window = cfg["meta_batch"], []
-    t0 = time.perf_counter() - elapsed
-    bar = tqdm(total=cfg["steps"], initial=start, disable=None if progress is None else not progress, unit="it",
+    run = RunLog(out, cfg, rule, opt, resume, worst=math.inf)
+    mb = cfg["meta_batch"]
+    bar = tqdm(total=cfg["steps"], initial=run.start, disable=None if progress is None else not progress, unit="it",
                dynamic_ncols=True)
-    for it in range(start, cfg["steps"]):
-        lr = cfg["lr"] * cfg["lr_decay"] ** (it // cfg["lr_decay_every"])
+    for it in range(run.start, cfg["steps"]):
+        lr = run.lr(it)
         for group in opt.param_groups:
             group["lr"] = lr
         gens = [truncated_unrolls(rule, train_f.problem(it * mb + b), cfg["horizon"], cfg["unroll"],
@@ -106,32 +96,24 @@ def train_l2o(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = Fa
             opt.step()
             total += float(loss.detach())
             final = sum(w[3][-1] for w in windows) / mb
-        window.append({"loss": total / math.ceil(cfg["horizon"] / cfg["unroll"]), "last_loss": final})
         done = it + 1
-        record: dict[str, Any] = {}
-        if done % cfg["log_every"] == 0 or done == cfg["steps"]:
-            record = {k: sum(m[k] for m in window) / len(window) for k in window[0]}
-            window = []
+        record = run.add(done, {"loss": total / math.ceil(cfg["horizon"] / cfg["unroll"]), "last_loss": final})
+        if record:
             bar.set_postfix(meta_loss=f"{record['loss']:.3g}")
-        if done % cfg["val_every"] == 0 or done == cfg["steps"]:
+        if run.due(done, "val_every"):
             val, ci = validate(rule, val_f, cfg["val_problems"], cfg["horizon"])
             record.update(val_score=-val, val_ci95=ci, val_loss=val)
-            if val < best:
-                best = val
-                save_checkpoint(out / BEST, rule, {"config": cfg, "step": done, "val_loss": best})
-        if record:
-            record.update(step=done, lr=lr, time=time.perf_counter() - t0)
-            with open(log, "a") as f:
-                f.write(json.dumps(record) + "\n")
-        if done % cfg["ckpt_every"] == 0 or done == cfg["steps"]:
-            save_checkpoint(out / LAST, rule, {"config": cfg, "step": done, "best_val": best,
-                                               "elapsed": time.perf_counter() - t0}, opt)
+            if val < run.best:
+                run.best = val
+                save_checkpoint(out / BEST, rule, {"config": cfg, "step": done, "val_loss": val})
+        run.write(done, record, lr)
+        run.checkpoint(done, rule, opt)
         bar.update(1)
     bar.close()
-    train_seconds = time.perf_counter() - t0
+    train_seconds = run.elapsed
     if not (out / BEST).exists():
         raise TrainingDiverged(f"No validation score was finite during training; no {BEST} written in {out}.")
-    learning_curve(log, out / "learning_curve.png", title=cfg.get("preset", "l2o"))
+    learning_curve(run.path, out / "learning_curve.png", title=cfg.get("preset", "l2o"))
     if not evaluate:
         return {"train_seconds": train_seconds}
     return evaluate_run(out, train_seconds=train_seconds)

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 Example = dict[str, Any]

@@ -8,7 +8,6 @@ import math
 import os
 import platform
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,8 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import average_gradients, average_metrics, close_world, init_world, shard
 from .evaluate import evaluate
 from .plots import learning_curve
+from .run_log import BEST, LAST, RunLog, prepare_out
 
-LAST, BEST = "last.safetensors", "best.safetensors"
 
 
 class TrainingDiverged(RuntimeError):
@@ -61,24 +60,6 @@ def check_config(cfg: dict[str, Any]) -> None:
                          f"({cfg['log_every']}) so a resumed run logs exactly what an uninterrupted one does.")
 
 
-def _prepare_out(out: Path, resume: bool) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OSError(f"Cannot create run folder {out}: {e.strerror}.") from None
-    if not os.access(out, os.W_OK) or not (out.stat().st_mode & 0o200):
-        raise PermissionError(f"Run folder {out} is read-only; choose another --out.")
-    if (out / LAST).exists() and not resume:
-        raise FileExistsError(f"{out} already holds a training run. Pass --resume to continue it, "
-                              f"or choose another --out.")
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    if path.exists():
-        keep = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
-        atomic_write_bytes(path, ("\n".join(keep) + "\n" if keep else "").encode())
-
-
 def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
           progress: bool | None = None) -> dict[str, Any]:
     """Meta-train the learner described by ``cfg`` into ``out_dir``; returns the test results."""
@@ -96,34 +77,19 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
         raise ValueError(f"meta_batch ({cfg['meta_batch']}) must be divisible by the number of processes "
                          f"({world.size}); change --set meta_batch or --nproc-per-node.")
     if world.is_main:
-        _prepare_out(out, resume)
+        prepare_out(out, resume)
     torch.manual_seed(cfg["seed"])
     learner = build_learner(cfg).to(device)
     train_s = build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], cfg["seed"])
     val_s = build_sampler(cfg, "val", cfg["ways"], cfg["shots"], cfg["queries"], cfg["eval_seed"])
     opt = torch.optim.Adam(learner.parameters(), lr=cfg["lr"])
 
-    start, best, elapsed, log = 0, -math.inf, 0.0, out / "metrics.jsonl"
-    if resume and (out / LAST).exists():
-        meta = load_checkpoint(out / LAST, learner, opt)
-        if meta["config"] != cfg:
-            diff = sorted(k for k in set(cfg) | set(meta["config"]) if cfg.get(k) != meta["config"].get(k))
-            raise ValueError(f"--resume with a different configuration (keys {diff}); resume with the same one.")
-        start, best, elapsed = meta["step"], meta["best_val"], meta["elapsed"]
-        if world.is_main:
-            _truncate_log(log, start)
-    elif world.is_main:
-        log.unlink(missing_ok=True)
-    if world.is_main:
-        atomic_write_bytes(out / "config.json", json.dumps(cfg, indent=1).encode())
-
+    run = RunLog(out, cfg, learner, opt, resume, write=world.is_main)
     learner.train()
-    window: list[dict[str, float]] = []
-    t0 = time.perf_counter() - elapsed
-    bar = tqdm(total=cfg["steps"], initial=start, unit="step", dynamic_ncols=True,
+    bar = tqdm(total=cfg["steps"], initial=run.start, unit="step", dynamic_ncols=True,
                disable=(None if progress is None else not progress) if world.is_main else True)
-    for step in range(start, cfg["steps"]):
-        lr = cfg["lr"] * cfg["lr_decay"] ** (step // cfg["lr_decay_every"])
+    for step in range(run.start, cfg["steps"]):
+        lr = run.lr(step)
         for group in opt.param_groups:
             group["lr"] = lr
         batch = shard(train_s.batch(step, cfg["meta_batch"]), world).to(device, non_blocking=True)
@@ -140,34 +106,26 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
         bar.update(1)
         if not world.is_main:
             continue
-        window.append(metrics)
-        record: dict[str, Any] = {}
-        if done % cfg["log_every"] == 0 or done == cfg["steps"]:
-            record = {k: sum(m[k] for m in window) / len(window) for k in window[0]}
-            window = []
+        record = run.add(done, metrics)
+        if record:
             eps = cfg["meta_batch"] * bar.format_dict["rate"] if bar.format_dict.get("rate") else float("nan")
             bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record.get('acc', float('nan')):.3f}",
                             eps=f"{eps:.1f}/s")
-        if done % cfg["val_every"] == 0 or done == cfg["steps"]:
+        if run.due(done, "val_every"):
             val = evaluate(learner, val_s, cfg["val_episodes"], device=device)
             record.update(val_score=val["score"], val_ci95=val["ci95"])
             if "accuracy" in val:
                 record["val_acc"] = val["accuracy"]
-            if val["score"] > best:
-                best = val["score"]
-                save_checkpoint(out / BEST, learner, {"config": cfg, "step": done, "val_score": best})
-        if record:
-            record.update(step=done, lr=lr, time=time.perf_counter() - t0)
-            with open(log, "a") as f:
-                f.write(json.dumps(record) + "\n")
-        if done % cfg["ckpt_every"] == 0 or done == cfg["steps"]:
-            save_checkpoint(out / LAST, learner, {"config": cfg, "step": done, "best_val": best,
-                                                  "elapsed": time.perf_counter() - t0}, opt)
+            if val["score"] > run.best:
+                run.best = val["score"]
+                save_checkpoint(out / BEST, learner, {"config": cfg, "step": done, "val_score": run.best})
+        run.write(done, record, lr)
+        run.checkpoint(done, learner, opt)
     bar.close()
-    train_seconds = time.perf_counter() - t0
+    train_seconds = run.elapsed
     if not world.is_main:
         return {}
-    learning_curve(log, out / "learning_curve.png", title=cfg.get("preset", cfg["method"]))
+    learning_curve(run.path, out / "learning_curve.png", title=cfg.get("preset", cfg["method"]))
     return finish_run(out, cfg, device, train_seconds)
 
 

@@ -1,0 +1,99 @@
+"""A run folder's bookkeeping, shared by the meta-training loops (`train.trainer` for learners,
+`optim.trainer` for learned optimizers): preparing the folder, resuming from ``last.safetensors`` (model,
+optimizer, step, best score, elapsed time), the log / validate / checkpoint cadence, and ``metrics.jsonl``
+(per-iteration metrics averaged over each logging window). A resumed run logs exactly what an
+uninterrupted one does, because ``ckpt_every`` is a multiple of ``log_every``."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..io import atomic_write_bytes
+from .checkpoint import load_checkpoint, save_checkpoint
+
+LAST, BEST = "last.safetensors", "best.safetensors"
+
+
+def prepare_out(out: Path, resume: bool) -> None:
+    """Create the run folder; refuse a read-only one, or an existing run unless resuming."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(f"Cannot create run folder {out}: {e.strerror}.") from None
+    if not os.access(out, os.W_OK) or not (out.stat().st_mode & 0o200):
+        raise PermissionError(f"Run folder {out} is read-only; choose another --out.")
+    if (out / LAST).exists() and not resume:
+        raise FileExistsError(f"{out} already holds a training run. Pass --resume to continue it, "
+                              f"or choose another --out.")
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Drop the records a killed run wrote after its last checkpoint (``step``)."""
+    if path.exists():
+        keep = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
+        atomic_write_bytes(path, ("\n".join(keep) + "\n" if keep else "").encode())
+
+
+class RunLog:
+    """Resume state and logging for one run folder. ``best`` starts at ``worst`` (-inf when higher scores
+    are better, +inf for losses); only the main process (``write``) touches the folder."""
+
+    def __init__(self, out: Path, cfg: dict[str, Any], model: nn.Module, opt: torch.optim.Optimizer,
+                 resume: bool, worst: float = -math.inf, write: bool = True) -> None:
+        self.out, self.cfg, self.write_files, self.path = out, cfg, write, out / "metrics.jsonl"
+        self.start, self.best, elapsed = 0, worst, 0.0
+        if resume and (out / LAST).exists():
+            meta = load_checkpoint(out / LAST, model, opt)
+            if meta["config"] != cfg:
+                diff = sorted(k for k in set(cfg) | set(meta["config"]) if cfg.get(k) != meta["config"].get(k))
+                raise ValueError(f"--resume with a different configuration (keys {diff}); resume with the same one.")
+            self.start, self.best, elapsed = meta["step"], meta["best_val"], meta["elapsed"]
+            if write:
+                truncate_log(self.path, self.start)
+        elif write:
+            self.path.unlink(missing_ok=True)
+        if write:
+            atomic_write_bytes(out / "config.json", json.dumps(cfg, indent=1).encode())
+        self.t0 = time.perf_counter() - elapsed
+        self.window: list[dict[str, float]] = []
+
+    def lr(self, step: int) -> float:
+        """The stateless step schedule: ``lr * lr_decay ** (step // lr_decay_every)``."""
+        return self.cfg["lr"] * self.cfg["lr_decay"] ** (step // self.cfg["lr_decay_every"])
+
+    def due(self, done: int, every: str) -> bool:
+        """Whether iteration ``done`` (1-based) is a multiple of ``cfg[every]`` or the last one."""
+        return done % self.cfg[every] == 0 or done == self.cfg["steps"]
+
+    def add(self, done: int, metrics: dict[str, float]) -> dict[str, Any]:
+        """Add one iteration's metrics; at a logging step return their window average (else ``{}``)."""
+        self.window.append(metrics)
+        if not self.due(done, "log_every"):
+            return {}
+        record = {k: sum(m[k] for m in self.window) / len(self.window) for k in self.window[0]}
+        self.window = []
+        return record
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def write(self, done: int, record: dict[str, Any], lr: float) -> None:
+        """Append ``record`` (if any) to metrics.jsonl with step, learning rate and elapsed time."""
+        if record and self.write_files:
+            record.update(step=done, lr=lr, time=self.elapsed)
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def checkpoint(self, done: int, model: nn.Module, opt: torch.optim.Optimizer) -> None:
+        """At a checkpoint step, write ``last.safetensors`` (atomically) for an exact ``--resume``."""
+        if self.write_files and self.due(done, "ckpt_every"):
+            save_checkpoint(self.out / LAST, model, {"config": self.cfg, "step": done, "best_val": self.best,
+                                                     "elapsed": self.elapsed}, opt)

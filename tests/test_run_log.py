@@ -1,0 +1,61 @@
+"""The run folder bookkeeping shared by both meta-training loops."""
+import json
+import math
+
+import pytest
+import torch
+
+from fastadapt.train.run_log import LAST, RunLog, prepare_out, truncate_log
+
+CFG = {"steps": 10, "log_every": 2, "ckpt_every": 4, "val_every": 5, "lr": 1e-2, "lr_decay": 0.5,
+       "lr_decay_every": 3}
+
+
+def _model_opt():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    return model, torch.optim.Adam(model.parameters(), lr=1e-2)
+
+
+def test_cadence_schedule_and_window_average(tmp_path):
+    model, opt = _model_opt()
+    run = RunLog(tmp_path, CFG, model, opt, resume=False)
+    assert [d for d in range(1, 11) if run.due(d, "val_every")] == [5, 10]
+    assert [d for d in range(1, 11) if run.due(d, "ckpt_every")] == [4, 8, 10]      # the last step always
+    assert [run.lr(s) for s in (0, 2, 3, 6)] == [1e-2, 1e-2, 5e-3, 2.5e-3]
+    assert run.add(1, {"loss": 1.0}) == {}
+    assert run.add(2, {"loss": 3.0}) == {"loss": 2.0}                                 # mean over the window
+    run.write(2, {"loss": 2.0}, 1e-2)
+    rec = json.loads((tmp_path / "metrics.jsonl").read_text())
+    assert rec["step"] == 2 and rec["loss"] == 2.0 and rec["lr"] == 1e-2 and rec["time"] >= 0
+    assert json.loads((tmp_path / "config.json").read_text()) == CFG
+
+
+def test_resume_restores_state_and_refuses_another_config(tmp_path):
+    model, opt = _model_opt()
+    run = RunLog(tmp_path, CFG, model, opt, resume=False, worst=math.inf)
+    run.best = 0.25
+    run.checkpoint(3, model, opt)
+    assert not (tmp_path / LAST).exists()                                             # 3 is not a checkpoint step
+    run.checkpoint(4, model, opt)
+    fresh = torch.nn.Linear(3, 2)
+    fresh_opt = torch.optim.Adam(fresh.parameters(), lr=1e-2)
+    resumed = RunLog(tmp_path, CFG, fresh, fresh_opt, resume=True, worst=math.inf)
+    assert resumed.start == 4 and resumed.best == 0.25 and resumed.elapsed >= 0
+    assert torch.equal(fresh.weight, model.weight)
+    with pytest.raises(ValueError, match=r"different configuration \(keys \['lr'\]\)"):
+        RunLog(tmp_path, dict(CFG, lr=1.0), fresh, fresh_opt, resume=True)
+
+
+def test_truncate_log_drops_records_after_the_checkpoint(tmp_path):
+    log = tmp_path / "metrics.jsonl"
+    log.write_text("".join(json.dumps({"step": s}) + "\n" for s in (2, 4, 6)))
+    truncate_log(log, 4)
+    assert [json.loads(x)["step"] for x in log.read_text().splitlines()] == [2, 4]
+
+
+def test_prepare_out_refuses_an_existing_run_without_resume(tmp_path):
+    (tmp_path / LAST).write_bytes(b"x")
+    with pytest.raises(FileExistsError, match="--resume"):
+        prepare_out(tmp_path, resume=False)
+    prepare_out(tmp_path, resume=True)
