@@ -89,3 +89,25 @@ def test_meta_batch_must_split_evenly():
     with pytest.raises(ValueError, match="divisible by the number of processes"):
         shard(b, World(0, 2))
     assert len(shard(TaskBatch(*(torch.arange(4).view(4, 1),) * 4), World(1, 2))) == 2
+
+
+def test_torchrun_learned_optimizer_matches_single_process(tmp_path):
+    """The learned-optimizer trainer shards its meta-batch of problems the same way (rank 0 writes)."""
+    sets = ["steps=2", "meta_batch=2", "horizon=10", "unroll=5", "horizon_mult=1", "log_every=1", "ckpt_every=1",
+            "val_every=2", "val_problems=2"]
+    script = tmp_path / "l2o.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        from fastadapt.optim.trainer import train_l2o
+        from fastadapt.presets import apply_overrides, get_preset
+        train_l2o(apply_overrides(get_preset("l2o-quadratic"), {sets!r}), sys.argv[1], progress=False,
+                  evaluate=False)
+    """))
+    torchrun([str(script), str(tmp_path / "two")], tmp_path)
+    r = subprocess.run([sys.executable, str(script), str(tmp_path / "one")], capture_output=True, text=True,
+                       timeout=300, cwd=tmp_path, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    one, two = load_file(tmp_path / "one" / "last.safetensors"), load_file(tmp_path / "two" / "last.safetensors")
+    rules = [k for k in one if k.startswith("model.")]
+    assert rules and all(torch.allclose(one[k], two[k], rtol=1e-5, atol=1e-7) for k in rules)
+    assert (tmp_path / "two" / "metrics.jsonl").read_text().count("\n") == 2      # one writer, one line a step

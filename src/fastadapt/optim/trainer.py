@@ -19,6 +19,7 @@ from tqdm import tqdm
 from ..io import atomic_write_bytes
 from ..train.checkpoint import save_checkpoint
 from ..train.plots import learning_curve
+from ..train.distributed import World, average_gradients, average_metrics, close_world, init_world
 from ..train.run_log import BEST, LAST, RunLog, prepare_out
 from ..train.trainer import TrainingDiverged, git_commit, machine
 from .baselines import DEFAULT_GRID, tune
@@ -64,39 +65,63 @@ def validate(rule: UpdateRule, family: Any, n: int, horizon: int) -> tuple[float
 
 def train_l2o(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
               progress: bool | None = None, evaluate: bool = True) -> dict[str, Any]:
-    """Meta-train the learned optimizer described by ``cfg`` into ``out_dir``; returns the evaluation."""
+    """Meta-train the learned optimizer described by ``cfg`` into ``out_dir``; returns the evaluation.
+    Under `torchrun` each rank unrolls its share of the meta-batch's problems and the rule's gradients are
+    averaged before every meta-step, as in `train.trainer` (rank 0 alone validates and writes)."""
     check_l2o_config(cfg)
     out = Path(out_dir)
-    prepare_out(out, resume)
+    world, _ = init_world(torch.device("cpu"))
+    try:
+        if cfg["meta_batch"] % world.size:
+            raise ValueError(f"meta_batch ({cfg['meta_batch']}) must be divisible by the number of processes "
+                             f"({world.size}); change --set meta_batch or --nproc-per-node.")
+        res = _train_l2o(cfg, out, resume, progress, world)
+    finally:
+        close_world(world)
+    if not world.is_main or not evaluate:
+        return res
+    return evaluate_run(out, train_seconds=res["train_seconds"])
+
+
+def _train_l2o(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, world: World) -> dict[str, Any]:
+    if world.is_main:
+        prepare_out(out, resume)
     torch.manual_seed(cfg["seed"])
     rule = build_rule(cfg)
     train_f = build_family(cfg, cfg["family"], "train", cfg["seed"])
     val_f = build_family(cfg, cfg["family"], "val", cfg["eval_seed"])
     opt = torch.optim.Adam(rule.parameters(), lr=cfg["lr"])
-    run = RunLog(out, cfg, rule, opt, resume, worst=math.inf)
+    run = RunLog(out, cfg, rule, opt, resume, worst=math.inf, write=world.is_main)
     mb = cfg["meta_batch"]
-    bar = tqdm(total=cfg["steps"], initial=run.start, disable=None if progress is None else not progress, unit="it",
-               dynamic_ncols=True)
+    mine = range(world.rank * mb // world.size, (world.rank + 1) * mb // world.size)   # this rank's problems
+    bar = tqdm(total=cfg["steps"], initial=run.start, unit="it", dynamic_ncols=True,
+               disable=(None if progress is None else not progress) if world.is_main else True)
     for it in range(run.start, cfg["steps"]):
         lr = run.lr(it)
         for group in opt.param_groups:
             group["lr"] = lr
         gens = [truncated_unrolls(rule, train_f.problem(it * mb + b), cfg["horizon"], cfg["unroll"],
-                                  bool(cfg.get("second_order", False))) for b in range(mb)]
+                                  bool(cfg.get("second_order", False))) for b in mine]
         total, final = 0.0, 0.0
         for windows in zip(*gens):
-            loss = sum(w[0] for w in windows) / mb
-            if not math.isfinite(float(loss.detach())):
-                raise TrainingDiverged(f"The meta-loss became {float(loss)} at meta-iteration {it + 1}; the last good "
+            loss = sum(w[0] for w in windows) / len(mine)
+            value = average_metrics({"loss": float(loss.detach())}, world)["loss"]
+            if not math.isfinite(value):
+                raise TrainingDiverged(f"The meta-loss became {value} at meta-iteration {it + 1}; the last good "
                                        f"checkpoint is kept in {out / LAST}. Lower lr (now {lr:g}) and --resume.")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            average_gradients(list(rule.parameters()), world)
             if cfg.get("grad_clip", 0) > 0:
                 torch.nn.utils.clip_grad_norm_(rule.parameters(), cfg["grad_clip"])
             opt.step()
-            total += float(loss.detach())
-            final = sum(w[3][-1] for w in windows) / mb
+            total += value
+            final = sum(w[3][-1] for w in windows) / len(mine)
+        final = average_metrics({"last_loss": final}, world)["last_loss"]
         done = it + 1
+        bar.update(1)
+        if not world.is_main:
+            continue
         record = run.add(done, {"loss": total / math.ceil(cfg["horizon"] / cfg["unroll"]), "last_loss": final})
         if record:
             bar.set_postfix(meta_loss=f"{record['loss']:.3g}")
@@ -108,15 +133,13 @@ def train_l2o(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = Fa
                 save_checkpoint(out / BEST, rule, {"config": cfg, "step": done, "val_loss": val})
         run.write(done, record, lr)
         run.checkpoint(done, rule, opt)
-        bar.update(1)
     bar.close()
-    train_seconds = run.elapsed
+    if not world.is_main:
+        return {}
     if not (out / BEST).exists():
         raise TrainingDiverged(f"No validation score was finite during training; no {BEST} written in {out}.")
     learning_curve(run.path, out / "learning_curve.png", title=cfg.get("preset", "l2o"))
-    if not evaluate:
-        return {"train_seconds": train_seconds}
-    return evaluate_run(out, train_seconds=train_seconds)
+    return {"train_seconds": run.elapsed}
 
 
 def evaluate_run(run_dir: str | os.PathLike, eval_problems: int | None = None, train_seconds: float | None = None,
