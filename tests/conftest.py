@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,13 @@ def data_root() -> Path:
 def omniglot(data_root):
     from fastadapt.tasks.omniglot import load_images
     return load_images(data_root)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a network connection fails (and Hugging Face is told it is offline)."""
+    def refuse(*a, **k):
+        raise OSError("network access attempted in a test")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -1,5 +1,4 @@
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -80,14 +79,6 @@ def test_finetuned_protonet_trains_its_encoder():
     loss, m = learner.meta_loss(b)
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in enc.parameters()) and 0 <= m["acc"] <= 1
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    def refuse(*a, **k):
-        raise OSError("network access attempted in a test")
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 def test_encoder_loads_offline_and_embeds_meaningfully(no_network):

@@ -1,6 +1,5 @@
 import json
 import random
-import socket
 
 import pytest
 import torch
@@ -16,15 +15,6 @@ DEMOS = [{"input": "good movie", "output": "positive", "options": OPTS},
          {"input": "bad film", "output": "negative", "options": OPTS}]
 QUERY = {"input": "great movie", "output": "positive", "options": OPTS}
 NL = "\n"
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    def refuse(*a, **k):
-        raise OSError("network access attempted in a test")
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture
