@@ -70,12 +70,13 @@ def main() -> None:
                       "machine": machine(), "wall_seconds": time.time() - t, "train_steps": cfg["steps"],
                       "train_seconds": res["train_seconds"], "protocol": "paper (GPU)" if a.full else
                       f"CPU budget: {cfg['steps']} episodes of 60-way {a.shots}-shot (paper trains to convergence)"}
-    names = [f"omniglot-protonet-{w}w{k}s" for w, k in served(a.shots, a.full)]
+    settings = served(a.shots, a.full)
+    names = [f"omniglot-protonet-{w}w{k}s" for w, k in settings]
     device = cfg["device"] if cfg["device"] != "auto" else "cpu"
-    for (w, k), name in zip(served(a.shots, a.full), names):
+    for (w, k), name in zip(settings, names):
         # Each served preset gets its own run folder so `fastadapt eval results/<preset>` reproduces it.
         d = Path(a.results) / (name + suffix)
-        c = dict(cfg, ways=w, shots=k, preset=name)
+        c = dict(cfg, ways=w, shots=k, preset=name, commit=train_info["commit"])
         if d != out:
             if d.exists():
                 shutil.rmtree(d)
