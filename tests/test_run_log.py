@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from fastadapt.train.run_log import LAST, RunLog, prepare_out, truncate_log
+from fastadapt.train.run_log import LAST, RunLog, git_commit, prepare_out, truncate_log
 
 CFG = {"steps": 10, "log_every": 2, "ckpt_every": 4, "val_every": 5, "lr": 1e-2, "lr_decay": 0.5,
        "lr_decay_every": 3}
@@ -28,7 +28,7 @@ def test_cadence_schedule_and_window_average(tmp_path):
     run.write(2, {"loss": 2.0}, 1e-2)
     rec = json.loads((tmp_path / "metrics.jsonl").read_text())
     assert rec["step"] == 2 and rec["loss"] == 2.0 and rec["lr"] == 1e-2 and rec["time"] >= 0
-    assert json.loads((tmp_path / "config.json").read_text()) == CFG
+    assert json.loads((tmp_path / "config.json").read_text()) == dict(CFG, commit=git_commit())
 
 
 def test_resume_restores_state_and_refuses_another_config(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,17 @@ from ..io import atomic_write_bytes
 from .checkpoint import load_checkpoint, save_checkpoint
 
 LAST, BEST = "last.safetensors", "best.safetensors"
+
+
+def git_commit() -> str:
+    """The commit of the running code ($FASTADAPT_COMMIT where the checkout has no .git)."""
+    if os.environ.get("FASTADAPT_COMMIT"):
+        return os.environ["FASTADAPT_COMMIT"]
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def prepare_out(out: Path, resume: bool) -> None:
@@ -60,7 +72,8 @@ class RunLog:
         elif write:
             self.path.unlink(missing_ok=True)
         if write:
-            atomic_write_bytes(out / "config.json", json.dumps(cfg, indent=1).encode())
+            # The commit names the code the run came from; it is not part of the configuration itself.
+            atomic_write_bytes(out / "config.json", json.dumps(dict(cfg, commit=git_commit()), indent=1).encode())
         self.t0 = time.perf_counter() - elapsed
         self.window: list[dict[str, float]] = []
 

@@ -7,7 +7,6 @@ import json
 import math
 import os
 import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import average_gradients, average_metrics, close_world, init_world, shard
 from .evaluate import evaluate
 from .plots import learning_curve
-from .run_log import BEST, LAST, RunLog, prepare_out
+from .run_log import BEST, LAST, RunLog, git_commit, prepare_out  # noqa: F401 (git_commit re-exported)
 
 
 
@@ -33,17 +32,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def git_commit() -> str:
-    """The commit of the running code ($FASTADAPT_COMMIT where the checkout has no .git)."""
-    if os.environ.get("FASTADAPT_COMMIT"):
-        return os.environ["FASTADAPT_COMMIT"]
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def machine() -> str:
