@@ -130,19 +130,22 @@ def worker(a) -> None:
     import torch
     from torch import nn
     torch.set_num_threads(a.threads)
-    model = build(torch, nn)
+    dev = torch.device(a.device)
+    model = build(torch, nn).to(dev)
     owner, loss_fn = make_step(a.worker, torch, model, a.steps, a.order == "first")
     opt = torch.optim.Adam(owner.parameters(), 1e-3)
     times, grad = [], None
     for i in range(a.warmup + a.iters):
-        sx, sy, qx, qy = data(torch, i)
+        sx, sy, qx, qy = (t.to(dev) for t in data(torch, i))
+        sync(torch, dev)
         t = time.perf_counter()
         loss = loss_fn(sx, sy, qx, qy)
         opt.zero_grad()
         loss.backward()
         if i == 0:
-            grad = torch.cat([p.grad.reshape(-1) for p in owner.parameters() if p.grad is not None])
+            grad = torch.cat([p.grad.reshape(-1) for p in owner.parameters() if p.grad is not None]).cpu()
         opt.step()
+        sync(torch, dev)
         times.append(time.perf_counter() - t)
     flops = None
     if a.worker == "fastadapt":      # FLOPs of the math, counted on a plain per-task autograd reference
@@ -153,14 +156,23 @@ def worker(a) -> None:
             ref(*data(torch, 0)).backward()
         flops = fc.get_total_flops()
     torch.save(grad, a.grad_file)
-    print(json.dumps({"times": times[a.warmup:], "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "flops": flops}))
+    peak = (torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(json.dumps({"times": times[a.warmup:], "peak_rss_mb": peak, "flops": flops}))
+
+
+def sync(torch, dev) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
 
 
 # ---------------------------------------------------------------- orchestrator ---------------------------
-def matmul_gflops(python: str, threads: int) -> float:
-    code = ("import torch,time;torch.set_num_threads(%d);a=torch.randn(2048,2048);b=a@a;t=time.perf_counter();"
-            "[a@a for _ in range(10)];print(10*2*2048**3/(time.perf_counter()-t)/1e9)" % threads)
+def matmul_gflops(python: str, threads: int, device: str = "cpu") -> float:
+    """float32 matmul rate of this machine (the device's, on a GPU: 4096^3 products, TF32 off)."""
+    n = 4096 if device != "cpu" else 2048
+    code = ("import torch,time;torch.set_num_threads(%d);d='%s';a=torch.randn(%d,%d,device=d);b=a@a;"
+            "s=(lambda:torch.cuda.synchronize()) if d!='cpu' else (lambda:None);s();t=time.perf_counter();"
+            "[a@a for _ in range(10)];s();print(10*2*%d**3/(time.perf_counter()-t)/1e9)" % (threads, device, n, n, n))
     return float(subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
@@ -175,6 +187,7 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--tasks", type=int, default=TASKS, help="meta-batch size (the reference workload: 32)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (peak memory is then the GPU's max allocated)")
     p.add_argument("--out", default="results/peers_maml.json")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--order", default="second", help=argparse.SUPPRESS)
@@ -204,7 +217,7 @@ def main() -> None:
                 gf = tmp / f"peers_maml_grad_{impl}_{key}.pt"
                 py = sys.executable if impl == "fastadapt" else a.peers_python
                 cmd = [py, __file__, "--worker", impl, "--steps", str(s), "--order", o, "--iters", str(a.iters),
-                       "--warmup", str(a.warmup), "--threads", str(a.threads), "--tasks", str(a.tasks), "--grad-file", str(gf)]
+                       "--warmup", str(a.warmup), "--threads", str(a.threads), "--tasks", str(a.tasks), "--grad-file", str(gf), "--device", a.device]
                 res = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 if res.returncode:
                     skipped.setdefault(impl, f"failed: {res.stderr.strip().splitlines()[-1] if res.stderr else '?'}")
@@ -238,9 +251,11 @@ def main() -> None:
             row["memory_ratio_vs_fastest_peer"] = row["fastadapt"]["peak_rss_mb"] / row[fastest]["peak_rss_mb"]
         results[key] = row
     from fastadapt.train.trainer import git_commit      # the orchestrator runs in fastadapt's own venv
+    gpu = f", {torch.cuda.get_device_name()}" if a.device != "cpu" else ""
     doc = {"command": "python " + " ".join(sys.argv), "seed": 0, "commit": git_commit(),
-           "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {a.threads} threads",
-           "matmul_gflops_per_s": matmul_gflops(sys.executable, a.threads), "wall_seconds": time.time() - t0,
+           "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {a.threads} threads{gpu}",
+           "device": a.device, "memory_measure": "peak RSS (MB)" if a.device == "cpu" else "torch.cuda.max_memory_allocated (MB)",
+           "matmul_gflops_per_s": matmul_gflops(sys.executable, a.threads, a.device), "wall_seconds": time.time() - t0,
            "workload": f"{a.tasks} tasks x ({WAYS * SHOTS} support + {WAYS * QUERIES} query) 1x28x28, Conv4 64 + linear, "
                        f"inner SGD lr {LR}, Adam outer step; random inputs (timing only)",
            "rounds": a.rounds, "iters_per_round": a.iters, "warmup": a.warmup, "skipped": skipped,
