@@ -23,7 +23,7 @@ import torch
 from fastadapt.learners import build_learner
 from fastadapt.presets import get_preset
 from fastadapt.tasks import build_sampler
-from fastadapt.train.trainer import git_commit, machine, resolve_device, train
+from fastadapt.train.trainer import git_commit, hardware, machine, resolve_device, train
 
 PAPER = {"maml": {(5, 1): 98.7, (5, 5): 99.9, (20, 1): 95.8, (20, 5): 98.9},        # Finn 2017, Table 1
          "fomaml": {(5, 1): 98.3, (5, 5): 99.2, (20, 1): 89.4, (20, 5): 97.9},      # Finn 2017, Table 1
@@ -73,7 +73,7 @@ def main() -> None:
             steps = max(10, int(0.8 * a.minutes * 60 / per_it))
         every = max(10, steps // 4)
         cfg.update(steps=steps, log_every=max(1, every // 5), val_every=every, ckpt_every=max(1, every // 5) * 5)
-        out = Path(a.results) / (name + (f"-{a.steps}it" if a.steps else f"-cpu{a.minutes:g}min"))
+        out = Path(a.results) / (name + (f"-{a.steps}it" if a.steps else f"-{hardware().lower()}{a.minutes:g}min"))
         if out.exists():
             shutil.rmtree(out)
         t = time.time()
@@ -85,7 +85,7 @@ def main() -> None:
                "machine": machine(), "wall_seconds": wall, "preset": name, "train_steps": steps,
                "seconds_per_iteration_measured": per_it, "budget_minutes": None if a.steps else a.minutes,
                "protocol": (f"{steps} meta-iterations (paper: 60,000)" if a.steps else
-                            f"CPU budget {a.minutes:g} min: {steps} meta-iterations (paper: 60,000)"),
+                            f"{hardware()} budget {a.minutes:g} min: {steps} meta-iterations (paper: 60,000)"),
                "test": test, "accuracy": 100 * test["accuracy"], "ci95": 100 * test["ci95"],
                "paper_accuracy": paper, "paper": "Finn 2017 / Li 2017 / Nichol 2018" if paper else None}
         (out / "results.json").write_text(json.dumps(doc, indent=1))

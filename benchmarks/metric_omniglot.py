@@ -31,7 +31,7 @@ from fastadapt.presets import get_preset
 from fastadapt.tasks import build_sampler
 from fastadapt.train.calibration import reliability_diagram
 from fastadapt.train.evaluate import collect, summarize
-from fastadapt.train.trainer import git_commit, load_run, machine, resolve_device, train
+from fastadapt.train.trainer import git_commit, hardware, load_run, machine, resolve_device, train
 
 # Omniglot test accuracy (%), 5w1s / 5w5s / 20w1s / 20w5s.
 PAPER = {
@@ -115,10 +115,10 @@ def main() -> None:
     else:
         cfg["steps"], step_s = budget_steps(cfg, 60 * a.budget_min)
         cfg["lr_decay_every"] = max(cfg["steps"] // 3, 1)
-        protocol = (f"CPU budget {a.budget_min:g} min: {cfg['steps']} steps at {step_s:.3f} s/step measured "
+        protocol = (f"{hardware()} budget {a.budget_min:g} min: {cfg['steps']} steps at {step_s:.3f} s/step measured "
                     f"(the papers train to convergence)")
     cfg["val_every"] = min(cfg["val_every"], cfg["steps"])
-    suffix = "-gpu-full" if a.full else ""
+    suffix = "-gpu-full" if a.full else (f"-gpu{a.budget_min:g}min" if hardware() == "GPU" and not a.steps else "")
     out5, out20 = Path(a.results) / (base5 + suffix), Path(a.results) / (base20 + suffix)
     for d in (out5, out20):
         if d.exists():

@@ -189,6 +189,8 @@ def main() -> None:
     p.add_argument("--tasks", type=int, default=TASKS, help="meta-batch size (the reference workload: 32)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (peak memory is then the GPU's max allocated)")
     p.add_argument("--out", default="results/peers_maml.json")
+    p.add_argument("--skip", action="append", default=[], metavar="PEER=WHY",
+                   help="record a peer left out of --impls and why (e.g. not installable on this machine)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--order", default="second", help=argparse.SUPPRESS)
     p.add_argument("--grad-file", help=argparse.SUPPRESS)
@@ -201,6 +203,7 @@ def main() -> None:
     skipped = {}
     if not Path(a.peers_python).exists():
         skipped = {peer: f"no peers environment at {a.peers_python}" for peer in PEERS}
+    skipped.update(dict(item.split("=", 1) for item in a.skip))
     impls = [i for i in a.impls if i not in skipped]
     configs = [(s, o) for s in a.steps for o in a.orders]
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))

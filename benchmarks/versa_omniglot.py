@@ -22,7 +22,7 @@ from fastadapt.presets import get_preset
 from fastadapt.tasks import build_sampler
 from fastadapt.train.calibration import reliability_diagram
 from fastadapt.train.evaluate import collect, summarize
-from fastadapt.train.trainer import git_commit, load_run, machine, train
+from fastadapt.train.trainer import git_commit, hardware, load_run, machine, train
 
 PAPER = {(5, 1): 99.70, (5, 5): 99.75, (20, 1): 97.66, (20, 5): 98.77}   # Gordon et al. 2019, Table 2
 
@@ -69,7 +69,7 @@ def main() -> None:
               "train_seconds": res5["train_seconds"], "mc_samples": {"train": cfg["versa_samples"],
                                                                      "test": cfg["versa_eval_samples"]},
               "prototype_init": cfg["versa_prototype_init"],
-              "protocol": f"CPU budget: {cfg['steps']} episodes of 60-way {a.shots}-shot, 5 queries per class "
+              "protocol": f"{hardware()} budget: {cfg['steps']} episodes of 60-way {a.shots}-shot, 5 queries per class "
                           f"(same data and schedule as the ProtoNet presets; the paper trains far longer)"}
     for ways in (5, 20):
         name = f"omniglot-versa-{ways}w{a.shots}s"

@@ -34,6 +34,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def hardware() -> str:
+    """"GPU" or "CPU": what a benchmark's budget was spent on (with the default device "auto")."""
+    return "GPU" if torch.cuda.is_available() else "CPU"
+
+
 def machine() -> str:
     gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     return f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads{gpu}"
