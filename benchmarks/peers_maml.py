@@ -234,6 +234,12 @@ def main() -> None:
                 d["grad_file"] = str(gf)
                 print(f"round {r + 1} {key:>14} {impl:>12}: median {statistics.median(out['times']):.3f} s, "
                       f"peak RSS {out['peak_rss_mb']:.0f} MB", flush=True)
+        report(a, runs, skipped, t0, r + 1)
+
+
+def report(a, runs: dict, skipped: dict, t0: float, rounds_done: int) -> None:
+    """Write the results file (after every round, so a run cut short still leaves its rounds)."""
+    import torch
     results = {}
     for key, by_impl in runs.items():
         row = {}
@@ -261,7 +267,7 @@ def main() -> None:
            "matmul_gflops_per_s": matmul_gflops(sys.executable, a.threads, a.device), "wall_seconds": time.time() - t0,
            "workload": f"{a.tasks} tasks x ({WAYS * SHOTS} support + {WAYS * QUERIES} query) 1x28x28, Conv4 64 + linear, "
                        f"inner SGD lr {LR}, Adam outer step; random inputs (timing only)",
-           "rounds": a.rounds, "iters_per_round": a.iters, "warmup": a.warmup, "skipped": skipped,
+           "rounds": rounds_done, "rounds_asked": a.rounds, "iters_per_round": a.iters, "warmup": a.warmup, "skipped": skipped,
            "reference": "../shared/peers/MEASURED.md (peers 4.0-4.9 s per 2nd-order iteration on 2 cores)",
            "results": results}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
