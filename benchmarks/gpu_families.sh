@@ -4,6 +4,7 @@
 # (each with its own short budget, labelled "GPU budget" in its results). Expects the Omniglot archives (and
 # their decoded cache) in .gpu-data/omniglot and the peers' wheels unpacked in .gpu-peers/site (higher,
 # TorchOpt, optree for the machine's Python); writes tarballs of the run folders and logs to $OUT.
+# The device copy's git metadata can be stale: pass the commit, e.g. run `FASTADAPT_COMMIT=<sha> bash benchmarks/gpu_families.sh`.
 set -uo pipefail
 export PYTHONPATH=$PWD/src:$PWD/.gpu-peers/site FASTADAPT_DATA=$PWD/.gpu-data PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
 nvidia-smi -L; python3 -c "import torch, higher, torchopt; print(torch.__version__, torchopt.__version__)"

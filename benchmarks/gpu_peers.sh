@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # MAML meta-iteration against the peers on the GPU machine, alone (device tool). Peers' wheels (higher, TorchOpt,
 # optree, graphviz for the machine's Python) unpacked in .gpu-peers/site; the results file is written after every round.
+# The device copy's git metadata can be stale: pass the commit, e.g. run `FASTADAPT_COMMIT=<sha> bash benchmarks/gpu_peers.sh`.
 export PYTHONPATH=$PWD/src:$PWD/.gpu-peers/site PYTHONUNBUFFERED=1
 timeout ${1:-160} python3 -W ignore benchmarks/peers_maml.py --device cuda --threads 2 --rounds 2 --iters 8 --warmup 3 \
   --steps 1 5 --orders second --impls fastadapt higher torchopt --peers-python "$(command -v python3)" --out $OUT/peers_maml_gpu.json \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Full-protocol ProtoNet runs on a GPU (Snell 2017: 20,000 60-way episodes, lr halved every 2,000), for the
 # device tool: expects Omniglot archives in .gpu-data/omniglot and writes a tarball of the run folders to $OUT.
+# The device copy's git metadata can be stale: pass the commit, e.g. run `FASTADAPT_COMMIT=<sha> bash benchmarks/gpu_protonet.sh`.
 set -uo pipefail
 export PYTHONPATH=$PWD/src FASTADAPT_DATA=$PWD/.gpu-data PYTHONUNBUFFERED=1
 nvidia-smi -L

@@ -12,6 +12,7 @@ run folder (a copy of the model) so `fastadapt eval results/<preset>` reproduces
     python benchmarks/metric_omniglot.py --method matching --shots 5 --budget-min 10
     python benchmarks/metric_omniglot.py --method siamese --shots 1 --steps 20 --episodes 20   # smoke test
     python benchmarks/metric_omniglot.py --method relation --shots 1 --full           # long schedule (GPU)
+    python benchmarks/metric_omniglot.py --method siamese --shots 1 --eval-only=-gpu4min   # re-test trained folders
 """
 from __future__ import annotations
 
@@ -89,6 +90,15 @@ def test_all(run5: Path, run20: Path, cfg: dict[str, Any], episodes: int, device
     return out
 
 
+def trained_run(out: Path) -> tuple[dict[str, Any], dict[str, Any], float | None, str]:
+    """Configuration, training time and protocol of a run folder trained earlier (for ``--eval-only``)."""
+    cfg = json.loads((out / "config.json").read_text())
+    log = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    seconds = log[-1]["time"] if log else None
+    return cfg, {"train_seconds": seconds}, seconds, (f"trained earlier: {cfg['steps']} steps "
+                                                   f"({log[-1]['step'] if log else 0} logged), then tested here")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--method", choices=sorted(PAPER), required=True)
@@ -100,13 +110,18 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset value")
     p.add_argument("--results", default="results")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-only", metavar="SUFFIX", nargs="?", const="",
+                   help="only (re)test the run folders results/<preset>SUFFIX trained earlier (elsewhere, e.g. on a GPU)")
+    p.add_argument("--note", default="", help="free text stored in the results (e.g. where the model was trained)")
     a = p.parse_args()
     from fastadapt.presets import apply_overrides
     base5, base20 = (f"omniglot-{a.method}-{w}w{a.shots}s" for w in (5, 20))
     cfg = apply_overrides(get_preset(base5), a.set)
     cfg.update(seed=a.seed, eval_episodes=a.episodes, val_episodes=min(cfg["val_episodes"], a.episodes))
-    step_s = None
-    if a.full:
+    step_s, protocol = None, ""
+    if a.eval_only is not None:
+        pass                                   # configuration and protocol come from the trained run folder
+    elif a.full:
         cfg.update(FULL)
         protocol = f"long schedule: {FULL['steps']} episodes (GPU)"
     elif a.steps:
@@ -119,14 +134,19 @@ def main() -> None:
                     f"(the papers train to convergence)")
     cfg["val_every"] = min(cfg["val_every"], cfg["steps"])
     suffix = "-gpu-full" if a.full else (f"-gpu{a.budget_min:g}min" if hardware() == "GPU" and not a.steps else "")
+    if a.eval_only is not None:
+        suffix = a.eval_only
     out5, out20 = Path(a.results) / (base5 + suffix), Path(a.results) / (base20 + suffix)
-    for d in (out5, out20):
-        if d.exists():
-            shutil.rmtree(d)
-    t = time.time()
-    res = train(cfg, out5)
-    train_wall = time.time() - t
-    out20.mkdir(parents=True)
+    if a.eval_only is not None:
+        cfg, res, train_wall, protocol = trained_run(out5)
+    else:
+        for d in (out5, out20):
+            if d.exists():
+                shutil.rmtree(d)
+        t = time.time()
+        res = train(cfg, out5)
+        train_wall = time.time() - t
+    out20.mkdir(parents=True, exist_ok=True)
     cfg20 = dict(copy.deepcopy(cfg), ways=20, preset=base20)
     (out20 / "config.json").write_text(json.dumps(cfg20, indent=1))
     shutil.copy(out5 / "best.safetensors", out20 / "best.safetensors")
@@ -137,7 +157,8 @@ def main() -> None:
     common = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(), "machine": machine(),
               "train_wall_seconds": train_wall, "test_wall_seconds": test_wall, "train_steps": cfg["steps"],
               "train_seconds": res["train_seconds"], "probe_step_seconds": step_s, "protocol": protocol,
-              "test_episodes": a.episodes, "paper_source": source,
+              "test_episodes": a.episodes, "paper_source": source, "note": a.note,
+              "eval_only": a.eval_only is not None, "trained_commit": cfg.get("commit"),
               "model": f"trained once as {base5}{suffix} (20-way training episodes); serves the 5-way and 20-way preset"}
     for d, w, c in ((out5, 5, cfg), (out20, 20, cfg20)):
         doc = {**common, "preset": c["preset"], "ways": w, "shots": a.shots, "paper_accuracy": paper[(w, a.shots)],
@@ -151,7 +172,7 @@ def main() -> None:
                      if "verification" in r else "")
             print(f"{c['preset']}{suffix} [{proto}]: {100 * r['accuracy']:.2f} +- {100 * r['ci95']:.2f}% "
                   f"(paper {paper[(w, a.shots)]}), ECE {r['ece']:.4f}, NLL {r['nll']:.3f}{extra}")
-    print(f"trained {cfg['steps']} steps in {train_wall / 60:.1f} min; tested in {test_wall / 60:.1f} min")
+    print(f"trained {cfg['steps']} steps in {(train_wall or 0) / 60:.1f} min; tested in {test_wall / 60:.1f} min")
 
 
 if __name__ == "__main__":

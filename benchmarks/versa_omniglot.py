@@ -45,6 +45,9 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=None, help="test episodes (default: the preset's 1,000)")
     p.add_argument("--results", default="results")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-only", metavar="SUFFIX", nargs="?", const="",
+                   help="only (re)test the run folder results/omniglot-versa-5w<K>sSUFFIX trained earlier (e.g. on a GPU)")
+    p.add_argument("--note", default="", help="free text stored in the results (e.g. where the model was trained)")
     a = p.parse_args()
     results = Path(a.results)
     base = f"omniglot-versa-5w{a.shots}s"
@@ -56,24 +59,32 @@ def main() -> None:
         cfg.update(val_every=every, ckpt_every=every)
     if a.lr_decay_every:
         cfg["lr_decay_every"] = a.lr_decay_every
+    suffix = a.eval_only or ""
+    out = results / (base + suffix)
+    if a.eval_only is not None:
+        cfg = json.loads((out / "config.json").read_text())
+        log = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        res5, wall = {"train_seconds": log[-1]["time"] if log else None}, None
     if a.episodes:
         cfg["eval_episodes"] = a.episodes
-    out = results / base
-    if out.exists():
-        shutil.rmtree(out)
-    t = time.time()
-    res5 = train(cfg, out)
-    wall = time.time() - t
-    common = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(),
+    if a.eval_only is None:
+        if out.exists():
+            shutil.rmtree(out)
+        t = time.time()
+        res5 = train(cfg, out)
+        wall = time.time() - t
+    where = "that run's" if a.eval_only is not None else hardware()
+    common = {"note": a.note, "command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(),
               "machine": machine(), "wall_seconds": wall, "train_steps": cfg["steps"],
               "train_seconds": res5["train_seconds"], "mc_samples": {"train": cfg["versa_samples"],
                                                                      "test": cfg["versa_eval_samples"]},
               "prototype_init": cfg["versa_prototype_init"],
-              "protocol": f"{hardware()} budget: {cfg['steps']} episodes of 60-way {a.shots}-shot, 5 queries per class "
+              "eval_only": a.eval_only is not None, "trained_commit": cfg.get("commit"),
+              "protocol": ("trained earlier, tested here; " if a.eval_only is not None else "") + f"{where} budget: {cfg['steps']} episodes of 60-way {a.shots}-shot, 5 queries per class "
                           f"(same data and schedule as the ProtoNet presets; the paper trains far longer)"}
     for ways in (5, 20):
         name = f"omniglot-versa-{ways}w{a.shots}s"
-        d = results / name
+        d = results / (name + suffix)
         c = dict(cfg, ways=ways, preset=name)
         if ways != 5:   # the same model, its own run folder so `fastadapt eval results/<preset>` reproduces it
             if d.exists():

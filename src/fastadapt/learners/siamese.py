@@ -159,19 +159,20 @@ def verification_accuracy(learner: Siamese, sampler: TaskSampler, episodes: int 
     was_training = learner.training
     learner.eval()
     g = torch.Generator().manual_seed(seed)
+    dev = next(learner.parameters()).device
     accs, losses = [], []
     try:
         for i, lo in enumerate(range(0, episodes, batch_size)):
             b = sampler.batch(i, min(batch_size, episodes - lo))
             y = torch.cat([b.support_y, b.query_y], 1)
-            z = learner.embed(torch.cat([b.support_x, b.query_x], 1))
-            first, second, same = sample_pairs(y, g)
+            z = learner.embed(torch.cat([b.support_x, b.query_x], 1).to(dev))
+            first, second, same = (t.to(dev) for t in sample_pairs(y, g))
             pick = lambda idx: z.gather(1, idx.unsqueeze(-1).expand(-1, -1, z.shape[-1]))  # noqa: E731
             logits = learner.pair_logits(pick(first), pick(second))
             accs.append(((logits > 0).float() == same).double().mean(-1))
             losses.append(F.binary_cross_entropy_with_logits(logits, same, reduction="none").double().mean(-1))
     finally:
         learner.train(was_training)
-    acc = torch.cat(accs)
+    acc = torch.cat(accs).cpu()
     return {"verification_accuracy": float(acc.mean()), "verification_ci95": ci95(acc),
             "verification_bce": float(torch.cat(losses).mean()), "episodes": len(acc)}
