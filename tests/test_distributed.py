@@ -88,7 +88,12 @@ def test_meta_batch_must_split_evenly():
     b = TaskBatch(torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(3, 2))
     with pytest.raises(ValueError, match="divisible by the number of processes"):
         shard(b, World(0, 2))
-    assert len(shard(TaskBatch(*(torch.arange(4).view(4, 1),) * 4), World(1, 2))) == 2
+    second = shard(TaskBatch(*(torch.arange(4).view(4, 1),) * 4), World(1, 2))
+    assert second.support_x.view(-1).tolist() == [2, 3]                   # rank 1 holds the second half
+    from fastadapt.train.distributed import share
+    assert [list(share(6, World(r, 3))) for r in range(3)] == [[0, 1], [2, 3], [4, 5]]
+    with pytest.raises(ValueError, match="--nproc-per-node"):
+        share(5, World(0, 2))
 
 
 def test_torchrun_learned_optimizer_matches_single_process(tmp_path):

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from ..io import atomic_write_bytes
 from ..train.checkpoint import save_checkpoint
 from ..train.plots import learning_curve
-from ..train.distributed import World, average_gradients, average_metrics, close_world, init_world
+from ..train.distributed import World, average_gradients, average_metrics, close_world, init_world, share
 from ..train.run_log import BEST, LAST, RunLog, prepare_out
 from ..train.trainer import TrainingDiverged, git_commit, machine
 from .baselines import DEFAULT_GRID, tune
@@ -72,9 +72,7 @@ def train_l2o(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = Fa
     out = Path(out_dir)
     world, _ = init_world(torch.device("cpu"))
     try:
-        if cfg["meta_batch"] % world.size:
-            raise ValueError(f"meta_batch ({cfg['meta_batch']}) must be divisible by the number of processes "
-                             f"({world.size}); change --set meta_batch or --nproc-per-node.")
+        share(cfg["meta_batch"], world)             # fails early, with a clear message, on an uneven split
         res = _train_l2o(cfg, out, resume, progress, world)
     finally:
         close_world(world)
@@ -93,7 +91,7 @@ def _train_l2o(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | No
     opt = torch.optim.Adam(rule.parameters(), lr=cfg["lr"])
     run = RunLog(out, cfg, rule, opt, resume, worst=math.inf, write=world.is_main)
     mb = cfg["meta_batch"]
-    mine = range(world.rank * mb // world.size, (world.rank + 1) * mb // world.size)   # this rank's problems
+    mine = share(mb, world)                                       # this rank's problems
     bar = tqdm(total=cfg["steps"], initial=run.start, unit="it", dynamic_ncols=True,
                disable=(None if progress is None else not progress) if world.is_main else True)
     for it in range(run.start, cfg["steps"]):

@@ -40,15 +40,21 @@ def init_world(device: torch.device) -> tuple[World, torch.device]:
     return World(dist.get_rank(), dist.get_world_size()), device
 
 
+def share(meta_batch: int, world: World) -> range:
+    """This rank's contiguous share of ``meta_batch`` tasks; the batch must split evenly over the processes."""
+    if meta_batch % world.size:
+        raise ValueError(f"meta_batch ({meta_batch}) must be divisible by the number of processes ({world.size}); "
+                         f"change --set meta_batch or --nproc-per-node.")
+    k = meta_batch // world.size
+    return range(world.rank * k, (world.rank + 1) * k)
+
+
 def shard(batch: TaskBatch, world: World) -> TaskBatch:
     """This rank's contiguous share of the tasks in ``batch``."""
     if world.size == 1:
         return batch
-    n = len(batch)
-    if n % world.size:
-        raise ValueError(f"meta_batch ({n}) must be divisible by the number of processes ({world.size}).")
-    k = n // world.size
-    lo = world.rank * k
+    mine = share(len(batch), world)
+    lo, k = mine.start, len(mine)
     return TaskBatch(batch.support_x[lo:lo + k], batch.support_y[lo:lo + k], batch.query_x[lo:lo + k],
                      batch.query_y[lo:lo + k], batch.ways)
 

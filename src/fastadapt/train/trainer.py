@@ -17,7 +17,7 @@ from ..io import atomic_write_bytes
 from ..learners import Learner, build_learner
 from ..tasks import build_sampler
 from .checkpoint import load_checkpoint, save_checkpoint
-from .distributed import average_gradients, average_metrics, close_world, init_world, shard
+from .distributed import average_gradients, average_metrics, close_world, init_world, shard, share
 from .evaluate import evaluate
 from .plots import learning_curve
 from .run_log import BEST, LAST, RunLog, git_commit, prepare_out  # noqa: F401 (git_commit re-exported)
@@ -66,9 +66,7 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
 
 
 def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, world, device) -> dict[str, Any]:
-    if world.size > 1 and cfg["meta_batch"] % world.size:
-        raise ValueError(f"meta_batch ({cfg['meta_batch']}) must be divisible by the number of processes "
-                         f"({world.size}); change --set meta_batch or --nproc-per-node.")
+    share(cfg["meta_batch"], world)                 # fails early, with a clear message, on an uneven split
     if world.is_main:
         prepare_out(out, resume)
     torch.manual_seed(cfg["seed"])
