@@ -62,15 +62,19 @@ class _TaskBatchNormMixin:
         rows = _STATS_ROWS.get()
         if rows is None and not _IN_VMAP.get():      # one task per call: the fused kernel is exact and faster
             return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
-        ref = x if rows is None else x[:rows]
+        # Written so that autograd keeps one activation-sized tensor (the centred input), as the fused kernel
+        # does: the centred input is shared by the variance and the output, and the affine scale is folded
+        # into the per-channel factor before it meets the activations.
         dims = [0, *range(2, x.dim())]
+        ref = x if rows is None else x[:rows]
         mean = ref.mean(dims, keepdim=True)
-        var = (ref - mean).square().mean(dims, keepdim=True)
-        y = (x - mean) * torch.rsqrt(var + self.eps)
-        if self.affine:
-            shape = (1, -1) + (1,) * (x.dim() - 2)
-            y = y * self.weight.reshape(shape) + self.bias.reshape(shape)
-        return y
+        centred = x - mean
+        ref_centred = centred if rows is None else centred[:rows]
+        scale = torch.rsqrt(ref_centred.square().mean(dims, keepdim=True) + self.eps)
+        if not self.affine:
+            return centred * scale
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return centred * (scale * self.weight.reshape(shape)) + self.bias.reshape(shape)
 
 
 _BN_CLASSES: dict[type, type] = {}
