@@ -147,7 +147,7 @@ def main() -> None:
         res = train(cfg, out5)
         train_wall = time.time() - t
     out20.mkdir(parents=True, exist_ok=True)
-    cfg20 = dict(copy.deepcopy(cfg), ways=20, preset=base20)
+    cfg20 = dict(copy.deepcopy(cfg), ways=20, preset=base20, commit=cfg.get("commit") or git_commit())
     (out20 / "config.json").write_text(json.dumps(cfg20, indent=1))
     shutil.copy(out5 / "best.safetensors", out20 / "best.safetensors")
     t = time.time()
