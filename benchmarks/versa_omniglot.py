@@ -85,7 +85,7 @@ def main() -> None:
     for ways in (5, 20):
         name = f"omniglot-versa-{ways}w{a.shots}s"
         d = results / (name + suffix)
-        c = dict(cfg, ways=ways, preset=name)
+        c = dict(cfg, ways=ways, preset=name, commit=cfg.get("commit") or git_commit())
         if ways != 5:   # the same model, its own run folder so `fastadapt eval results/<preset>` reproduces it
             if d.exists():
                 shutil.rmtree(d)
