@@ -32,6 +32,7 @@ from fastadapt.presets import get_preset
 from fastadapt.tasks import build_sampler
 from fastadapt.train.calibration import reliability_diagram
 from fastadapt.train.evaluate import collect, summarize
+from fastadapt.train.run_log import read_log
 from fastadapt.train.trainer import git_commit, hardware, load_run, machine, resolve_device, train
 
 # Omniglot test accuracy (%), 5w1s / 5w5s / 20w1s / 20w5s.
@@ -93,7 +94,7 @@ def test_all(run5: Path, run20: Path, cfg: dict[str, Any], episodes: int, device
 def trained_run(out: Path) -> tuple[dict[str, Any], dict[str, Any], float | None, str]:
     """Configuration, training time and protocol of a run folder trained earlier (for ``--eval-only``)."""
     cfg = json.loads((out / "config.json").read_text())
-    log = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    log = read_log(out / "metrics.jsonl")
     seconds = log[-1]["time"] if log else None
     return cfg, {"train_seconds": seconds}, seconds, (f"trained earlier: {cfg['steps']} steps "
                                                    f"({log[-1]['step'] if log else 0} logged), then tested here")
@@ -133,9 +134,10 @@ def main() -> None:
         protocol = (f"{hardware()} budget {a.budget_min:g} min: {cfg['steps']} steps at {step_s:.3f} s/step measured "
                     f"(the papers train to convergence)")
     cfg["val_every"] = min(cfg["val_every"], cfg["steps"])
-    suffix = "-gpu-full" if a.full else (f"-gpu{a.budget_min:g}min" if hardware() == "GPU" and not a.steps else "")
     if a.eval_only is not None:
         suffix = a.eval_only
+    else:
+        suffix = "-gpu-full" if a.full else (f"-gpu{a.budget_min:g}min" if hardware() == "GPU" and not a.steps else "")
     out5, out20 = Path(a.results) / (base5 + suffix), Path(a.results) / (base20 + suffix)
     if a.eval_only is not None:
         cfg, res, train_wall, protocol = trained_run(out5)

@@ -22,6 +22,7 @@ from fastadapt.presets import get_preset
 from fastadapt.tasks import build_sampler
 from fastadapt.train.calibration import reliability_diagram
 from fastadapt.train.evaluate import collect, summarize
+from fastadapt.train.run_log import read_log
 from fastadapt.train.trainer import git_commit, hardware, load_run, machine, train
 
 PAPER = {(5, 1): 99.70, (5, 5): 99.75, (20, 1): 97.66, (20, 5): 98.77}   # Gordon et al. 2019, Table 2
@@ -63,7 +64,7 @@ def main() -> None:
     out = results / (base + suffix)
     if a.eval_only is not None:
         cfg = json.loads((out / "config.json").read_text())
-        log = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        log = read_log(out / "metrics.jsonl")
         res5, wall = {"train_seconds": log[-1]["time"] if log else None}, None
     if a.episodes:
         cfg["eval_episodes"] = a.episodes

@@ -1,9 +1,7 @@
 """Plots written by training runs (matplotlib, Agg backend: no display needed)."""
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 
 def learning_curve(metrics_jsonl: str | os.PathLike, path: str | os.PathLike, title: str = "") -> None:
@@ -11,7 +9,8 @@ def learning_curve(metrics_jsonl: str | os.PathLike, path: str | os.PathLike, ti
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    rows = [json.loads(ln) for ln in Path(metrics_jsonl).read_text().splitlines() if ln]
+    from .run_log import read_log
+    rows = read_log(metrics_jsonl)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
     steps = [r["step"] for r in rows if "loss" in r]
     a1.plot(steps, [r["loss"] for r in rows if "loss" in r])

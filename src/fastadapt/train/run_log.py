@@ -46,10 +46,16 @@ def prepare_out(out: Path, resume: bool) -> None:
                               f"or choose another --out.")
 
 
+def read_log(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The records of a run's ``metrics.jsonl`` (empty when it has none)."""
+    path = Path(path)
+    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()] if path.exists() else []
+
+
 def truncate_log(path: Path, step: int) -> None:
     """Drop the records a killed run wrote after its last checkpoint (``step``)."""
     if path.exists():
-        keep = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
+        keep = [json.dumps(r) for r in read_log(path) if r["step"] <= step]
         atomic_write_bytes(path, ("\n".join(keep) + "\n" if keep else "").encode())
 
 
