@@ -18,36 +18,15 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 
-from fastadapt.learners import build_learner
 from fastadapt.presets import get_preset
-from fastadapt.tasks import build_sampler
-from fastadapt.train.trainer import git_commit, hardware, machine, resolve_device, train
+from fastadapt.train.budget import steps_for_budget
+from fastadapt.train.trainer import git_commit, hardware, machine, train
 
 PAPER = {"maml": {(5, 1): 98.7, (5, 5): 99.9, (20, 1): 95.8, (20, 5): 98.9},        # Finn 2017, Table 1
          "fomaml": {(5, 1): 98.3, (5, 5): 99.2, (20, 1): 89.4, (20, 5): 97.9},      # Finn 2017, Table 1
          "metasgd": {(5, 1): 99.53, (5, 5): 99.93, (20, 1): 95.93, (20, 5): 98.97},  # Li 2017, Table 2
          "anil": {}, "mamlpp": {}, "reptile": {(5, 1): 97.68, (5, 5): 99.48, (20, 1): 89.43, (20, 5): 97.12}}
-
-
-def seconds_per_iteration(cfg: dict, warmup: int = 2, timed: int = 3) -> float:
-    """Median wall time of a meta-training iteration (meta-loss, backward, Adam step) for ``cfg``."""
-    torch.manual_seed(cfg["seed"])
-    device = resolve_device(cfg["device"])
-    learner = build_learner(cfg).to(device)
-    opt = torch.optim.Adam(learner.parameters(), cfg["lr"])
-    sampler = build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], cfg["seed"])
-    times = []
-    for i in range(warmup + timed):
-        batch = sampler.batch(i, cfg["meta_batch"]).to(device)
-        t = time.perf_counter()
-        loss, _ = learner.meta_loss(batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        times.append(time.perf_counter() - t)
-    return sorted(times[warmup:])[timed // 2]
 
 
 def main() -> None:
@@ -67,10 +46,9 @@ def main() -> None:
         if a.steps:
             steps, per_it = a.steps, None
         else:
-            per_it = seconds_per_iteration(cfg)
             # 20% left for validation passes and for iterations slower than the warm-up ones: the first MAML
             # 5w1s run measured 1.01 s/it in warm-up but took 1.24 s/it over the whole budget (33.7 min for 30).
-            steps = max(10, int(0.8 * a.minutes * 60 / per_it))
+            steps, per_it = steps_for_budget(cfg, a.minutes * 60, fraction=0.8)
         every = max(10, steps // 4)
         cfg.update(steps=steps, log_every=max(1, every // 5), val_every=every, ckpt_every=max(1, every // 5) * 5)
         out = Path(a.results) / (name + (f"-{a.steps}it" if a.steps else f"-{hardware().lower()}{a.minutes:g}min"))

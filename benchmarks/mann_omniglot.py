@@ -15,6 +15,7 @@ CPU-sized training budget unless --full.
 
     python benchmarks/mann_omniglot.py --classes 5                        # preset budget (CPU)
     python benchmarks/mann_omniglot.py --classes 5 --full                 # 100,000 episodes (paper)
+    python benchmarks/mann_omniglot.py --classes 5 --full --meta-batch 64 --minutes 6   # GPU: paper's episodes, capped
     python benchmarks/mann_omniglot.py --classes 5 --steps 20 --episodes 50 --results /tmp/r   # smoke test
 """
 from __future__ import annotations
@@ -30,8 +31,9 @@ from fastadapt.learners.mann import instance_accuracy
 from fastadapt.presets import get_preset
 from fastadapt.tasks import build_sampler
 from fastadapt.tasks.sequence import omniglot_sequences
+from fastadapt.train.budget import steps_for_budget
 from fastadapt.train.evaluate import adaptation_latency_ms
-from fastadapt.train.trainer import git_commit, load_run, machine, train
+from fastadapt.train.trainer import git_commit, hardware, load_run, machine, train
 
 INSTANCES = (1, 2, 3, 4, 5, 10)
 PAPER = {5: {"1": 36.4, "2": 82.8, "3": 91.0, "4": 92.6, "5": 94.9, "10": 98.1}}   # Santoro 2016, Table 1
@@ -46,6 +48,12 @@ def main() -> None:
     p.add_argument("--steps", type=int, help="meta-batches of 16 sequences (default: the preset's)")
     p.add_argument("--full", action="store_true", help="Santoro's budget: 100,000 episodes (6,250 batches of 16)")
     p.add_argument("--encoder", choices=("pixels", "conv4"), help="controller input (default: preset, pixels)")
+    p.add_argument("--minutes", type=float, help="training budget on this machine: a probe sets the steps (with "
+                   "--full: at most the paper's 100,000 episodes)")
+    p.add_argument("--meta-batch", type=int, help="sequences per batch (default: the preset's 16); with --full the "
+                   "number of batches is scaled so the run still sees 100,000 episodes")
+    p.add_argument("--write", choices=("add", "key"), help="memory write vector (default: preset, a separate add "
+                   "vector; 'key' writes the read key, Santoro's eq. 8 literally)")
     p.add_argument("--episodes", type=int, default=1000, help="test sequences for the instance accuracies")
     p.add_argument("--results", default="results")
     p.add_argument("--seed", type=int, default=0)
@@ -53,18 +61,29 @@ def main() -> None:
     preset = f"omniglot-mann-{a.classes}class"
     cfg = get_preset(preset)
     cfg["seed"] = a.seed
+    if a.meta_batch:
+        cfg["meta_batch"] = a.meta_batch
     if a.full:
         cfg.update(steps=100_000 // cfg["meta_batch"], val_every=500, ckpt_every=500)
-    if a.steps:
-        cfg["steps"] = a.steps
-        cfg["val_every"] = min(cfg["val_every"], a.steps)
-        cfg["log_every"] = min(cfg["log_every"], a.steps)
-        cfg["ckpt_every"] = cfg["log_every"] * max(1, min(cfg["ckpt_every"], a.steps) // cfg["log_every"])
-        cfg["eval_episodes"] = min(cfg["eval_episodes"], a.episodes)
-        cfg["val_episodes"] = min(cfg["val_episodes"], a.episodes)
     if a.encoder:
         cfg["mann_encoder"] = a.encoder
-    out = Path(a.results) / (preset + ("-full" if a.full else ""))
+    if a.write:
+        cfg["mann_write"] = a.write
+    step_s = None
+    if a.minutes:
+        fit, step_s = steps_for_budget(cfg, 60 * a.minutes, fraction=0.85, multiple=cfg["log_every"])
+        cfg["steps"] = min(cfg["steps"], fit) if a.full else fit
+    if a.steps:
+        cfg["steps"] = a.steps
+        cfg["eval_episodes"] = min(cfg["eval_episodes"], a.episodes)
+        cfg["val_episodes"] = min(cfg["val_episodes"], a.episodes)
+    steps = cfg["steps"]
+    cfg["val_every"] = min(cfg["val_every"], steps)
+    cfg["log_every"] = min(cfg["log_every"], steps)
+    cfg["ckpt_every"] = cfg["log_every"] * max(1, min(cfg["ckpt_every"], steps) // cfg["log_every"])
+    variant = "".join(f"-{v}" for v, default in ((cfg["mann_encoder"], "pixels"), (cfg.get("mann_write", "add"), "add"))
+                      if v != default)
+    out = Path(a.results) / (preset + variant + ("-full" if a.full else "") + ("-gpu" if hardware() == "GPU" else ""))
     if out.exists():
         shutil.rmtree(out)
     t = time.time()
@@ -78,8 +97,10 @@ def main() -> None:
     doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(), "machine": machine(),
            "wall_seconds": wall, "preset": preset, "train_steps": cfg["steps"],
            "train_episodes": cfg["steps"] * cfg["meta_batch"], "train_seconds": episodic["train_seconds"],
+           "budget_minutes": a.minutes, "probe_step_seconds": step_s,
            "protocol": f"{a.classes} classes x 10 drawings per test sequence (length {10 * a.classes}), "
-                       f"{a.episodes} sequences, held-out (test) Omniglot characters; encoder {cfg['mann_encoder']}",
+                       f"{a.episodes} sequences, held-out (test) Omniglot characters; encoder {cfg['mann_encoder']}, "
+                       f"memory write vector {cfg.get('mann_write', 'add')!r}, meta-batch {cfg['meta_batch']}",
            "instance_accuracy": {k: {**v, "accuracy_pct": 100 * v["accuracy"]} if isinstance(v, dict) else v
                                  for k, v in inst.items()},
            "paper_instance_accuracy_pct": paper, "paper": PAPER_NOTE,

@@ -27,10 +27,10 @@ from typing import Any
 
 import torch
 
-from fastadapt.learners import build_learner
 from fastadapt.presets import get_preset
 from fastadapt.tasks import build_sampler
 from fastadapt.train.calibration import reliability_diagram
+from fastadapt.train.budget import steps_for_budget
 from fastadapt.train.evaluate import collect, summarize
 from fastadapt.train.run_log import read_log
 from fastadapt.train.trainer import git_commit, hardware, load_run, machine, resolve_device, train
@@ -43,30 +43,6 @@ PAPER = {
                 "Koch et al. 2015, as re-reported by Vinyals et al. 2016, Table 1"),
 }
 FULL = {"steps": 40000, "lr_decay_every": 10000, "val_every": 2000, "ckpt_every": 1000}
-
-
-def probe_step_seconds(cfg: dict[str, Any], steps: int = 12, warmup: int = 3) -> float:
-    """Seconds per training step of ``cfg`` on this machine (a throwaway learner, real episodes)."""
-    device = resolve_device(cfg["device"])
-    learner = build_learner(cfg).to(device).train()
-    opt = torch.optim.Adam(learner.parameters(), lr=cfg["lr"])
-    sampler = build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], cfg["seed"] + 1)
-    start = 0.0
-    for i in range(warmup + steps):
-        if i == warmup:
-            start = time.perf_counter()
-        loss, _ = learner.meta_loss(sampler.batch(i, cfg["meta_batch"]).to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return (time.perf_counter() - start) / steps
-
-
-def budget_steps(cfg: dict[str, Any], budget_s: float) -> tuple[int, float]:
-    """Steps that fit ``budget_s`` of training, leaving ~12% for validation and checkpoints."""
-    step_s = probe_step_seconds(cfg)
-    steps = max(cfg["log_every"], int(0.88 * budget_s / step_s) // cfg["log_every"] * cfg["log_every"])
-    return steps, step_s
 
 
 def test_all(run5: Path, run20: Path, cfg: dict[str, Any], episodes: int, device: torch.device) -> dict:
@@ -129,7 +105,8 @@ def main() -> None:
         cfg.update(steps=a.steps, lr_decay_every=max(a.steps // 3, 1))
         protocol = f"fixed {a.steps} steps"
     else:
-        cfg["steps"], step_s = budget_steps(cfg, 60 * a.budget_min)
+        cfg["steps"], step_s = steps_for_budget(cfg, 60 * a.budget_min, fraction=0.88, multiple=cfg["log_every"],
+                                                minimum=cfg["log_every"])
         cfg["lr_decay_every"] = max(cfg["steps"] // 3, 1)
         protocol = (f"{hardware()} budget {a.budget_min:g} min: {cfg['steps']} steps at {step_s:.3f} s/step measured "
                     f"(the papers train to convergence)")

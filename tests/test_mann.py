@@ -54,6 +54,25 @@ def test_usage_decays_and_adds_read_and_write_weights():
     torch.testing.assert_close(new.read_w.sum(-1), torch.ones(2, 2))
 
 
+@pytest.mark.parametrize("write", ["add", "key"])
+def test_written_vector_is_the_add_vector_or_the_key(write):
+    torch.manual_seed(0)
+    m = MANN(image_size=4, max_ways=3, controller=8, slots=6, width=5, heads=1, write=write)
+    with torch.no_grad():                    # constant access: key from the bias, write gate closed
+        m.access.weight.zero_()
+        m.access.bias.copy_(torch.cat([torch.randn(5), torch.tensor([-30.0, 0.0])]))
+        if write == "add":
+            m.add.weight.zero_()
+            m.add.bias.copy_(torch.randn(5))
+    state = m.initial_state(1, torch.device("cpu"))
+    state.usage = torch.tensor([[0.9, 0.8, 0.1, 0.7, 0.6, 0.5]])        # slot 2 least used
+    _, new = m.step(state, torch.randn(1, 16), torch.tensor([-1]))
+    source = m.add.bias if write == "add" else m.access.bias[:5]
+    torch.testing.assert_close(new.memory[0, 2], torch.tanh(source))
+    with pytest.raises(ValueError, match="write must be"):
+        MANN(write="value")
+
+
 def small_mann(ways=3):
     torch.manual_seed(0)
     return MANN(image_size=8, max_ways=ways, controller=16, slots=12, width=6, heads=2).eval()

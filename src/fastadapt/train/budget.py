@@ -1,0 +1,53 @@
+"""Time budgets: how many training steps of a config fit a wall-clock budget on this machine.
+
+The benchmarks train "for N minutes" by measuring a few real steps first and then fixing the step count,
+so the trainer's schedule (learning-rate decay, checkpoints, resumption) stays deterministic.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from ..learners import build_learner
+from ..tasks import build_sampler
+from .trainer import resolve_device
+
+
+def seconds_per_step(cfg: dict[str, Any], warmup: int = 2, timed: int = 5) -> float:
+    """Median wall time of one meta-training step (meta-loss, backward, Adam step) of ``cfg``, measured on
+    a throwaway learner with real training episodes, after ``warmup`` untimed steps."""
+    if timed < 1 or warmup < 0:
+        raise ValueError(f"need timed >= 1 and warmup >= 0 steps, got timed={timed}, warmup={warmup}.")
+    torch.manual_seed(cfg["seed"])
+    device = resolve_device(cfg["device"])
+    learner = build_learner(cfg).to(device).train()
+    opt = torch.optim.Adam(learner.parameters(), lr=cfg["lr"])
+    sampler = build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], cfg["seed"] + 1)
+    times = []
+    for i in range(warmup + timed):
+        batch = sampler.batch(i, cfg["meta_batch"]).to(device)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        loss, _ = learner.meta_loss(batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return sorted(times[warmup:])[timed // 2]
+
+
+def steps_for_budget(cfg: dict[str, Any], budget_s: float, fraction: float = 0.8, multiple: int = 1,
+                     minimum: int = 10) -> tuple[int, float]:
+    """(steps, measured seconds per step): the steps of ``cfg`` that fill ``fraction`` of ``budget_s`` (the
+    rest is left for validation passes, checkpoints and steps slower than the measured ones), rounded down
+    to a multiple of ``multiple`` and at least ``minimum``."""
+    if budget_s <= 0 or not 0 < fraction <= 1:
+        raise ValueError(f"need a positive budget and 0 < fraction <= 1, got {budget_s} s and {fraction}.")
+    step_s = seconds_per_step(cfg)
+    steps = int(fraction * budget_s / step_s) // multiple * multiple
+    return max(minimum, steps), step_s
