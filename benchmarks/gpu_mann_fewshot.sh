@@ -2,7 +2,7 @@
 # One device-tool session (H100, ~9 minutes), six GPU-budget runs side by side on the one GPU, each labelled
 # "GPU budget" in its results: the MANN (Santoro 2016) with the paper's 100,000 training episodes (capped by a
 # time budget) from pixels and from a Conv4 encoder; the metric learners' 5-shot models (tested 5- and 20-way);
-# and MAML 5w5s and 20w1s. Expects the Omniglot archives (and their decoded cache) in .gpu-data/omniglot;
+# and MAML 5w5s and 20w1s. Expects the Omniglot archives in .gpu-data/omniglot (decoded once here, before the jobs);
 # writes tarballs of the run folders and logs to $OUT. The device copy's git metadata can be stale: pass the
 # commit, e.g. `FASTADAPT_COMMIT=<sha> bash benchmarks/gpu_mann_fewshot.sh`.
 set -uo pipefail
@@ -10,6 +10,8 @@ export PYTHONPATH=$PWD/src FASTADAPT_DATA=$PWD/.gpu-data PYTHONUNBUFFERED=1 OMP_
 nvidia-smi -L; python3 -c "import torch; print(torch.__version__, torch.cuda.is_available())"
 R=/tmp/gpu-results L=/tmp/gpu-logs; mkdir -p $R $L
 START=$(date +%s)
+python3 -c "from fastadapt.tasks.omniglot import load_images; load_images()"   # decode once (cache) before the jobs
+echo "decoded after $(( $(date +%s) - START )) s"
 job() { local name=$1; shift; ( timeout 530 "$@" > $L/$name.log 2>&1; echo "$name rc=$? at $(( $(date +%s) - START )) s" >> $L/done.txt ) & }
 job mann-pixels python3 benchmarks/mann_omniglot.py --classes 5 --full --meta-batch 32 --minutes 5.5 --results $R
 job mann-conv4  python3 benchmarks/mann_omniglot.py --classes 5 --full --meta-batch 32 --minutes 5.5 --encoder conv4 --results $R
