@@ -83,7 +83,10 @@ def main() -> None:
     cfg["ckpt_every"] = cfg["log_every"] * max(1, min(cfg["ckpt_every"], steps) // cfg["log_every"])
     variant = "".join(f"-{v}" for v, default in ((cfg["mann_encoder"], "pixels"), (cfg.get("mann_write", "add"), "add"))
                       if v != default)
-    out = Path(a.results) / (preset + variant + ("-full" if a.full else "") + ("-gpu" if hardware() == "GPU" else ""))
+    full = a.full and cfg["steps"] * cfg["meta_batch"] >= 100_000
+    budget = f"-{hardware().lower()}{a.minutes:g}min" if a.minutes and not full else ""
+    out = Path(a.results) / (preset + variant + ("-full" if full else "") + budget
+                             + ("-gpu" if full and hardware() == "GPU" else ""))
     if out.exists():
         shutil.rmtree(out)
     t = time.time()
