@@ -51,6 +51,7 @@ def data(torch, i):
 
 def make_step(impl, torch, model, steps, fo):
     F = torch.nn.functional
+    from torch.func import functional_call
     if impl == "fastadapt":
         from fastadapt import MAML
         learner = MAML(model, inner_lr=LR, inner_steps=steps, first_order=fo)
@@ -87,7 +88,6 @@ def make_step(impl, torch, model, steps, fo):
         return model, loss_fn
     if impl == "torchopt":
         import torchopt
-        from torch.func import functional_call
         names = [n for n, _ in model.named_parameters()]
         sgd = torchopt.sgd(lr=LR)
 
@@ -106,7 +106,6 @@ def make_step(impl, torch, model, steps, fo):
             return total / TASKS
         return model, loss_fn
     if impl == "torchopt_free":      # plain torch.autograd MAML (the FLOP-count reference)
-        from torch.func import functional_call
         names = [n for n, _ in model.named_parameters()]
 
         def loss_fn(sx, sy, qx, qy):
@@ -199,7 +198,6 @@ def main() -> None:
         a.steps = a.steps[0]
         return worker(a)
 
-    import torch
     skipped = {}
     if not Path(a.peers_python).exists():
         skipped = {peer: f"no peers environment at {a.peers_python}" for peer in PEERS}
