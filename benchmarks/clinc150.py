@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from fastadapt.learners.text_protonet import FrozenProtoNet
-from fastadapt.presets import get_preset
+from fastadapt.presets import apply_overrides, get_preset
 from fastadapt.tasks import build_sampler
 from fastadapt.tasks.clinc150 import PARTS, ClincEpisodes, domain_split, load_clinc
 from fastadapt.train.evaluate import evaluate
@@ -64,12 +64,15 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=600)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="results")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a preset value for every learner run, e.g. icl_rotate=true")
+    p.add_argument("--suffix", default="", help="appended to the run folders' names (variants of a preset)")
     a = p.parse_args()
     summary = {}
     for st in a.settings.split(","):
         ways, shots = setting(st)
         for name in a.learners.split(","):
-            cfg = get_preset(PRESETS[name])
+            cfg = apply_overrides(get_preset(PRESETS[name]), a.set)
             steps = max(2, int(cfg["steps"] * a.scale))
             cfg.update(ways=ways, shots=shots, train_ways=ways, train_shots=shots, seed=a.seed, steps=steps,
                        log_every=1, ckpt_every=steps, val_every=steps, eval_episodes=a.episodes,
@@ -78,7 +81,7 @@ def main() -> None:
                 cfg["icl_max_ways"] = ways
             if name == "finetune":      # the trainer's own token-level test is slow: a short one, then the full below
                 cfg.update(eval_episodes=min(20, a.episodes), val_episodes=min(20, a.episodes))
-            preset = PRESETS[name].replace("5w1s", st)
+            preset = PRESETS[name].replace("5w1s", st) + a.suffix
             cfg["preset"] = preset
             out = Path(a.out) / preset
             if out.exists():
@@ -104,7 +107,7 @@ def main() -> None:
                                "oos_auroc_ci95": ood["oos_auroc_ci95"], "train_seconds": res["train_seconds"]}
             print(f"{preset}: accuracy {100 * res['accuracy']:.2f} +- {100 * res['ci95']:.2f}, OOS AUROC "
                   f"{ood['oos_auroc']:.3f} +- {ood['oos_auroc_ci95']:.3f} ({time.time() - t:.0f} s)", flush=True)
-    Path(a.out, "clinc150-summary.json").write_text(json.dumps({"commit": git_commit(), "machine": machine(),
+    Path(a.out, f"clinc150-summary{a.suffix}.json").write_text(json.dumps({"commit": git_commit(), "machine": machine(),
                                                                  "command": "python " + " ".join(sys.argv),
                                                                  "results": summary, "paper": PAPER}, indent=1))
 
