@@ -17,7 +17,7 @@ timeout 170 python3 benchmarks/peers_maml.py --device cuda --threads 2 --rounds 
   > $L/peers.log 2>&1
 echo "peers done after $(( $(date +%s) - START )) s"; tail -4 $L/peers.log
 
-job() { local name=$1; shift; ( timeout 390 "$@" > $L/$name.log 2>&1; echo "$name rc=$? at $(( $(date +%s) - START )) s" >> $L/done.txt ) & }
+JOB_TIMEOUT=390; source benchmarks/gpu_jobs.sh
 job maml     python3 benchmarks/maml_omniglot.py --method maml --ways 5 --shots 1 --minutes 4 --results $R
 job relation python3 benchmarks/metric_omniglot.py --method relation --shots 1 --budget-min 4 --results $R
 job matching python3 benchmarks/metric_omniglot.py --method matching --shots 1 --budget-min 4 --results $R
@@ -26,9 +26,4 @@ job versa    python3 benchmarks/versa_omniglot.py --shots 1 --steps 10000 --lr-d
 job mann     python3 benchmarks/mann_omniglot.py --classes 5 --results $R
 job blackbox bash -c "python3 benchmarks/blackbox_omniglot.py --ways 5 --steps 6000 --results $R && \
                       python3 benchmarks/blackbox_omniglot.py --ways 20 --steps 6000 --results $R"
-wait
-cat $L/done.txt
-for f in $L/*.log; do echo "== $f"; grep -v '^\s*$' $f | tail -6; done
-find $R -name 'last.safetensors' -delete
-tar czf "$OUT/gpu-results.tgz" -C $R . ; tar czf "$OUT/gpu-logs.tgz" -C $L .
-ls -la $OUT
+pack 6

@@ -12,7 +12,7 @@ R=/tmp/gpu-results L=/tmp/gpu-logs; mkdir -p $R $L
 START=$(date +%s)
 python3 -c "from fastadapt.tasks.omniglot import load_images; load_images()"   # decode once (cache) before the jobs
 echo "decoded after $(( $(date +%s) - START )) s"
-job() { local name=$1; shift; ( timeout 530 "$@" > $L/$name.log 2>&1; echo "$name rc=$? at $(( $(date +%s) - START )) s" >> $L/done.txt ) & }
+JOB_TIMEOUT=530; source benchmarks/gpu_jobs.sh
 job mann-pixels python3 benchmarks/mann_omniglot.py --classes 5 --full --meta-batch 32 --minutes 5.5 --results $R
 job mann-conv4  python3 benchmarks/mann_omniglot.py --classes 5 --full --meta-batch 32 --minutes 5.5 --encoder conv4 --results $R
 job relation    python3 benchmarks/metric_omniglot.py --method relation --shots 5 --budget-min 4 --results $R
@@ -20,9 +20,4 @@ job matching    python3 benchmarks/metric_omniglot.py --method matching --shots 
 job siamese     python3 benchmarks/metric_omniglot.py --method siamese --shots 5 --budget-min 4 --results $R
 job maml bash -c "python3 benchmarks/maml_omniglot.py --method maml --ways 5 --shots 5 --minutes 2.5 --results $R && \
                   python3 benchmarks/maml_omniglot.py --method maml --ways 20 --shots 1 --minutes 2.5 --results $R"
-wait
-cat $L/done.txt
-for f in $L/*.log; do echo "== $f"; grep -v '^\s*$' $f | tail -4; done
-find $R -name 'last.safetensors' -delete
-tar czf "$OUT/gpu-results.tgz" -C $R . ; tar czf "$OUT/gpu-logs.tgz" -C $L .
-ls -la $OUT
+pack 4

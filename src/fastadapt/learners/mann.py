@@ -99,7 +99,7 @@ class MANN(Learner):
     state, as in Graves et al. 2014's NTM); ``"key"`` writes the read key itself, Santoro's eq. 8 taken
     literally. With ``"key"`` the read at step t finds the key it has just written (cosine 1) and learning
     stalls near chance: on a synthetic 5-class task the loss had not left ln 5 after 600 batches of 16,
-    while with ``"add"`` the 5th-instance accuracy reached 0.8 (see the benchmark's notes).
+    while with ``"add"`` the 5th-instance accuracy reached 0.8.
     """
 
     def __init__(self, image_size: int = 28, channels: int = 1, max_ways: int = 5, encoder: str = "pixels",
@@ -117,7 +117,6 @@ class MANN(Learner):
         feat = hidden * (image_size // 16) ** 2 if encoder == "conv4" else channels * image_size ** 2
         self.max_ways, self.slots, self.width, self.heads, self.gamma = max_ways, slots, width, heads, gamma
         self.cell = nn.LSTMCell(feat + max_ways + heads * width, controller)
-        self.write_kind = write
         self.access = nn.Linear(controller, heads * (width + 2))             # key, gate, strength per head
         self.add = nn.Linear(controller, heads * width) if write == "add" else None
         self.out = nn.Linear(controller + heads * width, max_ways)

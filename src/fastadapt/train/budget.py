@@ -12,6 +12,7 @@ import torch
 
 from ..learners import build_learner
 from ..tasks import build_sampler
+from .evaluate import synchronize
 from .trainer import resolve_device
 
 
@@ -28,15 +29,13 @@ def seconds_per_step(cfg: dict[str, Any], warmup: int = 2, timed: int = 5) -> fl
     times = []
     for i in range(warmup + timed):
         batch = sampler.batch(i, cfg["meta_batch"]).to(device)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        synchronize(device)
         start = time.perf_counter()
         loss, _ = learner.meta_loss(batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        synchronize(device)
         times.append(time.perf_counter() - start)
     return sorted(times[warmup:])[timed // 2]
 

@@ -76,7 +76,8 @@ def evaluate(learner: Learner, sampler: TaskSampler, episodes: int = 1000, batch
     return out
 
 
-def _sync(device: torch.device | str) -> None:
+def synchronize(device: torch.device | str) -> None:
+    """Wait for the device's queued work (a no-op off CUDA), so wall-clock timings are honest."""
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -98,7 +99,7 @@ def adaptation_latency_ms(learner: Learner, sampler: TaskSampler, tasks: int = 2
             if len(times) == tasks:
                 break
             t = sampler.batch(i, 1).to(device)[0]
-            _sync(device)
+            synchronize(device)
             start = time.perf_counter()
             try:
                 with torch.set_grad_enabled(use_grad):
@@ -109,7 +110,7 @@ def adaptation_latency_ms(learner: Learner, sampler: TaskSampler, tasks: int = 2
                 use_grad = True           # adaptation differentiates: time it with autograd on
                 warmup += 1
                 continue
-            _sync(device)
+            synchronize(device)
             if i >= warmup:
                 times.append(1000 * (time.perf_counter() - start))
     finally:
