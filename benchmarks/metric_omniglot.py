@@ -67,13 +67,14 @@ def test_all(run5: Path, run20: Path, cfg: dict[str, Any], episodes: int, device
     return out
 
 
-def trained_run(out: Path) -> tuple[dict[str, Any], dict[str, Any], float | None, str]:
-    """Configuration, training time and protocol of a run folder trained earlier (for ``--eval-only``)."""
+def trained_run(out: Path) -> tuple[dict[str, Any], dict[str, Any], float | None, str, int]:
+    """Configuration, training time, protocol and steps actually trained (the last logged step; fewer than
+    planned if the run was cut short) of a run folder trained earlier (for ``--eval-only``)."""
     cfg = json.loads((out / "config.json").read_text())
     log = read_log(out / "metrics.jsonl")
-    seconds = log[-1]["time"] if log else None
-    return cfg, {"train_seconds": seconds}, seconds, (f"trained earlier: {cfg['steps']} steps "
-                                                   f"({log[-1]['step'] if log else 0} logged), then tested here")
+    seconds, done = (log[-1]["time"], log[-1]["step"]) if log else (None, 0)
+    return cfg, {"train_seconds": seconds}, seconds, (f"trained earlier: {done} of {cfg['steps']} planned steps, "
+                                                   f"then tested here"), done
 
 
 def main() -> None:
@@ -95,7 +96,7 @@ def main() -> None:
     base5, base20 = (f"omniglot-{a.method}-{w}w{a.shots}s" for w in (5, 20))
     cfg = apply_overrides(get_preset(base5), a.set)
     cfg.update(seed=a.seed, eval_episodes=a.episodes, val_episodes=min(cfg["val_episodes"], a.episodes))
-    step_s, protocol = None, ""
+    step_s, protocol, trained_steps = None, "", None
     if a.eval_only is not None:
         pass                                   # configuration and protocol come from the trained run folder
     elif a.full:
@@ -117,7 +118,7 @@ def main() -> None:
         suffix = "-gpu-full" if a.full else (f"-gpu{a.budget_min:g}min" if hardware() == "GPU" and not a.steps else "")
     out5, out20 = Path(a.results) / (base5 + suffix), Path(a.results) / (base20 + suffix)
     if a.eval_only is not None:
-        cfg, res, train_wall, protocol = trained_run(out5)
+        cfg, res, train_wall, protocol, trained_steps = trained_run(out5)
     else:
         for d in (out5, out20):
             if d.exists():
@@ -134,7 +135,8 @@ def main() -> None:
     test_wall = time.time() - t
     paper, source = PAPER[a.method]
     common = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(), "machine": machine(),
-              "train_wall_seconds": train_wall, "test_wall_seconds": test_wall, "train_steps": cfg["steps"],
+              "train_wall_seconds": train_wall, "test_wall_seconds": test_wall,
+              "train_steps": cfg["steps"] if trained_steps is None else trained_steps, "planned_steps": cfg["steps"],
               "train_seconds": res["train_seconds"], "probe_step_seconds": step_s, "protocol": protocol,
               "test_episodes": a.episodes, "paper_source": source, "note": a.note,
               "eval_only": a.eval_only is not None, "trained_commit": cfg.get("commit"),
@@ -151,7 +153,7 @@ def main() -> None:
                      if "verification" in r else "")
             print(f"{c['preset']}{suffix} [{proto}]: {100 * r['accuracy']:.2f} +- {100 * r['ci95']:.2f}% "
                   f"(paper {paper[(w, a.shots)]}), ECE {r['ece']:.4f}, NLL {r['nll']:.3f}{extra}")
-    print(f"trained {cfg['steps']} steps in {(train_wall or 0) / 60:.1f} min; tested in {test_wall / 60:.1f} min")
+    print(f"trained {common['train_steps']} steps in {(train_wall or 0) / 60:.1f} min; tested in {test_wall / 60:.1f} min")
 
 
 if __name__ == "__main__":
