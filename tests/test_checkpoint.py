@@ -81,3 +81,31 @@ def test_checkpoint_from_another_preset_refused_by_run_loader(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(get_preset("omniglot-maml-5w1s")))
     with pytest.raises(ck.CheckpointError, match="made by method 'protonet'"):
         load_run(tmp_path)
+
+
+class WithPretrained(torch.nn.Module):
+    """A frozen "pretrained" layer rebuilt at construction (from a seed, as a package would ship it) and a head."""
+
+    def __init__(self, pretrained_seed: int = 0) -> None:
+        super().__init__()
+        torch.manual_seed(pretrained_seed)
+        self.body = torch.nn.Linear(8, 8).requires_grad_(False)
+        self.head = torch.nn.Linear(8, 2)
+
+    def pretrained_keys(self):
+        return [k for k in self.state_dict() if k.startswith("body.")]
+
+
+def test_pretrained_weights_are_left_out_and_checked(tmp_path):
+    m = WithPretrained()
+    torch.nn.init.constant_(m.head.weight, 0.5)
+    ck.save_checkpoint(tmp_path / "c.safetensors", m, {"step": 1})
+    tensors, header = ck.read_checkpoint(tmp_path / "c.safetensors")
+    assert sorted(tensors) == ["model.head.bias", "model.head.weight"]
+    assert header["pretrained"]["keys"] == 2
+    m2 = WithPretrained()
+    ck.load_checkpoint(tmp_path / "c.safetensors", m2)
+    for (k, a), b in zip(m.state_dict().items(), m2.state_dict().values()):
+        assert torch.equal(a, b), k
+    with pytest.raises(ck.CheckpointError, match="other pretrained weights"):
+        ck.load_checkpoint(tmp_path / "c.safetensors", WithPretrained(pretrained_seed=1))

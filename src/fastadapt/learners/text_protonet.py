@@ -68,6 +68,12 @@ class FinetunedProtoNet(FrozenProtoNet):
     def embed(self, x: Tensor) -> Tensor:
         return self.encoder(x)
 
+    def pretrained_keys(self) -> list[str]:
+        """The encoder's frozen weights and buffers: rebuilt from the installed pretrained encoder, so
+        checkpoints hold only the fine-tuned layers and the temperature (see `train.checkpoint`)."""
+        trained = {n for n, p in self.named_parameters() if p.requires_grad}
+        return [k for k in self.state_dict() if k.startswith("encoder.") and k not in trained]
+
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "FinetunedProtoNet":
         return cls(finetune_layers=cfg.get("finetune_layers", 2), scale=cfg.get("proto_scale", 10.0))

@@ -1,5 +1,9 @@
 """Checkpoints as safetensors (never pickle): model and optimizer tensors in one file whose header also
-carries the JSON metadata, written atomically so a killed process leaves the previous checkpoint intact."""
+carries the JSON metadata, written atomically so a killed process leaves the previous checkpoint intact.
+
+A model may name state entries it reloads from a pretrained source when it is built (``pretrained_keys()``,
+e.g. the frozen layers of a sentence encoder installed as a package): those are left out of the file and
+only a checksum of them is stored, which loading checks, so a checkpoint holds what training changed."""
 from __future__ import annotations
 
 import json
@@ -35,13 +39,27 @@ def _optimizer_split(optimizer: torch.optim.Optimizer | None) -> tuple[dict[str,
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
+def pretrained_keys(model: torch.nn.Module) -> set[str]:
+    """State entries ``model`` rebuilds from a pretrained source rather than from its checkpoint."""
+    fn = getattr(model, "pretrained_keys", None)
+    return set(fn()) if callable(fn) else set()
+
+
+def _checksum(state: dict[str, torch.Tensor], keys: set[str]) -> float:
+    return float(sum(state[k].detach().double().abs().sum() for k in sorted(keys)))
+
+
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, meta: dict[str, Any],
                     optimizer: torch.optim.Optimizer | None = None) -> None:
-    """Write ``model`` (and ``optimizer``) state plus JSON-serializable ``meta`` to ``path`` atomically."""
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    """Write ``model`` (and ``optimizer``) state plus JSON-serializable ``meta`` to ``path`` atomically
+    (without the model's ``pretrained_keys``, of which only a checksum is kept)."""
+    state, skip = model.state_dict(), pretrained_keys(model)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in state.items() if k not in skip}
     opt_tensors, opt_meta = _optimizer_split(optimizer)
     tensors.update(opt_tensors)
     header = {"format": FORMAT, "meta": meta, "optimizer": opt_meta}
+    if skip:
+        header["pretrained"] = {"keys": len(skip), "abs_sum": _checksum(state, skip)}
     atomic_write_bytes(path, st_save(tensors, metadata={"fastadapt": json.dumps(header)}))
 
 
@@ -72,7 +90,8 @@ def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module,
     """Restore ``model`` (and ``optimizer``) in place; returns the checkpoint's metadata."""
     tensors, header = read_checkpoint(path)
     state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    expected = model.state_dict()
+    full, skip = model.state_dict(), pretrained_keys(model) if "pretrained" in header else set()
+    expected = {k: v for k, v in full.items() if k not in skip}
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
     if missing or unexpected or wrong:
@@ -83,7 +102,15 @@ def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module,
                                      f"unexpected {unexpected[:3]}" if unexpected else "",
                                      f"shape mismatch in {wrong[:3]}" if wrong else "") if s)
             + ". Load it with the preset/config it was trained with.")
-    model.load_state_dict(state)
+    if skip:
+        stored = header["pretrained"]
+        now = _checksum(full, skip)
+        if len(skip) != stored["keys"] or abs(now - stored["abs_sum"]) > 1e-6 * max(1.0, abs(stored["abs_sum"])):
+            raise CheckpointError(
+                f"{path} was trained on top of other pretrained weights than the ones this model loaded "
+                f"({stored['keys']} entries, checksum {stored['abs_sum']:.6g}; here {len(skip)}, {now:.6g}). "
+                f"Install the same version of the pretrained model it was trained with.")
+    model.load_state_dict(state, strict=not skip)
     if optimizer is not None and header["optimizer"]:
         opt = header["optimizer"]
         st: dict[int, dict[str, Any]] = {}
