@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
+from ..nn.episodic import embed
 from ..tasks.task import TaskBatch
 from .base import METHODS, Learner, Prediction, check_labels
 from .protonet import class_means
@@ -94,7 +95,7 @@ class HyperNet(Learner):
         super().__init__()
         if rank < 0:
             raise ValueError(f"rank must be >= 0 (0: no low-rank feature delta), got {rank}.")
-        self.encoder = encoder if encoder is not None else Conv4()
+        self.encoder = (encoder if encoder is not None else Conv4()).to(memory_format=torch.channels_last)
         self.dim, self.rank = dim, rank
         self.rho = mlp(dim, set_hidden, set_hidden)
         self.generator = mlp(2 * set_hidden, set_hidden, dim, zero_last=True)
@@ -102,9 +103,7 @@ class HyperNet(Learner):
             self.low_rank = mlp(set_hidden, set_hidden, 2 * dim * rank, zero_last=True)
 
     def embed(self, x: Tensor) -> Tensor:
-        lead = x.shape[:-3]
-        z = self.encoder(x.reshape(-1, *x.shape[-3:]))
-        return z.reshape(*lead, z.shape[-1])
+        return embed(self.encoder, x)
 
     def generate(self, z: Tensor, y: Tensor, ways: int) -> GeneratedWeights:
         """Weights for support embeddings ``z [..., S, D]`` with labels ``y [..., S]``."""

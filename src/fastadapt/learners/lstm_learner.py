@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
+from ..nn.episodic import embed as embed_images
 from ..tasks.sequence import batch_generator, permute_support
 from ..tasks.task import TaskBatch
 from .base import METHODS, Learner, Prediction, check_labels
@@ -55,7 +56,7 @@ class LSTMLearner(Learner):
         super().__init__()
         if binding not in BINDINGS:
             raise ValueError(f"binding must be one of {BINDINGS}, got {binding!r}.")
-        self.encoder = encoder if encoder is not None else Conv4()
+        self.encoder = (encoder if encoder is not None else Conv4()).to(memory_format=torch.channels_last)
         self.max_ways, self.embed_dim, self.shuffle_support, self.binding = max_ways, embed, shuffle_support, binding
         self.proj = nn.Linear(feat, embed)
         extra = max_ways * embed if binding == "outer" else 0
@@ -81,9 +82,7 @@ class LSTMLearner(Learner):
         self.readout.weight[cls * (d + 1) + k, h + cells] = 1.0                    # W[c, k] <- cell (c, k)
 
     def project(self, x: Tensor) -> Tensor:
-        lead = x.shape[:-3]
-        z = self.encoder(x.reshape(-1, *x.shape[-3:]))
-        return self.proj(z).reshape(*lead, self.embed_dim)
+        return self.proj(embed_images(self.encoder, x))
 
     def _check_ways(self, ways: int) -> None:
         if ways > self.max_ways:
