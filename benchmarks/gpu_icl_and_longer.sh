@@ -5,6 +5,8 @@
 # the first device sessions; the MANN's 15-class episodes (Santoro 2016); MAML 5w1s with twice its earlier
 # budget. Expects the Omniglot archives in .gpu-data/omniglot (decoded once here, before the jobs); writes
 # tarballs of the run folders and logs to $OUT. Pass the commit: `FASTADAPT_COMMIT=<sha> bash benchmarks/gpu_icl_and_longer.sh`.
+# The tracked checkpoints (~50 MB) plus .gpu-data exceed the device tool's 64 MiB copy limit: move them aside for
+# the call (`git ls-files 'results/*.safetensors' > L; tar cf /tmp/st.tar -T L; xargs rm < L`) and untar after.
 set -uo pipefail
 export PYTHONPATH=$PWD/src FASTADAPT_DATA=$PWD/.gpu-data PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
 nvidia-smi -L; python3 -c "import torch; print(torch.__version__, torch.cuda.is_available())"
