@@ -5,11 +5,8 @@
 # their decoded cache) in .gpu-data/omniglot and the peers' wheels unpacked in .gpu-peers/site (higher,
 # TorchOpt, optree for the machine's Python); writes tarballs of the run folders and logs to $OUT.
 # The device copy's git metadata can be stale: pass the commit, e.g. run `FASTADAPT_COMMIT=<sha> bash benchmarks/gpu_families.sh`.
-set -uo pipefail
-export PYTHONPATH=$PWD/src:$PWD/.gpu-peers/site FASTADAPT_DATA=$PWD/.gpu-data PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
-nvidia-smi -L; python3 -c "import torch, higher, torchopt; print(torch.__version__, torchopt.__version__)"
-R=/tmp/gpu-results L=/tmp/gpu-logs; mkdir -p $R $L
-START=$(date +%s)
+JOB_TIMEOUT=390 GPU_EXTRA_PATH=$PWD/.gpu-peers/site; source benchmarks/gpu_jobs.sh
+python3 -c "import higher, torchopt; print('torchopt', torchopt.__version__)"
 
 timeout 170 python3 benchmarks/peers_maml.py --device cuda --threads 2 --rounds 2 --iters 8 --warmup 3 \
   --steps 1 5 --orders second --impls fastadapt higher torchopt --peers-python "$(command -v python3)" --out $R/peers_maml_gpu.json \
@@ -17,7 +14,6 @@ timeout 170 python3 benchmarks/peers_maml.py --device cuda --threads 2 --rounds 
   > $L/peers.log 2>&1
 echo "peers done after $(( $(date +%s) - START )) s"; tail -4 $L/peers.log
 
-JOB_TIMEOUT=390; source benchmarks/gpu_jobs.sh
 job maml     python3 benchmarks/maml_omniglot.py --method maml --ways 5 --shots 1 --minutes 4 --results $R
 job relation python3 benchmarks/metric_omniglot.py --method relation --shots 1 --budget-min 4 --results $R
 job matching python3 benchmarks/metric_omniglot.py --method matching --shots 1 --budget-min 4 --results $R

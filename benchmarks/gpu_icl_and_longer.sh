@@ -7,14 +7,8 @@
 # tarballs of the run folders and logs to $OUT. Pass the commit: `FASTADAPT_COMMIT=<sha> bash benchmarks/gpu_icl_and_longer.sh`.
 # The tracked checkpoints (~50 MB) plus .gpu-data exceed the device tool's 64 MiB copy limit: move them aside for
 # the call (`git ls-files 'results/*.safetensors' > L; tar cf /tmp/st.tar -T L; xargs rm < L`) and untar after.
-set -uo pipefail
-export PYTHONPATH=$PWD/src FASTADAPT_DATA=$PWD/.gpu-data PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
-nvidia-smi -L; python3 -c "import torch; print(torch.__version__, torch.cuda.is_available())"
-R=/tmp/gpu-results L=/tmp/gpu-logs; mkdir -p $R $L
-START=$(date +%s)
-python3 -c "from fastadapt.tasks.omniglot import load_images; load_images()"   # decode once (cache) before the jobs
-echo "decoded after $(( $(date +%s) - START )) s"
 JOB_TIMEOUT=530; source benchmarks/gpu_jobs.sh
+decode_omniglot
 job icl        python3 benchmarks/icl_omniglot.py --minutes 3 --results $R
 job icl-mb32   python3 benchmarks/icl_omniglot.py --minutes 3 --set meta_batch=32 --results $R/mb32
 job relation1  python3 benchmarks/metric_omniglot.py --method relation --shots 1 --budget-min 7 --results $R

@@ -5,14 +5,8 @@
 # and MAML 5w5s and 20w1s. Expects the Omniglot archives in .gpu-data/omniglot (decoded once here, before the jobs);
 # writes tarballs of the run folders and logs to $OUT. The device copy's git metadata can be stale: pass the
 # commit, e.g. `FASTADAPT_COMMIT=<sha> bash benchmarks/gpu_mann_fewshot.sh`.
-set -uo pipefail
-export PYTHONPATH=$PWD/src FASTADAPT_DATA=$PWD/.gpu-data PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
-nvidia-smi -L; python3 -c "import torch; print(torch.__version__, torch.cuda.is_available())"
-R=/tmp/gpu-results L=/tmp/gpu-logs; mkdir -p $R $L
-START=$(date +%s)
-python3 -c "from fastadapt.tasks.omniglot import load_images; load_images()"   # decode once (cache) before the jobs
-echo "decoded after $(( $(date +%s) - START )) s"
 JOB_TIMEOUT=530; source benchmarks/gpu_jobs.sh
+decode_omniglot
 job mann-pixels python3 benchmarks/mann_omniglot.py --classes 5 --full --meta-batch 32 --minutes 5.5 --results $R
 job mann-conv4  python3 benchmarks/mann_omniglot.py --classes 5 --full --meta-batch 32 --minutes 5.5 --encoder conv4 --results $R
 job relation    python3 benchmarks/metric_omniglot.py --method relation --shots 5 --budget-min 4 --results $R

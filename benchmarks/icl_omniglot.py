@@ -34,11 +34,9 @@ def budgeted(cfg: dict[str, Any], minutes: float | None, steps: int | None,
     """``cfg`` with its step count fitted to ``minutes`` of training (or fixed ``steps``), lr decays at thirds."""
     step_s = None
     if minutes:
-        n, step_s = steps_for_budget(cfg, 60 * minutes, fraction=0.85, multiple=cfg["log_every"],
-                                     minimum=cfg["log_every"])
-        cfg = shrink(cfg, n, episodes)
-    else:
-        cfg = shrink(cfg, steps, episodes)
+        steps, step_s = steps_for_budget(cfg, 60 * minutes, fraction=0.85, multiple=cfg["log_every"],
+                                         minimum=cfg["log_every"])
+    cfg = shrink(cfg, steps, episodes)
     cfg["lr_decay_every"] = max(cfg["steps"] // 3, 1)
     return cfg, step_s
 

@@ -96,7 +96,7 @@ def main() -> None:
     base5, base20 = (f"omniglot-{a.method}-{w}w{a.shots}s" for w in (5, 20))
     cfg = apply_overrides(get_preset(base5), a.set)
     cfg.update(seed=a.seed, eval_episodes=a.episodes, val_episodes=min(cfg["val_episodes"], a.episodes))
-    step_s, protocol, trained_steps = None, "", None
+    step_s, protocol = None, ""
     if a.eval_only is not None:
         pass                                   # configuration and protocol come from the trained run folder
     elif a.full:
@@ -120,6 +120,7 @@ def main() -> None:
     if a.eval_only is not None:
         cfg, res, train_wall, protocol, trained_steps = trained_run(out5)
     else:
+        trained_steps = cfg["steps"]
         for d in (out5, out20):
             if d.exists():
                 shutil.rmtree(d)
@@ -136,7 +137,7 @@ def main() -> None:
     paper, source = PAPER[a.method]
     common = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(), "machine": machine(),
               "train_wall_seconds": train_wall, "test_wall_seconds": test_wall,
-              "train_steps": cfg["steps"] if trained_steps is None else trained_steps, "planned_steps": cfg["steps"],
+              "train_steps": trained_steps, "planned_steps": cfg["steps"],
               "train_seconds": res["train_seconds"], "probe_step_seconds": step_s, "protocol": protocol,
               "test_episodes": a.episodes, "paper_source": source, "note": a.note,
               "eval_only": a.eval_only is not None, "trained_commit": cfg.get("commit"),
@@ -153,7 +154,7 @@ def main() -> None:
                      if "verification" in r else "")
             print(f"{c['preset']}{suffix} [{proto}]: {100 * r['accuracy']:.2f} +- {100 * r['ci95']:.2f}% "
                   f"(paper {paper[(w, a.shots)]}), ECE {r['ece']:.4f}, NLL {r['nll']:.3f}{extra}")
-    print(f"trained {common['train_steps']} steps in {(train_wall or 0) / 60:.1f} min; tested in {test_wall / 60:.1f} min")
+    print(f"trained {trained_steps} steps in {(train_wall or 0) / 60:.1f} min; tested in {test_wall / 60:.1f} min")
 
 
 if __name__ == "__main__":
