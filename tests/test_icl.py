@@ -9,10 +9,10 @@ from fastadapt.tasks import TaskBatch
 from fastadapt.tasks.linreg import LinearRegressionTasks
 
 
-def small(max_ways=5, prefix=False, dim_in=4):
+def small(max_ways=5, prefix=False, dim_in=4, label_dim=0):
     torch.manual_seed(0)
     return ICLTransformer(MLPEmbed(dim_in, 32), 32, max_ways=max_ways, dim=32, layers=2, heads=2,
-                          prefix_loss=prefix).eval()
+                          prefix_loss=prefix, label_dim=label_dim).eval()
 
 
 def test_mask_layout():
@@ -43,8 +43,9 @@ def test_causality_no_token_sees_later_tokens():
         assert not torch.allclose(base["mean"][:, 2], other["mean"][:, 2], atol=1e-4)
 
 
-def test_adapt_equals_batched_and_does_not_mutate():
-    model = small()
+@pytest.mark.parametrize("label_dim", [0, 8])
+def test_adapt_equals_batched_and_does_not_mutate(label_dim):
+    model = small(label_dim=label_dim)
     before = copy.deepcopy(model.state_dict())
     b = TaskBatch(torch.randn(3, 10, 4), torch.arange(5).repeat(2).expand(3, 10), torch.randn(3, 7, 4),
                   torch.randint(0, 5, (3, 7)), ways=5)
@@ -153,3 +154,24 @@ def test_random_rotation_is_orthogonal_per_episode():
     assert torch.allclose(both @ both.transpose(1, 2), rboth @ rboth.transpose(1, 2), atol=1e-4)  # inner products kept
     assert not torch.allclose(both, rboth, atol=1e-2)
     assert not torch.allclose(rboth[0] @ torch.linalg.pinv(both[0]), rboth[1] @ torch.linalg.pinv(both[1]), atol=1e-2)
+
+
+def test_concatenated_label_tokens_keep_input_and_label_apart():
+    model = small(label_dim=8)
+    assert model.blocks.layers[0].self_attn.embed_dim == 40 and model.y_emb.weight.shape == (6, 8)
+    seen = {}
+    model.blocks.register_forward_pre_hook(lambda m, args, kw: seen.update(h=args[0]) or None, with_kwargs=True)
+    sx, qx = torch.randn(1, 5, 4), torch.randn(1, 2, 4)
+    with torch.no_grad():
+        model(sx, torch.arange(5).unsqueeze(0), qx)
+    h = seen["h"]
+    assert torch.equal(h[0, :5, 32:], model.y_emb.weight[:5])           # label coordinates: e(y) alone
+    assert torch.equal(h[0, 5:, 32:], model.y_emb.weight[[5, 5]])       # queries: the unknown label
+    assert torch.allclose(h[0, 5:, :32], model.x_norm(model.x_proj(model.embedder(qx[0]))))
+
+
+def test_label_dim_errors_are_explained():
+    with pytest.raises(ValueError, match="classification"):
+        ICLTransformer(MLPEmbed(4, 32), 32, max_ways=0, dim=32, heads=2, label_dim=8)
+    with pytest.raises(ValueError, match="divisible"):
+        ICLTransformer(MLPEmbed(4, 32), 32, max_ways=5, dim=32, heads=2, label_dim=7)

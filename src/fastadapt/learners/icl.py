@@ -9,7 +9,9 @@ Sequence layout (one token per example, no positional encoding, so the context i
     [ P_1 ... P_S | Z_1 ... Z_S (training probes, optional) | Q_1 ... Q_M ]
 
 ``P_i = W_x f(x_i) + e(y_i)`` is a context pair; ``Z_i`` and ``Q_j`` are *query tokens*
-``W_x f(x) + e(?)`` whose label slot holds a learned "unknown" embedding. The attention mask is causal:
+``W_x f(x) + e(?)`` whose label slot holds a learned "unknown" embedding. With ``label_dim > 0`` the label
+embedding is concatenated instead (``[W_x f(x_i), e(y_i)]``, as CAML does, Fifty et al. 2024), so input and
+label live in separate coordinates and attention can compare inputs without label terms mixed in. The attention mask is causal:
 ``P_i`` sees ``P_1..P_i``; the probe ``Z_i`` sees ``P_1..P_{i-1}`` and itself (it predicts ``y_i`` from the
 first ``i-1`` examples, Garg's loss at every prefix length); a query ``Q_j`` sees all of ``P`` and itself,
 never another query, so predictions are per query (non-transductive) and never see later tokens.
@@ -103,35 +105,42 @@ class ICLTransformer(Learner):
     is the label vocabulary (0 means regression: scalar targets, a Gaussian-free MSE head).
     ``prefix_loss`` adds Garg's probes: the loss averages over predictions from 0..S-1 context examples too.
     ``rotate`` (vector inputs) rotates each training episode's inputs by a random orthogonal matrix (Kirsch 2022).
+    ``label_dim`` (classification): 0 adds label embeddings to the input tokens; ``> 0`` concatenates label
+    embeddings of that size (the transformer's width is then ``dim + label_dim``).
     """
 
     def __init__(self, embedder: nn.Module, feat_dim: int, max_ways: int = 5, dim: int = 128, layers: int = 4,
                  heads: int = 4, dropout: float = 0.0, prefix_loss: bool = False, permute: bool = True,
-                 rotate: bool = False) -> None:
+                 rotate: bool = False, label_dim: int = 0) -> None:
         super().__init__()
-        if dim % heads:
-            raise ValueError(f"icl_dim ({dim}) must be divisible by icl_heads ({heads}).")
+        if label_dim < 0 or (label_dim and max_ways <= 0):
+            raise ValueError(f"icl_label_dim must be 0 or, for classification, positive; got {label_dim} "
+                             f"with max_ways={max_ways}.")
+        width = dim + label_dim
+        if width % heads:
+            raise ValueError(f"The transformer width icl_dim + icl_label_dim ({width}) must be divisible by "
+                             f"icl_heads ({heads}).")
         self.embedder, self.max_ways, self.prefix_loss, self.permute = embedder, max_ways, prefix_loss, permute
-        self.rotate = rotate
+        self.rotate, self.label_dim = rotate, label_dim
         self.task_type = "classification" if max_ways > 0 else "regression"
         self.x_proj = nn.Linear(feat_dim, dim)
         # Classification: LayerNorm puts input features on the scale of the label embeddings (unit-norm sentence
         # embeddings would otherwise be swamped by them). Regression keeps |x|, which the target depends on.
         self.x_norm = nn.LayerNorm(dim) if max_ways > 0 else nn.Identity()
         if max_ways > 0:
-            self.y_emb = nn.Embedding(max_ways + 1, dim)          # index max_ways: the unknown label
+            self.y_emb = nn.Embedding(max_ways + 1, label_dim or dim)   # index max_ways: the unknown label
             # Logits read against the label embeddings themselves (tied, as an LM ties its output layer):
             # attending to the right context pair already yields the right logit, which shortens the loss
             # plateau of in-context classification (Kirsch 2022).
-            self.head = nn.Linear(dim, dim)
+            self.head = nn.Linear(width, label_dim or dim)
         else:
             self.y_proj = nn.Linear(1, dim)
             self.unknown = nn.Parameter(torch.zeros(dim))
             self.head = nn.Linear(dim, 1)
-        layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout, activation="gelu", batch_first=True,
+        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout, activation="gelu", batch_first=True,
                                            norm_first=True)
         self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(dim)
+        self.norm = nn.LayerNorm(width)
 
     def features(self, x: Tensor, lead: int) -> Tensor:
         """Embed inputs with ``lead`` leading dims (e.g. ``[B, S, ...]`` -> ``[B, S, F]``)."""
@@ -163,11 +172,15 @@ class ICLTransformer(Learner):
         dev = query_x.device
         fs, fq = self.features(support_x, 2), self.features(query_x, 2)
         xs, xq = self.x_norm(self.x_proj(fs)), self.x_norm(self.x_proj(fq))
-        toks = [xs + self._label_tokens(support_y, (b, s), dev)]
+        def pair(x: Tensor, y: Tensor | None, n: int) -> Tensor:
+            lab = self._label_tokens(y, (b, n), dev)
+            return torch.cat([x, lab], -1) if self.label_dim else x + lab
+
+        toks = [pair(xs, support_y, s)]
         p = s if probes else 0
         if p:
-            toks.append(xs + self._label_tokens(None, (b, s), dev))
-        toks.append(xq + self._label_tokens(None, (b, m), dev))
+            toks.append(pair(xs, None, s))
+        toks.append(pair(xq, None, m))
         h = torch.cat(toks, 1)
         allow = icl_mask(s, p, m, dev)
         h = self.norm(self.blocks(h, mask=~allow))
@@ -224,4 +237,5 @@ class ICLTransformer(Learner):
         return cls(embedder, feat, max_ways=0 if regression else cfg.get("icl_max_ways", cfg["ways"]),
                    dim=cfg.get("icl_dim", 128), layers=cfg.get("icl_layers", 4), heads=cfg.get("icl_heads", 4),
                    dropout=cfg.get("icl_dropout", 0.0), prefix_loss=cfg.get("icl_prefix_loss", regression),
-                   permute=cfg.get("icl_permute", True), rotate=cfg.get("icl_rotate", False))
+                   permute=cfg.get("icl_permute", True), rotate=cfg.get("icl_rotate", False),
+                   label_dim=cfg.get("icl_label_dim", 0))
