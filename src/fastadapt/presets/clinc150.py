@@ -21,6 +21,6 @@ register("clinc150-icl-5w1s", "In-context transformer over frozen all-MiniLM-L6-
          "tokens, CLINC150 unseen domains, 5-way 1-shot",
          extra={**TEXT, "icl_embedder": "mlp", "input_dim": 384, "icl_embed_layers": 0, "icl_dim": 128,
                 "icl_layers": 4, "icl_heads": 4, "icl_max_ways": 5, "icl_permute": True, "icl_dropout": 0.1,
-                "icl_rotate": False},
+                "icl_rotate": False, "icl_label_dim": 0},
          method="icl", meta_batch=16, steps=3000, lr=1e-3, lr_decay_every=2000, log_every=100, ckpt_every=500,
          val_every=500, **COMMON)
