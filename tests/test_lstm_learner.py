@@ -80,3 +80,18 @@ def test_short_training_beats_chance(data_root):
         opt.step()
     acc = evaluate(m, build_sampler(cfg, "test", 5, 1, 5, seed=1), 200)["accuracy"]
     assert acc > 0.35, acc          # chance: 0.2
+
+
+def test_lstm_final_state_equals_nn_lstm_in_value_and_gradient():
+    from fastadapt.learners.lstm_learner import lstm_final_state
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(7, 12, batch_first=True).double()
+    x = torch.randn(3, 5, 7, dtype=torch.float64, requires_grad=True)
+    _, (h_ref, c_ref) = lstm(x)
+    h, c = lstm_final_state(lstm, x)
+    assert torch.allclose(h, h_ref[0]) and torch.allclose(c, c_ref[0])
+    g_ref = torch.autograd.grad((h_ref * c_ref).sum(), [x, lstm.weight_hh_l0])
+    g = torch.autograd.grad((h * c).sum(), [x, lstm.weight_hh_l0])
+    assert all(torch.allclose(a, b) for a, b in zip(g, g_ref))
+    with pytest.raises(ValueError, match="one-layer"):
+        lstm_final_state(torch.nn.LSTM(7, 12, num_layers=2, batch_first=True), x.float())

@@ -31,6 +31,26 @@ from .base import METHODS, Learner, Prediction, check_labels
 BINDINGS = ("outer", "concat")
 
 
+def lstm_final_state(lstm: nn.LSTM, x: Tensor) -> tuple[Tensor, Tensor]:
+    """Final ``(h, c)`` ``[B, H]`` of a one-layer, batch-first ``nn.LSTM`` over ``x [B, S, I]``, computed
+    with one matrix product for the inputs and one per step for the recurrence: the same numbers as
+    ``lstm(x)``, but for the short support sequences read here (batch 1 at adaptation) about half the time
+    of the fused oneDNN kernel on CPU, which pays a fixed cost of ~0.5 ms a call."""
+    if lstm.num_layers != 1 or lstm.bidirectional or not lstm.batch_first or lstm.proj_size:
+        raise ValueError("lstm_final_state takes a one-layer, unidirectional, batch-first nn.LSTM without "
+                         "projection.")
+    b, s, _ = x.shape
+    hidden = lstm.hidden_size
+    gates_x = torch.addmm(lstm.bias_ih_l0 + lstm.bias_hh_l0, x.reshape(b * s, -1),
+                          lstm.weight_ih_l0.t()).view(b, s, 4 * hidden)
+    h = c = x.new_zeros(b, hidden)
+    for t in range(s):
+        i, f, g, o = torch.addmm(gates_x[:, t], h, lstm.weight_hh_l0.t()).chunk(4, -1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+    return h, c
+
+
 @dataclass
 class RecurrentPredictor:
     """A task adapted by the LSTM learner: generated classifier ``weight [..., N, d]``, ``bias [..., N]``."""
@@ -96,8 +116,8 @@ class LSTMLearner(Learner):
         pair = [e, onehot]
         if self.binding == "outer":   # tensor-product code of the pair (Smolensky, 1990)
             pair.append((onehot.unsqueeze(-1) * e.unsqueeze(-2)).flatten(-2))
-        _, (h, c) = self.lstm(torch.cat(pair, -1))
-        out = self.readout(torch.cat([h[-1], c[-1]], -1)).view(e.shape[0], self.max_ways, self.embed_dim + 1)
+        h, c = lstm_final_state(self.lstm, torch.cat(pair, -1))
+        out = self.readout(torch.cat([h, c], -1)).view(e.shape[0], self.max_ways, self.embed_dim + 1)
         return out[:, :ways, :-1], out[:, :ways, -1]
 
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> RecurrentPredictor:
