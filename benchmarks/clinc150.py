@@ -104,12 +104,25 @@ def main() -> None:
                                "per episode for AUROC)", "paper": PAPER}
             (out / "results.json").write_text(json.dumps(doc, indent=1))
             summary[preset] = {"accuracy": res["accuracy"], "ci95": res["ci95"], "oos_auroc": ood["oos_auroc"],
-                               "oos_auroc_ci95": ood["oos_auroc_ci95"], "train_seconds": res["train_seconds"]}
+                               "oos_auroc_ci95": ood["oos_auroc_ci95"], "train_seconds": res["train_seconds"],
+                               "command": doc["command"], "commit": doc["commit"]}
             print(f"{preset}: accuracy {100 * res['accuracy']:.2f} +- {100 * res['ci95']:.2f}, OOS AUROC "
                   f"{ood['oos_auroc']:.3f} +- {ood['oos_auroc_ci95']:.3f} ({time.time() - t:.0f} s)", flush=True)
-    Path(a.out, f"clinc150-summary{a.suffix}.json").write_text(json.dumps({"commit": git_commit(), "machine": machine(),
-                                                                 "command": "python " + " ".join(sys.argv),
-                                                                 "results": summary, "paper": PAPER}, indent=1))
+    write_summary(Path(a.out, f"clinc150-summary{a.suffix}.json"), summary)
+
+
+def write_summary(path: Path, summary: dict) -> None:
+    """Add this invocation's results to the summary file of its suffix (runs of other settings under the same
+    suffix stay; each entry names the command and commit that produced it)."""
+    merged = {}
+    if path.exists():
+        old = json.loads(path.read_text())
+        merged = {k: {"command": old.get("command"), "commit": old.get("commit"), **v}
+                  for k, v in old["results"].items()}
+    merged.update(summary)
+    path.write_text(json.dumps({"commit": git_commit(), "machine": machine(), "command": "python " + " ".join(sys.argv),
+                                "note": "top-level command and commit: the latest invocation; each entry has its own",
+                                "results": merged, "paper": PAPER}, indent=1))
 
 
 if __name__ == "__main__":
