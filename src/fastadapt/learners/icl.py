@@ -11,9 +11,10 @@ Sequence layout (one token per example, no positional encoding, so the context i
 ``P_i = W_x f(x_i) + e(y_i)`` is a context pair; ``Z_i`` and ``Q_j`` are *query tokens*
 ``W_x f(x) + e(?)`` whose label slot holds a learned "unknown" embedding. With ``label_dim > 0`` the label
 embedding is concatenated instead (``[W_x f(x_i), e(y_i)]``, as CAML does, Fifty et al. 2024), so input and
-label live in separate coordinates and attention can compare inputs without label terms mixed in. The attention mask is causal:
-``P_i`` sees ``P_1..P_i``; the probe ``Z_i`` sees ``P_1..P_{i-1}`` and itself (it predicts ``y_i`` from the
-first ``i-1`` examples, Garg's loss at every prefix length); a query ``Q_j`` sees all of ``P`` and itself,
+label live in separate coordinates and attention can compare inputs without label terms mixed in.
+
+The attention mask is causal: ``P_i`` sees ``P_1..P_i``; the probe ``Z_i`` sees ``P_1..P_{i-1}`` and itself
+(it predicts ``y_i`` from the first ``i-1`` examples, Garg's loss at every prefix length); a query ``Q_j`` sees all of ``P`` and itself,
 never another query, so predictions are per query (non-transductive) and never see later tokens.
 Classification uses label tokens ``e(y)`` over ``max_ways`` classes and reads logits from a linear head;
 labels are permuted per training episode (Kirsch 2022) so the mapping must be inferred from the context.
@@ -172,6 +173,7 @@ class ICLTransformer(Learner):
         dev = query_x.device
         fs, fq = self.features(support_x, 2), self.features(query_x, 2)
         xs, xq = self.x_norm(self.x_proj(fs)), self.x_norm(self.x_proj(fq))
+
         def pair(x: Tensor, y: Tensor | None, n: int) -> Tensor:
             lab = self._label_tokens(y, (b, n), dev)
             return torch.cat([x, lab], -1) if self.label_dim else x + lab
