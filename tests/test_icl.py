@@ -175,3 +175,46 @@ def test_label_dim_errors_are_explained():
         ICLTransformer(MLPEmbed(4, 32), 32, max_ways=0, dim=32, heads=2, label_dim=8)
     with pytest.raises(ValueError, match="divisible"):
         ICLTransformer(MLPEmbed(4, 32), 32, max_ways=5, dim=32, heads=2, label_dim=7)
+
+
+def test_nearest_neighbour_init_reads_the_context_like_a_cosine_nearest_neighbour():
+    # Untrained, icl_init="nn" is already an in-context soft nearest-neighbour classifier: on random 5-way
+    # episodes it predicts the class of the support example most cosine-similar to the query, whatever the
+    # labels are called; the default random start is at chance on the same episodes.
+    torch.manual_seed(0)
+    d, ways = 24, 5
+    nn_model = ICLTransformer(torch.nn.Identity(), d, max_ways=ways, dim=d, layers=2, heads=1, label_dim=8,
+                              init="nn", nn_scale=20.0).eval()
+    rand = ICLTransformer(torch.nn.Identity(), d, max_ways=ways, dim=d, layers=2, heads=1, label_dim=8).eval()
+    sx = torch.nn.functional.normalize(torch.randn(200, ways, d), dim=-1)
+    sy = torch.rand(200, ways).argsort(-1)                          # random names for the classes
+    qx = torch.nn.functional.normalize(sx + 0.5 * torch.randn(200, ways, d) / d ** 0.5, dim=-1)
+    cos = torch.einsum("bqd,bsd->bqs", qx, sx)
+    nearest = sy.gather(1, cos.argmax(-1))
+    with torch.no_grad():
+        pred = nn_model(sx, sy, qx, ways)["logits"].argmax(-1)
+        pred_rand = rand(sx, sy, qx, ways)["logits"].argmax(-1)
+    assert (pred == nearest).float().mean() > 0.97
+    assert (pred_rand == nearest).float().mean() < 0.4
+    assert torch.equal(nn_model.x_proj.weight, torch.eye(d))                  # inputs' geometry kept exactly
+
+
+def test_nearest_neighbour_init_is_a_start_not_a_frozen_head():
+    # Every weight still trains from the nearest-neighbour start (zeroed output weights included).
+    torch.manual_seed(0)
+    model = ICLTransformer(MLPEmbed(6, 16), 16, max_ways=3, dim=16, layers=2, heads=1, label_dim=4, init="nn")
+    b = TaskBatch(torch.randn(2, 3, 6), torch.arange(3).expand(2, 3), torch.randn(2, 4, 6),
+                  torch.randint(0, 3, (2, 4)), ways=3)
+    model.meta_loss(b)[0].backward()
+    blk = model.blocks.layers[1]
+    for p in (blk.self_attn.out_proj.weight, blk.linear2.weight, model.head.weight, model.y_emb.weight):
+        assert p.grad is not None and p.grad.abs().sum() > 0
+
+
+def test_nearest_neighbour_init_errors_are_explained():
+    with pytest.raises(ValueError, match="icl_heads=1"):
+        ICLTransformer(MLPEmbed(4, 32), 32, max_ways=5, dim=32, heads=2, label_dim=8, init="nn")
+    with pytest.raises(ValueError, match="icl_label_dim"):
+        ICLTransformer(MLPEmbed(4, 32), 32, max_ways=5, dim=32, heads=1, label_dim=0, init="nn")
+    with pytest.raises(ValueError, match="'default' or 'nn'"):
+        ICLTransformer(MLPEmbed(4, 32), 32, max_ways=5, dim=32, heads=1, label_dim=8, init="mimetic")

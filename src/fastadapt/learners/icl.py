@@ -106,13 +106,14 @@ class ICLTransformer(Learner):
     is the label vocabulary (0 means regression: scalar targets, a Gaussian-free MSE head).
     ``prefix_loss`` adds Garg's probes: the loss averages over predictions from 0..S-1 context examples too.
     ``rotate`` (vector inputs) rotates each training episode's inputs by a random orthogonal matrix (Kirsch 2022).
+    ``init="nn"`` starts from an in-context nearest-neighbour classifier (`nearest_neighbour_init`).
     ``label_dim`` (classification): 0 adds label embeddings to the input tokens; ``> 0`` concatenates label
     embeddings of that size (the transformer's width is then ``dim + label_dim``).
     """
 
     def __init__(self, embedder: nn.Module, feat_dim: int, max_ways: int = 5, dim: int = 128, layers: int = 4,
                  heads: int = 4, dropout: float = 0.0, prefix_loss: bool = False, permute: bool = True,
-                 rotate: bool = False, label_dim: int = 0) -> None:
+                 rotate: bool = False, label_dim: int = 0, init: str = "default", nn_scale: float = 10.0) -> None:
         super().__init__()
         if label_dim < 0 or (label_dim and max_ways <= 0):
             raise ValueError(f"icl_label_dim must be 0 or, for classification, positive; got {label_dim} "
@@ -142,6 +143,53 @@ class ICLTransformer(Learner):
                                            norm_first=True)
         self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(width)
+        if init == "nn":
+            self.nearest_neighbour_init(nn_scale)
+        elif init != "default":
+            raise ValueError(f"icl_init must be 'default' or 'nn' (nearest-neighbour start), got {init!r}.")
+
+    @torch.no_grad()
+    def nearest_neighbour_init(self, scale: float = 10.0) -> None:
+        """Start meta-training from an in-context nearest-neighbour classifier instead of a random transformer.
+
+        In the spirit of mimetic initialization (Trockman & Kolter, 2023: attention initialized to a pattern
+        trained models show), the first layer's attention starts as the soft nearest-neighbour readout that
+        Matching Networks compute (Vinyals 2016) and that a transformer can represent (von Oswald 2023): a query
+        attends to the context pairs by ``scale * cos(x_q, x_i)`` and copies their label embeddings; the
+        other sub-layers start as identities (output weights zero); the head reads the label coordinates.
+        The model is unchanged otherwise: every weight trains, and the start is one point in its usual space.
+        Needs concatenated labels (``label_dim > 0``) and one head spanning the input coordinates plus one."""
+        dim, lab, layer0 = self.x_proj.out_features, self.label_dim, self.blocks.layers[0]
+        width, hd = dim + lab, self.blocks.layers[0].self_attn.head_dim
+        if not lab or hd < dim + 1 or self.max_ways + 1 > lab:
+            raise ValueError(f"icl_init='nn' needs icl_label_dim >= icl_max_ways + 1 ({self.max_ways + 1}) and "
+                             f"attention heads of width >= icl_dim + 1 (icl_dim={dim}, head width {hd}): use "
+                             f"icl_heads=1 or a smaller icl_dim.")
+        if self.x_proj.in_features == dim:              # identity: cosine geometry of the inputs kept exactly
+            self.x_proj.weight.copy_(torch.eye(dim))
+            self.x_proj.bias.zero_()
+        emb = torch.linalg.qr(torch.randn(lab, self.max_ways + 1))[0].t() * lab ** 0.5   # orthogonal labels
+        self.y_emb.weight.copy_(emb)
+        for blk in self.blocks.layers:                  # residual identities: zero output weights
+            for lin in (blk.self_attn.out_proj, blk.linear2):
+                lin.weight.zero_()
+                lin.bias.zero_()
+        att = layer0.self_attn
+        w, b = att.in_proj_weight, att.in_proj_bias
+        w.zero_()
+        b.zero_()
+        alpha = (scale * hd ** 0.5 / dim) ** 0.5       # q.k / sqrt(hd) = scale * cos(x_q, x_k) for |x|^2 = dim
+        eye = torch.eye(dim) * alpha
+        w[:dim, :dim] = eye                            # query, head 0: its input coordinates
+        w[width:width + dim, :dim] = eye               # key, head 0: the same
+        unknown = emb[self.max_ways] / emb[self.max_ways].norm()
+        b[dim] = 1.0                                   # a constant query coordinate meets a key coordinate that is
+        w[width + dim, dim:] = -4 * scale * hd ** 0.5 * unknown / lab ** 0.5   # large for unknown-label tokens:
+        w[2 * width + dim:3 * width, dim:] = torch.eye(lab)   # a query ignores itself; values: label coordinates
+        att.out_proj.weight[dim:, dim:] = torch.eye(lab)
+        self.head.weight.zero_()
+        self.head.bias.zero_()
+        self.head.weight[:, dim:] = torch.eye(lab)
 
     def features(self, x: Tensor, lead: int) -> Tensor:
         """Embed inputs with ``lead`` leading dims (e.g. ``[B, S, ...]`` -> ``[B, S, F]``)."""
@@ -198,6 +246,13 @@ class ICLTransformer(Learner):
                 res["probe_mean"] = out[:, :p, 0]
         return res
 
+    def pretrained_keys(self) -> list[str]:
+        """A pretrained text embedder's frozen weights (rebuilt from the installed encoder on load)."""
+        if not getattr(self.embedder, "loads_pretrained", False):
+            return []
+        from ..text.encoder import frozen_state_keys
+        return frozen_state_keys(self, "embedder.")
+
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> ContextPredictor:
         if self.max_ways > 0:
             ways = check_labels(support_y, ways)
@@ -233,11 +288,20 @@ class ICLTransformer(Learner):
         elif kind == "mlp":
             embedder = MLPEmbed(cfg["input_dim"], cfg.get("icl_dim", 128), cfg.get("icl_embed_layers", 1))
             feat = embedder.out_dim
+        elif kind == "minilm":          # token ids in; the encoder's top layers train with the transformer
+            from ..text.encoder import SentenceEncoder
+            if cfg.get("icl_rotate", False):
+                raise ValueError("icl_rotate rotates vector inputs; it does not apply to token ids "
+                                 "(icl_embedder='minilm'). Set icl_rotate=false.")
+            embedder = SentenceEncoder(trainable_layers=cfg.get("finetune_layers", 2))
+            feat = embedder.dim
         else:
-            raise ValueError(f"icl_embedder must be 'conv4' (images) or 'mlp' (vectors), got {kind!r}.")
+            raise ValueError(f"icl_embedder must be 'conv4' (images), 'mlp' (vectors) or 'minilm' (token ids), "
+                             f"got {kind!r}.")
         regression = cfg.get("dataset") == "linreg"
         return cls(embedder, feat, max_ways=0 if regression else cfg.get("icl_max_ways", cfg["ways"]),
                    dim=cfg.get("icl_dim", 128), layers=cfg.get("icl_layers", 4), heads=cfg.get("icl_heads", 4),
                    dropout=cfg.get("icl_dropout", 0.0), prefix_loss=cfg.get("icl_prefix_loss", regression),
                    permute=cfg.get("icl_permute", True), rotate=cfg.get("icl_rotate", False),
-                   label_dim=cfg.get("icl_label_dim", 0))
+                   label_dim=cfg.get("icl_label_dim", 0), init=cfg.get("icl_init", "default"),
+                   nn_scale=cfg.get("icl_nn_scale", 10.0))

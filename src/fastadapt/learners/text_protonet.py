@@ -71,8 +71,8 @@ class FinetunedProtoNet(FrozenProtoNet):
     def pretrained_keys(self) -> list[str]:
         """The encoder's frozen weights and buffers: rebuilt from the installed pretrained encoder, so
         checkpoints hold only the fine-tuned layers and the temperature (see `train.checkpoint`)."""
-        trained = {n for n, p in self.named_parameters() if p.requires_grad}
-        return [k for k in self.state_dict() if k.startswith("encoder.") and k not in trained]
+        from ..text.encoder import frozen_state_keys
+        return frozen_state_keys(self, "encoder.")
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "FinetunedProtoNet":

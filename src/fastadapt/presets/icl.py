@@ -15,6 +15,7 @@ register("icl-linreg", "In-context transformer on noiseless linear regression (G
 register("omniglot-icl-5w1s", "In-context transformer over Conv4 embeddings + permuted label tokens (Kirsch 2022), "
          "Omniglot vinyals 5-way 1-shot", extra={"icl_dim": 128, "icl_layers": 4, "icl_heads": 4,
                                                "icl_max_ways": 5, "icl_embedder": "conv4", "icl_permute": True,
-                                               "icl_label_dim": 0},
+                                               "icl_label_dim": 0, "icl_init": "default",
+                                               "icl_nn_scale": 10.0},
          method="icl", ways=5, shots=1, train_ways=5, train_shots=1, train_queries=15, meta_batch=8,
          steps=3600, lr=1e-3, lr_decay_every=1500, lr_decay=0.5)

@@ -43,6 +43,8 @@ class SentenceEncoder(nn.Module):
     Only the top ``trainable_layers`` transformer layers receive gradients (0: fully frozen); the layers
     below run without building a graph, which makes episodic fine-tuning affordable on a CPU."""
 
+    loads_pretrained = True     # its frozen weights come from the installed package (see `frozen_state_keys`)
+
     def __init__(self, path: str | os.PathLike | None = None, trainable_layers: int = 0) -> None:
         super().__init__()
         tf = _transformers()
@@ -67,6 +69,13 @@ class SentenceEncoder(nn.Module):
         m = mask.unsqueeze(-1).to(h.dtype)
         z = F.normalize((h * m).sum(1) / m.sum(1).clamp_min(1), dim=-1)
         return z.reshape(*lead, z.shape[-1])
+
+
+def frozen_state_keys(model: nn.Module, prefix: str) -> list[str]:
+    """``model``'s state entries under ``prefix`` (a pretrained encoder's) that training does not change:
+    rebuilt from the installed encoder on load, so checkpoints leave them out (see `train.checkpoint`)."""
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    return [k for k in model.state_dict() if k.startswith(prefix) and k not in trained]
 
 
 def tokenize(texts: list[str], tokenizer=None, max_tokens: int = MAX_TOKENS) -> Tensor:
