@@ -18,7 +18,9 @@ import json
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 import torch
 
@@ -42,10 +44,15 @@ def setting(s: str) -> tuple[int, int]:
     return int(w), int(k)
 
 
-def finetuned_test(learner, cfg: dict, ways: int, shots: int, episodes: int) -> tuple[dict, dict]:
-    """Test a learner with a fine-tuned encoder fast: embed the test and oos_test utterances once with its (now
-    fixed) encoder, then run the same episodes over those embeddings (identical predictions): a ProtoNet with
-    the learned temperature, or the in-context transformer with its embedder swapped for the lookup."""
+@contextmanager
+def test_view(learner, cfg: dict, ways: int, shots: int) -> Iterator[tuple[Any, Any]]:
+    """``(learner, sampler)`` for the test episodes. A learner with a fine-tuned encoder is tested fast: the test
+    and oos_test utterances are embedded once with its (now fixed) encoder, then the same episodes run over
+    those embeddings (identical predictions): a ProtoNet with the learned temperature, or the in-context
+    transformer with its embedder swapped for the lookup while the block runs."""
+    if not isinstance(learner, FinetunedProtoNet) and cfg.get("clinc_input") != "tokens":
+        yield learner, build_sampler(cfg, "test", ways, shots, cfg["queries"], cfg["eval_seed"])
+        return
     from fastadapt.text.encoder import embed_texts
     encoder = learner.encoder if isinstance(learner, FinetunedProtoNet) else learner.embedder
     data = load_clinc(cfg["data_root"])
@@ -57,10 +64,11 @@ def finetuned_test(learner, cfg: dict, ways: int, shots: int, episodes: int) -> 
     if isinstance(learner, FinetunedProtoNet):
         fixed = FrozenProtoNet()
         fixed.log_scale.data.copy_(learner.log_scale.data)
-        return evaluate(fixed, sampler, episodes), oos_auroc(fixed, sampler, episodes)
+        yield fixed, sampler
+        return
     learner.embedder = torch.nn.Identity()
     try:
-        return evaluate(learner, sampler, episodes), oos_auroc(learner, sampler, episodes)
+        yield learner, sampler
     finally:
         learner.embedder = encoder
 
@@ -98,12 +106,10 @@ def main() -> None:
             t = time.time()
             res = train(cfg, out, progress=False)
             learner, _ = load_run(out)
-            if name in FINETUNED:
-                test, ood = finetuned_test(learner, cfg, ways, shots, a.episodes)
-                res = {**res, **test}
-            else:
-                ood = oos_auroc(learner, build_sampler(cfg, "test", ways, shots, cfg["queries"], cfg["eval_seed"]),
-                                a.episodes)
+            with test_view(learner, cfg, ways, shots) as (tested, sampler):
+                if name in FINETUNED:
+                    res = {**res, **evaluate(tested, sampler, a.episodes)}
+                ood = oos_auroc(tested, sampler, a.episodes)
             doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(),
                    "machine": machine(), "wall_seconds": time.time() - t, "train_seconds": res["train_seconds"],
                    "train_steps": steps, "preset": preset, "ways": ways, "shots": shots,
