@@ -6,21 +6,21 @@ so it says whether a small lead (e.g. at 5-way 5-shot, where every learner is ne
     python benchmarks/clinc150_paired.py --runs icl-finetune,finetune,icl:-rotate-concat
 
 Each run is read from ``results/<preset><suffix>`` as `benchmarks/clinc150.py` wrote it (checkpoint included);
-a missing one is skipped and named. Writes ``results/clinc150-paired.json``.
+a missing one is skipped and named. Adds its entries to ``results/clinc150-paired.json`` (each entry names
+the command and commit that produced it; the episodes are the presets' eval_seed ones, the same for every run).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from clinc150 import PRESETS, setting, test_view
+from clinc150 import PRESETS, setting, test_view, write_summary
 from fastadapt.train.evaluate import ci95, collect
-from fastadapt.train.trainer import git_commit, load_run, machine
+from fastadapt.train.trainer import git_commit, load_run
 
 
 def episode_accuracy(folder: Path, episodes: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,7 +38,7 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=600)
     p.add_argument("--results", default="results")
     a = p.parse_args()
-    t0, root, out = time.time(), Path(a.results), {}
+    root, out = Path(a.results), {}
     for st in a.settings.split(","):
         setting(st)
         base, base_y = episode_accuracy(root / PRESETS["frozen"].replace("5w1s", st), a.episodes)
@@ -48,6 +48,7 @@ def main() -> None:
             if not (folder / "best.safetensors").exists():
                 print(f"skipped {folder}: no checkpoint (run benchmarks/clinc150.py for it first)", flush=True)
                 continue
+            t1 = time.time()
             acc, y = episode_accuracy(folder, a.episodes)
             if not torch.equal(y, base_y):
                 raise RuntimeError(f"{folder} was tested on other episodes than the frozen ProtoNet: check that "
@@ -55,15 +56,14 @@ def main() -> None:
             diff = 100 * (acc - base)
             out[folder.name] = {"accuracy": float(100 * acc.mean()), "frozen_protonet_accuracy": float(100 * base.mean()),
                                 "difference_points": float(diff.mean()), "difference_ci95": ci95(diff),
-                                "episodes_better": int((diff > 0).sum()), "episodes_worse": int((diff < 0).sum())}
+                                "episodes_better": int((diff > 0).sum()), "episodes_worse": int((diff < 0).sum()),
+                                "episodes": a.episodes, "command": "python " + " ".join(sys.argv),
+                                "commit": git_commit(), "wall_seconds": time.time() - t1}
             r = out[folder.name]
             print(f"{folder.name}: {r['accuracy']:.2f} vs frozen ProtoNet {r['frozen_protonet_accuracy']:.2f}: "
                   f"{r['difference_points']:+.2f} +- {r['difference_ci95']:.2f} points (paired, {a.episodes} "
                   f"episodes; better in {r['episodes_better']}, worse in {r['episodes_worse']})", flush=True)
-    doc = {"command": "python " + " ".join(sys.argv), "commit": git_commit(), "machine": machine(),
-           "wall_seconds": time.time() - t0, "seed": "the presets' eval_seed (same episodes for every run)",
-           "results": out}
-    (root / "clinc150-paired.json").write_text(json.dumps(doc, indent=1))
+    write_summary(root / "clinc150-paired.json", out)
 
 
 if __name__ == "__main__":
