@@ -106,8 +106,7 @@ class ICLTransformer(Learner):
     is the label vocabulary (0 means regression: scalar targets, a Gaussian-free MSE head).
     ``prefix_loss`` adds Garg's probes: the loss averages over predictions from 0..S-1 context examples too.
     ``rotate`` (vector inputs) rotates each training episode's inputs by a random orthogonal matrix (Kirsch 2022).
-    ``init="nn"`` starts from an in-context nearest-neighbour classifier, ``"proto"`` from one over running class
-    means (`nearest_neighbour_init`).
+    ``init="nn"`` starts from an in-context nearest-neighbour classifier (`nearest_neighbour_init`).
     ``label_dim`` (classification): 0 adds label embeddings to the input tokens; ``> 0`` concatenates label
     embeddings of that size (the transformer's width is then ``dim + label_dim``).
     """
@@ -144,75 +143,53 @@ class ICLTransformer(Learner):
                                            norm_first=True)
         self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(width)
-        if init in ("nn", "proto"):
-            self.nearest_neighbour_init(nn_scale, prototypes=init == "proto")
+        if init == "nn":
+            self.nearest_neighbour_init(nn_scale)
         elif init != "default":
-            raise ValueError(f"icl_init must be 'default', 'nn' (nearest-neighbour start) or 'proto' (class-mean "
-                             f"start), got {init!r}.")
+            raise ValueError(f"icl_init must be 'default' or 'nn' (nearest-neighbour start), got {init!r}.")
 
     @torch.no_grad()
-    def nearest_neighbour_init(self, scale: float = 10.0, prototypes: bool = False, mean_weight: float = 4.0) -> None:
+    def nearest_neighbour_init(self, scale: float = 10.0) -> None:
         """Start meta-training from an in-context nearest-neighbour classifier instead of a random transformer.
 
         In the spirit of mimetic initialization (Trockman & Kolter, 2023: attention initialized to a pattern
-        trained models show), one layer's attention starts as the soft nearest-neighbour readout that Matching
-        Networks compute (Vinyals 2016) and that a transformer can represent (von Oswald 2023): a query attends
-        to the context pairs by ``scale * cos(x_q, x_i)`` and copies their label embeddings. With ``prototypes``
-        a layer before it first moves each context pair towards the mean of its class's pairs so far
-        (``x_i + mean_weight * mean``; attention keyed by label), so the readout compares queries with
-        (running) class means, as Prototypical Networks do (Snell 2017). Other sub-layers start as identities
-        (output weights zero); the head reads the label coordinates. Every weight still trains: the start is
-        one point in the model's usual space. Needs concatenated labels (``label_dim > 0``), attention heads
-        spanning the input coordinates plus one, and two layers for ``prototypes``."""
+        trained models show), the first layer's attention starts as the soft nearest-neighbour readout that
+        Matching Networks compute (Vinyals 2016) and that a transformer can represent (von Oswald 2023): a query
+        attends to the context pairs by ``scale * cos(x_q, x_i)`` and copies their label embeddings (tokens with
+        the unknown label are keyed away, so a query does not read itself). The other sub-layers start as
+        identities (output weights zero); the head reads the label coordinates. Every weight still trains: the
+        start is one point in the model's usual space. Needs concatenated labels (``label_dim > 0``) and one
+        head spanning the input coordinates plus one."""
         dim, lab, layers = self.x_proj.out_features, self.label_dim, self.blocks.layers
-        width, hd = dim + lab, layers[0].self_attn.head_dim
-        if not lab or hd < dim + 1 or self.max_ways + 1 > lab or (prototypes and len(layers) < 2):
-            raise ValueError(f"icl_init='nn'/'proto' needs icl_label_dim >= icl_max_ways + 1 ({self.max_ways + 1}), "
-                             f"attention heads of width >= icl_dim + 1 (icl_dim={dim}, head width {hd}: use "
-                             f"icl_heads=1 or a smaller icl_dim), and for 'proto' icl_layers >= 2.")
+        width, att = dim + lab, layers[0].self_attn
+        hd = att.head_dim
+        if not lab or hd < dim + 1 or self.max_ways + 1 > lab:
+            raise ValueError(f"icl_init='nn' needs icl_label_dim >= icl_max_ways + 1 ({self.max_ways + 1}) and "
+                             f"attention heads of width >= icl_dim + 1 (icl_dim={dim}, head width {hd}): use "
+                             f"icl_heads=1 or a smaller icl_dim.")
         if self.x_proj.in_features == dim:              # identity: cosine geometry of the inputs kept exactly
             self.x_proj.weight.copy_(torch.eye(dim))
             self.x_proj.bias.zero_()
-        # Orthogonal label embeddings. With prototypes the inputs grow by ``g`` in layer 0 (x + mean_weight * mean)
-        # and the labels are made ``g`` times larger too, so after the next LayerNorm both look as in the
-        # plain nearest-neighbour start.
-        g = 1.0 + mean_weight if prototypes else 1.0
-        emb = torch.linalg.qr(torch.randn(lab, self.max_ways + 1))[0].t() * lab ** 0.5 * g
+        emb = torch.linalg.qr(torch.randn(lab, self.max_ways + 1))[0].t() * lab ** 0.5   # orthogonal labels
         self.y_emb.weight.copy_(emb)
         for blk in layers:                              # residual identities: zero output weights
             for lin in (blk.self_attn.out_proj, blk.linear2):
                 lin.weight.zero_()
                 lin.bias.zero_()
-        if prototypes:                                  # layer 0: x_i += mean_weight * mean of x_j with y_j == y_i
-            w, b = layers[0].self_attn.in_proj_weight, layers[0].self_attn.in_proj_bias
-            w.zero_()
-            b.zero_()
-            var = (dim + g * g * lab) / width           # LayerNorm's variance of a token [x, e(y)]
-            beta = (30.0 * hd ** 0.5 * var / (g * g * lab)) ** 0.5   # same label: q.k / sqrt(hd) = 30; else 0
-            w[dim:width, dim:] = torch.eye(lab) * beta
-            w[width + dim:2 * width, dim:] = torch.eye(lab) * beta
-            w[2 * width:2 * width + dim, :dim] = torch.eye(dim)
-            layers[0].self_attn.out_proj.weight[:dim, :dim] = torch.eye(dim) * mean_weight * var ** 0.5
-        self._readout_init(layers[1 if prototypes else 0].self_attn, scale)
-        self.head.weight.zero_()
-        self.head.bias.zero_()
-        self.head.weight[:, dim:] = torch.eye(lab)
-
-    def _readout_init(self, att: nn.MultiheadAttention, scale: float) -> None:
-        """Queries attend to context pairs by ``scale * cos`` of their inputs and add up their label embeddings."""
-        dim, lab, hd = self.x_proj.out_features, self.label_dim, att.head_dim
-        width = dim + lab
         w, b = att.in_proj_weight, att.in_proj_bias
         w.zero_()
         b.zero_()
         alpha = (scale * hd ** 0.5 / dim) ** 0.5       # q.k / sqrt(hd) = scale * cos(x_q, x_k) for |x|^2 = dim
         w[:dim, :dim] = torch.eye(dim) * alpha          # query: its input coordinates
         w[width:width + dim, :dim] = torch.eye(dim) * alpha   # key: the same
-        unknown = self.y_emb.weight[self.max_ways] / self.y_emb.weight[self.max_ways].norm()
+        unknown = emb[self.max_ways] / emb[self.max_ways].norm()
         b[dim] = 1.0                                   # a constant query coordinate meets a key coordinate that is
-        w[width + dim, dim:] = -4 * scale * hd ** 0.5 * unknown / lab ** 0.5   # large for unknown-label tokens:
-        w[2 * width + dim:3 * width, dim:] = torch.eye(lab)   # a query ignores itself; values: label coordinates
+        w[width + dim, dim:] = -4 * scale * hd ** 0.5 * unknown / lab ** 0.5   # large for unknown-label tokens
+        w[2 * width + dim:3 * width, dim:] = torch.eye(lab)                   # values: label coordinates
         att.out_proj.weight[dim:, dim:] = torch.eye(lab)
+        self.head.weight.zero_()
+        self.head.bias.zero_()
+        self.head.weight[:, dim:] = torch.eye(lab)
 
     def features(self, x: Tensor, lead: int) -> Tensor:
         """Embed inputs with ``lead`` leading dims (e.g. ``[B, S, ...]`` -> ``[B, S, F]``)."""
