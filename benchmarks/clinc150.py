@@ -51,7 +51,7 @@ def test_view(learner, cfg: dict, ways: int, shots: int) -> Iterator[tuple[Any, 
     and oos_test utterances are embedded once with its (now fixed) encoder, then the same episodes run over
     those embeddings (identical predictions): a ProtoNet with the learned temperature, or the in-context
     transformer with its embedder swapped for the lookup while the block runs."""
-    if not isinstance(learner, FinetunedProtoNet) and cfg.get("clinc_input") != "tokens":
+    if cfg.get("clinc_input") != "tokens":          # frozen embeddings: the preset's own sampler
         yield learner, build_sampler(cfg, "test", ways, shots, cfg["queries"], cfg["eval_seed"])
         return
     from fastadapt.text.encoder import embed_texts

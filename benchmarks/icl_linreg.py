@@ -55,7 +55,7 @@ def main() -> None:
     res = train(cfg, out, progress=False)
     learner, _ = load_run(out)
     tasks = LinearRegressionTasks(d, 2 * d, 20, seed=cfg["eval_seed"], part="test")
-    curve = incontext_curve(learner, tasks, list(range(2 * d + 1)), n_tasks=a.tasks)
+    curve = {**incontext_curve(learner, tasks, list(range(2 * d + 1)), n_tasks=a.tasks), "commit": git_commit()}
     wall = time.time() - t
     plot_curves(curve, out / "curve.png", title=f"in-context linear regression, d = {d} ({a.steps} steps, CPU)")
     tr, ls = curve["curves"]["transformer"]["error"], curve["curves"]["least_squares"]["error"]
