@@ -63,7 +63,8 @@ def run(cfg: dict[str, Any], out: Path) -> tuple[dict[str, Any], Any]:
         shutil.rmtree(out)
     res = train(cfg, out)
     learner, _ = load_run(out)
-    return {k: v for k, v in res.items() if k in ("accuracy", "ci95", "nll", "ece", "episodes", "train_seconds")}, learner
+    return {k: v for k, v in res.items() if k in ("accuracy", "ci95", "nll", "ece", "episodes", "train_seconds",
+                                                     "train_steps")}, learner
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ def test_seconds_per_step_is_a_positive_median_of_real_steps():
 
 
 def test_steps_fill_the_budget_fraction_rounded_to_the_multiple(monkeypatch):
-    monkeypatch.setattr(budget, "seconds_per_step", lambda cfg: 0.5)
+    monkeypatch.setattr(budget, "seconds_per_step", lambda cfg, timed: 0.5)
     assert steps_for_budget({}, 100, fraction=0.8) == (160, 0.5)
     assert steps_for_budget({}, 100, fraction=0.8, multiple=50) == (150, 0.5)
     assert steps_for_budget({}, 1, fraction=0.8, minimum=10) == (10, 0.5)      # never fewer than the minimum

@@ -111,3 +111,12 @@ def test_read_only_output_folder(tmp_path, data_root):
             trainer.train(tiny_cfg(data_root), ro, progress=False)
     finally:
         ro.chmod(0o700)
+
+
+def test_time_limit_stops_after_a_validation_and_checkpoint(tmp_path, data_root):
+    from fastadapt.train.checkpoint import read_checkpoint
+    res = trainer.train(tiny_cfg(data_root, ["max_train_seconds=1e-9"]), tmp_path / "run", progress=False)
+    rows = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert res["train_steps"] == 1 and [r["step"] for r in rows] == [1]    # stopped at once, of 30 steps
+    assert "val_acc" in rows[0] and (tmp_path / "run" / "best.safetensors").exists()
+    assert read_checkpoint(tmp_path / "run" / "last.safetensors")[1]["meta"]["step"] == 1  # --resume continues from here

@@ -17,6 +17,7 @@ DEFAULTS: dict[str, Any] = {
     "meta_batch": 1, "steps": 3000, "lr": 1e-3, "lr_decay_every": 2000, "lr_decay": 0.5,
     "log_every": 50, "ckpt_every": 250, "val_every": 500, "val_episodes": 200,
     "eval_episodes": 1000, "eval_seed": 2017, "seed": 0, "device": "auto",
+    "max_train_seconds": 0.0,                                  # > 0: stop training after this wall time
 }
 
 PRESETS: dict[str, dict[str, Any]] = {}

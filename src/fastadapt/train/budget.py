@@ -41,12 +41,12 @@ def seconds_per_step(cfg: dict[str, Any], warmup: int = 2, timed: int = 5) -> fl
 
 
 def steps_for_budget(cfg: dict[str, Any], budget_s: float, fraction: float = 0.8, multiple: int = 1,
-                     minimum: int = 10) -> tuple[int, float]:
+                     minimum: int = 10, timed: int = 5) -> tuple[int, float]:
     """(steps, measured seconds per step): the steps of ``cfg`` that fill ``fraction`` of ``budget_s`` (the
     rest is left for validation passes, checkpoints and steps slower than the measured ones), rounded down
-    to a multiple of ``multiple`` and at least ``minimum``."""
+    to a multiple of ``multiple`` and at least ``minimum``; the step time is the median of ``timed`` steps."""
     if budget_s <= 0 or not 0 < fraction <= 1:
         raise ValueError(f"need a positive budget and 0 < fraction <= 1, got {budget_s} s and {fraction}.")
-    step_s = seconds_per_step(cfg)
+    step_s = seconds_per_step(cfg, timed=timed)
     steps = int(fraction * budget_s / step_s) // multiple * multiple
     return max(minimum, steps), step_s

@@ -82,6 +82,15 @@ def average_metrics(metrics: dict[str, float], world: World) -> dict[str, float]
     return {k: float(v) / world.size for k, v in zip(keys, t)}
 
 
+def any_rank(flag: bool, world: World) -> bool:
+    """Whether ``flag`` holds on any rank (one all-reduce), so every rank takes the same branch."""
+    if world.size == 1:
+        return flag
+    t = torch.tensor([float(flag)])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
 def close_world(world: World) -> None:
     if world.size > 1 and dist.is_initialized():
         dist.barrier()

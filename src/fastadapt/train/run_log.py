@@ -87,14 +87,20 @@ class RunLog:
         """The stateless step schedule: ``lr * lr_decay ** (step // lr_decay_every)``."""
         return self.cfg["lr"] * self.cfg["lr_decay"] ** (step // self.cfg["lr_decay_every"])
 
-    def due(self, done: int, every: str) -> bool:
-        """Whether iteration ``done`` (1-based) is a multiple of ``cfg[every]`` or the last one."""
-        return done % self.cfg[every] == 0 or done == self.cfg["steps"]
+    def due(self, done: int, every: str, final: bool = False) -> bool:
+        """Whether iteration ``done`` (1-based) is a multiple of ``cfg[every]`` or the last one (``final``:
+        the run stops here early, at its time limit)."""
+        return final or done % self.cfg[every] == 0 or done == self.cfg["steps"]
 
-    def add(self, done: int, metrics: dict[str, float]) -> dict[str, Any]:
+    def out_of_time(self) -> bool:
+        """Whether the run has used its ``max_train_seconds`` (when that is > 0)."""
+        limit = self.cfg.get("max_train_seconds", 0.0)
+        return bool(limit and limit > 0 and self.elapsed >= limit)
+
+    def add(self, done: int, metrics: dict[str, float], final: bool = False) -> dict[str, Any]:
         """Add one iteration's metrics; at a logging step return their window average (else ``{}``)."""
         self.window.append(metrics)
-        if not self.due(done, "log_every"):
+        if not self.due(done, "log_every", final):
             return {}
         record = {k: sum(m[k] for m in self.window) / len(self.window) for k in self.window[0]}
         self.window = []
@@ -111,8 +117,8 @@ class RunLog:
             with open(self.path, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
-    def checkpoint(self, done: int, model: nn.Module, opt: torch.optim.Optimizer) -> None:
+    def checkpoint(self, done: int, model: nn.Module, opt: torch.optim.Optimizer, final: bool = False) -> None:
         """At a checkpoint step, write ``last.safetensors`` (atomically) for an exact ``--resume``."""
-        if self.write_files and self.due(done, "ckpt_every"):
+        if self.write_files and self.due(done, "ckpt_every", final):
             save_checkpoint(self.out / LAST, model, {"config": self.cfg, "step": done, "best_val": self.best,
                                                      "elapsed": self.elapsed}, opt)

@@ -17,7 +17,7 @@ from ..io import atomic_write_bytes
 from ..learners import Learner, build_learner
 from ..tasks import build_sampler
 from .checkpoint import load_checkpoint, save_checkpoint
-from .distributed import average_gradients, average_metrics, close_world, init_world, shard, share
+from .distributed import any_rank, average_gradients, average_metrics, close_world, init_world, shard, share
 from .evaluate import evaluate
 from .plots import learning_curve
 from .run_log import BEST, LAST, RunLog, git_commit, prepare_out  # noqa: F401 (git_commit re-exported)
@@ -79,6 +79,7 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
     learner.train()
     bar = tqdm(total=cfg["steps"], initial=run.start, unit="step", dynamic_ncols=True,
                disable=(None if progress is None else not progress) if world.is_main else True)
+    done = run.start
     for step in range(run.start, cfg["steps"]):
         lr = run.lr(step)
         for group in opt.param_groups:
@@ -94,15 +95,18 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
         average_gradients(list(learner.parameters()), world)
         opt.step()
         done = step + 1
+        stop = any_rank(run.out_of_time(), world)   # max_train_seconds used up: validate, checkpoint, stop
         bar.update(1)
         if not world.is_main:
+            if stop:
+                break
             continue
-        record = run.add(done, metrics)
+        record = run.add(done, metrics, stop)
         if record:
             eps = cfg["meta_batch"] * bar.format_dict["rate"] if bar.format_dict.get("rate") else float("nan")
             bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record.get('acc', float('nan')):.3f}",
                             eps=f"{eps:.1f}/s")
-        if run.due(done, "val_every"):
+        if run.due(done, "val_every", stop):
             val = evaluate(learner, val_s, cfg["val_episodes"], device=device)
             record.update(val_score=val["score"], val_ci95=val["ci95"])
             if "accuracy" in val:
@@ -111,13 +115,15 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
                 run.best = val["score"]
                 save_checkpoint(out / BEST, learner, {"config": cfg, "step": done, "val_score": run.best})
         run.write(done, record, lr)
-        run.checkpoint(done, learner, opt)
+        run.checkpoint(done, learner, opt, stop)
+        if stop:
+            break
     bar.close()
     train_seconds = run.elapsed
     if not world.is_main:
         return {}
     learning_curve(run.path, out / "learning_curve.png", title=cfg.get("preset", cfg["method"]))
-    return finish_run(out, cfg, device, train_seconds)
+    return finish_run(out, cfg, device, train_seconds, done)
 
 
 def load_run(run_dir: str | os.PathLike, which: str = BEST, device: str | torch.device = "cpu"
@@ -133,13 +139,16 @@ def load_run(run_dir: str | os.PathLike, which: str = BEST, device: str | torch.
     return learner.to(device).eval(), cfg
 
 
-def finish_run(out: Path, cfg: dict[str, Any], device: torch.device, train_seconds: float) -> dict[str, Any]:
-    """Test the best checkpoint and write results.json and summary.txt."""
+def finish_run(out: Path, cfg: dict[str, Any], device: torch.device, train_seconds: float,
+               steps: int | None = None) -> dict[str, Any]:
+    """Test the best checkpoint and write results.json and summary.txt (``steps``: the steps trained, when a
+    time limit stopped the run before ``cfg["steps"]``)."""
+    steps = cfg["steps"] if steps is None else steps
     learner, _ = load_run(out, BEST, device)
     test_s = build_sampler(cfg, "test", cfg["ways"], cfg["shots"], cfg["queries"], cfg["eval_seed"])
     res = evaluate(learner, test_s, cfg["eval_episodes"], device=device)
     results = {"preset": cfg.get("preset"), "split": "test", **res, "train_seconds": train_seconds,
-               "train_steps": cfg["steps"], "seed": cfg["seed"], "commit": git_commit(), "machine": machine(),
+               "train_steps": steps, "seed": cfg["seed"], "commit": git_commit(), "machine": machine(),
                "config": cfg}
     atomic_write_bytes(out / "results.json", json.dumps(results, indent=1).encode())
     if "accuracy" in res:
@@ -149,7 +158,7 @@ def finish_run(out: Path, cfg: dict[str, Any], device: torch.device, train_secon
     else:
         headline = (f"{cfg['shots']}-shot test MSE {res['mse']:.4f} +- {res['ci95']:.4f} over "
                     f"{res['episodes']} tasks" + (f" (NLL {res['nll']:.3f})" if "nll" in res else ""))
-    summary = (f"{cfg.get('preset', cfg['method'])}: {headline}; trained {cfg['steps']} steps in "
+    summary = (f"{cfg.get('preset', cfg['method'])}: {headline}; trained {steps} steps in "
                f"{train_seconds / 60:.1f} min on {machine()}.\n")
     atomic_write_bytes(out / "summary.txt", summary.encode())
     return results
