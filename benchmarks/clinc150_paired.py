@@ -21,23 +21,27 @@ import torch
 
 from clinc150 import PRESETS, setting, test_view, write_summary
 from fastadapt.train.evaluate import ci95, collect
+from fastadapt.train.ood import oos_auroc
 from fastadapt.train.trainer import git_commit, load_run
 
 
-def episode_accuracy(folder: Path, episodes: int, ways: int, shots: int) -> tuple[torch.Tensor, torch.Tensor]:
+def episode_accuracy(folder: Path, episodes: int, ways: int, shots: int,
+                     auroc: bool = False) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
     """Per-episode test accuracy ``[episodes]`` of the run in ``folder`` on ``ways``-way ``shots``-shot test
-    episodes, and the query labels it was scored on."""
+    episodes, the query labels it was scored on, and (``auroc``) its out-of-scope AUROC on those episodes."""
     learner, cfg = load_run(folder)
     with test_view(learner, cfg, ways, shots) as (tested, sampler):
         pred, y, _ = collect(tested, sampler, episodes)
-    return (pred.logits.argmax(-1) == y).double().mean(-1), y
+        ood = oos_auroc(tested, sampler, episodes) if auroc else {}
+    return (pred.logits.argmax(-1) == y).double().mean(-1), y, ood
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--runs", default="icl-finetune,finetune",
                    help="learner[:suffix][@setting] names, as in clinc150.py; @15w5s tests the run trained at "
-                        "15w5s on each setting's episodes (training on more ways than tested, as Snell 2017 do)")
+                        "15w5s on each setting's episodes (training on more ways than tested, as Snell 2017 do) and "
+                        "adds its OOS AUROC there")
     p.add_argument("--settings", default="5w1s,5w5s,15w5s")
     p.add_argument("--episodes", type=int, default=600)
     p.add_argument("--results", default="results")
@@ -45,7 +49,7 @@ def main() -> None:
     root, out = Path(a.results), {}
     for st in a.settings.split(","):
         ways, shots = setting(st)
-        base, base_y = episode_accuracy(root / PRESETS["frozen"].replace("5w1s", st), a.episodes, ways, shots)
+        base, base_y, _ = episode_accuracy(root / PRESETS["frozen"].replace("5w1s", st), a.episodes, ways, shots)
         for run in a.runs.split(","):
             run, _, trained_at = run.partition("@")
             name, _, suffix = run.partition(":")
@@ -55,7 +59,7 @@ def main() -> None:
                 print(f"skipped {folder}: no checkpoint (run benchmarks/clinc150.py for it first)", flush=True)
                 continue
             t1 = time.time()
-            acc, y = episode_accuracy(folder, a.episodes, ways, shots)
+            acc, y, ood = episode_accuracy(folder, a.episodes, ways, shots, auroc=bool(trained_at))
             if not torch.equal(y, base_y):
                 raise RuntimeError(f"{folder} was tested on other episodes than the frozen ProtoNet: check that "
                                    f"both runs use the same eval_seed.")
@@ -63,6 +67,7 @@ def main() -> None:
             out[key] = {"accuracy": float(100 * acc.mean()), "frozen_protonet_accuracy": float(100 * base.mean()),
                                 "difference_points": float(diff.mean()), "difference_ci95": ci95(diff),
                                 "episodes_better": int((diff > 0).sum()), "episodes_worse": int((diff < 0).sum()),
+                                **ood,
                                 "episodes": a.episodes, "command": "python " + " ".join(sys.argv),
                                 "commit": git_commit(), "wall_seconds": time.time() - t1}
             r = out[key]
