@@ -64,7 +64,7 @@ def main() -> None:
                 raise RuntimeError(f"{folder} was tested on other episodes than the frozen ProtoNet: check that "
                                    f"both runs use the same eval_seed.")
             diff = 100 * (acc - base)
-            out[key] = {"accuracy": float(100 * acc.mean()), "frozen_protonet_accuracy": float(100 * base.mean()),
+            out[key] = {"accuracy": float(100 * acc.mean()), "accuracy_ci95": ci95(100 * acc), "frozen_protonet_accuracy": float(100 * base.mean()),
                                 "difference_points": float(diff.mean()), "difference_ci95": ci95(diff),
                                 "episodes_better": int((diff > 0).sum()), "episodes_worse": int((diff < 0).sum()),
                                 **ood,
