@@ -2,7 +2,9 @@
 (d = 5 instead of 20, 2d = 10 context examples, a 4-layer width-64 transformer instead of GPT-2 with 12 layers
 and width 256, no curriculum). ``omniglot-icl-5w1s``: Kirsch et al. (2022)-style general-purpose in-context
 learning on Omniglot: Conv4 image embeddings plus label tokens, labels permuted per episode, trained 5-way
-1-shot with 15 queries per class, sized like ``omniglot-protonet-5w1s`` (3,600 steps)."""
+1-shot with 15 queries per class, sized like ``omniglot-protonet-5w1s`` (3,600 steps); its first attention layer
+starts as a cosine soft nearest-neighbour readout (``icl_init="nn"``, one head, 16-wide label codes; the random
+start, ``icl_init=default icl_dim=128 icl_heads=4 icl_label_dim=0``, learned far slower)."""
 from . import register
 
 register("icl-linreg", "In-context transformer on noiseless linear regression (Garg 2022), d=5, 0..2d examples",
@@ -13,9 +15,9 @@ register("icl-linreg", "In-context transformer on noiseless linear regression (G
          log_every=100, ckpt_every=500, val_every=500, val_episodes=500, eval_episodes=1000)
 
 register("omniglot-icl-5w1s", "In-context transformer over Conv4 embeddings + permuted label tokens (Kirsch 2022), "
-         "Omniglot vinyals 5-way 1-shot", extra={"icl_dim": 128, "icl_layers": 4, "icl_heads": 4,
+         "Omniglot vinyals 5-way 1-shot", extra={"icl_dim": 64, "icl_layers": 4, "icl_heads": 1,
                                                "icl_max_ways": 5, "icl_embedder": "conv4", "icl_permute": True,
-                                               "icl_label_dim": 0, "icl_init": "default",
+                                               "icl_label_dim": 16, "icl_init": "nn",
                                                "icl_nn_scale": 10.0},
          method="icl", ways=5, shots=1, train_ways=5, train_shots=1, train_queries=15, meta_batch=8,
          steps=3600, lr=1e-3, lr_decay_every=1500, lr_decay=0.5)
