@@ -14,6 +14,8 @@ learner is trained without support shuffling and tested the same way.
     python benchmarks/blackbox_omniglot.py --ways 5                 # preset budgets (3,000 episodes each)
     python benchmarks/blackbox_omniglot.py --ways 20 --order-ablation
     python benchmarks/blackbox_omniglot.py --ways 5 --steps 10 --episodes 20 --results /tmp/r   # smoke test
+    python benchmarks/blackbox_omniglot.py --ways 5 --steps 1000 --learners lstm --set lstm_readout=distance \
+        --tag -distance             # one learner, a variant: results/blackbox-omniglot-5w1s-distance.json
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from typing import Any
 import torch
 
 from fastadapt.learners import METHODS, build_learner
-from fastadapt.presets import PRESETS, get_preset
+from fastadapt.presets import PRESETS, apply_overrides, get_preset
 from fastadapt.tasks import build_sampler
 from fastadapt.tasks.sequence import permute_support
 from fastadapt.train.evaluate import adaptation_latency_ms, evaluate
@@ -74,9 +76,17 @@ def main() -> None:
     p.add_argument("--episodes", type=int, help="test episodes (default: the presets', 1,000)")
     p.add_argument("--latency-tasks", type=int, default=50)
     p.add_argument("--order-ablation", action="store_true", help="also train an LSTM learner without shuffling")
+    p.add_argument("--learners", default="hypernet,lstm,protonet", help="which learners to train (comma list)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a preset value of every chosen learner whose preset has that key")
+    p.add_argument("--tag", default="", help="appended to the results file's and run folders' names")
     p.add_argument("--results", default="results")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
+    chosen = a.learners.split(",")
+    unknown = set(chosen) - {"hypernet", "lstm", "protonet"}
+    if unknown:
+        p.error(f"unknown learners {sorted(unknown)}; choose from hypernet, lstm, protonet.")
     t0 = time.time()
     root = Path(a.results)
     models: dict[str, dict[str, Any]] = {}
@@ -84,15 +94,19 @@ def main() -> None:
     base = shrink(get_preset(f"omniglot-hypernet-{a.ways}w1s"), a.steps, a.episodes)
     budget = {k: base[k] for k in ("steps", "train_ways", "train_shots", "train_queries", "meta_batch", "lr",
                                    "lr_decay_every", "lr_decay", "seed")}
-    runs = {"hypernet": get_preset(f"omniglot-hypernet-{a.ways}w1s"),
-            "lstm": get_preset(f"omniglot-lstm-{a.ways}w1s"),
-            "protonet": get_preset(f"omniglot-protonet-{a.ways}w1s")}
-    if a.order_ablation:
+    runs = {name: get_preset(f"omniglot-{name}-{a.ways}w1s") for name in chosen}
+    for pair in a.set:
+        owners = [name for name, cfg in runs.items() if pair.split("=", 1)[0] in cfg]
+        if not owners:
+            p.error(f"--set {pair}: no chosen learner's preset has that key.")
+        for name in owners:
+            runs[name] = apply_overrides(runs[name], [pair])
+    if a.order_ablation and "lstm" in runs:
         runs["lstm-noshuffle"] = dict(runs["lstm"], lstm_shuffle=False, preset=f"omniglot-lstm-{a.ways}w1s-noshuffle")
     for name, cfg in runs.items():
         cfg = shrink(dict(cfg, seed=a.seed), a.steps, a.episodes)
         cfg.update({k: v for k, v in budget.items() if k != "seed"}, seed=a.seed)
-        models[name], learners[name] = run(cfg, root / f"blackbox-{cfg['preset']}")
+        models[name], learners[name] = run(cfg, root / f"blackbox-{cfg['preset']}{a.tag}")
         test = build_sampler(cfg, "test", a.ways, 1, cfg["queries"], cfg["eval_seed"])
         models[name]["adaptation_latency"] = adaptation_latency_ms(learners[name], test, a.latency_tasks)
         if name.startswith("lstm"):
@@ -108,22 +122,25 @@ def main() -> None:
         torch.manual_seed(a.seed)
         maml = adaptation_latency_ms(build_learner(mcfg), build_sampler(mcfg, "test", a.ways, 1, mcfg["queries"],
                                                                           mcfg["eval_seed"]), a.latency_tasks)
-    proto = models["protonet"]["accuracy"]
-    summary = {name: {"gap_to_protonet_points": 100 * (m["accuracy"] - proto),
-                      "within_1_point": abs(100 * (m["accuracy"] - proto)) <= 1.0 or m["accuracy"] > proto,
+    proto = models["protonet"]["accuracy"] if "protonet" in models else None
+    summary = {name: {"gap_to_protonet_points": 100 * (m["accuracy"] - proto) if proto else None,
+                      "within_1_point": (abs(100 * (m["accuracy"] - proto)) <= 1.0 or m["accuracy"] > proto)
+                      if proto else None,
                       "latency_vs_maml": (maml["adapt_ms"] / m["adaptation_latency"]["adapt_ms"]) if maml else None}
                for name, m in models.items() if name != "protonet"}
     doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(), "machine": machine(),
-           "wall_seconds": time.time() - t0, "ways": a.ways, "shots": 1, "budget": budget, "models": models,
+           "wall_seconds": time.time() - t0, "ways": a.ways, "shots": 1, "budget": budget, "overrides": a.set,
+           "models": models,
            "maml_adaptation_latency": maml, "summary": summary,
            "paper_accuracy_pct": {k: v[a.ways] for k, v in PAPER.items()},
            "paper": "Snell et al. 2017 Table 1 (ProtoNet), Finn et al. 2017 Table 1 (MAML); other budgets."}
-    out = root / f"blackbox-omniglot-{a.ways}w1s.json"
+    out = root / f"blackbox-omniglot-{a.ways}w1s{a.tag}.json"
     root.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1))
     for name, s in summary.items():
         ratio = f"{s['latency_vs_maml']:.1f}x faster than MAML" if s["latency_vs_maml"] else "MAML not available"
-        print(f"{name}: {s['gap_to_protonet_points']:+.2f} points vs ProtoNet; adaptation {ratio}")
+        gap = f"{s['gap_to_protonet_points']:+.2f} points vs ProtoNet" if proto else "ProtoNet not trained here"
+        print(f"{name}: {gap}; adaptation {ratio}")
     print(f"wrote {out}")
 
 
