@@ -14,8 +14,8 @@ learner is trained without support shuffling and tested the same way.
     python benchmarks/blackbox_omniglot.py --ways 5                 # preset budgets (3,000 episodes each)
     python benchmarks/blackbox_omniglot.py --ways 20 --order-ablation
     python benchmarks/blackbox_omniglot.py --ways 5 --steps 10 --episodes 20 --results /tmp/r   # smoke test
-    python benchmarks/blackbox_omniglot.py --ways 5 --steps 1000 --learners lstm --set lstm_readout=distance \
-        --tag -distance             # one learner, a variant: results/blackbox-omniglot-5w1s-distance.json
+    python benchmarks/blackbox_omniglot.py --ways 5 --steps 1000 --learners lstm --set lstm_binding=concat \
+        --tag=-concat               # one learner, a variant: results/blackbox-omniglot-5w1s-concat.json
 """
 from __future__ import annotations
 

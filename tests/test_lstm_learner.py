@@ -55,27 +55,9 @@ def test_training_shuffles_the_support_reproducibly(monkeypatch):
     assert torch.equal(seen[2], bt.support_y)
 
 
-def test_untrained_distance_start_is_a_prototype_classifier():
-    # With readout="distance" the filing start files each support embedding under its label and nothing
-    # else: before any training the learner classifies clustered inputs by their nearest support code.
-    torch.manual_seed(0)
-    m = LSTMLearner(Conv4(1, 16), feat=16, embed=8, hidden=40, max_ways=5, readout="distance").eval()
-    centres = torch.nn.functional.normalize(torch.randn(100, 5, 8), dim=-1)
-    y = torch.stack([torch.randperm(5) for _ in range(100)])
-    sup = centres.gather(1, y.unsqueeze(-1).expand(-1, -1, 8))
-    qy = torch.randint(0, 5, (100, 10))
-    q = centres.gather(1, qy.unsqueeze(-1).expand(-1, -1, 8)) + 0.05 * torch.randn(100, 10, 8)
-    with torch.no_grad():
-        w, b = m.read(sup, y, 5)
-    acc = ((q @ w.transpose(-1, -2) + b.unsqueeze(-2)).argmax(-1) == qy).float().mean()
-    assert acc > 0.98, acc         # chance is 0.2 (the noisier dot-product start gets ~0.5 here)
-
-
 def test_clear_errors():
     with pytest.raises(ValueError, match="binding"):
         LSTMLearner(binding="sum")
-    with pytest.raises(ValueError, match="readout"):
-        LSTMLearner(readout="cosine")
     bt = batch(n=6, k=1)
     with pytest.raises(ValueError, match="max_ways"):
         model().adapt(bt[0].support_x, bt[0].support_y)

@@ -3,9 +3,7 @@ et al., 2016): an LSTM reads the support set as a sequence of (embedding, one-ho
 final state conditions the predictions for the queries. Adaptation is one forward pass.
 
 Here the final state ``[h_T, c_T]`` is read out into a per-class weight matrix ``W [N, d]`` and bias
-``b [N]``; a query with embedding ``e`` gets logits ``W e + b``. With ``readout="distance"`` the state is read
-out as class templates ``t_c`` and a bias ``beta_c`` instead, and the classifier is the linear form of a
-squared-distance one, ``W_c = 2 t_c``, ``b_c = beta_c - ||t_c||^2`` (Snell 2017; as the hypernetwork learner). Every query is predicted from the same
+``b [N]``; a query with embedding ``e`` gets logits ``W e + b``. Every query is predicted from the same
 final state, independently of the others, so predictions do not depend on the order of the queries.
 They may depend on the order of the support set: training shuffles it (``shuffle_support``), and
 `benchmarks/blackbox_omniglot.py` measures accuracy with sorted, reversed and shuffled support orders.
@@ -31,7 +29,6 @@ from ..tasks.task import TaskBatch
 from .base import METHODS, Learner, Prediction, check_labels
 
 BINDINGS = ("outer", "concat")
-READOUTS = ("dot", "distance")
 
 
 def lstm_final_state(lstm: nn.LSTM, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -75,14 +72,10 @@ class LSTMLearner(Learner):
     """
 
     def __init__(self, encoder: nn.Module | None = None, feat: int = 64, embed: int = 64, hidden: int = 256,
-                 max_ways: int = 5, shuffle_support: bool = True, binding: str = "outer",
-                 readout: str = "dot") -> None:
+                 max_ways: int = 5, shuffle_support: bool = True, binding: str = "outer") -> None:
         super().__init__()
         if binding not in BINDINGS:
             raise ValueError(f"binding must be one of {BINDINGS}, got {binding!r}.")
-        if readout not in READOUTS:
-            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}.")
-        self.readout_form = readout
         self.encoder = (encoder if encoder is not None else Conv4()).to(memory_format=torch.channels_last)
         self.max_ways, self.embed_dim, self.shuffle_support, self.binding = max_ways, embed, shuffle_support, binding
         self.proj = nn.Linear(feat, embed)
@@ -99,9 +92,7 @@ class LSTMLearner(Learner):
         """Identity initialisation (in the spirit of Le et al., 2015): cell ``(c, k)`` starts by adding
         feature ``k`` of the pair's tensor-product code under label ``c``, forgetting slowly, and the readout
         starts by copying cell block ``c`` into class ``c``'s weights: a dot-product prototype classifier
-        that meta-training then reshapes. With the distance readout the start is exact: the filing cells'
-        gates ignore everything but their bias (input and forget ~0.99) and the readout copies only them, so
-        the untrained learner is a squared-distance classifier to the (tanh-squashed) support codes."""
+        that meta-training then reshapes."""
         n, d, h = self.max_ways, self.embed_dim, self.lstm.hidden_size
         cells = torch.arange(n * d)
         self.lstm.weight_ih_l0[2 * h + cells, d + n + cells] = 1.0               # candidate g <- y (x) e
@@ -109,18 +100,6 @@ class LSTMLearner(Learner):
         cls, k = cells // d, cells % d
         self.readout.weight.mul_(0.1)
         self.readout.weight[cls * (d + 1) + k, h + cells] = 1.0                    # W[c, k] <- cell (c, k)
-        if self.readout_form == "distance":    # a clean start: c_T holds exactly the filed support codes
-            for gate in (0, h, 2 * h):         # input, forget and candidate rows of the filing cells
-                self.lstm.weight_ih_l0[gate + cells] = 0.0
-                self.lstm.weight_hh_l0[gate + cells] = 0.0
-                self.lstm.bias_hh_l0[gate + cells] = 0.0
-            self.lstm.weight_ih_l0[2 * h + cells, d + n + cells] = 1.0
-            self.lstm.bias_ih_l0[cells] = 5.0                                      # input gate ~0.99
-            self.lstm.bias_ih_l0[h + cells] = 5.0                                  # forget gate ~0.99
-            self.lstm.bias_ih_l0[2 * h + cells] = 0.0
-            self.readout.weight.zero_()
-            self.readout.bias.zero_()
-            self.readout.weight[cls * (d + 1) + k, h + cells] = 1.0                # template t_c <- cells c
 
     def project(self, x: Tensor) -> Tensor:
         return self.proj(embed_images(self.encoder, x))
@@ -139,10 +118,7 @@ class LSTMLearner(Learner):
             pair.append((onehot.unsqueeze(-1) * e.unsqueeze(-2)).flatten(-2))
         h, c = lstm_final_state(self.lstm, torch.cat(pair, -1))
         out = self.readout(torch.cat([h, c], -1)).view(e.shape[0], self.max_ways, self.embed_dim + 1)
-        w, b = out[:, :ways, :-1], out[:, :ways, -1]
-        if self.readout_form == "distance":
-            return 2 * w, b - (w * w).sum(-1)
-        return w, b
+        return out[:, :ways, :-1], out[:, :ways, -1]
 
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> RecurrentPredictor:
         ways = check_labels(support_y, ways)
@@ -169,5 +145,4 @@ class LSTMLearner(Learner):
         return cls(Conv4(cfg.get("channels", 1), hidden), feat=feat, embed=cfg.get("lstm_embed", 64),
                    hidden=cfg.get("lstm_hidden", 256),
                    max_ways=cfg.get("lstm_max_ways", max(cfg.get("ways", 5), cfg.get("train_ways", 5))),
-                   shuffle_support=cfg.get("lstm_shuffle", True), binding=cfg.get("lstm_binding", "outer"),
-                   readout=cfg.get("lstm_readout", "dot"))
+                   shuffle_support=cfg.get("lstm_shuffle", True), binding=cfg.get("lstm_binding", "outer"))
