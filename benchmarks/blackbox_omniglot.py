@@ -123,9 +123,9 @@ def main() -> None:
         maml = adaptation_latency_ms(build_learner(mcfg), build_sampler(mcfg, "test", a.ways, 1, mcfg["queries"],
                                                                           mcfg["eval_seed"]), a.latency_tasks)
     proto = models["protonet"]["accuracy"] if "protonet" in models else None
-    summary = {name: {"gap_to_protonet_points": 100 * (m["accuracy"] - proto) if proto else None,
-                      "within_1_point": (abs(100 * (m["accuracy"] - proto)) <= 1.0 or m["accuracy"] > proto)
-                      if proto else None,
+    gaps = {name: None if proto is None else 100 * (m["accuracy"] - proto) for name, m in models.items()}
+    summary = {name: {"gap_to_protonet_points": gaps[name],
+                      "within_1_point": None if proto is None else gaps[name] >= -1.0,
                       "latency_vs_maml": (maml["adapt_ms"] / m["adaptation_latency"]["adapt_ms"]) if maml else None}
                for name, m in models.items() if name != "protonet"}
     doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(), "machine": machine(),
@@ -139,7 +139,7 @@ def main() -> None:
     out.write_text(json.dumps(doc, indent=1))
     for name, s in summary.items():
         ratio = f"{s['latency_vs_maml']:.1f}x faster than MAML" if s["latency_vs_maml"] else "MAML not available"
-        gap = f"{s['gap_to_protonet_points']:+.2f} points vs ProtoNet" if proto else "ProtoNet not trained here"
+        gap = "ProtoNet not trained here" if proto is None else f"{s['gap_to_protonet_points']:+.2f} points vs ProtoNet"
         print(f"{name}: {gap}; adaptation {ratio}")
     print(f"wrote {out}")
 

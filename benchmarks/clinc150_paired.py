@@ -64,12 +64,12 @@ def main() -> None:
                 raise RuntimeError(f"{folder} was tested on other episodes than the frozen ProtoNet: check that "
                                    f"both runs use the same eval_seed.")
             diff = 100 * (acc - base)
-            out[key] = {"accuracy": float(100 * acc.mean()), "accuracy_ci95": ci95(100 * acc), "frozen_protonet_accuracy": float(100 * base.mean()),
-                                "difference_points": float(diff.mean()), "difference_ci95": ci95(diff),
-                                "episodes_better": int((diff > 0).sum()), "episodes_worse": int((diff < 0).sum()),
-                                **ood,
-                                "episodes": a.episodes, "command": "python " + " ".join(sys.argv),
-                                "commit": git_commit(), "wall_seconds": time.time() - t1}
+            out[key] = {"accuracy": float(100 * acc.mean()), "accuracy_ci95": ci95(100 * acc),
+                        "frozen_protonet_accuracy": float(100 * base.mean()),
+                        "difference_points": float(diff.mean()), "difference_ci95": ci95(diff),
+                        "episodes_better": int((diff > 0).sum()), "episodes_worse": int((diff < 0).sum()), **ood,
+                        "episodes": a.episodes, "command": "python " + " ".join(sys.argv),
+                        "commit": git_commit(), "wall_seconds": time.time() - t1}
             r = out[key]
             print(f"{key}: {r['accuracy']:.2f} vs frozen ProtoNet {r['frozen_protonet_accuracy']:.2f}: "
                   f"{r['difference_points']:+.2f} +- {r['difference_ci95']:.2f} points (paired, {a.episodes} "

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One device-tool session (H100, two calls of ~6.5 minutes): the Omniglot in-context learner with the nearest-neighbour start
-# (icl_init=nn: its first attention layer begins as a cosine soft nearest-neighbour readout; 96.09 against
+# One device-tool session (H100, two calls of ~6.5 minutes): the Omniglot in-context learner with the
+# nearest-neighbour start (icl_init=nn: its first attention layer begins as a cosine soft nearest-neighbour readout; 96.09 against
 # ProtoNet's 98.05 on 2 CPU cores, results/icl-omniglot-5w1s-cpu15min.json) against ProtoNet at an equal
 # 3-minute budget that the trainer's clock now enforces (max_train_seconds), at meta-batches 8 and 32 and at
 # width 128. Three jobs side by side on the one GPU, each training its own ProtoNet at the same time as its

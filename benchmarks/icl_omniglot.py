@@ -69,8 +69,9 @@ def main() -> None:
     for name, cfg in presets.items():
         cfg, step_s = budgeted(dict(cfg, seed=a.seed), a.minutes, a.steps, a.episodes)
         models[name], _ = run(cfg, root / f"icl-omniglot-{name}-5w1s{suffix}")
-        models[name].update(steps=models[name].pop("train_steps"), planned_steps=cfg["steps"], probe_step_seconds=step_s, train_ways=cfg["train_ways"],
-                            meta_batch=cfg["meta_batch"], lr=cfg["lr"])
+        models[name].update(steps=models[name].pop("train_steps"), planned_steps=cfg["steps"],
+                            probe_step_seconds=step_s, train_ways=cfg["train_ways"], meta_batch=cfg["meta_batch"],
+                            lr=cfg["lr"])
         print(f"{name}: {100 * models[name]['accuracy']:.2f} +- {100 * models[name]['ci95']:.2f}% after "
               f"{models[name]['steps']} steps ({models[name]['train_seconds'] / 60:.1f} min)", flush=True)
     gap = 100 * (models["icl"]["accuracy"] - models["protonet"]["accuracy"])

@@ -218,4 +218,3 @@ def test_nearest_neighbour_init_errors_are_explained():
         ICLTransformer(MLPEmbed(4, 32), 32, max_ways=5, dim=32, heads=1, label_dim=0, init="nn")
     with pytest.raises(ValueError, match="'default' or 'nn'"):
         ICLTransformer(MLPEmbed(4, 32), 32, max_ways=5, dim=32, heads=1, label_dim=8, init="mimetic")
-

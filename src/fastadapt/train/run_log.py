@@ -92,11 +92,6 @@ class RunLog:
         the run stops here early, at its time limit)."""
         return final or done % self.cfg[every] == 0 or done == self.cfg["steps"]
 
-    def out_of_time(self) -> bool:
-        """Whether the run has used its ``max_train_seconds`` (when that is > 0)."""
-        limit = self.cfg.get("max_train_seconds", 0.0)
-        return bool(limit and limit > 0 and self.elapsed >= limit)
-
     def add(self, done: int, metrics: dict[str, float], final: bool = False) -> dict[str, Any]:
         """Add one iteration's metrics; at a logging step return their window average (else ``{}``)."""
         self.window.append(metrics)

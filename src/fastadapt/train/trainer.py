@@ -95,8 +95,9 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
         average_gradients(list(learner.parameters()), world)
         opt.step()
         done = step + 1
-        # max_train_seconds used up: validate, checkpoint, stop (every rank, so only when a limit is set)
-        stop = bool(cfg.get("max_train_seconds")) and any_rank(run.out_of_time(), world)
+        # max_train_seconds (> 0) used up: validate, checkpoint, stop; every rank agrees (one all-reduce)
+        limit = cfg.get("max_train_seconds", 0.0)
+        stop = limit > 0 and any_rank(run.elapsed >= limit, world)
         bar.update(1)
         if not world.is_main:
             if stop:
