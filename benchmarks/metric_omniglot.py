@@ -91,6 +91,7 @@ def main() -> None:
     p.add_argument("--eval-only", metavar="SUFFIX", nargs="?", const="",
                    help="only (re)test the run folders results/<preset>SUFFIX trained earlier (elsewhere, e.g. on a GPU)")
     p.add_argument("--note", default="", help="free text stored in the results (e.g. where the model was trained)")
+    p.add_argument("--tag", default="", help="appended to the run folders' names (variants trained with --set)")
     a = p.parse_args()
     from fastadapt.presets import apply_overrides
     base5, base20 = (f"omniglot-{a.method}-{w}w{a.shots}s" for w in (5, 20))
@@ -109,24 +110,25 @@ def main() -> None:
         cfg["steps"], step_s = steps_for_budget(cfg, 60 * a.budget_min, fraction=0.88, multiple=cfg["log_every"],
                                                 minimum=cfg["log_every"])
         cfg["lr_decay_every"] = max(cfg["steps"] // 3, 1)
-        protocol = (f"{hardware()} budget {a.budget_min:g} min: {cfg['steps']} steps at {step_s:.3f} s/step measured "
-                    f"(the papers train to convergence)")
+        cfg["max_train_seconds"] = 60.0 * a.budget_min          # the clock holds the budget where the probe is off
+        protocol = (f"{hardware()} budget {a.budget_min:g} min: {cfg['steps']} steps at {step_s:.3f} s/step measured, "
+                    f"stopped by the clock at {a.budget_min:g} min if slower (the papers train to convergence)")
     cfg["val_every"] = min(cfg["val_every"], cfg["steps"])
     if a.eval_only is not None:
         suffix = a.eval_only
     else:
         suffix = "-gpu-full" if a.full else (f"-gpu{a.budget_min:g}min" if hardware() == "GPU" and not a.steps else "")
+        suffix += a.tag
     out5, out20 = Path(a.results) / (base5 + suffix), Path(a.results) / (base20 + suffix)
     if a.eval_only is not None:
         cfg, res, train_wall, protocol, trained_steps = trained_run(out5)
     else:
-        trained_steps = cfg["steps"]
         for d in (out5, out20):
             if d.exists():
                 shutil.rmtree(d)
         t = time.time()
         res = train(cfg, out5)
-        train_wall = time.time() - t
+        train_wall, trained_steps = time.time() - t, res["train_steps"]
     out20.mkdir(parents=True, exist_ok=True)
     cfg20 = dict(copy.deepcopy(cfg), ways=20, preset=base20, commit=cfg.get("commit") or git_commit())
     (out20 / "config.json").write_text(json.dumps(cfg20, indent=1))
@@ -139,7 +141,7 @@ def main() -> None:
               "train_wall_seconds": train_wall, "test_wall_seconds": test_wall,
               "train_steps": trained_steps, "planned_steps": cfg["steps"],
               "train_seconds": res["train_seconds"], "probe_step_seconds": step_s, "protocol": protocol,
-              "test_episodes": a.episodes, "paper_source": source, "note": a.note,
+              "test_episodes": a.episodes, "paper_source": source, "note": a.note, "overrides": a.set,
               "eval_only": a.eval_only is not None, "trained_commit": cfg.get("commit"),
               "model": f"trained once as {base5}{suffix} (20-way training episodes); serves the 5-way and 20-way preset"}
     for d, w, c in ((out5, 5, cfg), (out20, 20, cfg20)):

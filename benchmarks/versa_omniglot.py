@@ -48,6 +48,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-only", metavar="SUFFIX", nargs="?", const="",
                    help="only (re)test the run folder results/omniglot-versa-5w<K>sSUFFIX trained earlier (e.g. on a GPU)")
+    p.add_argument("--minutes", type=float, help="stop training after this wall time (with --steps as the plan)")
+    p.add_argument("--tag", default="", help="appended to the run folders' names")
     p.add_argument("--note", default="", help="free text stored in the results (e.g. where the model was trained)")
     a = p.parse_args()
     results = Path(a.results)
@@ -60,7 +62,9 @@ def main() -> None:
         cfg.update(val_every=every, ckpt_every=every)
     if a.lr_decay_every:
         cfg["lr_decay_every"] = a.lr_decay_every
-    suffix = a.eval_only or ""
+    if a.minutes:
+        cfg["max_train_seconds"] = 60.0 * a.minutes
+    suffix = a.eval_only if a.eval_only is not None else a.tag
     out = results / (base + suffix)
     if a.eval_only is not None:
         cfg = json.loads((out / "config.json").read_text())
@@ -76,7 +80,8 @@ def main() -> None:
         wall = time.time() - t
     where = "that run's" if a.eval_only is not None else hardware()
     common = {"note": a.note, "command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(),
-              "machine": machine(), "wall_seconds": wall, "train_steps": cfg["steps"],
+              "machine": machine(), "wall_seconds": wall, "planned_steps": cfg["steps"],
+              "train_steps": res5.get("train_steps", cfg["steps"]),
               "train_seconds": res5["train_seconds"], "mc_samples": {"train": cfg["versa_samples"],
                                                                      "test": cfg["versa_eval_samples"]},
               "prototype_init": cfg["versa_prototype_init"],
