@@ -79,9 +79,32 @@ def test_scores_become_probabilities_as_documented(probs):
     assert torch.equal(p.argmax(-1), r.argmax(-1))
 
 
+def test_transductive_bn_uses_each_tasks_own_statistics():
+    m = small()
+    m.train()
+    m.meta_loss(synthetic_batch())[0].backward()          # running averages move away from their start
+    m.bn = "transductive"
+    m.eval()
+    batch = synthetic_batch()
+    state = {k: v.clone() for k, v in m.state_dict().items()}
+    with torch.no_grad():
+        fast = m.predict_batch(batch).logits
+        t = batch[1]
+        alone = m.adapt(t.support_x, t.support_y, 3).logits(t.query_x)
+        fewer = m.adapt(t.support_x, t.support_y, 3).logits(t.query_x[:3])
+        m.bn = "running"
+        running = m.predict_batch(batch).logits
+    assert torch.allclose(fast[1], alone, atol=1e-4)                       # per task, not over the batch
+    assert not torch.allclose(fast, running, atol=1e-3)
+    assert not torch.allclose(fewer, alone[:3], atol=1e-4)                 # queries depend on each other
+    assert all(torch.equal(v, state[k]) for k, v in m.state_dict().items())   # nothing learned at test
+
+
 def test_bad_options():
     with pytest.raises(ValueError, match="probs"):
         RelationNet(probs="softmax")
+    with pytest.raises(ValueError, match="relation_bn"):
+        RelationNet(bn="batch")
     with pytest.raises(ValueError, match="too small"):
         RelationModule(8, map_size=1)
 

@@ -1,5 +1,9 @@
-"""Helpers for episodic models: run an image encoder over inputs with any leading dimensions."""
+"""Helpers for episodic models: run an image encoder over inputs with any leading dimensions; evaluate
+with BatchNorm's batch statistics (transductive)."""
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -14,3 +18,25 @@ def embed(encoder: nn.Module, x: Tensor) -> Tensor:
     lead = x.shape[:-3]
     z = encoder(x.reshape(-1, *x.shape[-3:]).contiguous(memory_format=torch.channels_last))
     return z.reshape(*lead, *z.shape[1:])
+
+
+@contextmanager
+def batch_statistics(module: nn.Module) -> Iterator[None]:
+    """Inside the block, every BatchNorm layer of ``module`` normalizes with the statistics of the batch it
+    sees, even in ``eval()`` mode, and leaves its running averages untouched: transductive evaluation, where
+    the statistics come from the task's own examples (the released code of Sung et al. 2018 and Finn et al.
+    2017 evaluates so; it is not the per-query protocol of the rest of this library)."""
+    layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.training, m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone())
+             for m in layers]
+    for m in layers:
+        m.train()
+        m.momentum = 0.0                  # running = (1 - 0) * running + 0 * batch: unchanged
+    try:
+        yield
+    finally:
+        for m, (training, momentum, tracked) in zip(layers, saved):
+            m.train(training)
+            m.momentum = momentum
+            if tracked is not None:
+                m.num_batches_tracked.copy_(tracked)
