@@ -68,3 +68,45 @@ def test_bad_input_errors():
 def test_nan_support_refused():
     with pytest.raises(ValueError, match="support_x contains 1 NaN"):
         ProtoNet(Identity()).adapt(torch.tensor([[[[float("nan")]]], [[[1.0]]]]), torch.tensor([0, 1]))
+
+
+class NormOnly(nn.Module):
+    """A BatchNorm on the flattened input: prototypes are then closed-form functions of batch statistics."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm1d(d, affine=False)
+
+    def forward(self, x):
+        return self.bn(x.flatten(1))
+
+
+def test_transductive_eval_normalizes_support_and_queries_by_their_own_statistics():
+    learner = ProtoNet(NormOnly(2)).eval()
+    learner.set_eval_bn("transductive")
+    sx = torch.tensor([[0., 0.], [2., 0.], [0., 4.], [2., 4.]]).view(4, 2, 1, 1)
+    sy = torch.tensor([0, 0, 1, 1])
+    qx = torch.tensor([[1., 0.], [1., 8.]]).view(2, 2, 1, 1)
+
+    def by_hand(x):
+        x = x.flatten(1)
+        return (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + 1e-5)
+    protos = class_means(by_hand(sx), sy, 2)
+    pred = learner.adapt(sx, sy, 2)
+    assert torch.allclose(pred.prototypes, protos, atol=1e-4)
+    expected = -torch.cdist(by_hand(qx), protos) ** 2
+    assert torch.allclose(pred.predict(qx).logits, expected, atol=1e-4)
+    b = TaskBatch(sx[None], sy[None], qx[None], torch.tensor([[0, 1]]), ways=2)
+    assert torch.allclose(learner.predict_batch(b).logits[0], expected, atol=1e-4)
+    learner.set_eval_bn("running")                  # running averages (0 mean, unit variance here): raw inputs
+    assert torch.allclose(learner.adapt(sx, sy, 2).prototypes, class_means(sx.flatten(1), sy, 2), atol=1e-4)
+
+
+def test_eval_bn_is_refused_by_learners_without_it():
+    from fastadapt.learners import build_learner
+    from fastadapt.presets import get_preset
+    cfg = dict(get_preset("omniglot-maml-5w1s"), eval_bn="transductive")
+    with pytest.raises(ValueError, match="does not offer eval_bn.*protonet.*relation.*versa"):
+        build_learner(cfg)
+    with pytest.raises(ValueError, match="eval_bn must be one of"):
+        build_learner(dict(get_preset("omniglot-protonet-5w1s"), eval_bn="batch"))

@@ -83,7 +83,7 @@ def test_transductive_bn_uses_each_tasks_own_statistics():
     m = small()
     m.train()
     m.meta_loss(synthetic_batch())[0].backward()          # running averages move away from their start
-    m.bn = "transductive"
+    m.set_eval_bn("transductive")
     m.eval()
     batch = synthetic_batch()
     state = {k: v.clone() for k, v in m.state_dict().items()}
@@ -92,7 +92,7 @@ def test_transductive_bn_uses_each_tasks_own_statistics():
         t = batch[1]
         alone = m.adapt(t.support_x, t.support_y, 3).logits(t.query_x)
         fewer = m.adapt(t.support_x, t.support_y, 3).logits(t.query_x[:3])
-        m.bn = "running"
+        m.set_eval_bn("running")
         running = m.predict_batch(batch).logits
     assert torch.allclose(fast[1], alone, atol=1e-4)                       # per task, not over the batch
     assert not torch.allclose(fast, running, atol=1e-3)
@@ -103,8 +103,8 @@ def test_transductive_bn_uses_each_tasks_own_statistics():
 def test_bad_options():
     with pytest.raises(ValueError, match="probs"):
         RelationNet(probs="softmax")
-    with pytest.raises(ValueError, match="relation_bn"):
-        RelationNet(bn="batch")
+    with pytest.raises(ValueError, match="eval_bn"):
+        RelationNet().set_eval_bn("batch")
     with pytest.raises(ValueError, match="too small"):
         RelationModule(8, map_size=1)
 

@@ -20,5 +20,7 @@ __all__ = ["Learner", "Prediction", "Predictor", "ProtoNet", "MAML", "FOMAML", "
 
 
 def build_learner(cfg: dict[str, Any]) -> Learner:
-    """The learner named by ``cfg["method"]``, built from the configuration."""
-    return METHODS.get_or_raise(cfg["method"]).from_config(cfg)
+    """The learner named by ``cfg["method"]``, built from the configuration (``eval_bn``: see Learner)."""
+    learner = METHODS.get_or_raise(cfg["method"]).from_config(cfg)
+    learner.set_eval_bn(cfg.get("eval_bn", "running"))
+    return learner

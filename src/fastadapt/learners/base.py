@@ -2,6 +2,7 @@
 set to a predictor. A `Learner` is an `nn.Module` whose parameters are the meta-parameters."""
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -10,10 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..nn.episodic import batch_statistics
 from ..registry import Registry
 from ..tasks.task import TaskBatch
 
 METHODS = Registry("method")   # name -> Learner subclass with a from_config(cfg) classmethod
+EVAL_BN = ("running", "transductive")
 
 
 @dataclass
@@ -61,9 +64,35 @@ class Learner(nn.Module):
 
     Subclasses implement :meth:`adapt`; :meth:`predict_batch` may be overridden with a batched path
     (the default adapts each task of the batch in turn). ``adapt`` never mutates the module.
+
+    ``eval_bn`` sets how BatchNorm normalizes at test time in learners that support the choice
+    (``supports_eval_bn``): ``"running"`` (default) with the running averages of training, so each query is
+    classified on its own; ``"transductive"`` with batch statistics, the support set and the query set each
+    normalized by their own, so a query's prediction depends on the other queries. The released code of
+    several papers evaluates the second way (e.g. Sung 2018, Gordon 2019: BatchNorm is never switched to
+    inference mode); Bronskill et al. (2020, "TaskNorm") discuss the difference.
     """
 
     task_type: str = "classification"
+    eval_bn: str = "running"
+    supports_eval_bn: bool = False
+
+    def set_eval_bn(self, mode: str) -> None:
+        if mode not in EVAL_BN:
+            raise ValueError(f"eval_bn must be one of {EVAL_BN}, got {mode!r}.")
+        if mode != "running" and not self.supports_eval_bn:
+            supported = sorted(n for n, c in METHODS.items() if getattr(c, "supports_eval_bn", False))
+            raise ValueError(f"{type(self).__name__} does not offer eval_bn={mode!r}; the learners that do: "
+                             f"{', '.join(supported)}. Leave eval_bn at 'running' for this one.")
+        self.eval_bn = mode
+
+    @property
+    def transductive_eval(self) -> bool:
+        return self.eval_bn == "transductive" and not self.training
+
+    def test_statistics(self) -> contextlib.AbstractContextManager:
+        """Batch statistics in BatchNorm inside the block when testing with ``eval_bn="transductive"``."""
+        return batch_statistics(self) if self.transductive_eval else contextlib.nullcontext()
 
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> Predictor:
         raise NotImplementedError

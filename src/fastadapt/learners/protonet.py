@@ -38,7 +38,8 @@ class PrototypePredictor:
     prototypes: Tensor
 
     def predict(self, x: Tensor) -> Prediction:
-        q = self.learner.embed(x)
+        with self.learner.test_statistics():
+            q = self.learner.embed(x)
         return Prediction(logits=prototype_logits(q, self.prototypes, self.learner.distance, self.learner.scale))
 
 
@@ -49,8 +50,11 @@ class ProtoNet(Learner):
     (cosine similarity times ``scale`` as an option).
 
     BatchNorm in the encoder follows the module mode (``train()``: episode statistics; ``eval()``:
-    running statistics, non-transductive). Inputs may carry leading batch dimensions.
+    running statistics, non-transductive; ``eval_bn="transductive"``: support and queries each by their own
+    batch statistics, see :class:`Learner`). Inputs may carry leading batch dimensions.
     """
+
+    supports_eval_bn = True
 
     def __init__(self, encoder: nn.Module | None = None, distance: str = "euclidean", scale: float = 10.0) -> None:
         super().__init__()
@@ -68,9 +72,13 @@ class ProtoNet(Learner):
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> PrototypePredictor:
         ways = check_labels(support_y, ways)
         check_finite(support_x)
-        return PrototypePredictor(self, class_means(self.embed(support_x), support_y, ways))
+        with self.test_statistics():
+            z = self.embed(support_x)
+        return PrototypePredictor(self, class_means(z, support_y, ways))
 
     def predict_batch(self, batch: TaskBatch) -> Prediction:
+        if self.transductive_eval:                 # each task normalized by its own examples
+            return super().predict_batch(batch)
         # Support and queries through the encoder in one pass (one set of BatchNorm statistics per
         # batch, as in Snell et al.'s code), then split.
         s = batch.support_x.shape[1]

@@ -1,7 +1,6 @@
 """Relation Networks: "Learning to Compare" (Sung, Yang, Zhang, Xiang, Torr & Hospedales, 2018)."""
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,12 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..nn.episodic import batch_statistics, embed
+from ..nn.episodic import embed
 from ..tasks.task import TaskBatch
 from .base import METHODS, Learner, Prediction, check_labels
 
 PROBS = ("odds", "normalize")
-BN_MODES = ("running", "transductive")
 
 
 def _block(cin: int, cout: int, padding: int, pool: bool) -> nn.Sequential:
@@ -84,7 +82,7 @@ class RelationPredictor:
     class_maps: Tensor
 
     def logits(self, x: Tensor) -> Tensor:
-        """Relation logits ``[..., Q, N]`` (with ``bn="transductive"`` the queries ``x`` are one batch)."""
+        """Relation logits ``[..., Q, N]`` (with ``eval_bn="transductive"`` the queries ``x`` are one batch)."""
         with self.learner.test_statistics():
             return self.learner.relation(self.class_maps, self.learner.embed(x))
 
@@ -107,30 +105,24 @@ class RelationNet(Learner):
     the default); ``probs="normalize"`` instead divides the scores by their sum (softmax over ``log r``).
     The argmax, hence accuracy, is the same either way.
 
-    ``bn`` sets how BatchNorm normalizes at test time: ``"running"`` (default) with the running averages of
-    training, so each query is classified on its own; ``"transductive"`` as the paper's released code does
-    (it never calls ``eval()``): the support set, the query set and the (query, class) pairs are each
-    normalized with their own batch statistics, so a query's score depends on the other queries.
+    ``eval_bn="transductive"`` tests as the paper's released code does (it never calls ``eval()``): the
+    support set, the query set and the (query, class) pairs are each normalized with their own batch
+    statistics (see :class:`Learner`).
     """
 
+    supports_eval_bn = True
+
     def __init__(self, in_channels: int = 1, hidden: int = 64, image_size: int = 28, relation_hidden: int = 8,
-                 probs: str = "odds", bn: str = "running") -> None:
+                 probs: str = "odds") -> None:
         super().__init__()
         if probs not in PROBS:
             raise ValueError(f"probs must be one of {PROBS}, got {probs!r}.")
-        if bn not in BN_MODES:
-            raise ValueError(f"relation_bn must be one of {BN_MODES}, got {bn!r}.")
-        self.bn = bn
         self.encoder = RelationEmbedding(in_channels, hidden).to(memory_format=torch.channels_last)
         self.relation = RelationModule(hidden, RelationEmbedding.out_size(image_size), relation_hidden)
         self.probs = probs
 
     def embed(self, x: Tensor) -> Tensor:
         return embed(self.encoder, x)
-
-    def test_statistics(self) -> contextlib.AbstractContextManager:
-        """Batch statistics in BatchNorm at test time when ``bn="transductive"``; otherwise nothing changes."""
-        return batch_statistics(self) if self.bn == "transductive" and not self.training else contextlib.nullcontext()
 
     @staticmethod
     def class_maps(maps: Tensor, y: Tensor, ways: int) -> Tensor:
@@ -154,10 +146,8 @@ class RelationNet(Learner):
         return self.relation(self.class_maps(z[:, :s], batch.support_y, batch.ways), z[:, s:])
 
     def predict_batch(self, batch: TaskBatch) -> Prediction:
-        if self.bn == "transductive" and not self.training:       # statistics of each task's own examples
-            return self.prediction(torch.stack([
-                self.adapt(batch.support_x[t], batch.support_y[t], batch.ways).logits(batch.query_x[t])
-                for t in range(batch.support_x.shape[0])]))
+        if self.transductive_eval:                 # each task normalized by its own examples
+            return super().predict_batch(batch)
         return self.prediction(self.batch_logits(batch))
 
     def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
@@ -171,4 +161,4 @@ class RelationNet(Learner):
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "RelationNet":
         return cls(cfg.get("channels", 1), cfg.get("hidden", 64), cfg.get("image_size", 28),
-                   cfg.get("relation_hidden", 8), cfg.get("relation_probs", "odds"), cfg.get("relation_bn", "running"))
+                   cfg.get("relation_hidden", 8), cfg.get("relation_probs", "odds"))

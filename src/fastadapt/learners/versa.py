@@ -62,15 +62,19 @@ class VersaPredictor:
     w_logvar: Tensor
 
     def predict(self, x: Tensor, samples: int | None = None) -> Prediction:
-        logits, spread = mc_predictive(self.learner.embed(x), self.w_mean, self.w_logvar,
-                                       samples or self.learner.num_samples())
+        with self.learner.test_statistics():
+            z = self.learner.embed(x)
+        logits, spread = mc_predictive(z, self.w_mean, self.w_logvar, samples or self.learner.num_samples())
         return Prediction(logits=logits, var=spread)
 
 
 @METHODS.register("versa")
 class Versa(Learner):
     """VERSA (Gordon et al., 2019). ``samples``: MC draws in training (the paper's L = 10);
-    ``eval_samples``: draws in ``eval()`` mode."""
+    ``eval_samples``: draws in ``eval()`` mode. ``eval_bn="transductive"`` tests as the paper's released code
+    does (its BatchNorm always normalizes with batch statistics; support and queries each by their own)."""
+
+    supports_eval_bn = True
 
     def __init__(self, encoder: nn.Module | None = None, feature_dim: int = 64, hidden: int = 256,
                  samples: int = 10, eval_samples: int = 100, init_logvar: float = -6.0,
@@ -108,9 +112,13 @@ class Versa(Learner):
 
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> VersaPredictor:
         ways = check_labels(support_y, ways)
-        return VersaPredictor(self, *self.weight_posterior(self.embed(support_x), support_y, ways))
+        with self.test_statistics():
+            z = self.embed(support_x)
+        return VersaPredictor(self, *self.weight_posterior(z, support_y, ways))
 
     def predict_batch(self, batch: TaskBatch) -> Prediction:
+        if self.transductive_eval:                 # each task normalized by its own examples
+            return super().predict_batch(batch)
         # Support and queries through the encoder in one pass (one set of BatchNorm statistics per batch).
         s = batch.support_x.shape[1]
         z = self.embed(torch.cat([batch.support_x, batch.query_x], dim=1))

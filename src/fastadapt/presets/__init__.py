@@ -18,6 +18,7 @@ DEFAULTS: dict[str, Any] = {
     "log_every": 50, "ckpt_every": 250, "val_every": 500, "val_episodes": 200,
     "eval_episodes": 1000, "eval_seed": 2017, "seed": 0, "device": "auto",
     "max_train_seconds": 0.0,                                  # > 0: stop training after this wall time
+    "eval_bn": "running",                                      # test-time BatchNorm (Learner docstring)
 }
 
 PRESETS: dict[str, dict[str, Any]] = {}
