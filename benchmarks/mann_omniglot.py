@@ -17,6 +17,7 @@ CPU-sized training budget unless --full.
     python benchmarks/mann_omniglot.py --classes 5 --full                 # 100,000 episodes (paper)
     python benchmarks/mann_omniglot.py --classes 5 --full --meta-batch 64 --minutes 6   # GPU: paper's episodes, capped
     python benchmarks/mann_omniglot.py --classes 5 --steps 20 --episodes 50 --results /tmp/r   # smoke test
+    python benchmarks/mann_omniglot.py --classes 5 --full --set image_size=20 --tag=-20px  # Santoro's 20x20 images
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import time
 from pathlib import Path
 
 from fastadapt.learners.mann import instance_accuracy
-from fastadapt.presets import get_preset
+from fastadapt.presets import apply_overrides, get_preset
 from fastadapt.tasks import build_sampler
 from fastadapt.tasks.sequence import omniglot_sequences
 from fastadapt.train.budget import steps_for_budget
@@ -55,11 +56,13 @@ def main() -> None:
     p.add_argument("--write", choices=("add", "key"), help="memory write vector (default: preset, a separate add "
                    "vector; 'key' writes the read key, Santoro's eq. 8 literally)")
     p.add_argument("--episodes", type=int, default=1000, help="test sequences for the instance accuracies")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset value")
+    p.add_argument("--tag", default="", help="appended to the run folder's name (variants trained with --set)")
     p.add_argument("--results", default="results")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     preset = f"omniglot-mann-{a.classes}class"
-    cfg = get_preset(preset)
+    cfg = apply_overrides(get_preset(preset), a.set)
     cfg["seed"] = a.seed
     if a.meta_batch:
         cfg["meta_batch"] = a.meta_batch
@@ -86,7 +89,7 @@ def main() -> None:
     full = a.full and cfg["steps"] * cfg["meta_batch"] >= 100_000
     budget = f"-{hardware().lower()}{a.minutes:g}min" if a.minutes and not full else ""
     out = Path(a.results) / (preset + variant + ("-full" if full else "") + budget
-                             + ("-gpu" if full and hardware() == "GPU" else ""))
+                             + ("-gpu" if full and hardware() == "GPU" else "") + a.tag)
     if out.exists():
         shutil.rmtree(out)
     t = time.time()
@@ -103,7 +106,9 @@ def main() -> None:
            "budget_minutes": a.minutes, "probe_step_seconds": step_s,
            "protocol": f"{a.classes} classes x 10 drawings per test sequence (length {10 * a.classes}), "
                        f"{a.episodes} sequences, held-out (test) Omniglot characters; encoder {cfg['mann_encoder']}, "
-                       f"memory write vector {cfg.get('mann_write', 'add')!r}, meta-batch {cfg['meta_batch']}",
+                       f"memory write vector {cfg.get('mann_write', 'add')!r}, meta-batch {cfg['meta_batch']}, "
+                       f"{cfg['image_size']}x{cfg['image_size']} images",
+           "overrides": a.set,
            "instance_accuracy": {k: {**v, "accuracy_pct": 100 * v["accuracy"]} if isinstance(v, dict) else v
                                  for k, v in inst.items()},
            "paper_instance_accuracy_pct": paper, "paper": PAPER_NOTE,
