@@ -63,6 +63,17 @@ def test_clear_errors():
         model().adapt(bt[0].support_x, bt[0].support_y)
 
 
+def test_param_groups_cover_every_parameter_once_with_the_recurrent_scale():
+    m = LSTMLearner(Conv4(1, 8), feat=8, embed=4, hidden=20, max_ways=5, recurrent_lr_scale=0.1)
+    groups = m.param_groups()
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert sorted(ids) == sorted(id(p) for p in m.parameters())
+    assert [g.get("lr_scale", 1.0) for g in groups] == [1.0, 0.1]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in [*m.lstm.parameters(), *m.readout.parameters()]}
+    with pytest.raises(ValueError, match="lstm_lr_scale"):
+        LSTMLearner(recurrent_lr_scale=0.0)
+
+
 @pytest.mark.slow
 def test_short_training_beats_chance(data_root):
     from fastadapt.presets import DEFAULTS

@@ -97,6 +97,11 @@ class Learner(nn.Module):
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> Predictor:
         raise NotImplementedError
 
+    def param_groups(self) -> list[dict[str, Any]]:
+        """Parameter groups for the meta-optimizer. A group may carry ``lr_scale``: its learning rate is the
+        schedule's times that (the trainer applies it at every step)."""
+        return [{"params": list(self.parameters())}]
+
     def predict_batch(self, batch: TaskBatch) -> Prediction:
         """Predictions for the queries of every task in ``batch`` (leading dimension ``B``)."""
         return Prediction.stack([self.adapt(t.support_x, t.support_y, t.ways).predict(t.query_x) for t in batch])

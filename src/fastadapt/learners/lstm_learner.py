@@ -72,8 +72,12 @@ class LSTMLearner(Learner):
     """
 
     def __init__(self, encoder: nn.Module | None = None, feat: int = 64, embed: int = 64, hidden: int = 256,
-                 max_ways: int = 5, shuffle_support: bool = True, binding: str = "outer") -> None:
+                 max_ways: int = 5, shuffle_support: bool = True, binding: str = "outer",
+                 recurrent_lr_scale: float = 1.0) -> None:
         super().__init__()
+        if recurrent_lr_scale <= 0:
+            raise ValueError(f"recurrent_lr_scale (lstm_lr_scale) must be positive, got {recurrent_lr_scale}.")
+        self.recurrent_lr_scale = recurrent_lr_scale
         if binding not in BINDINGS:
             raise ValueError(f"binding must be one of {BINDINGS}, got {binding!r}.")
         self.encoder = (encoder if encoder is not None else Conv4()).to(memory_format=torch.channels_last)
@@ -100,6 +104,14 @@ class LSTMLearner(Learner):
         cls, k = cells // d, cells % d
         self.readout.weight.mul_(0.1)
         self.readout.weight[cls * (d + 1) + k, h + cells] = 1.0                    # W[c, k] <- cell (c, k)
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        """The LSTM and its readout learn at ``recurrent_lr_scale`` times the encoder's rate (a smaller rate
+        keeps the filing initialisation from being overwritten while the encoder adapts)."""
+        recurrent = list(self.lstm.parameters()) + list(self.readout.parameters())
+        ids = {id(p) for p in recurrent}
+        return [{"params": [p for p in self.parameters() if id(p) not in ids]},
+                {"params": recurrent, "lr_scale": self.recurrent_lr_scale}]
 
     def project(self, x: Tensor) -> Tensor:
         return self.proj(embed_images(self.encoder, x))
@@ -145,4 +157,5 @@ class LSTMLearner(Learner):
         return cls(Conv4(cfg.get("channels", 1), hidden), feat=feat, embed=cfg.get("lstm_embed", 64),
                    hidden=cfg.get("lstm_hidden", 256),
                    max_ways=cfg.get("lstm_max_ways", max(cfg.get("ways", 5), cfg.get("train_ways", 5))),
-                   shuffle_support=cfg.get("lstm_shuffle", True), binding=cfg.get("lstm_binding", "outer"))
+                   shuffle_support=cfg.get("lstm_shuffle", True), binding=cfg.get("lstm_binding", "outer"),
+                   recurrent_lr_scale=cfg.get("lstm_lr_scale", 1.0))

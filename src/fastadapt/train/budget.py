@@ -24,7 +24,7 @@ def seconds_per_step(cfg: dict[str, Any], warmup: int = 2, timed: int = 5) -> fl
     torch.manual_seed(cfg["seed"])
     device = resolve_device(cfg["device"])
     learner = build_learner(cfg).to(device).train()
-    opt = torch.optim.Adam(learner.parameters(), lr=cfg["lr"])
+    opt = torch.optim.Adam(learner.param_groups(), lr=cfg["lr"])
     sampler = build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], cfg["seed"] + 1)
     times = []
     for i in range(warmup + timed):

@@ -73,7 +73,7 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
     learner = build_learner(cfg).to(device)
     train_s = build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], cfg["seed"])
     val_s = build_sampler(cfg, "val", cfg["ways"], cfg["shots"], cfg["queries"], cfg["eval_seed"])
-    opt = torch.optim.Adam(learner.parameters(), lr=cfg["lr"])
+    opt = torch.optim.Adam(learner.param_groups(), lr=cfg["lr"])
 
     run = RunLog(out, cfg, learner, opt, resume, write=world.is_main)
     learner.train()
@@ -83,7 +83,7 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
     for step in range(run.start, cfg["steps"]):
         lr = run.lr(step)
         for group in opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         batch = shard(train_s.batch(step, cfg["meta_batch"]), world).to(device, non_blocking=True)
         loss, metrics = learner.meta_loss(batch)
         metrics = average_metrics(metrics, world)
