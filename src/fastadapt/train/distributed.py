@@ -73,11 +73,16 @@ def average_gradients(params: list[torch.nn.Parameter], world: World) -> None:
         offset += g.numel()
 
 
+def collective_device() -> torch.device:
+    """Where small tensors for a collective must live: NCCL reduces only CUDA tensors, gloo CPU ones."""
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
 def average_metrics(metrics: dict[str, float], world: World) -> dict[str, float]:
     if world.size == 1:
         return metrics
     keys = sorted(metrics)
-    t = torch.tensor([float(metrics[k]) for k in keys], dtype=torch.float64)
+    t = torch.tensor([float(metrics[k]) for k in keys], dtype=torch.float64, device=collective_device())
     dist.all_reduce(t)
     return {k: float(v) / world.size for k, v in zip(keys, t)}
 
@@ -86,7 +91,7 @@ def any_rank(flag: bool, world: World) -> bool:
     """Whether ``flag`` holds on any rank (one all-reduce), so every rank takes the same branch."""
     if world.size == 1:
         return flag
-    t = torch.tensor([float(flag)])
+    t = torch.tensor([float(flag)], device=collective_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
 
