@@ -44,6 +44,19 @@ def test_eval_within_alphabet_and_diagram(run, data_root, tmp_path, capsys):
     assert Image.open(png).size[0] > 100
 
 
+def test_eval_bn_transductive_changes_the_numbers_not_the_model(run, data_root, capsys):
+    common = ["eval", str(run), "--episodes", "40", "--queries", "1", "--json", "--latency-tasks", "0",
+              "--data-root", str(data_root)]
+    assert main(common) == 0
+    running = json.loads(capsys.readouterr().out)
+    assert main(common + ["--eval-bn", "transductive"]) == 0
+    trans = json.loads(capsys.readouterr().out)
+    assert (running["eval_bn"], trans["eval_bn"]) == ("running", "transductive")
+    assert trans["nll"] != running["nll"] and trans["accuracy"] > 0.85
+    assert main(common) == 0                                     # the run folder's model is unchanged
+    assert json.loads(capsys.readouterr().out)["nll"] == running["nll"]
+
+
 def extract(data_root, alphabet, char, drawings, dest):
     dest.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(data_root / "omniglot" / "images_evaluation.zip") as z:

@@ -46,6 +46,8 @@ def _eval(a: argparse.Namespace) -> None:
         return
     device = resolve_device(a.device)
     learner, cfg = load_run(a.run_dir, device=device)
+    if a.eval_bn:
+        learner.set_eval_bn(a.eval_bn)
     if a.data_root:
         cfg["data_root"] = a.data_root
     ways, shots = a.ways or cfg["ways"], a.shots or cfg["shots"]
@@ -54,7 +56,7 @@ def _eval(a: argparse.Namespace) -> None:
     pred, labels, secs = collect(learner, sampler, episodes, device=device)
     res = summarize(pred, labels)
     res.update(ways=ways, shots=shots, split=a.split, within_alphabet=a.within_alphabet,
-               episodes_per_second=episodes / secs)
+               eval_bn=learner.eval_bn, episodes_per_second=episodes / secs)
     if a.latency_tasks:
         from .train.evaluate import adaptation_latency_ms
         res.update(adaptation_latency_ms(learner, sampler, a.latency_tasks, device=device))
@@ -66,7 +68,8 @@ def _eval(a: argparse.Namespace) -> None:
         print(f"{shots}-shot on {a.split}: MSE {res['mse']:.4f} +- {res['ci95']:.4f} over {res['episodes']} tasks"
               + (f"; NLL {res['nll']:.4f}" if "nll" in res else ""))
     else:
-        proto = " (within-alphabet)" if a.within_alphabet else ""
+        proto = (" (within-alphabet)" if a.within_alphabet else "") + (
+            ", BatchNorm batch statistics (transductive)" if learner.eval_bn == "transductive" else "")
         print(f"{ways}-way {shots}-shot on {a.split}{proto}: accuracy {100 * res['accuracy']:.2f} +- "
               f"{100 * res['ci95']:.2f}% over {res['episodes']} episodes; NLL {res['nll']:.4f}, "
               f"ECE {res['ece']:.4f}, Brier {res['brier']:.4f}")
@@ -129,6 +132,9 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test", choices=("train", "val", "test"))
     e.add_argument("--within-alphabet", action="store_true", help="draw each episode from one alphabet (Lake 2015)")
     e.add_argument("--diagram", help="write a reliability diagram PNG here")
+    e.add_argument("--eval-bn", choices=("running", "transductive"),
+                   help="test-time BatchNorm: running averages (default) or each task's batch statistics, as the "
+                        "released code of Sung 2018 and Gordon 2019 tests (ProtoNet, Relation, VERSA)")
     e.add_argument("--device", default="auto")
     e.add_argument("--data-root")
     e.add_argument("--json", action="store_true", help="print one JSON object")
