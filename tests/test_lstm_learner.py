@@ -42,6 +42,21 @@ def test_batched_path_matches_adapt_and_reads_support_in_order():
     assert not torch.allclose(rev, batched[0])     # a sequence model: support order can matter
 
 
+def test_cosine_readout_is_invariant_to_the_norm_of_generated_weights():
+    m, bt = model(readout="cosine").eval(), batch()
+    with torch.no_grad():
+        p = m.adapt(bt[0].support_x, bt[0].support_y)
+        e = m.project(bt[0].query_x)
+        expected = 10.0 * torch.nn.functional.cosine_similarity(e[:, None], p.weight[None], dim=-1) + p.bias
+        torch.testing.assert_close(p.predict(bt[0].query_x).logits, expected, atol=1e-5, rtol=1e-5)
+        scaled = m.classify(e, p.weight * torch.tensor([[1.0], [5.0], [0.2], [3.0]]), p.bias)
+        torch.testing.assert_close(scaled, expected, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(m.predict_batch(bt).logits[0], expected, atol=1e-5, rtol=1e-5)
+    assert m.cosine_scale in list(m.parameters())
+    with pytest.raises(ValueError, match="lstm_readout"):
+        model(readout="euclid")
+
+
 def test_training_shuffles_the_support_reproducibly(monkeypatch):
     m, bt = model().train(), batch()
     seen = []

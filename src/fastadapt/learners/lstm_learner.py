@@ -11,7 +11,9 @@ They may depend on the order of the support set: training shuffles it (``shuffle
 Each pair is fed as ``[e, onehot(y)]`` (``binding="concat"``, the plain form) or additionally with its
 tensor-product code ``vec(onehot(y) e^T)`` (``binding="outer"``, default; Smolensky, 1990), which lets the
 LSTM file each embedding under its label with input gates alone and meta-trains far faster on a CPU
-budget. The LSTM needs about ``max_ways * embed`` cells to hold one summary per class.
+budget. The LSTM needs about ``max_ways * embed`` cells to hold one summary per class. ``readout="cosine"``
+scores a query by the cosine between its embedding and each generated class weight, times a learned scale
+(Gidaris & Komodakis, 2018), so the norms of the generated weights do not decide the class.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from ..tasks.task import TaskBatch
 from .base import METHODS, Learner, Prediction, check_labels
 
 BINDINGS = ("outer", "concat")
+READOUTS = ("dot", "cosine")
 
 
 def lstm_final_state(lstm: nn.LSTM, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -60,7 +63,7 @@ class RecurrentPredictor:
     bias: Tensor
 
     def predict(self, x: Tensor) -> Prediction:
-        return Prediction(logits=self.learner.project(x) @ self.weight.transpose(-1, -2) + self.bias.unsqueeze(-2))
+        return Prediction(logits=self.learner.classify(self.learner.project(x), self.weight, self.bias))
 
 
 @METHODS.register("lstm")
@@ -73,8 +76,13 @@ class LSTMLearner(Learner):
 
     def __init__(self, encoder: nn.Module | None = None, feat: int = 64, embed: int = 64, hidden: int = 256,
                  max_ways: int = 5, shuffle_support: bool = True, binding: str = "outer",
-                 recurrent_lr_scale: float = 1.0) -> None:
+                 recurrent_lr_scale: float = 1.0, readout: str = "dot") -> None:
         super().__init__()
+        if readout not in READOUTS:
+            raise ValueError(f"readout (lstm_readout) must be one of {READOUTS}, got {readout!r}.")
+        self.readout_kind = readout
+        if readout == "cosine":      # cosine classifier with a learned scale (Gidaris & Komodakis, 2018)
+            self.cosine_scale = nn.Parameter(torch.tensor(10.0))
         if recurrent_lr_scale <= 0:
             raise ValueError(f"recurrent_lr_scale (lstm_lr_scale) must be positive, got {recurrent_lr_scale}.")
         self.recurrent_lr_scale = recurrent_lr_scale
@@ -95,10 +103,16 @@ class LSTMLearner(Learner):
     def _init_filing(self) -> None:
         """Identity initialisation (in the spirit of Le et al., 2015): cell ``(c, k)`` starts by adding
         feature ``k`` of the pair's tensor-product code under label ``c``, forgetting slowly, and the readout
-        starts by copying cell block ``c`` into class ``c``'s weights: a dot-product prototype classifier
-        that meta-training then reshapes."""
+        starts by copying cell block ``c`` into class ``c``'s weights: a prototype classifier on
+        ``tanh(e)`` (dot product, or cosine with ``readout="cosine"``: then at initialisation it scores exactly
+        as a cosine prototype classifier on the same features) that meta-training then reshapes."""
         n, d, h = self.max_ways, self.embed_dim, self.lstm.hidden_size
         cells = torch.arange(n * d)
+        for gate in (0, 1, 2):   # input, forget, candidate of the filing cells: no random inputs, which would
+            self.lstm.weight_ih_l0[gate * h + cells] = 0.0    # add noise at every step of other classes
+            self.lstm.weight_hh_l0[gate * h + cells] = 0.0
+        self.lstm.bias_ih_l0[2 * h + cells] = 0.0      # nor a constant candidate, which would pile up likewise
+        self.lstm.bias_hh_l0[2 * h + cells] = 0.0
         self.lstm.weight_ih_l0[2 * h + cells, d + n + cells] = 1.0               # candidate g <- y (x) e
         self.lstm.bias_ih_l0[h:2 * h].fill_(3.0)                                   # forget gate ~0.95
         cls, k = cells // d, cells % d
@@ -112,6 +126,14 @@ class LSTMLearner(Learner):
         ids = {id(p) for p in recurrent}
         return [{"params": [p for p in self.parameters() if id(p) not in ids]},
                 {"params": recurrent, "lr_scale": self.recurrent_lr_scale}]
+
+    def classify(self, e: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        """Logits ``[..., Q, N]`` of query embeddings ``e [..., Q, d]`` under a generated classifier: ``W e + b``
+        (``readout="dot"``), or ``s cos(e, W_c) + b`` (``"cosine"``), which ignores the norms of the generated
+        weights: a dot product favours the class whose summary has the largest norm."""
+        if self.readout_kind == "cosine":
+            e, weight = F.normalize(e, dim=-1), F.normalize(weight, dim=-1) * self.cosine_scale
+        return e @ weight.transpose(-1, -2) + bias.unsqueeze(-2)
 
     def project(self, x: Tensor) -> Tensor:
         return self.proj(embed_images(self.encoder, x))
@@ -141,7 +163,7 @@ class LSTMLearner(Learner):
         s = batch.support_x.shape[1]
         e = self.project(torch.cat([batch.support_x, batch.query_x], dim=1))
         w, b = self.read(e[:, :s], batch.support_y, batch.ways)
-        return Prediction(logits=e[:, s:] @ w.transpose(-1, -2) + b.unsqueeze(-2))
+        return Prediction(logits=self.classify(e[:, s:], w, b))
 
     def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
         """Cross-entropy on the queries; with ``shuffle_support`` each episode's support set is read in a
@@ -158,4 +180,4 @@ class LSTMLearner(Learner):
                    hidden=cfg.get("lstm_hidden", 256),
                    max_ways=cfg.get("lstm_max_ways", max(cfg.get("ways", 5), cfg.get("train_ways", 5))),
                    shuffle_support=cfg.get("lstm_shuffle", True), binding=cfg.get("lstm_binding", "outer"),
-                   recurrent_lr_scale=cfg.get("lstm_lr_scale", 1.0))
+                   recurrent_lr_scale=cfg.get("lstm_lr_scale", 1.0), readout=cfg.get("lstm_readout", "dot"))

@@ -31,4 +31,5 @@ for _w in (5, 20):
              method="lstm", ways=_w, shots=1, train_ways=_w, train_shots=1, train_queries=15,
              meta_batch=4 if _w == 5 else 1, steps=3000, lr_decay_every=1000,
              extra={"lstm_embed": 64 if _w == 5 else 32, "lstm_hidden": 320 if _w == 5 else 640,   # ways x embed
-                    "lstm_max_ways": _w, "lstm_shuffle": True, "lstm_binding": "outer", "lstm_lr_scale": 1.0})
+                    "lstm_max_ways": _w, "lstm_shuffle": True, "lstm_binding": "outer", "lstm_lr_scale": 1.0,
+                    "lstm_readout": "dot"})
