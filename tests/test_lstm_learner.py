@@ -96,9 +96,12 @@ def test_short_training_beats_chance(data_root):
     from fastadapt.train.evaluate import evaluate
     torch.manual_seed(0)
     cfg = dict(DEFAULTS, data_root=str(data_root))
-    m = LSTMLearner(Conv4(1, 32), feat=32, embed=32, hidden=160, max_ways=5)
+    m = LSTMLearner(Conv4(1, 32), feat=32, embed=32, hidden=160, max_ways=5, readout="cosine",
+                    recurrent_lr_scale=0.1)                      # as the presets
     train = build_sampler(cfg, "train", 5, 1, 5, seed=0)
-    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    opt = torch.optim.Adam(m.param_groups(), lr=3e-3)
+    for group in opt.param_groups:
+        group["lr"] *= group.get("lr_scale", 1.0)
     for step in range(150):
         loss, _ = m.meta_loss(train.batch(step, 2))
         opt.zero_grad()

@@ -5,7 +5,9 @@
   (15-way) 1-shot. `benchmarks/mann_omniglot.py` reports the paper's instance accuracies.
   Santoro trained for 100,000 episodes; these presets are sized for a CPU budget (see the benchmark).
 - ``omniglot-hypernet-{5,20}w1s`` and ``omniglot-lstm-{5,20}w1s``: trained with the test-time ways and
-  shots (the LSTM learner's label units are sized by the ways), Adam 1e-3 halved every 1,000 episodes.
+  shots (the LSTM learner's label units are sized by the ways), Adam 1e-3 halved every 1,000 episodes; the
+  LSTM learner's recurrent part learns at a tenth of that rate and reads out by cosine (at 20 ways, 1,000
+  episodes: 21.4% with rate 1 and a dot product, 50.0% with the cosine readout, see the README).
 """
 from . import register
 
@@ -31,5 +33,5 @@ for _w in (5, 20):
              method="lstm", ways=_w, shots=1, train_ways=_w, train_shots=1, train_queries=15,
              meta_batch=4 if _w == 5 else 1, steps=3000, lr_decay_every=1000,
              extra={"lstm_embed": 64 if _w == 5 else 32, "lstm_hidden": 320 if _w == 5 else 640,   # ways x embed
-                    "lstm_max_ways": _w, "lstm_shuffle": True, "lstm_binding": "outer", "lstm_lr_scale": 1.0,
-                    "lstm_readout": "dot"})
+                    "lstm_max_ways": _w, "lstm_shuffle": True, "lstm_binding": "outer",
+                    "lstm_lr_scale": 0.1, "lstm_readout": "cosine"})   # benchmarks/blackbox_omniglot.py, 20w1s
