@@ -124,9 +124,10 @@ def test_time_limit_stops_after_a_validation_and_checkpoint(tmp_path, data_root)
 
 def test_param_group_lr_scale_is_applied_at_every_step(tmp_path, data_root):
     from fastadapt.train.checkpoint import read_checkpoint
-    cfg = apply_overrides(get_preset("omniglot-lstm-5w1s"), TINY + ["steps=6", "lstm_lr_scale=0.25", "lr_decay_every=4",
-                                                                    "meta_batch=1", "train_queries=2"])
+    cfg = apply_overrides(get_preset("omniglot-lstm-5w1s"),
+                          TINY + ["steps=6", "lstm_lr_scale=0.25", "lr_decay_every=4", "meta_batch=1", "train_queries=2"])
     cfg["data_root"] = str(data_root)
     trainer.train(cfg, tmp_path / "run", progress=False)
     groups = read_checkpoint(tmp_path / "run" / "last.safetensors")[1]["optimizer"]["param_groups"]
-    assert [g["lr"] for g in groups] == pytest.approx([cfg["lr"] * 0.5, cfg["lr"] * 0.5 * 0.25])   # step 6: decayed once
+    decayed = cfg["lr"] * 0.5                                        # step 6: decayed once
+    assert [g["lr"] for g in groups] == pytest.approx([decayed, decayed * 0.25])
