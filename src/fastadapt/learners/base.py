@@ -99,7 +99,8 @@ class Learner(nn.Module):
 
     def param_groups(self) -> list[dict[str, Any]]:
         """Parameter groups for the meta-optimizer. A group may carry ``lr_scale``: its learning rate is the
-        schedule's times that (the trainer applies it at every step)."""
+        schedule's times that. The trainer applies it at every step; torch's optimizers ignore the key, so a
+        hand-written loop sets ``group["lr"] = lr * group.get("lr_scale", 1.0)`` itself."""
         return [{"params": list(self.parameters())}]
 
     def predict_batch(self, batch: TaskBatch) -> Prediction:
