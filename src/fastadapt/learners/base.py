@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..nn.episodic import batch_statistics
+from ..nn.episodic import batch_statistics, embed
 from ..registry import Registry
 from ..tasks.task import TaskBatch
 
@@ -119,6 +119,32 @@ class Learner(nn.Module):
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "Learner":
         raise NotImplementedError(f"{cls.__name__} cannot be built from a preset configuration yet.")
+
+
+class EncoderLearner(Learner):
+    """A learner over an image encoder ``self.encoder`` that offers both BatchNorm test protocols
+    (``eval_bn``). Subclasses implement :meth:`predict_jointly`, the batched path that embeds the support
+    and query sets of all tasks in one encoder pass; with ``eval_bn="transductive"`` at test time each task
+    is instead adapted on its own (support and queries each normalized by their own batch statistics)."""
+
+    supports_eval_bn = True
+
+    def embed(self, x: Tensor) -> Tensor:
+        """Encoder features of images ``x [..., C, H, W]``."""
+        return embed(self.encoder, x)
+
+    def test_embed(self, x: Tensor) -> Tensor:
+        """:meth:`embed`, with batch statistics in BatchNorm when testing transductively."""
+        with self.test_statistics():
+            return self.embed(x)
+
+    def predict_jointly(self, batch: TaskBatch) -> Prediction:
+        raise NotImplementedError
+
+    def predict_batch(self, batch: TaskBatch) -> Prediction:
+        if self.transductive_eval:                 # each task normalized by its own examples
+            return super().predict_batch(batch)
+        return self.predict_jointly(batch)
 
 
 def check_finite(x: Tensor, what: str = "support_x") -> None:

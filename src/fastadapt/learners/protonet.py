@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
 from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, check_finite, check_labels
+from .base import METHODS, EncoderLearner, Prediction, check_finite, check_labels
 
 DISTANCES = ("euclidean", "cosine")
 
@@ -38,13 +38,12 @@ class PrototypePredictor:
     prototypes: Tensor
 
     def predict(self, x: Tensor) -> Prediction:
-        with self.learner.test_statistics():
-            q = self.learner.embed(x)
+        q = self.learner.test_embed(x)
         return Prediction(logits=prototype_logits(q, self.prototypes, self.learner.distance, self.learner.scale))
 
 
 @METHODS.register("protonet")
-class ProtoNet(Learner):
+class ProtoNet(EncoderLearner):
     """Prototypical Networks (Snell et al., 2017): a class is the mean of its embedded support examples;
     a query is classified by a softmax over negative squared Euclidean distances to the prototypes
     (cosine similarity times ``scale`` as an option).
@@ -54,8 +53,6 @@ class ProtoNet(Learner):
     batch statistics, see :class:`Learner`). Inputs may carry leading batch dimensions.
     """
 
-    supports_eval_bn = True
-
     def __init__(self, encoder: nn.Module | None = None, distance: str = "euclidean", scale: float = 10.0) -> None:
         super().__init__()
         if distance not in DISTANCES:
@@ -64,21 +61,12 @@ class ProtoNet(Learner):
         self.encoder = (encoder if encoder is not None else Conv4()).to(memory_format=torch.channels_last)
         self.distance, self.scale = distance, scale
 
-    def embed(self, x: Tensor) -> Tensor:
-        lead = x.shape[:-3]
-        z = self.encoder(x.reshape(-1, *x.shape[-3:]).contiguous(memory_format=torch.channels_last))
-        return z.reshape(*lead, z.shape[-1])
-
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> PrototypePredictor:
         ways = check_labels(support_y, ways)
         check_finite(support_x)
-        with self.test_statistics():
-            z = self.embed(support_x)
-        return PrototypePredictor(self, class_means(z, support_y, ways))
+        return PrototypePredictor(self, class_means(self.test_embed(support_x), support_y, ways))
 
-    def predict_batch(self, batch: TaskBatch) -> Prediction:
-        if self.transductive_eval:                 # each task normalized by its own examples
-            return super().predict_batch(batch)
+    def predict_jointly(self, batch: TaskBatch) -> Prediction:
         # Support and queries through the encoder in one pass (one set of BatchNorm statistics per
         # batch, as in Snell et al.'s code), then split.
         s = batch.support_x.shape[1]

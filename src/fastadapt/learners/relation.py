@@ -8,9 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..nn.episodic import embed
 from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, check_labels
+from .base import METHODS, EncoderLearner, Prediction, check_labels
 
 PROBS = ("odds", "normalize")
 
@@ -83,7 +82,7 @@ class RelationPredictor:
 
     def logits(self, x: Tensor) -> Tensor:
         """Relation logits ``[..., Q, N]`` (with ``eval_bn="transductive"`` the queries ``x`` are one batch)."""
-        with self.learner.test_statistics():
+        with self.learner.test_statistics():      # the pairs too are one batch
             return self.learner.relation(self.class_maps, self.learner.embed(x))
 
     def scores(self, x: Tensor) -> Tensor:
@@ -95,7 +94,7 @@ class RelationPredictor:
 
 
 @METHODS.register("relation")
-class RelationNet(Learner):
+class RelationNet(EncoderLearner):
     """Relation Network (Sung et al., 2018): an embedding module maps images to feature maps; a class's map is
     the **sum** of its support maps over shots; the relation module scores every (query, class) pair in
     (0, 1), trained by mean squared error against the one-hot match (1 for the query's class, 0 otherwise).
@@ -110,8 +109,6 @@ class RelationNet(Learner):
     statistics (see :class:`Learner`).
     """
 
-    supports_eval_bn = True
-
     def __init__(self, in_channels: int = 1, hidden: int = 64, image_size: int = 28, relation_hidden: int = 8,
                  probs: str = "odds") -> None:
         super().__init__()
@@ -120,9 +117,6 @@ class RelationNet(Learner):
         self.encoder = RelationEmbedding(in_channels, hidden).to(memory_format=torch.channels_last)
         self.relation = RelationModule(hidden, RelationEmbedding.out_size(image_size), relation_hidden)
         self.probs = probs
-
-    def embed(self, x: Tensor) -> Tensor:
-        return embed(self.encoder, x)
 
     @staticmethod
     def class_maps(maps: Tensor, y: Tensor, ways: int) -> Tensor:
@@ -136,18 +130,14 @@ class RelationNet(Learner):
 
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> RelationPredictor:
         ways = check_labels(support_y, ways)
-        with self.test_statistics():
-            maps = self.embed(support_x)
-        return RelationPredictor(self, self.class_maps(maps, support_y, ways))
+        return RelationPredictor(self, self.class_maps(self.test_embed(support_x), support_y, ways))
 
     def batch_logits(self, batch: TaskBatch) -> Tensor:
         s = batch.support_x.shape[1]
         z = self.embed(torch.cat([batch.support_x, batch.query_x], dim=1))
         return self.relation(self.class_maps(z[:, :s], batch.support_y, batch.ways), z[:, s:])
 
-    def predict_batch(self, batch: TaskBatch) -> Prediction:
-        if self.transductive_eval:                 # each task normalized by its own examples
-            return super().predict_batch(batch)
+    def predict_jointly(self, batch: TaskBatch) -> Prediction:
         return self.prediction(self.batch_logits(batch))
 
     def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
 from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, check_labels
+from .base import METHODS, EncoderLearner, Prediction, check_labels
 from .protonet import class_means
 
 
@@ -62,19 +62,15 @@ class VersaPredictor:
     w_logvar: Tensor
 
     def predict(self, x: Tensor, samples: int | None = None) -> Prediction:
-        with self.learner.test_statistics():
-            z = self.learner.embed(x)
-        logits, spread = mc_predictive(z, self.w_mean, self.w_logvar, samples or self.learner.num_samples())
+        logits, spread = mc_predictive(self.learner.test_embed(x), self.w_mean, self.w_logvar, samples or self.learner.num_samples())
         return Prediction(logits=logits, var=spread)
 
 
 @METHODS.register("versa")
-class Versa(Learner):
+class Versa(EncoderLearner):
     """VERSA (Gordon et al., 2019). ``samples``: MC draws in training (the paper's L = 10);
     ``eval_samples``: draws in ``eval()`` mode. ``eval_bn="transductive"`` tests as the paper's released code
     does (its BatchNorm always normalizes with batch statistics; support and queries each by their own)."""
-
-    supports_eval_bn = True
 
     def __init__(self, encoder: nn.Module | None = None, feature_dim: int = 64, hidden: int = 256,
                  samples: int = 10, eval_samples: int = 100, init_logvar: float = -6.0,
@@ -96,11 +92,6 @@ class Versa(Learner):
     def num_samples(self) -> int:
         return self.samples if self.training else self.eval_samples
 
-    def embed(self, x: Tensor) -> Tensor:
-        lead = x.shape[:-3]
-        z = self.encoder(x.reshape(-1, *x.shape[-3:]).contiguous(memory_format=torch.channels_last))
-        return z.reshape(*lead, z.shape[-1])
-
     def weight_posterior(self, features: Tensor, labels: Tensor, ways: int) -> tuple[Tensor, Tensor]:
         """Mean and log-variance ``[..., N, D + 1]`` of each class's weights from its support features only."""
         pooled = class_means(features, labels, ways)
@@ -112,13 +103,9 @@ class Versa(Learner):
 
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> VersaPredictor:
         ways = check_labels(support_y, ways)
-        with self.test_statistics():
-            z = self.embed(support_x)
-        return VersaPredictor(self, *self.weight_posterior(z, support_y, ways))
+        return VersaPredictor(self, *self.weight_posterior(self.test_embed(support_x), support_y, ways))
 
-    def predict_batch(self, batch: TaskBatch) -> Prediction:
-        if self.transductive_eval:                 # each task normalized by its own examples
-            return super().predict_batch(batch)
+    def predict_jointly(self, batch: TaskBatch) -> Prediction:
         # Support and queries through the encoder in one pass (one set of BatchNorm statistics per batch).
         s = batch.support_x.shape[1]
         z = self.embed(torch.cat([batch.support_x, batch.query_x], dim=1))
