@@ -10,6 +10,9 @@ Goal (issue 6): the forward-pass learners adapt at least 10x faster than MAML.
 
     python benchmarks/latency.py                          # 1 and 2 threads, 10 rounds of 20 tasks
     python benchmarks/latency.py --rounds 2 --tasks 5     # smoke test
+    python benchmarks/latency.py --rounds 20 --out results/adaptation_latency_20w.json \
+        --run protonet=results/blackbox-omniglot-protonet-20w1s --run hypernet=results/blackbox-omniglot-hypernet-20w1s \
+        --run lstm=results/blackbox-omniglot-lstm-20w1s-cosine-lr0.03 --run maml=results/omniglot-maml-20w1s-gpu2.5min
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from fastadapt.train.evaluate import adaptation_latency_ms
 from fastadapt.train.trainer import git_commit, load_run, machine
 
 RUNS = {"protonet": "results/blackbox-omniglot-protonet-5w1s", "hypernet": "results/blackbox-omniglot-hypernet-5w1s",
-        "lstm": "results/blackbox-omniglot-lstm-5w1s", "maml": "results/omniglot-maml-5w1s-cpu30min"}
+        "lstm": "results/blackbox-omniglot-lstm-5w1s-cosine-lr0.1", "maml": "results/omniglot-maml-5w1s-cpu30min"}
 
 
 def main() -> None:
