@@ -40,6 +40,23 @@ def test_gate_open_writes_to_previously_read_slots_and_heads_take_distinct_slots
         least_used(usage, 6)
 
 
+def test_erase_one_zeroes_only_the_least_used_slot():
+    usage = torch.tensor([[0.9, 0.2, 0.05, 0.7, 0.3]])                  # least used: slot 2, then slot 1
+    memory = torch.randn(1, 5, 4)
+    values = torch.randn(1, 2, 4)
+    closed = torch.full((1, 2), -30.0)                                  # both heads write least-used slots
+    heads, _ = lrua_write(memory, usage, torch.zeros(1, 2, 5), values, closed)
+    one, _ = lrua_write(memory, usage, torch.zeros(1, 2, 5), values, closed, erase="one")
+    torch.testing.assert_close(heads[0, 1], values[0, 1])                # erased, then written
+    torch.testing.assert_close(one[0, 1], memory[0, 1] + values[0, 1])  # kept, then added to
+    torch.testing.assert_close(one[0, 2], values[0, 0])
+    keep = [0, 3, 4]
+    torch.testing.assert_close(one[0, keep], memory[0, keep])
+    with pytest.raises(ValueError, match="erase must be"):
+        lrua_write(memory, usage, torch.zeros(1, 2, 5), values, closed, erase="all")
+    with pytest.raises(ValueError, match="mann_erase"):
+        MANN(erase="all")
+
 def test_usage_decays_and_adds_read_and_write_weights():
     torch.manual_seed(0)
     m = MANN(image_size=4, max_ways=3, controller=8, slots=6, width=5, heads=2, gamma=0.5)

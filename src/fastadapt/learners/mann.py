@@ -40,16 +40,23 @@ def least_used(usage: Tensor, heads: int) -> Tensor:
     return F.one_hot(idx, usage.shape[-1]).to(usage.dtype)
 
 
-def lrua_write(memory: Tensor, usage: Tensor, prev_read: Tensor, values: Tensor, gate: Tensor
-               ) -> tuple[Tensor, Tensor]:
+ERASE = ("heads", "one")
+
+
+def lrua_write(memory: Tensor, usage: Tensor, prev_read: Tensor, values: Tensor, gate: Tensor,
+               erase: str = "heads") -> tuple[Tensor, Tensor]:
     """Least-recently-used write (Santoro 2016, eqs. 6-8): each head adds its vector to
-    ``sigmoid(gate) * w^r_{t-1} + (1 - sigmoid(gate)) * w^lu_{t-1}``; the least-used slots are erased
-    first. ``memory [B, S, W]``, ``usage [B, S]``, ``prev_read [B, R, S]``, ``values [B, R, W]``,
-    ``gate [B, R]`` -> (new memory, write weights ``[B, R, S]``)."""
+    ``sigmoid(gate) * w^r_{t-1} + (1 - sigmoid(gate)) * w^lu_{t-1}``. Erased first: the R least-used slots,
+    one per head (``erase="heads"``), or only the least-used one, as Santoro's text has it (``"one"``: a
+    128-slot memory then turns over in 128 steps instead of 32 with 4 heads). ``memory [B, S, W]``,
+    ``usage [B, S]``, ``prev_read [B, R, S]``, ``values [B, R, W]``, ``gate [B, R]`` -> (new memory,
+    write weights ``[B, R, S]``)."""
+    if erase not in ERASE:
+        raise ValueError(f"erase must be one of {ERASE}, got {erase!r}.")
     lu = least_used(usage, values.shape[1])
     a = torch.sigmoid(gate).unsqueeze(-1)
     w_write = a * prev_read + (1 - a) * lu
-    erased = memory * (1 - lu.sum(1).clamp_max(1)).unsqueeze(-1)
+    erased = memory * (1 - (lu.sum(1).clamp_max(1) if erase == "heads" else lu[:, 0])).unsqueeze(-1)
     return erased + w_write.transpose(-1, -2) @ values, w_write
 
 
@@ -99,13 +106,16 @@ class MANN(Learner):
     state, as in Graves et al. 2014's NTM); ``"key"`` writes the read key itself, Santoro's eq. 8 taken
     literally. With ``"key"`` the read at step t finds the key it has just written (cosine 1) and learning
     stalls near chance: on a synthetic 5-class task the loss had not left ln 5 after 600 batches of 16,
-    while with ``"add"`` the 5th-instance accuracy reached 0.8.
+    while with ``"add"`` the 5th-instance accuracy reached 0.8. ``erase``: see :func:`lrua_write`.
     """
 
     def __init__(self, image_size: int = 28, channels: int = 1, max_ways: int = 5, encoder: str = "pixels",
                  controller: int = 200, slots: int = 128, width: int = 40, heads: int = 4, gamma: float = 0.95,
-                 hidden: int = 64, write: str = "add") -> None:
+                 hidden: int = 64, write: str = "add", erase: str = "heads") -> None:
         super().__init__()
+        if erase not in ERASE:
+            raise ValueError(f"erase (mann_erase) must be one of {ERASE}, got {erase!r}.")
+        self.erase = erase
         if write not in ("add", "key"):
             raise ValueError(f"write must be 'add' (separate add vector) or 'key' (write the read key), got {write!r}.")
         if encoder not in ("pixels", "conv4"):
@@ -147,7 +157,7 @@ class MANN(Learner):
         # Santoro's order: write (to the last-read or least-used slots), then read the updated memory.
         # The slot read at step t is where step t+1, which sees x_t's label, writes: that binds them.
         values = keys if self.add is None else torch.tanh(self.add(h)).view(b, self.heads, self.width)
-        memory, write_w = lrua_write(state.memory, state.usage, state.read_w, values, gate)
+        memory, write_w = lrua_write(state.memory, state.usage, state.read_w, values, gate, self.erase)
         read_w = content_weights(memory, keys, strength)
         reads = (read_w @ memory).reshape(b, -1)
         usage = self.gamma * state.usage + read_w.sum(1) + write_w.sum(1)
@@ -222,7 +232,7 @@ class MANN(Learner):
                    encoder=cfg.get("mann_encoder", "pixels"), controller=cfg.get("mann_controller", 200),
                    slots=cfg.get("mann_slots", 128), width=cfg.get("mann_width", 40),
                    heads=cfg.get("mann_heads", 4), gamma=cfg.get("mann_gamma", 0.95), hidden=cfg.get("hidden", 64),
-                   write=cfg.get("mann_write", "add"))
+                   write=cfg.get("mann_write", "add"), erase=cfg.get("mann_erase", "heads"))
 
 
 @torch.no_grad()
