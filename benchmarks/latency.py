@@ -1,10 +1,11 @@
 """Benchmark: adaptation latency per task of trained learners, side by side (issue 6).
 
 Loads trained run folders (default: the 5-way 1-shot ProtoNet, hypernetwork and LSTM learner of
-`benchmarks/blackbox_omniglot.py` and the MAML model of `benchmarks/maml_omniglot.py`, 5 inner steps) and
-times `learner.adapt` on one test task at a time (`fastadapt.train.evaluate.adaptation_latency_ms`). The
-learners take turns in rounds, so background load or frequency changes hit all of them alike; each round
-reports a median over its tasks, and the result is the median over rounds. Repeated for each thread count.
+`benchmarks/blackbox_omniglot.py` and the MAML model of `benchmarks/maml_omniglot.py`, which adapts with its
+test-time inner steps) and times `learner.adapt` on one test task at a time
+(`fastadapt.train.evaluate.adaptation_latency_ms`). The learners take turns in rounds, so background load or
+frequency changes hit all of them alike; each round reports a median over its tasks, and the result is the median
+over rounds. Repeated for each thread count.
 
 Goal (issue 6): the forward-pass learners adapt at least 10x faster than MAML.
 
