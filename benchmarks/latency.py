@@ -12,7 +12,8 @@ Goal (issue 6): the forward-pass learners adapt at least 10x faster than MAML.
     python benchmarks/latency.py                          # 1 and 2 threads, 10 rounds of 20 tasks
     python benchmarks/latency.py --rounds 2 --tasks 5     # smoke test
     python benchmarks/latency.py --rounds 20 --out results/adaptation_latency_20w.json \
-        --run protonet=results/blackbox-omniglot-protonet-20w1s --run hypernet=results/blackbox-omniglot-hypernet-20w1s \
+        --run protonet=results/blackbox-omniglot-protonet-20w1s \
+        --run hypernet=results/blackbox-omniglot-hypernet-20w1s \
         --run lstm=results/blackbox-omniglot-lstm-20w1s-cosine-lr0.03 --run maml=results/omniglot-maml-20w1s-gpu2.5min
 """
 from __future__ import annotations

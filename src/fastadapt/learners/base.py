@@ -138,6 +138,13 @@ class EncoderLearner(Learner):
         with self.test_statistics():
             return self.embed(x)
 
+    def embed_jointly(self, batch: TaskBatch) -> tuple[Tensor, Tensor]:
+        """Support and query features of every task in one encoder pass (one set of BatchNorm statistics for
+        the whole batch, as in Snell et al.'s code): ``([B, S, ...], [B, Q, ...])``."""
+        s = batch.support_x.shape[1]
+        z = self.embed(torch.cat([batch.support_x, batch.query_x], dim=1))
+        return z[:, :s], z[:, s:]
+
     def predict_jointly(self, batch: TaskBatch) -> Prediction:
         raise NotImplementedError
 

@@ -67,12 +67,9 @@ class ProtoNet(EncoderLearner):
         return PrototypePredictor(self, class_means(self.test_embed(support_x), support_y, ways))
 
     def predict_jointly(self, batch: TaskBatch) -> Prediction:
-        # Support and queries through the encoder in one pass (one set of BatchNorm statistics per
-        # batch, as in Snell et al.'s code), then split.
-        s = batch.support_x.shape[1]
-        z = self.embed(torch.cat([batch.support_x, batch.query_x], dim=1))
-        protos = class_means(z[:, :s], batch.support_y, batch.ways)
-        return Prediction(logits=prototype_logits(z[:, s:], protos, self.distance, self.scale))
+        support, query = self.embed_jointly(batch)
+        protos = class_means(support, batch.support_y, batch.ways)
+        return Prediction(logits=prototype_logits(query, protos, self.distance, self.scale))
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "ProtoNet":

@@ -133,9 +133,8 @@ class RelationNet(EncoderLearner):
         return RelationPredictor(self, self.class_maps(self.test_embed(support_x), support_y, ways))
 
     def batch_logits(self, batch: TaskBatch) -> Tensor:
-        s = batch.support_x.shape[1]
-        z = self.embed(torch.cat([batch.support_x, batch.query_x], dim=1))
-        return self.relation(self.class_maps(z[:, :s], batch.support_y, batch.ways), z[:, s:])
+        support, query = self.embed_jointly(batch)
+        return self.relation(self.class_maps(support, batch.support_y, batch.ways), query)
 
     def predict_jointly(self, batch: TaskBatch) -> Prediction:
         return self.prediction(self.batch_logits(batch))

@@ -62,7 +62,8 @@ class VersaPredictor:
     w_logvar: Tensor
 
     def predict(self, x: Tensor, samples: int | None = None) -> Prediction:
-        logits, spread = mc_predictive(self.learner.test_embed(x), self.w_mean, self.w_logvar, samples or self.learner.num_samples())
+        logits, spread = mc_predictive(self.learner.test_embed(x), self.w_mean, self.w_logvar,
+                                       samples or self.learner.num_samples())
         return Prediction(logits=logits, var=spread)
 
 
@@ -106,11 +107,9 @@ class Versa(EncoderLearner):
         return VersaPredictor(self, *self.weight_posterior(self.test_embed(support_x), support_y, ways))
 
     def predict_jointly(self, batch: TaskBatch) -> Prediction:
-        # Support and queries through the encoder in one pass (one set of BatchNorm statistics per batch).
-        s = batch.support_x.shape[1]
-        z = self.embed(torch.cat([batch.support_x, batch.query_x], dim=1))
-        w_mean, w_logvar = self.weight_posterior(z[:, :s], batch.support_y, batch.ways)
-        logits, spread = mc_predictive(z[:, s:], w_mean, w_logvar, self.num_samples())
+        support, query = self.embed_jointly(batch)
+        w_mean, w_logvar = self.weight_posterior(support, batch.support_y, batch.ways)
+        logits, spread = mc_predictive(query, w_mean, w_logvar, self.num_samples())
         return Prediction(logits=logits, var=spread)
 
     @classmethod
