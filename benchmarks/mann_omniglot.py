@@ -18,6 +18,7 @@ CPU-sized training budget unless --full.
     python benchmarks/mann_omniglot.py --classes 5 --full --meta-batch 64 --minutes 6   # GPU: paper's episodes, capped
     python benchmarks/mann_omniglot.py --classes 5 --steps 20 --episodes 50 --results /tmp/r   # smoke test
     python benchmarks/mann_omniglot.py --classes 5 --full --set image_size=20 --tag=-20px  # Santoro's 20x20 images
+    python benchmarks/mann_omniglot.py ... --steps 28000 --tag=-longer --from-run results/X   # extend run X
 """
 from __future__ import annotations
 
@@ -58,6 +59,10 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=1000, help="test sequences for the instance accuracies")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset value")
     p.add_argument("--tag", default="", help="appended to the run folder's name (variants trained with --set)")
+    p.add_argument("--resume", action="store_true", help="continue the run folder's training from its last "
+                   "checkpoint (after a crash, or with a larger --steps to extend it) instead of starting over")
+    p.add_argument("--from-run", metavar="DIR", help="extend the finished run in DIR: copy its checkpoints and log "
+                   "into this run's folder and resume there with this command's (larger) --steps")
     p.add_argument("--results", default="results")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
@@ -90,10 +95,14 @@ def main() -> None:
     budget = f"-{hardware().lower()}{a.minutes:g}min" if a.minutes and not full else ""
     out = Path(a.results) / (preset + variant + ("-full" if full else "") + budget
                              + ("-gpu" if full and hardware() == "GPU" else "") + a.tag)
-    if out.exists():
+    if a.from_run:
+        if out.exists():
+            sys.exit(f"{out} exists; remove it, or continue it with --resume instead of --from-run.")
+        shutil.copytree(a.from_run, out, ignore=shutil.ignore_patterns("results.json", "summary.txt", "*.png"))
+    elif out.exists() and not a.resume:
         shutil.rmtree(out)
     t = time.time()
-    episodic = train(cfg, out)
+    episodic = train(cfg, out, resume=a.resume or bool(a.from_run))
     learner, _ = load_run(out)
     seqs = omniglot_sequences(cfg, "test", a.classes, 10, seed=cfg["eval_seed"])
     inst = instance_accuracy(learner, seqs, a.episodes, instances=INSTANCES)
@@ -103,7 +112,7 @@ def main() -> None:
     doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(), "machine": machine(),
            "wall_seconds": wall, "preset": preset, "train_steps": cfg["steps"],
            "train_episodes": cfg["steps"] * cfg["meta_batch"], "train_seconds": episodic["train_seconds"],
-           "budget_minutes": a.minutes, "probe_step_seconds": step_s,
+           "continued_from": a.from_run, "budget_minutes": a.minutes, "probe_step_seconds": step_s,
            "protocol": f"{a.classes} classes x 10 drawings per test sequence (length {10 * a.classes}), "
                        f"{a.episodes} sequences, held-out (test) Omniglot characters; encoder {cfg['mann_encoder']}, "
                        f"memory write vector {cfg.get('mann_write', 'add')!r}, meta-batch {cfg['meta_batch']}, "

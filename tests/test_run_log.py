@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from fastadapt.train.run_log import LAST, RunLog, git_commit, prepare_out, truncate_log
+from fastadapt.presets import get_preset
+from fastadapt.train.run_log import LAST, RunLog, check_resumable, git_commit, prepare_out, truncate_log
 
 CFG = {"steps": 10, "log_every": 2, "ckpt_every": 4, "val_every": 5, "lr": 1e-2, "lr_decay": 0.5,
        "lr_decay_every": 3}
@@ -45,6 +46,17 @@ def test_resume_restores_state_and_refuses_another_config(tmp_path):
     assert torch.equal(fresh.weight, model.weight)
     with pytest.raises(ValueError, match=r"different configuration \(keys \['lr'\]\)"):
         RunLog(tmp_path, dict(CFG, lr=1.0), fresh, fresh_opt, resume=True)
+
+
+def test_resume_accepts_more_steps_and_options_added_at_their_preset_value():
+    cfg = get_preset("omniglot-mann-5class")
+    check_resumable(cfg, dict(cfg, steps=cfg["steps"] + 10), cfg["steps"])              # extend a finished run
+    with pytest.raises(ValueError, match="already done 7 steps"):
+        check_resumable(cfg, dict(cfg, steps=5), 7)
+    older = {k: v for k, v in cfg.items() if k != "mann_erase"}                           # saved before the option
+    check_resumable(older, cfg, 3)
+    with pytest.raises(ValueError, match=r"keys \['mann_erase'\]"):
+        check_resumable(older, dict(cfg, mann_erase="one"), 3)
 
 
 def test_truncate_log_drops_records_after_the_checkpoint(tmp_path):

@@ -95,6 +95,16 @@ def test_existing_run_needs_resume_and_config_must_match(tmp_path, data_root):
         trainer.train({**cfg, "lr": 0.5}, tmp_path / "r", resume=True, progress=False)
 
 
+def test_resume_with_more_steps_extends_a_finished_run_exactly(tmp_path, data_root):
+    cfg = tiny_cfg(data_root, ["steps=10", "val_every=5"])
+    trainer.train({**cfg, "steps": 5}, tmp_path / "ext", progress=False)
+    trainer.train(cfg, tmp_path / "ext", resume=True, progress=False)            # 5 more steps
+    trainer.train(cfg, tmp_path / "ref", progress=False)
+    assert comparable(tmp_path / "ext") == comparable(tmp_path / "ref")
+    with pytest.raises(ValueError, match="already done 10 steps"):
+        trainer.train({**cfg, "steps": 5}, tmp_path / "ext", resume=True, progress=False)
+
+
 def test_bad_config_values(tmp_path, data_root):
     with pytest.raises(ValueError, match="multiple of log_every"):
         trainer.train(tiny_cfg(data_root, ["ckpt_every=7"]), tmp_path / "x", progress=False)

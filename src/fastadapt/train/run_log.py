@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..io import atomic_write_bytes
+from ..presets import PRESETS, get_preset
 from .checkpoint import load_checkpoint, save_checkpoint
 
 LAST, BEST = "last.safetensors", "best.safetensors"
@@ -59,6 +60,29 @@ def truncate_log(path: Path, step: int) -> None:
         atomic_write_bytes(path, ("\n".join(keep) + "\n" if keep else "").encode())
 
 
+def check_resumable(saved: dict[str, Any], cfg: dict[str, Any], step: int) -> None:
+    """A run resumes with its own configuration, or extends to more ``steps``: the step-indexed task draws and
+    learning-rate schedule then train it exactly like a run of that length from the start (only an extra
+    validation at the old last step, if that was not a validation step, can differ)."""
+    saved = {**_options_added_since(saved), **saved}
+    diff = sorted(k for k in set(cfg) | set(saved) if cfg.get(k) != saved.get(k))
+    if diff == ["steps"] and cfg["steps"] >= step:
+        return
+    if diff == ["steps"]:
+        raise ValueError(f"--resume with steps={cfg['steps']}, but the run has already done {step} steps; "
+                         f"to extend it pass steps >= {step}.")
+    if diff:
+        raise ValueError(f"--resume with a different configuration (keys {diff}); resume with the same one "
+                         f"(only 'steps' may grow, to extend a run).")
+
+
+def _options_added_since(saved: dict[str, Any]) -> dict[str, Any]:
+    """Options of the run's preset that its saved configuration predates, at their preset values (the
+    behaviour the run was trained with, since options are added with the old behaviour as default)."""
+    name = saved.get("preset")
+    return {k: v for k, v in get_preset(name).items() if k not in saved} if name in PRESETS else {}
+
+
 class RunLog:
     """Resume state and logging for one run folder. ``best`` starts at ``worst`` (-inf when higher scores
     are better, +inf for losses); only the main process (``write``) touches the folder."""
@@ -69,9 +93,7 @@ class RunLog:
         self.start, self.best, elapsed = 0, worst, 0.0
         if resume and (out / LAST).exists():
             meta = load_checkpoint(out / LAST, model, opt)
-            if meta["config"] != cfg:
-                diff = sorted(k for k in set(cfg) | set(meta["config"]) if cfg.get(k) != meta["config"].get(k))
-                raise ValueError(f"--resume with a different configuration (keys {diff}); resume with the same one.")
+            check_resumable(meta["config"], cfg, meta["step"])
             self.start, self.best, elapsed = meta["step"], meta["best_val"], meta["elapsed"]
             if write:
                 truncate_log(self.path, self.start)
