@@ -26,7 +26,7 @@ from the ground-truth GP's predictive to the model's, per target point, i.e. the
 ``oracle_joint - model_joint`` reported here. Its "Diagonal GP" row (the exact GP's marginals, 0.40) is
 ``oracle_joint - oracle_marginal`` here, a check (no training) that the task matches. Differences: 1-30
 context points here (the learners need one), and the CPU training budget of the presets (40,000 steps of 16
-functions; the thesis trains longer on a GPU).
+functions, unless --steps; the thesis trained on GPUs, its step count not checked here).
 """
 from __future__ import annotations
 

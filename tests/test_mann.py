@@ -57,6 +57,7 @@ def test_erase_one_zeroes_only_the_least_used_slot():
     with pytest.raises(ValueError, match="mann_erase"):
         MANN(erase="all")
 
+
 def test_usage_decays_and_adds_read_and_write_weights():
     torch.manual_seed(0)
     m = MANN(image_size=4, max_ways=3, controller=8, slots=6, width=5, heads=2, gamma=0.5)

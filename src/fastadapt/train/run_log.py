@@ -66,12 +66,11 @@ def check_resumable(saved: dict[str, Any], cfg: dict[str, Any], step: int) -> No
     validation at the old last step, if that was not a validation step, can differ)."""
     saved = {**_options_added_since(saved), **saved}
     diff = sorted(k for k in set(cfg) | set(saved) if cfg.get(k) != saved.get(k))
-    if diff == ["steps"] and cfg["steps"] >= step:
-        return
     if diff == ["steps"]:
-        raise ValueError(f"--resume with steps={cfg['steps']}, but the run has already done {step} steps; "
-                         f"to extend it pass steps >= {step}.")
-    if diff:
+        if cfg["steps"] < step:
+            raise ValueError(f"--resume with steps={cfg['steps']}, but the run has already done {step} steps; "
+                             f"to extend it pass steps >= {step}.")
+    elif diff:
         raise ValueError(f"--resume with a different configuration (keys {diff}); resume with the same one "
                          f"(only 'steps' may grow, to extend a run).")
 
