@@ -115,4 +115,5 @@ class CNP(Learner):
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "CNP":
         return cls(cfg.get("x_dim", 1), cfg.get("y_dim", 1), cfg.get("np_hidden", 128),
+                   cfg.get("np_encoder_layers", 4), cfg.get("np_decoder_layers", 2),
                    train_on_context=cfg.get("train_on_context", True), min_std=cfg.get("np_min_std", 0.1))

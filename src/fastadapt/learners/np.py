@@ -179,6 +179,7 @@ class NeuralProcess(Learner):
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "NeuralProcess":
         return cls(cfg.get("x_dim", 1), cfg.get("y_dim", 1), cfg.get("np_hidden", 128), cfg.get("np_latent", 128),
-                   samples=cfg.get("np_samples", 32), train_on_context=cfg.get("train_on_context", True),
+                   cfg.get("np_encoder_layers", 3), cfg.get("np_decoder_layers", 2), samples=cfg.get("np_samples", 32),
+                   train_on_context=cfg.get("train_on_context", True),
                    deterministic_path=cfg.get("np_deterministic_path", True), min_std=cfg.get("np_min_std", 0.1),
                    attention=cfg.get("np_attention", False), heads=cfg.get("np_heads", 8))
