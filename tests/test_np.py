@@ -97,3 +97,20 @@ def test_short_training_improves_target_log_likelihood():
         opt.step()
     after = score()
     assert after > before + 0.3, (before, after)
+
+
+def test_evaluation_elbo_is_query_likelihood_minus_kl_per_point():
+    """With a decoder blind to z the expectation is exact: ELBO = (log p(y_T | C) - KL) / T on the queries."""
+    torch.manual_seed(0)
+    model = NeuralProcess(hidden=32, latent=16).eval()
+    with torch.no_grad():
+        model.decoder[0].weight[:, 32:48] = 0                 # decoder input is [r (32), z (16), x]
+    b = GPTasks(context=6, targets=9, seed=2).batch(0, 3)
+    pr = model.adapt(b.support_x, b.support_y)
+    mean, std = pr.decode_samples(b.query_x, 1)
+    exact = Normal(mean[0], std[0]).log_prob(b.query_y).flatten(1).sum(-1)
+    mu_q, std_q = model.latent_dist(torch.cat([b.support_x, b.query_x], 1), torch.cat([b.support_y, b.query_y], 1))
+    kl = gaussian_kl(mu_q, std_q, pr.z_mean, pr.z_std)
+    assert (kl > 1e-4).all()
+    assert torch.allclose(model.elbo(b, samples=3), (exact - kl) / 9, atol=1e-5)
+    assert torch.allclose(model.log_likelihood(b, samples=3), exact / 9, atol=1e-5)

@@ -151,19 +151,30 @@ class NeuralProcess(Learner):
     def predict_batch(self, batch: TaskBatch) -> Prediction:
         return self.adapt(batch.support_x, batch.support_y).predict(batch.query_x)
 
-    def elbo_terms(self, batch: TaskBatch) -> tuple[Tensor, Tensor, int]:
-        """Per task: sum of target log-likelihoods under one ``z ~ q(z | C u T)``, the KL term, and the
-        number of decoded targets."""
-        xt, yt = targets_with_context(batch, self.train_on_context)
+    def elbo_terms(self, batch: TaskBatch, xt: Tensor | None = None, yt: Tensor | None = None,
+                   samples: int = 1) -> tuple[Tensor, Tensor, int]:
+        """Per task: the sum of the log-likelihoods of the points ``xt, yt`` (default: the training points,
+        see `targets_with_context`) averaged over ``samples`` draws ``z ~ q(z | C u T)``, the KL term, and the
+        number of decoded points."""
+        if xt is None:
+            xt, yt = targets_with_context(batch, self.train_on_context)
         mu_p, std_p = self.latent_dist(batch.support_x, batch.support_y)
         all_x = torch.cat([batch.support_x, batch.query_x], -2)
         all_y = torch.cat([batch.support_y, batch.query_y], -2)
         mu_q, std_q = self.latent_dist(all_x, all_y)
-        z = mu_q + std_q * torch.randn_like(std_q)
+        z = mu_q + std_q * torch.randn(samples, *std_q.shape, dtype=std_q.dtype, device=std_q.device)
         r = self.read_out(self.encode_context(batch.support_x, batch.support_y), xt)
-        mean, std = self.decode(r, z, xt)
-        loglik = gaussian_log_prob(mean, std, yt).flatten(-2).sum(-1)
+        mean, std = self.decode(r.expand(samples, *r.shape), z, xt.expand(samples, *xt.shape))
+        loglik = gaussian_log_prob(mean, std, yt.expand(samples, *yt.shape)).flatten(-2).sum(-1).mean(0)
         return loglik, gaussian_kl(mu_q, std_q, mu_p, std_p), yt.shape[-2] * yt.shape[-1]
+
+    @torch.no_grad()
+    def elbo(self, batch: TaskBatch, samples: int | None = None) -> Tensor:
+        """Per-task ELBO of the query targets per point ``[B]``, ``(E_{q(z | C u T)} log p(y_T | C, z) -
+        KL(q(z | C u T) || q(z | C))) / T`` over ``samples`` draws: a lower bound on ``log p(y_T | C) / T``,
+        the "ELBO" evaluation of Bruinsma (2022), next to the Monte Carlo likelihood `log_likelihood`."""
+        loglik, kl, n = self.elbo_terms(batch, batch.query_x, batch.query_y, samples or self.samples)
+        return (loglik - kl) / n
 
     def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
         """Negative ELBO per target point (Garnelo et al.'s scaling: ``-(log p - KL) / T``)."""
