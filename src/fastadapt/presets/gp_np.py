@@ -2,7 +2,9 @@
 noise std 0.02, x ~ U(-2, 2); 3-50 context points (drawn per batch), 50 disjoint targets at test time.
 Adam on 16 functions per step, 40,000 steps (lr 1e-3 halved every 10,000; 1e-3 learned faster than 5e-4 in
 2,000-step trials): about 8 (CNP) / 15 (NP) / 28 (ANP) minutes of one free CPU core; the papers train
-100,000+ steps. `--set steps=...` changes the budget."""
+100,000+ steps. `--set steps=...` changes the budget; `--set np_hidden=256 --set np_decoder_layers=4` gives the
+wider, deeper network (closer to Bruinsma 2022's width 256 and 6 decoder layers) that benchmarks/gp_np.py trains
+for the published comparison, ~3x the cost per step."""
 from . import register
 
 GP_TASKS = dict(dataset="gp", ways=None, train_ways=None, shots="3-50", train_shots="3-50", queries=50,
