@@ -235,5 +235,6 @@ def report(name: str, ev: dict, wall: float) -> None:
           f"marginal {ll['oracle_marginal']['mean']:.3f}; joint gap {gap['mean']:.3f} +- {gap['ci95']:.3f}"
           f"{elbo_text}; coverage {ev['coverage']} ({wall / 60:.1f} min)")
 
+
 if __name__ == "__main__":
     main()
