@@ -191,12 +191,11 @@ def main() -> None:
             raise SystemExit(f"--eval-only: {out} holds no finished run (no results.json). Train it first: the same "
                              "command without --eval-only.")
         trained = json.loads((out / "results.json").read_text())
-        learner, cfg = load_run(out)
     else:
         if out.exists():
             shutil.rmtree(out)
         res = train(cfg, out)
-        learner, _ = load_run(out)
+    learner, cfg = load_run(out)
     test = build_sampler(cfg, "test", None, cfg["shots"], cfg["queries"], cfg["eval_seed"])
     ev = evaluate_against_oracle(learner, test, a.functions, a.eval_batch, a.np_samples, a.seed)
     wall = time.time() - t
