@@ -111,16 +111,19 @@ def test_short_training_beats_chance(data_root):
     assert acc > 0.35, acc          # chance: 0.2
 
 
-def test_lstm_final_state_equals_nn_lstm_in_value_and_gradient():
+@pytest.mark.parametrize("steps", [1, 2, 5])
+def test_lstm_final_state_equals_nn_lstm_in_value_and_gradient(steps):
     from fastadapt.learners.lstm_learner import lstm_final_state
     torch.manual_seed(0)
     lstm = torch.nn.LSTM(7, 12, batch_first=True).double()
-    x = torch.randn(3, 5, 7, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(3, steps, 7, dtype=torch.float64, requires_grad=True)
     _, (h_ref, c_ref) = lstm(x)
     h, c = lstm_final_state(lstm, x)
     assert torch.allclose(h, h_ref[0]) and torch.allclose(c, c_ref[0])
     g_ref = torch.autograd.grad((h_ref * c_ref).sum(), [x, lstm.weight_hh_l0])
-    g = torch.autograd.grad((h * c).sum(), [x, lstm.weight_hh_l0])
+    g = torch.autograd.grad((h * c).sum(), [x, lstm.weight_hh_l0], materialize_grads=True)  # unused at 1 step
     assert all(torch.allclose(a, b) for a, b in zip(g, g_ref))
     with pytest.raises(ValueError, match="one-layer"):
         lstm_final_state(torch.nn.LSTM(7, 12, num_layers=2, batch_first=True), x.float())
+    with pytest.raises(ValueError, match="at least one step"):
+        lstm_final_state(lstm, x[:, :0])

@@ -44,13 +44,17 @@ def lstm_final_state(lstm: nn.LSTM, x: Tensor) -> tuple[Tensor, Tensor]:
                          "projection.")
     b, s, _ = x.shape
     hidden = lstm.hidden_size
+    if s == 0:
+        raise ValueError("lstm_final_state needs a sequence of at least one step (the support set is empty).")
     gates_x = torch.addmm(lstm.bias_ih_l0 + lstm.bias_hh_l0, x.reshape(b * s, -1),
                           lstm.weight_ih_l0.t()).view(b, s, 4 * hidden)
-    h = c = x.new_zeros(b, hidden)
-    for t in range(s):
-        i, f, g, o = torch.addmm(gates_x[:, t], h, lstm.weight_hh_l0.t()).chunk(4, -1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
+    h = c = None
+    for t in range(s):   # step 0 starts from h = c = 0: no recurrent product, no forget term
+        gates = gates_x[:, t] if h is None else torch.addmm(gates_x[:, t], h, lstm.weight_hh_l0.t())
+        i, f, _, o = gates.sigmoid().chunk(4, -1)    # one sigmoid for all gates; g is the tanh block
+        g = gates[:, 2 * hidden:3 * hidden].tanh()
+        c = i * g if c is None else f * c + i * g
+        h = o * torch.tanh(c)
     return h, c
 
 
