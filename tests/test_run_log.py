@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from fastadapt.presets import get_preset
-from fastadapt.train.run_log import LAST, RunLog, check_resumable, git_commit, prepare_out, truncate_log
+from fastadapt.train.checkpoint import CheckpointError, save_checkpoint
+from fastadapt.train.run_log import BEST, LAST, RunLog, check_resumable, git_commit, prepare_out, truncate_log
 
 CFG = {"steps": 10, "log_every": 2, "ckpt_every": 4, "val_every": 5, "lr": 1e-2, "lr_decay": 0.5,
        "lr_decay_every": 3}
@@ -71,3 +72,20 @@ def test_prepare_out_refuses_an_existing_run_without_resume(tmp_path):
     with pytest.raises(FileExistsError, match="--resume"):
         prepare_out(tmp_path, resume=False)
     prepare_out(tmp_path, resume=True)
+
+
+def test_init_from_starts_with_a_trained_runs_weights_and_a_fresh_optimizer(tmp_path):
+    trained, _ = _model_opt()
+    with torch.no_grad():
+        trained.weight.add_(1.0)
+    (tmp_path / "a").mkdir()
+    save_checkpoint(tmp_path / "a" / BEST, trained, {"config": CFG})
+    model, opt = _model_opt()
+    start = lambda source, m=model: RunLog(tmp_path / "b", dict(CFG, init_from=source), m, opt,  # noqa: E731
+                                           resume=False, write=False)
+    assert start(str(tmp_path / "a")).start == 0                                        # a run folder: its best
+    assert torch.equal(model.weight, trained.weight) and not opt.state
+    with pytest.raises(FileNotFoundError, match="init_from='.*missing'"):
+        start(str(tmp_path / "missing"))
+    with pytest.raises(CheckpointError, match="shape mismatch"):                        # another architecture
+        start(str(tmp_path / "a" / BEST), torch.nn.Linear(3, 4))

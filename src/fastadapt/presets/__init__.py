@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "eval_episodes": 1000, "eval_seed": 2017, "seed": 0, "device": "auto",
     "max_train_seconds": 0.0,                                  # > 0: stop training after this wall time
     "eval_bn": "running",                                      # test-time BatchNorm (Learner docstring)
+    "init_from": "",                                           # start from a trained run's weights
 }
 
 PRESETS: dict[str, dict[str, Any]] = {}

@@ -1,7 +1,8 @@
 """A run folder's bookkeeping, shared by the meta-training loops (`train.trainer` for learners,
 `optim.trainer` for learned optimizers): preparing the folder, resuming from ``last.safetensors`` (model,
-optimizer, step, best score, elapsed time), the log / validate / checkpoint cadence, and ``metrics.jsonl``
-(per-iteration metrics averaged over each logging window). A resumed run logs exactly what an
+optimizer, step, best score, elapsed time) or starting from another run's weights (``init_from``), the
+log / validate / checkpoint cadence, and ``metrics.jsonl`` (per-iteration metrics averaged over each logging
+window). A resumed run logs exactly what an
 uninterrupted one does, because ``ckpt_every`` is a multiple of ``log_every``."""
 from __future__ import annotations
 
@@ -82,6 +83,19 @@ def _options_added_since(saved: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in get_preset(name).items() if k not in saved} if name in PRESETS else {}
 
 
+def init_weights(model: nn.Module, source: str | os.PathLike) -> None:
+    """Start a run from trained weights (config key ``init_from``: a run folder, whose best checkpoint is read,
+    or a checkpoint file) with a fresh optimizer: fine-tuning, or a curriculum stage that continues a model
+    under a new configuration (e.g. more classes per episode). The architecture must be the same."""
+    path = Path(source)
+    if path.is_dir():
+        path = path / BEST
+    if not path.exists():
+        raise FileNotFoundError(f"init_from={str(source)!r}: no checkpoint at {path}. Pass a run folder that holds "
+                                f"{BEST}, or a .safetensors checkpoint written by fastadapt.")
+    load_checkpoint(path, model)
+
+
 class RunLog:
     """Resume state and logging for one run folder. ``best`` starts at ``worst`` (-inf when higher scores
     are better, +inf for losses); only the main process (``write``) touches the folder."""
@@ -98,6 +112,8 @@ class RunLog:
                 truncate_log(self.path, self.start)
         elif write:
             self.path.unlink(missing_ok=True)
+        if not self.start and cfg.get("init_from"):
+            init_weights(model, cfg["init_from"])
         if write:
             # The commit names the code the run came from; it is not part of the configuration itself.
             atomic_write_bytes(out / "config.json", json.dumps(dict(cfg, commit=git_commit()), indent=1).encode())
