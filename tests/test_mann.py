@@ -1,4 +1,6 @@
 """MANN (Santoro 2016): content reads, LRUA writes, usage decay, the episodic API."""
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -126,6 +128,22 @@ def test_meta_loss_backprops_and_too_many_ways_is_a_clear_error():
         small_mann(ways=2).adapt(batch[0].support_x, batch[0].support_y)
     with pytest.raises(ValueError, match="encoder"):
         MANN(encoder="resnet")
+
+
+def test_label_units_relabel_the_sequence_and_spare_units_are_trained():
+    m, batch = small_mann(ways=5), random_batch(n=3)
+    seq = as_sequence(batch, torch.Generator().manual_seed(0))
+    units = torch.tensor([[4, 0, 2], [1, 3, 0]])
+    with torch.no_grad():
+        spread = m.sequence_logits(seq, units)
+        relabelled = replace(seq, y=units.gather(1, seq.y), prev_y=torch.where(
+            seq.prev_y >= 0, units.gather(1, seq.prev_y.clamp_min(0)), -1), ways=5)   # the labels moved in the data
+        full = m.sequence_logits(relabelled)
+    torch.testing.assert_close(spread, full.gather(-1, units.unsqueeze(1).expand(-1, seq.y.shape[1], -1)))
+    torch.testing.assert_close(m.sequence_logits(seq, torch.arange(3).expand(2, -1)), m.sequence_logits(seq))
+    loss, _ = m.train().meta_loss(random_batch(b=8))    # 3 classes on 5 units: a random subset per sequence
+    loss.backward()
+    assert (m.out.weight.grad.abs().sum(1) > 0).all()                  # every label unit learns
 
 
 def test_instance_accuracy_reports_each_presentation():

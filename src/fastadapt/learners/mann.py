@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
-from ..tasks.sequence import SequenceBatch, as_sequence, batch_generator
+from ..tasks.sequence import SequenceBatch, as_sequence, batch_generator, random_orders
 from ..tasks.task import TaskBatch
 from .base import METHODS, Learner, Prediction, check_labels
 
@@ -175,11 +175,16 @@ class MANN(Learner):
             outs.append(logits)
         return torch.stack(outs, 1), state
 
-    def sequence_logits(self, seq: SequenceBatch) -> Tensor:
-        """Logits for every step of a Santoro sequence, restricted to its ``ways`` classes."""
+    def sequence_logits(self, seq: SequenceBatch, units: Tensor | None = None) -> Tensor:
+        """Logits ``[B, T, ways]`` for every step of a Santoro sequence. Class ``k`` of sequence ``b`` is shown
+        and read out on label unit ``units[b, k]`` (``units [B, ways]``; default: unit ``k``)."""
         self._check_ways(seq.ways)
-        logits, _ = self.run(self.features(seq.x), seq.prev_y)
-        return logits[..., :seq.ways]
+        if units is None:
+            logits, _ = self.run(self.features(seq.x), seq.prev_y)
+            return logits[..., :seq.ways]
+        shown = torch.where(seq.prev_y >= 0, units.gather(1, seq.prev_y.clamp_min(0)), -1)
+        logits, _ = self.run(self.features(seq.x), shown)
+        return logits.gather(-1, units.unsqueeze(1).expand(-1, logits.shape[1], -1))
 
     def predict_from(self, state: MANNState, feats: Tensor, ways: int) -> Tensor:
         """Independent one-step predictions for ``feats [B, Q, F]`` from ``state`` (batch B) -> ``[B, Q, N]``."""
@@ -213,9 +218,15 @@ class MANN(Learner):
     def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
         """Santoro's objective: cross-entropy at every step of the episode shown as one shuffled sequence
         (support and queries together). The time order is seeded by the batch's labels and pixels, so a
-        resumed run sees the same sequences."""
-        seq = as_sequence(batch, generator=batch_generator(batch))
-        logits = self.sequence_logits(seq)
+        resumed run sees the same sequences. With more label units than classes (``max_ways > ways``) each
+        sequence labels its classes with a random subset of the units, so every unit is trained and a model
+        trained on few classes per episode can go on to more (a curriculum, see ``init_from``)."""
+        gen = batch_generator(batch)
+        seq = as_sequence(batch, generator=gen)
+        units = None
+        if self.max_ways > seq.ways:
+            units = random_orders(seq.y.shape[0], self.max_ways, gen)[:, :seq.ways].to(seq.y.device)
+        logits = self.sequence_logits(seq, units)
         loss = F.cross_entropy(logits.reshape(-1, seq.ways), seq.y.reshape(-1))
         hit = (logits.argmax(-1) == seq.y).float()
         metrics = {"loss": loss.item(), "acc": hit.mean().item()}
