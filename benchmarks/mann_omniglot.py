@@ -22,7 +22,7 @@ CPU-sized training budget unless --full.
     # 15 classes by curriculum: 15 label units trained on 5-class sequences, then on 15-class ones
     python benchmarks/mann_omniglot.py --classes 5 --meta-batch 32 --steps 4000 --set image_size=20 \
         --set mann_max_ways=15 --tag=-20px-units15
-    python benchmarks/mann_omniglot.py --classes 15 --meta-batch 32 --steps 2000 --set image_size=20 \
+    python benchmarks/mann_omniglot.py --classes 15 --meta-batch 32 --minutes 40 --set image_size=20 \
         --set init_from=results/omniglot-mann-5class-20px-units15 --tag=-20px-from5class
 """
 from __future__ import annotations
@@ -117,7 +117,8 @@ def main() -> None:
     doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(), "machine": machine(),
            "wall_seconds": wall, "preset": preset, "train_steps": cfg["steps"],
            "train_episodes": cfg["steps"] * cfg["meta_batch"], "train_seconds": episodic["train_seconds"],
-           "continued_from": a.from_run, "init_from": cfg["init_from"] or None, "budget_minutes": a.minutes, "probe_step_seconds": step_s,
+           "continued_from": a.from_run, "init_from": cfg["init_from"] or None, "budget_minutes": a.minutes,
+           "probe_step_seconds": step_s,
            "protocol": f"{a.classes} classes x 10 drawings per test sequence (length {10 * a.classes}), "
                        f"{a.episodes} sequences, held-out (test) Omniglot characters; encoder {cfg['mann_encoder']}, "
                        f"memory write vector {cfg.get('mann_write', 'add')!r}, meta-batch {cfg['meta_batch']}, "

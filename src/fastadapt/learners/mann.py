@@ -180,8 +180,7 @@ class MANN(Learner):
         and read out on label unit ``units[b, k]`` (``units [B, ways]``; default: unit ``k``)."""
         self._check_ways(seq.ways)
         if units is None:
-            logits, _ = self.run(self.features(seq.x), seq.prev_y)
-            return logits[..., :seq.ways]
+            units = torch.arange(seq.ways, device=seq.y.device).expand(seq.y.shape[0], -1)
         shown = torch.where(seq.prev_y >= 0, units.gather(1, seq.prev_y.clamp_min(0)), -1)
         logits, _ = self.run(self.features(seq.x), shown)
         return logits.gather(-1, units.unsqueeze(1).expand(-1, logits.shape[1], -1))

@@ -2,8 +2,8 @@
 `optim.trainer` for learned optimizers): preparing the folder, resuming from ``last.safetensors`` (model,
 optimizer, step, best score, elapsed time) or starting from another run's weights (``init_from``), the
 log / validate / checkpoint cadence, and ``metrics.jsonl`` (per-iteration metrics averaged over each logging
-window). A resumed run logs exactly what an
-uninterrupted one does, because ``ckpt_every`` is a multiple of ``log_every``."""
+window). A resumed run logs exactly what an uninterrupted one does, because ``ckpt_every`` is a multiple of
+``log_every``."""
 from __future__ import annotations
 
 import json
