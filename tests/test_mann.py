@@ -192,3 +192,17 @@ def test_adapt_shows_each_support_label_one_step_late(monkeypatch):
         pred = m.adapt(bt[0].support_x, bt[0].support_y)
     assert shown[0].tolist() == [[-1] + bt[0].support_y[:-1].tolist()]
     assert pred.state.last_y.tolist() == [bt[0].support_y[-1].item()]    # shown with every query
+
+
+def test_translation_augmentation_applies_to_training_sequences_only():
+    plain, batch = small_mann(), random_batch()
+    shifted = small_mann()
+    shifted.load_state_dict(plain.state_dict())
+    shifted.shift = 2
+    with torch.no_grad():
+        assert not torch.isclose(shifted.train().meta_loss(batch)[0], plain.train().meta_loss(batch)[0])
+        torch.testing.assert_close(shifted.eval().meta_loss(batch)[0], plain.eval().meta_loss(batch)[0])
+        torch.testing.assert_close(shifted.predict_batch(batch).logits, plain.predict_batch(batch).logits)
+    assert MANN.from_config({"image_size": 8, "mann_shift": 3}).shift == 3
+    with pytest.raises(ValueError, match="mann_shift"):
+        MANN(image_size=8, shift=-1)

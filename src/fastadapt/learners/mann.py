@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
+from ..tasks.augment import random_translate
 from ..tasks.sequence import SequenceBatch, as_sequence, batch_generator, random_orders
 from ..tasks.task import TaskBatch
 from .base import METHODS, Learner, Prediction, check_labels
@@ -107,12 +108,17 @@ class MANN(Learner):
     literally. With ``"key"`` the read at step t finds the key it has just written (cosine 1) and learning
     stalls near chance: on a synthetic 5-class task the loss had not left ln 5 after 600 batches of 16,
     while with ``"add"`` the 5th-instance accuracy reached 0.8. ``erase``: see :func:`lrua_write`.
+    ``shift``: training sequences show each image moved by a random offset of up to ``shift`` pixels per axis
+    (Santoro's translation augmentation; 0, the default, turns it off); evaluation never shifts.
     """
 
     def __init__(self, image_size: int = 28, channels: int = 1, max_ways: int = 5, encoder: str = "pixels",
                  controller: int = 200, slots: int = 128, width: int = 40, heads: int = 4, gamma: float = 0.95,
-                 hidden: int = 64, write: str = "add", erase: str = "heads") -> None:
+                 hidden: int = 64, write: str = "add", erase: str = "heads", shift: int = 0) -> None:
         super().__init__()
+        if shift < 0:
+            raise ValueError(f"shift (mann_shift) is a number of pixels >= 0, got {shift}.")
+        self.shift = shift
         if erase not in ERASE:
             raise ValueError(f"erase (mann_erase) must be one of {ERASE}, got {erase!r}.")
         self.erase = erase
@@ -222,6 +228,8 @@ class MANN(Learner):
         trained on few classes per episode can go on to more (a curriculum, see ``init_from``)."""
         gen = batch_generator(batch)
         seq = as_sequence(batch, generator=gen)
+        if self.training and self.shift:
+            seq = replace(seq, x=random_translate(seq.x, self.shift, gen))
         units = None
         if self.max_ways > seq.ways:
             units = random_orders(seq.y.shape[0], self.max_ways, gen)[:, :seq.ways].to(seq.y.device)
@@ -242,7 +250,8 @@ class MANN(Learner):
                    encoder=cfg.get("mann_encoder", "pixels"), controller=cfg.get("mann_controller", 200),
                    slots=cfg.get("mann_slots", 128), width=cfg.get("mann_width", 40),
                    heads=cfg.get("mann_heads", 4), gamma=cfg.get("mann_gamma", 0.95), hidden=cfg.get("hidden", 64),
-                   write=cfg.get("mann_write", "add"), erase=cfg.get("mann_erase", "heads"))
+                   write=cfg.get("mann_write", "add"), erase=cfg.get("mann_erase", "heads"),
+                   shift=cfg.get("mann_shift", 0))
 
 
 @torch.no_grad()

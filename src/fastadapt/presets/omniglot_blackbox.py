@@ -18,7 +18,8 @@ for _n in (5, 15):
              method="mann", ways=_n, shots=1, queries=9, train_ways=_n, train_shots=1, train_queries=9,
              meta_batch=16, steps=4000, lr=1e-3, lr_decay_every=100000, val_episodes=100, eval_episodes=600,
              extra={"mann_encoder": "pixels", "mann_controller": 200, "mann_slots": 128, "mann_width": 40,
-                    "mann_heads": 4, "mann_gamma": 0.95, "mann_max_ways": _n, "mann_erase": "heads"})
+                    "mann_heads": 4, "mann_gamma": 0.95, "mann_max_ways": _n, "mann_erase": "heads",
+                    "mann_shift": 0})
 
 for _w in (5, 20):
     register(f"omniglot-hypernet-{_w}w1s",
