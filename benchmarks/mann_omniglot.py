@@ -8,7 +8,8 @@ characters, with rotations as extra classes), next to the paper's numbers.
 Paper reference (Santoro et al., 2016, "One-shot Learning with Memory-Augmented Neural Networks",
 ICML, Table 1: Omniglot test-set classification accuracy, 5 classes per episode, one-hot labels):
 MANN (LSTM controller) 36.4 / 82.8 / 91.0 / 92.6 / 94.9 / 98.1 % at instances 1 / 2 / 3 / 4 / 5 / 10,
-after 100,000 training episodes (images downscaled to 20x20, with translations and rotations).
+after 100,000 training episodes (images downscaled to 20x20, with translations and rotations;
+here rotations are extra classes and translations the opt-in ``--set mann_shift=K``).
 Differences here: 28x28 images, vinyals character split (1,028 train / 423 test characters, rotations as
 classes), one-hot labels also for 15 classes (the paper uses 5-character string labels there), and a
 CPU-sized training budget unless --full.
@@ -19,6 +20,10 @@ CPU-sized training budget unless --full.
     python benchmarks/mann_omniglot.py --classes 5 --steps 20 --episodes 50 --results /tmp/r   # smoke test
     python benchmarks/mann_omniglot.py --classes 5 --full --set image_size=20 --tag=-20px  # Santoro's 20x20 images
     python benchmarks/mann_omniglot.py ... --steps 28000 --tag=-longer --from-run results/X   # extend run X
+    # more training with Santoro's translation augmentation (random shifts of up to 1 pixel), from a trained run
+    python benchmarks/mann_omniglot.py --classes 5 --meta-batch 32 --steps 4500 --set image_size=20 \
+        --set init_from=results/omniglot-mann-5class-full-20px-896k --set lr=2.5e-4 --set lr_decay_every=1500 \
+        --set mann_shift=1 --tag=-20px-896k-shift1-144k
     # 15 classes by curriculum: 15 label units trained on 5-class sequences, then on 15-class ones
     python benchmarks/mann_omniglot.py --classes 5 --meta-batch 32 --steps 4000 --set image_size=20 \
         --set mann_max_ways=15 --tag=-20px-units15
