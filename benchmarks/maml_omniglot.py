@@ -8,6 +8,11 @@ tested on 1,000 test episodes with the preset's test-time inner steps.
     python benchmarks/maml_omniglot.py --method maml fomaml anil --ways 5 --shots 1 --minutes 30   # CPU budget
     python benchmarks/maml_omniglot.py --method maml --ways 5 --shots 1 --steps 60000              # paper (GPU)
     python benchmarks/maml_omniglot.py --method maml --minutes 0.5 --results /tmp/r                # smoke test
+    python benchmarks/maml_omniglot.py --method maml --minutes 30 --set lr=0.002 --lr-decays 2 --tag=-anneal
+
+``--lr-decays N`` multiplies the learning rate by the preset's ``lr_decay`` (0.5) N times, evenly spaced over
+the run (the step count is only known once the budget is measured); ``--set KEY=VALUE`` overrides a preset
+key, and ``--tag`` names such variants' run folders.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ import time
 from pathlib import Path
 
 
-from fastadapt.presets import get_preset
+from fastadapt.presets import apply_overrides, get_preset
 from fastadapt.train.budget import steps_for_budget
 from fastadapt.train.trainer import git_commit, hardware, machine, train
 
@@ -38,10 +43,15 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="fixed meta-iterations instead of a time budget")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--results", default="results")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset key")
+    p.add_argument("--lr-decays", type=int, default=0, help="learning-rate decays, evenly spaced over the run")
+    p.add_argument("--tag", default="", help="appended to the run folder's name (variants made with --set)")
     a = p.parse_args()
+    if a.lr_decays < 0:
+        p.error(f"--lr-decays must be 0 or more, got {a.lr_decays}.")
     for method in a.method:
         name = f"omniglot-{method}-{a.ways}w{a.shots}s"
-        cfg = get_preset(name)
+        cfg = apply_overrides(get_preset(name), a.set)
         cfg["seed"] = a.seed
         if a.steps:
             steps, per_it = a.steps, None
@@ -51,7 +61,10 @@ def main() -> None:
             steps, per_it = steps_for_budget(cfg, a.minutes * 60, fraction=0.8)
         every = max(10, steps // 4)
         cfg.update(steps=steps, log_every=max(1, every // 5), val_every=every, ckpt_every=max(1, every // 5) * 5)
-        out = Path(a.results) / (name + (f"-{a.steps}it" if a.steps else f"-{hardware().lower()}{a.minutes:g}min"))
+        if a.lr_decays:
+            cfg["lr_decay_every"] = -(-steps // (a.lr_decays + 1))
+        out = Path(a.results) / (name + (f"-{a.steps}it" if a.steps else f"-{hardware().lower()}{a.minutes:g}min")
+                                 + a.tag)
         if out.exists():
             shutil.rmtree(out)
         t = time.time()
@@ -61,7 +74,8 @@ def main() -> None:
         paper = PAPER[method].get((a.ways, a.shots))
         doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(),
                "machine": machine(), "wall_seconds": wall, "preset": name, "train_steps": steps,
-               "seconds_per_iteration_measured": per_it, "budget_minutes": None if a.steps else a.minutes,
+               "seconds_per_iteration_measured": per_it, "overrides": a.set,
+               "lr_schedule": {k: cfg[k] for k in ("lr", "lr_decay", "lr_decay_every")}, "budget_minutes": None if a.steps else a.minutes,
                "protocol": (f"{steps} meta-iterations (paper: 60,000)" if a.steps else
                             f"{hardware()} budget {a.minutes:g} min: {steps} meta-iterations (paper: 60,000)"),
                "test": test, "accuracy": 100 * test["accuracy"], "ci95": 100 * test["ci95"],
