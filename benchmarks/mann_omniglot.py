@@ -9,7 +9,8 @@ Paper reference (Santoro et al., 2016, "One-shot Learning with Memory-Augmented 
 ICML, Table 1: Omniglot test-set classification accuracy, 5 classes per episode, one-hot labels):
 MANN (LSTM controller) 36.4 / 82.8 / 91.0 / 92.6 / 94.9 / 98.1 % at instances 1 / 2 / 3 / 4 / 5 / 10,
 after 100,000 training episodes (images downscaled to 20x20, with translations and rotations;
-here rotations are extra classes and translations the opt-in ``--set mann_shift=K``).
+here rotations by quarter turns are extra classes; translations and small rotations the opt-in
+``--set mann_shift=K`` and ``--set mann_rotate=DEGREES``).
 Differences here: 28x28 images, vinyals character split (1,028 train / 423 test characters, rotations as
 classes), one-hot labels also for 15 classes (the paper uses 5-character string labels there), and a
 CPU-sized training budget unless --full.

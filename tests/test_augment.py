@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from fastadapt.tasks.augment import random_translate
+from fastadapt.tasks.augment import random_rotate, random_translate
 
 
 def test_each_image_moves_by_whole_pixels_with_zeros_shifted_in():
@@ -39,3 +39,42 @@ def test_same_generator_seed_gives_the_same_batch():
     a = random_translate(x, 3, torch.Generator().manual_seed(5))
     b = random_translate(x, 3, torch.Generator().manual_seed(5))
     assert torch.equal(a, b)
+
+
+def _centroids(img):
+    """(row, col) centroid of each quadrant's ink of a [H, W] image, measured from the image centre."""
+    h, w = img.shape
+    r, c = torch.meshgrid(torch.arange(h, dtype=img.dtype), torch.arange(w, dtype=img.dtype), indexing="ij")
+    out = []
+    for rows, cols in ((slice(0, h // 2), slice(w // 2 + 1, w)), (slice(h // 2 + 1, h), slice(0, w // 2))):
+        m = img[rows, cols]
+        out.append(((m * r[rows, cols]).sum() / m.sum() - (h - 1) / 2,
+                    (m * c[rows, cols]).sum() / m.sum() - (w - 1) / 2))
+    return out
+
+
+def test_rotation_is_rigid_about_the_centre_by_one_bounded_angle_per_image():
+    x = torch.zeros(40, 1, 41, 41, dtype=torch.float64)
+    x[..., 9:12, 28:31] = 1.0          # a blob up-right of the centre (row 10, col 29: offset -10, +9)
+    x[..., 28:31, 8:11] = 1.0          # and one down-left (row 29, col 9: offset +9, -11), both far from the axes
+    out = random_rotate(x, 20.0, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    before = _centroids(x[0, 0])
+    angles = []
+    for img in out[:, 0]:
+        per_blob = []
+        for (r0, c0), (r1, c1) in zip(before, _centroids(img)):
+            torch.testing.assert_close(torch.hypot(r1, c1), torch.hypot(r0, c0), atol=0.05, rtol=0)  # radius kept
+            # angle counter-clockwise on screen (rows point down, hence the minus signs)
+            per_blob.append(torch.atan2(-r1, c1) - torch.atan2(-r0, c0))
+        assert abs(per_blob[0] - per_blob[1]) < 0.01        # one rigid rotation moves both blobs
+        angles.append(float(per_blob[0]) * 180 / torch.pi)
+    assert max(abs(a) for a in angles) <= 20.0 + 0.3
+    assert torch.tensor(angles).std() > 5                   # angles are drawn per image
+
+
+def test_no_rotation_is_identity_and_negative_is_an_error():
+    x = torch.rand(2, 1, 8, 8)
+    assert random_rotate(x, 0) is x
+    with pytest.raises(ValueError, match="max_degrees"):
+        random_rotate(x, -1)

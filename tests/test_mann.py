@@ -194,15 +194,22 @@ def test_adapt_shows_each_support_label_one_step_late(monkeypatch):
     assert pred.state.last_y.tolist() == [bt[0].support_y[-1].item()]    # shown with every query
 
 
-def test_translation_augmentation_applies_to_training_sequences_only():
+@pytest.mark.parametrize("attr, value", [("shift", 2), ("rotate", 15.0)])
+def test_augmentation_applies_to_training_sequences_only(attr, value):
     plain, batch = small_mann(), random_batch()
-    shifted = small_mann()
-    shifted.load_state_dict(plain.state_dict())
-    shifted.shift = 2
+    augmented = small_mann()
+    augmented.load_state_dict(plain.state_dict())
+    setattr(augmented, attr, value)
     with torch.no_grad():
-        assert not torch.isclose(shifted.train().meta_loss(batch)[0], plain.train().meta_loss(batch)[0])
-        torch.testing.assert_close(shifted.eval().meta_loss(batch)[0], plain.eval().meta_loss(batch)[0])
-        torch.testing.assert_close(shifted.predict_batch(batch).logits, plain.predict_batch(batch).logits)
-    assert MANN.from_config({"image_size": 8, "mann_shift": 3}).shift == 3
+        assert not torch.isclose(augmented.train().meta_loss(batch)[0], plain.train().meta_loss(batch)[0])
+        torch.testing.assert_close(augmented.eval().meta_loss(batch)[0], plain.eval().meta_loss(batch)[0])
+        torch.testing.assert_close(augmented.predict_batch(batch).logits, plain.predict_batch(batch).logits)
+
+
+def test_augmentation_config_keys_and_bad_values():
+    m = MANN.from_config({"image_size": 8, "mann_shift": 3, "mann_rotate": 10})
+    assert (m.shift, m.rotate) == (3, 10)
     with pytest.raises(ValueError, match="mann_shift"):
         MANN(image_size=8, shift=-1)
+    with pytest.raises(ValueError, match="mann_rotate"):
+        MANN(image_size=8, rotate=-5)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
-from ..tasks.augment import random_translate
+from ..tasks.augment import random_rotate, random_translate
 from ..tasks.sequence import SequenceBatch, as_sequence, batch_generator, random_orders
 from ..tasks.task import TaskBatch
 from .base import METHODS, Learner, Prediction, check_labels
@@ -109,16 +109,20 @@ class MANN(Learner):
     stalls near chance: on a synthetic 5-class task the loss had not left ln 5 after 600 batches of 16,
     while with ``"add"`` the 5th-instance accuracy reached 0.8. ``erase``: see :func:`lrua_write`.
     ``shift``: training sequences show each image moved by a random offset of up to ``shift`` pixels per axis
-    (Santoro's translation augmentation; 0, the default, turns it off); evaluation never shifts.
+    (Santoro's translation augmentation; 0, the default, turns it off); evaluation never shifts. ``rotate``:
+    likewise, each training image is first rotated by a random angle of up to ``rotate`` degrees (0: off).
     """
 
     def __init__(self, image_size: int = 28, channels: int = 1, max_ways: int = 5, encoder: str = "pixels",
                  controller: int = 200, slots: int = 128, width: int = 40, heads: int = 4, gamma: float = 0.95,
-                 hidden: int = 64, write: str = "add", erase: str = "heads", shift: int = 0) -> None:
+                 hidden: int = 64, write: str = "add", erase: str = "heads", shift: int = 0,
+                 rotate: float = 0.0) -> None:
         super().__init__()
         if shift < 0:
             raise ValueError(f"shift (mann_shift) is a number of pixels >= 0, got {shift}.")
-        self.shift = shift
+        if not 0 <= rotate <= 180:
+            raise ValueError(f"rotate (mann_rotate) is a largest angle in degrees, 0 to 180, got {rotate}.")
+        self.shift, self.rotate = shift, rotate
         if erase not in ERASE:
             raise ValueError(f"erase (mann_erase) must be one of {ERASE}, got {erase!r}.")
         self.erase = erase
@@ -228,6 +232,8 @@ class MANN(Learner):
         trained on few classes per episode can go on to more (a curriculum, see ``init_from``)."""
         gen = batch_generator(batch)
         seq = as_sequence(batch, generator=gen)
+        if self.training and self.rotate:
+            seq = replace(seq, x=random_rotate(seq.x, self.rotate, gen))
         if self.training and self.shift:
             seq = replace(seq, x=random_translate(seq.x, self.shift, gen))
         units = None
@@ -251,7 +257,7 @@ class MANN(Learner):
                    slots=cfg.get("mann_slots", 128), width=cfg.get("mann_width", 40),
                    heads=cfg.get("mann_heads", 4), gamma=cfg.get("mann_gamma", 0.95), hidden=cfg.get("hidden", 64),
                    write=cfg.get("mann_write", "add"), erase=cfg.get("mann_erase", "heads"),
-                   shift=cfg.get("mann_shift", 0))
+                   shift=cfg.get("mann_shift", 0), rotate=cfg.get("mann_rotate", 0.0))
 
 
 @torch.no_grad()
