@@ -8,7 +8,7 @@ tested on 1,000 test episodes with the preset's test-time inner steps.
     python benchmarks/maml_omniglot.py --method maml fomaml anil --ways 5 --shots 1 --minutes 30   # CPU budget
     python benchmarks/maml_omniglot.py --method maml --ways 5 --shots 1 --steps 60000              # paper (GPU)
     python benchmarks/maml_omniglot.py --method maml --minutes 0.5 --results /tmp/r                # smoke test
-    python benchmarks/maml_omniglot.py --method maml --minutes 30 --set lr=0.002 --lr-decays 2 --tag=-anneal
+    python benchmarks/maml_omniglot.py --method maml --minutes 30 --set lr=0.003 --lr-decays 2 --tag=-lr3e-3-anneal
 
 ``--lr-decays N`` multiplies the learning rate by the preset's ``lr_decay`` (0.5) N times, evenly spaced over
 the run (the step count is only known once the budget is measured); ``--set KEY=VALUE`` overrides a preset
@@ -75,7 +75,8 @@ def main() -> None:
         doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(),
                "machine": machine(), "wall_seconds": wall, "preset": name, "train_steps": steps,
                "seconds_per_iteration_measured": per_it, "overrides": a.set,
-               "lr_schedule": {k: cfg[k] for k in ("lr", "lr_decay", "lr_decay_every")}, "budget_minutes": None if a.steps else a.minutes,
+               "lr_schedule": {k: cfg[k] for k in ("lr", "lr_decay", "lr_decay_every")},
+               "budget_minutes": None if a.steps else a.minutes,
                "protocol": (f"{steps} meta-iterations (paper: 60,000)" if a.steps else
                             f"{hardware()} budget {a.minutes:g} min: {steps} meta-iterations (paper: 60,000)"),
                "test": test, "accuracy": 100 * test["accuracy"], "ci95": 100 * test["ci95"],

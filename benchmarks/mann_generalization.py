@@ -24,7 +24,7 @@ from fastadapt.train.trainer import git_commit, load_run, machine
 
 def score(learner, sampler, batches: int, shift: int) -> dict[str, float]:
     learner.train()                       # meta_loss applies the translation only in training mode
-    learner.shift = shift
+    learner.shift, learner.rotate = shift, 0.0     # only the translation under study, whatever the run trained with
     accs = [learner.meta_loss(sampler.batch(i, 32))[1] for i in range(batches)]
     return {k: sum(a[k] for a in accs) / len(accs) for k in ("acc", "acc_inst2")}
 
