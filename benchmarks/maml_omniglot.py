@@ -45,10 +45,14 @@ def main() -> None:
     p.add_argument("--results", default="results")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset key")
     p.add_argument("--lr-decays", type=int, default=0, help="learning-rate decays, evenly spaced over the run")
+    p.add_argument("--fraction", type=float, default=0.8,
+                   help="share of --minutes given to measured-speed training steps (the rest: validation, slack)")
     p.add_argument("--tag", default="", help="appended to the run folder's name (variants made with --set)")
     a = p.parse_args()
     if a.lr_decays < 0:
         p.error(f"--lr-decays must be 0 or more, got {a.lr_decays}.")
+    if not 0 < a.fraction <= 1:
+        p.error(f"--fraction must be in (0, 1], got {a.fraction}.")
     for method in a.method:
         name = f"omniglot-{method}-{a.ways}w{a.shots}s"
         cfg = apply_overrides(get_preset(name), a.set)
@@ -58,7 +62,7 @@ def main() -> None:
         else:
             # 20% left for validation passes and for iterations slower than the warm-up ones: the first MAML
             # 5w1s run measured 1.01 s/it in warm-up but took 1.24 s/it over the whole budget (33.7 min for 30).
-            steps, per_it = steps_for_budget(cfg, a.minutes * 60, fraction=0.8)
+            steps, per_it = steps_for_budget(cfg, a.minutes * 60, fraction=a.fraction)
         every = max(10, steps // 4)
         cfg.update(steps=steps, log_every=max(1, every // 5), val_every=every, ckpt_every=max(1, every // 5) * 5)
         if a.lr_decays:
@@ -76,7 +80,7 @@ def main() -> None:
                "machine": machine(), "wall_seconds": wall, "preset": name, "train_steps": steps,
                "seconds_per_iteration_measured": per_it, "overrides": a.set,
                "lr_schedule": {k: cfg[k] for k in ("lr", "lr_decay", "lr_decay_every")},
-               "budget_minutes": None if a.steps else a.minutes,
+               "budget_minutes": None if a.steps else a.minutes, "budget_fraction": None if a.steps else a.fraction,
                "protocol": (f"{steps} meta-iterations (paper: 60,000)" if a.steps else
                             f"{hardware()} budget {a.minutes:g} min: {steps} meta-iterations (paper: 60,000)"),
                "test": test, "accuracy": 100 * test["accuracy"], "ci95": 100 * test["ci95"],
