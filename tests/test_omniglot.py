@@ -138,3 +138,15 @@ def test_data_root_resolution(monkeypatch, tmp_path):
     assert og.data_root("/x") == og.Path("/x")
     monkeypatch.delenv("FASTADAPT_DATA")
     assert og.data_root() == og.Path.home() / ".cache" / "fastadapt"
+
+
+def test_trainval_split_trains_on_1200_characters(data_root):
+    from fastadapt.presets import get_preset
+    from fastadapt.tasks import build_sampler
+    cfg = {**get_preset("omniglot-protonet-5w1s"), "data_root": str(data_root)}
+    classes = {s: {p: build_sampler({**cfg, "split": s}, p, 5, 1, 1, 0).num_classes for p in ("train", "val", "test")}
+               for s in ("vinyals", "vinyals-trainval")}
+    assert classes["vinyals"] == {"train": 1028 * 4, "val": 172 * 4, "test": 423 * 4}
+    assert classes["vinyals-trainval"] == {"train": 1200 * 4, "val": 172 * 4, "test": 423 * 4}
+    with pytest.raises(ValueError, match="Unknown Omniglot split 'vinyal'.*vinyals-trainval"):
+        build_sampler({**cfg, "split": "vinyal"}, "train", 5, 1, 1, 0)

@@ -29,17 +29,20 @@ def _omniglot(split: str, part: str, root: str, size: int):
     return omniglot_classes(split, part, root=root or None, size=size)
 
 
-# The evaluation part of each split, and the part used for validation during training.
-SPLIT_PARTS = {"vinyals": {"train": "train", "val": "val", "test": "test"},
-               "lake": {"train": "background", "val": "evaluation", "test": "evaluation"}}
+# Config value of "split" -> (named character split, its part for each of train / val / test).
+# "vinyals-trainval" trains on the 1,200 train + validation characters (Santoro 2016 and Snell 2017 train on
+# 1,200 characters); its validation characters are then seen in training, so validation only tracks progress.
+SPLIT_PARTS = {"vinyals": ("vinyals", {"train": "train", "val": "val", "test": "test"}),
+               "vinyals-trainval": ("vinyals", {"train": "trainval", "val": "val", "test": "test"}),
+               "lake": ("lake", {"train": "background", "val": "evaluation", "test": "evaluation"})}
 
 
 def omniglot_sampler(cfg: dict[str, Any], part: str, ways: int, shots: int, queries: int, seed: int,
                      within_group: bool = False) -> EpisodeSampler:
-    parts = SPLIT_PARTS.get(cfg["split"])
-    if parts is None:
+    if cfg["split"] not in SPLIT_PARTS:
         raise ValueError(f"Unknown Omniglot split {cfg['split']!r}; choose one of {sorted(SPLIT_PARTS)}.")
-    data = _omniglot(cfg["split"], parts[part], cfg.get("data_root", ""), cfg["image_size"])
+    split, parts = SPLIT_PARTS[cfg["split"]]
+    data = _omniglot(split, parts[part], cfg.get("data_root", ""), cfg["image_size"])
     return EpisodeSampler(data.x, data.y, ways, shots, queries, groups=data.groups[data.y],
                           within_group=within_group, seed=seed)
 
