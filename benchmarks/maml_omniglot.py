@@ -10,9 +10,10 @@ tested on 1,000 test episodes with the preset's test-time inner steps.
     python benchmarks/maml_omniglot.py --method maml --minutes 0.5 --results /tmp/r                # smoke test
     python benchmarks/maml_omniglot.py --method maml --minutes 30 --set lr=0.003 --lr-decays 2 --tag=-lr3e-3-anneal
 
-``--lr-decays N`` multiplies the learning rate by the preset's ``lr_decay`` (0.5) N times, evenly spaced over
-the run (the step count is only known once the budget is measured); ``--set KEY=VALUE`` overrides a preset
-key, and ``--tag`` names such variants' run folders.
+``--fraction F`` (default 0.8) is the share of ``--minutes`` the measured step time is asked to fill; the rest
+is left for validation passes and slower steps. ``--lr-decays N`` multiplies the learning rate by the preset's
+``lr_decay`` (0.5) N times, evenly spaced over the run (the step count is only known once the budget is
+measured); ``--set KEY=VALUE`` overrides a preset key, and ``--tag`` names such variants' run folders.
 """
 from __future__ import annotations
 
