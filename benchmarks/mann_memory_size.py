@@ -44,9 +44,9 @@ def main() -> None:
             trained = learner.slots
             out[run] = {"trained_slots": trained}
             for part in a.parts:
+                seqs = omniglot_sequences(cfg, part, cfg["ways"], 10, seed=cfg["eval_seed"])   # same for every size
                 for slots in a.slots:
                     learner.slots = slots
-                    seqs = omniglot_sequences(cfg, part, cfg["ways"], 10, seed=cfg["eval_seed"])
                     r = instance_accuracy(learner, seqs, a.episodes, instances=INSTANCES)
                     out[run][f"{part}_slots{slots}"] = {str(k): 100 * r[str(k)]["accuracy"] for k in INSTANCES}
                     print(f"{run} {part} {slots} slots: "
