@@ -30,6 +30,13 @@ CPU-sized training budget unless --full.
         --set mann_max_ways=15 --tag=-20px-units15
     python benchmarks/mann_omniglot.py --classes 15 --meta-batch 32 --minutes 40 --set image_size=20 \
         --set init_from=results/omniglot-mann-5class-20px-units15 --tag=-20px-from5class
+    # the controller and memory over a frozen Conv4 taken from a trained Prototypical Network (not the paper's
+    # pixel input: the encoder is learned by another method on the same training characters)
+    python benchmarks/mann_omniglot.py --classes 5 --meta-batch 32 --steps 3000 --set mann_encoder=conv4 \
+        --set mann_freeze_encoder=true --set encoder_from=results/omniglot-protonet-5w1s-gpu-full \
+        --set lr_decay_every=2000 --tag=-protonet-conv4-frozen-96k
+    # ... and that run extended to 6,000 batches: the same command with
+    #     --steps 6000 --from-run results/omniglot-mann-5class-conv4-protonet-conv4-frozen-96k --tag=-protonet-frozen-192k
 """
 from __future__ import annotations
 

@@ -213,3 +213,20 @@ def test_augmentation_config_keys_and_bad_values():
         MANN(image_size=8, shift=-1)
     with pytest.raises(ValueError, match="mann_rotate"):
         MANN(image_size=8, rotate=-5)
+
+
+def test_frozen_encoder_gets_no_gradient_and_keeps_its_running_statistics():
+    torch.manual_seed(0)
+    m = MANN(image_size=16, max_ways=3, encoder="conv4", hidden=8, controller=16, slots=12, width=6, heads=2,
+             freeze_encoder=True).train()
+    assert not m.encoder.training                                      # BatchNorm on running statistics
+    batch = random_batch()
+    batch = TaskBatch(*(t.repeat_interleave(2, -1).repeat_interleave(2, -2) if t.dim() == 5 else t
+                        for t in (batch.support_x, batch.support_y, batch.query_x, batch.query_y)), ways=3)
+    stats = [b.clone() for b in m.encoder.buffers()]
+    m.meta_loss(batch)[0].backward()
+    assert all(p.grad is None for p in m.encoder.parameters()) and m.cell.weight_ih.grad.abs().sum() > 0
+    assert all(torch.equal(a, b) for a, b in zip(stats, m.encoder.buffers()))
+    assert MANN.from_config({"image_size": 16, "mann_encoder": "conv4", "mann_freeze_encoder": True}).freeze_encoder
+    with pytest.raises(ValueError, match="mann_encoder='conv4'"):
+        MANN(image_size=8, freeze_encoder=True)

@@ -89,3 +89,26 @@ def test_init_from_starts_with_a_trained_runs_weights_and_a_fresh_optimizer(tmp_
         start(str(tmp_path / "missing"))
     with pytest.raises(CheckpointError, match="shape mismatch"):                        # another architecture
         start(str(tmp_path / "a" / BEST), torch.nn.Linear(3, 4))
+
+
+def test_encoder_from_loads_another_runs_encoder_and_nothing_else(tmp_path):
+    from fastadapt.learners.mann import MANN
+    from fastadapt.learners.protonet import ProtoNet
+    from fastadapt.nn.conv4 import Conv4
+    torch.manual_seed(1)
+    proto = ProtoNet(Conv4(hidden=8))
+    (tmp_path / "proto").mkdir()
+    save_checkpoint(tmp_path / "proto" / BEST, proto, {"config": {"method": "protonet"}})
+    mann = MANN(image_size=16, encoder="conv4", hidden=8, controller=8, slots=4, width=4, heads=1)
+    before = {k: v.clone() for k, v in mann.state_dict().items() if not k.startswith("encoder.")}
+    opt = torch.optim.Adam(mann.parameters())
+    start = lambda m, source=str(tmp_path / "proto"): RunLog(tmp_path / "run", dict(CFG, encoder_from=source),  # noqa: E731
+                                                             m, opt, resume=False, write=False)
+    start(mann)
+    for k, v in proto.encoder.state_dict().items():
+        assert torch.equal(mann.encoder.state_dict()[k], v)
+    assert all(torch.equal(mann.state_dict()[k], v) for k, v in before.items())        # the rest untouched
+    with pytest.raises(CheckpointError, match="no encoder shaped like"):                # another width
+        start(MANN(image_size=16, encoder="conv4", hidden=4, controller=8, slots=4, width=4, heads=1))
+    with pytest.raises(ValueError, match="mann_encoder=conv4"):                         # pixels: nothing to load
+        start(MANN(image_size=16, controller=8, slots=4, width=4, heads=1))

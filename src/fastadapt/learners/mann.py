@@ -111,12 +111,14 @@ class MANN(Learner):
     ``shift``: training sequences show each image moved by a random offset of up to ``shift`` pixels per axis
     (Santoro's translation augmentation; 0, the default, turns it off); evaluation never shifts. ``rotate``:
     likewise, each training image is first rotated by a random angle of up to ``rotate`` degrees (0: off).
+    ``freeze_encoder``: keep a ``"conv4"`` encoder fixed (no gradient, BatchNorm on its running statistics),
+    e.g. one taken from a trained Prototypical Network with the config key ``encoder_from``.
     """
 
     def __init__(self, image_size: int = 28, channels: int = 1, max_ways: int = 5, encoder: str = "pixels",
                  controller: int = 200, slots: int = 128, width: int = 40, heads: int = 4, gamma: float = 0.95,
                  hidden: int = 64, write: str = "add", erase: str = "heads", shift: int = 0,
-                 rotate: float = 0.0) -> None:
+                 rotate: float = 0.0, freeze_encoder: bool = False) -> None:
         super().__init__()
         if shift < 0:
             raise ValueError(f"shift (mann_shift) is a number of pixels >= 0, got {shift}.")
@@ -133,7 +135,14 @@ class MANN(Learner):
         if not 0 <= gamma <= 1:
             raise ValueError(f"usage decay gamma must lie in [0, 1], got {gamma}.")
         self.encoder_kind = encoder
+        if freeze_encoder and encoder != "conv4":
+            raise ValueError(f"freeze_encoder (mann_freeze_encoder) needs a learned encoder (mann_encoder='conv4'); "
+                             f"the {encoder!r} encoder has no weights to freeze.")
         self.encoder = Conv4(channels, hidden) if encoder == "conv4" else nn.Flatten()
+        self.freeze_encoder = freeze_encoder
+        self.encoder.requires_grad_(not freeze_encoder)
+        if freeze_encoder:   # inference-only convolutions run ~1.7x faster channels-last on CPU
+            self.encoder.to(memory_format=torch.channels_last)
         feat = hidden * (image_size // 16) ** 2 if encoder == "conv4" else channels * image_size ** 2
         self.max_ways, self.slots, self.width, self.heads, self.gamma = max_ways, slots, width, heads, gamma
         self.cell = nn.LSTMCell(feat + max_ways + heads * width, controller)
@@ -142,9 +151,16 @@ class MANN(Learner):
         self.out = nn.Linear(controller + heads * width, max_ways)
 
     # --- the recurrent core ---------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "MANN":
+        super().train(mode)
+        if self.freeze_encoder:
+            self.encoder.eval()
+        return self
+
     def features(self, x: Tensor) -> Tensor:
         lead = x.shape[:-3]
-        return self.encoder(x.reshape(-1, *x.shape[-3:])).reshape(*lead, -1)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_encoder):
+            return self.encoder(x.reshape(-1, *x.shape[-3:])).reshape(*lead, -1)
 
     def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype = torch.float32) -> MANNState:
         z = lambda *s: torch.zeros(*s, device=device, dtype=dtype)  # noqa: E731
@@ -257,7 +273,8 @@ class MANN(Learner):
                    slots=cfg.get("mann_slots", 128), width=cfg.get("mann_width", 40),
                    heads=cfg.get("mann_heads", 4), gamma=cfg.get("mann_gamma", 0.95), hidden=cfg.get("hidden", 64),
                    write=cfg.get("mann_write", "add"), erase=cfg.get("mann_erase", "heads"),
-                   shift=cfg.get("mann_shift", 0), rotate=cfg.get("mann_rotate", 0.0))
+                   shift=cfg.get("mann_shift", 0), rotate=cfg.get("mann_rotate", 0.0),
+                   freeze_encoder=cfg.get("mann_freeze_encoder", False))
 
 
 @torch.no_grad()

@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "max_train_seconds": 0.0,                                  # > 0: stop training after this wall time
     "eval_bn": "running",                                      # test-time BatchNorm (Learner docstring)
     "init_from": "",                                           # start from a trained run's weights
+    "encoder_from": "",                                        # start `encoder` from another run's
 }
 
 PRESETS: dict[str, dict[str, Any]] = {}

@@ -22,7 +22,7 @@ for _n in (5, 15):
              meta_batch=16, steps=4000, lr=1e-3, lr_decay_every=100000, val_episodes=100, eval_episodes=600,
              extra={"mann_encoder": "pixels", "mann_controller": 200, "mann_slots": 128, "mann_width": 40,
                     "mann_heads": 4, "mann_gamma": 0.95, "mann_max_ways": _n, "mann_erase": "heads",
-                    "mann_shift": 0, "mann_rotate": 0.0})
+                    "mann_shift": 0, "mann_rotate": 0.0, "mann_freeze_encoder": False})
 
 for _w in (5, 20):
     register(f"omniglot-hypernet-{_w}w1s",

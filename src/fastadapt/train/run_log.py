@@ -19,7 +19,7 @@ from torch import nn
 
 from ..io import atomic_write_bytes
 from ..presets import PRESETS, get_preset
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 
 LAST, BEST = "last.safetensors", "best.safetensors"
 
@@ -83,17 +83,43 @@ def _options_added_since(saved: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in get_preset(name).items() if k not in saved} if name in PRESETS else {}
 
 
-def init_weights(model: nn.Module, source: str | os.PathLike) -> None:
-    """Start a run from trained weights (config key ``init_from``: a run folder, whose best checkpoint is read,
-    or a checkpoint file) with a fresh optimizer: fine-tuning, or a curriculum stage that continues a model
-    under a new configuration (e.g. more classes per episode). The architecture must be the same."""
+def run_checkpoint(source: str | os.PathLike, key: str) -> Path:
+    """The checkpoint a config key (``init_from``, ``encoder_from``) names: a run folder's best, or a file."""
     path = Path(source)
     if path.is_dir():
         path = path / BEST
     if not path.exists():
-        raise FileNotFoundError(f"init_from={str(source)!r}: no checkpoint at {path}. Pass a run folder that holds "
+        raise FileNotFoundError(f"{key}={str(source)!r}: no checkpoint at {path}. Pass a run folder that holds "
                                 f"{BEST}, or a .safetensors checkpoint written by fastadapt.")
-    load_checkpoint(path, model)
+    return path
+
+
+def init_weights(model: nn.Module, source: str | os.PathLike) -> None:
+    """Start a run from trained weights (config key ``init_from``: a run folder, whose best checkpoint is read,
+    or a checkpoint file) with a fresh optimizer: fine-tuning, or a curriculum stage that continues a model
+    under a new configuration (e.g. more classes per episode). The architecture must be the same."""
+    load_checkpoint(run_checkpoint(source, "init_from"), model)
+
+
+def init_encoder(model: nn.Module, source: str | os.PathLike) -> None:
+    """Start ``model.encoder`` from the ``encoder`` of another run (config key ``encoder_from``: a run folder or
+    checkpoint file), e.g. the Conv4 of a trained Prototypical Network under a MANN; the rest of ``model`` keeps
+    its initialization. Both encoders must have the same architecture."""
+    encoder = getattr(model, "encoder", None)
+    if not isinstance(encoder, nn.Module) or not any(True for _ in encoder.state_dict()):
+        raise ValueError(f"encoder_from={str(source)!r}: this model ({type(model).__name__}) has no learned "
+                         f"`encoder` to load into (for the MANN set mann_encoder=conv4).")
+    path = run_checkpoint(source, "encoder_from")
+    tensors, header = read_checkpoint(path)
+    prefix = "model.encoder."
+    state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    want = encoder.state_dict()
+    if set(state) != set(want) or any(state[k].shape != v.shape for k, v in want.items()):
+        made_by = header["meta"].get("config", {}).get("method", "?")
+        raise CheckpointError(f"{path} (method {made_by!r}) has no encoder shaped like this model's "
+                              f"({len(state)} encoder entries there, {len(want)} here). Pick a run trained with "
+                              f"the same encoder (e.g. Conv4, same hidden width and channels).")
+    encoder.load_state_dict(state)
 
 
 class RunLog:
@@ -114,6 +140,8 @@ class RunLog:
             self.path.unlink(missing_ok=True)
         if not self.start and cfg.get("init_from"):
             init_weights(model, cfg["init_from"])
+        if not self.start and cfg.get("encoder_from"):
+            init_encoder(model, cfg["encoder_from"])
         if write:
             # The commit names the code the run came from; it is not part of the configuration itself.
             atomic_write_bytes(out / "config.json", json.dumps(dict(cfg, commit=git_commit()), indent=1).encode())
