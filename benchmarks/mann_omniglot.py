@@ -37,6 +37,10 @@ CPU-sized training budget unless --full.
         --set lr_decay_every=2000 --tag=-protonet-conv4-frozen-96k
     # ... and that run extended to 6,000 batches: the same command with
     #     --steps 6000 --from-run results/omniglot-mann-5class-conv4-protonet-conv4-frozen-96k --tag=-protonet-frozen-192k
+    # ... then 96,000 more sequences with 256 slots and shift / rotation augmentation: the same frozen-encoder keys with
+    #     --steps 3000 --set init_from=results/omniglot-mann-5class-conv4-protonet-frozen-192k --set lr=2.5e-4
+    #     --set lr_decay_every=1500 --set mann_slots=256 --set mann_shift=2 --set mann_rotate=10
+    #     --tag=-protonet-frozen-then-slots256-shift2-rot10-96k
 """
 from __future__ import annotations
 
