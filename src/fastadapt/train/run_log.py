@@ -106,7 +106,7 @@ def init_encoder(model: nn.Module, source: str | os.PathLike) -> None:
     checkpoint file), e.g. the Conv4 of a trained Prototypical Network under a MANN; the rest of ``model`` keeps
     its initialization. Both encoders must have the same architecture."""
     encoder = getattr(model, "encoder", None)
-    if not isinstance(encoder, nn.Module) or not any(True for _ in encoder.state_dict()):
+    if not isinstance(encoder, nn.Module) or not encoder.state_dict():
         raise ValueError(f"encoder_from={str(source)!r}: this model ({type(model).__name__}) has no learned "
                          f"`encoder` to load into (for the MANN set mann_encoder=conv4).")
     path = run_checkpoint(source, "encoder_from")
