@@ -106,14 +106,14 @@ def init_encoder(model: nn.Module, source: str | os.PathLike) -> None:
     checkpoint file), e.g. the Conv4 of a trained Prototypical Network under a MANN; the rest of ``model`` keeps
     its initialization. Both encoders must have the same architecture."""
     encoder = getattr(model, "encoder", None)
-    if not isinstance(encoder, nn.Module) or not encoder.state_dict():
+    want = encoder.state_dict() if isinstance(encoder, nn.Module) else {}
+    if not want:
         raise ValueError(f"encoder_from={str(source)!r}: this model ({type(model).__name__}) has no learned "
                          f"`encoder` to load into (for the MANN set mann_encoder=conv4).")
     path = run_checkpoint(source, "encoder_from")
     tensors, header = read_checkpoint(path)
     prefix = "model.encoder."
     state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-    want = encoder.state_dict()
     if set(state) != set(want) or any(state[k].shape != v.shape for k, v in want.items()):
         made_by = header["meta"].get("config", {}).get("method", "?")
         raise CheckpointError(f"{path} (method {made_by!r}) has no encoder shaped like this model's "
