@@ -8,6 +8,13 @@ from the same initial weights and data; the processes are interleaved over sever
 median seconds per iteration, the peak RSS, and the largest difference of each peer's first meta-gradient
 from fastadapt's (equal math). FLOPs of the iteration are counted with torch's FlopCounterMode.
 
+``floor`` is not a peer: first-order MAML's arithmetic alone (per task, the inner steps' support forward and
+backward, then the query forward and backward, in plain autograd, pool before ReLU), which every
+implementation of either order has to do; a second-order iteration does all of it and more. The fastest
+peer's time over the floor's (``speedup_ceiling_vs_fastest_peer``) bounds the speedup any implementation of
+the same gradients can reach with PyTorch's CPU kernels. (Its gradient is first order's, so its gradient
+difference at second order is not a correctness check.)
+
     python benchmarks/peers_maml.py --threads 2                    # full run (~70 min on 2 idle cores)
     python benchmarks/peers_maml.py --threads 2 --iters 5 --warmup 1   # shorter (~35 min)
     python benchmarks/peers_maml.py --threads 1 --rounds 1 --iters 2 --steps 1 --out /tmp/p.json   # smoke
@@ -26,7 +33,8 @@ from pathlib import Path
 
 WAYS, SHOTS, QUERIES, TASKS, LR = 5, 1, 15, 32, 0.4
 PEERS = ("learn2learn", "higher", "torchopt")
-FIRST_ORDER_OK = {"fastadapt", "learn2learn"}      # higher / TorchOpt have no first-order MAML switch
+FIRST_ORDER_OK = {"fastadapt", "learn2learn", "floor"}   # higher / TorchOpt have no first-order MAML switch
+OURS = ("fastadapt", "floor")                    # run in fastadapt's environment; never counted as peers
 
 
 # ---------------------------------------------------------------- worker (runs inside one process) ------
@@ -105,6 +113,10 @@ def make_step(impl, torch, model, steps, fo):
                 total = total + F.cross_entropy(out, qy[b])
             return total / TASKS
         return model, loss_fn
+    if impl == "floor":     # first-order MAML's arithmetic alone: a lower bound for any implementation
+        from fastadapt.nn.reorder import pool_before_relu
+        pool_before_relu(model)
+        return make_step("torchopt_free", torch, model, steps, True)
     if impl == "torchopt_free":      # plain torch.autograd MAML (the FLOP-count reference)
         names = [n for n, _ in model.named_parameters()]
 
@@ -178,7 +190,7 @@ def matmul_gflops(python: str, threads: int, device: str = "cpu") -> float:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--peers-python", default="/tmp/peers-venv/bin/python")
-    p.add_argument("--impls", nargs="+", default=["fastadapt", *PEERS])
+    p.add_argument("--impls", nargs="+", default=["fastadapt", *PEERS, "floor"])
     p.add_argument("--steps", nargs="+", type=int, default=[1, 5])
     p.add_argument("--orders", nargs="+", default=["second", "first"], choices=("second", "first"))
     p.add_argument("--rounds", type=int, default=3)
@@ -216,7 +228,7 @@ def main() -> None:
                     continue
                 key = f"{s}step-{o}"
                 gf = tmp / f"peers_maml_grad_{impl}_{key}.pt"
-                py = sys.executable if impl == "fastadapt" else a.peers_python
+                py = sys.executable if impl in OURS else a.peers_python
                 cmd = [py, __file__, "--worker", impl, "--steps", str(s), "--order", o, "--iters", str(a.iters),
                        "--warmup", str(a.warmup), "--threads", str(a.threads), "--tasks", str(a.tasks), "--grad-file", str(gf), "--device", a.device]
                 res = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -250,12 +262,14 @@ def report(a, runs: dict, skipped: dict, t0: float, rounds_done: int) -> None:
                          "max_abs_grad": float(g.abs().max())}
             if d["flops"]:
                 row[impl].update(flops=d["flops"], gflops_per_s=d["flops"] / med / 1e9)
-        peers = [row[i]["median_s"] for i in row if i != "fastadapt"]
+        peers = [i for i in row if i not in OURS]
         if "fastadapt" in row and peers:
-            fastest = min((i for i in row if i != "fastadapt"), key=lambda i: row[i]["median_s"])
+            fastest = min(peers, key=lambda i: row[i]["median_s"])
             row["fastest_peer"] = fastest
             row["speedup_vs_fastest_peer"] = row[fastest]["median_s"] / row["fastadapt"]["median_s"]
             row["memory_ratio_vs_fastest_peer"] = row["fastadapt"]["peak_rss_mb"] / row[fastest]["peak_rss_mb"]
+            if "floor" in row:     # no implementation of the same gradients can beat the fastest peer by more
+                row["speedup_ceiling_vs_fastest_peer"] = row[fastest]["median_s"] / row["floor"]["median_s"]
         results[key] = row
     from fastadapt.train.trainer import git_commit      # the orchestrator runs in fastadapt's own venv
     gpu = f", {torch.cuda.get_device_name()}" if a.device != "cpu" else ""

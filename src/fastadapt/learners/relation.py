@@ -15,8 +15,9 @@ PROBS = ("odds", "normalize")
 
 
 def _block(cin: int, cout: int, padding: int, pool: bool) -> nn.Sequential:
-    layers = [nn.Conv2d(cin, cout, 3, padding=padding), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-    return nn.Sequential(*layers, nn.MaxPool2d(2)) if pool else nn.Sequential(*layers)
+    """Conv, BatchNorm, (2x2 max-pool,) ReLU: pooling first is the same function (`fastadapt.nn.reorder`)."""
+    pooled = [nn.MaxPool2d(2)] if pool else []
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=padding), nn.BatchNorm2d(cout), *pooled, nn.ReLU(inplace=True))
 
 
 class RelationEmbedding(nn.Module):
@@ -51,7 +52,7 @@ class RelationModule(nn.Module):
         super().__init__()
         self.channels = channels
         self.conv1 = nn.Conv2d(2 * channels, channels, 3, padding=1)
-        self.post1 = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(inplace=True), nn.MaxPool2d(2))
+        self.post1 = nn.Sequential(nn.BatchNorm2d(channels), nn.MaxPool2d(2), nn.ReLU(inplace=True))
         self.block2 = _block(channels, channels, 1, True)
         side = map_size // 2 // 2
         if side < 1:
