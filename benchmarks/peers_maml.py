@@ -15,6 +15,10 @@ peer's time over the floor's (``speedup_ceiling_vs_fastest_peer``) bounds the sp
 the same gradients can reach with PyTorch's CPU kernels. (Its gradient is first order's, so its gradient
 difference at second order is not a correctness check.)
 
+fastadapt's trainer and CLI make glibc keep freed memory for reuse on the CPU (`fastadapt.cpu_memory`), and its
+worker here does the same (so does the floor's); ``--same-allocator`` gives the peers' processes that behaviour too
+(through glibc's environment variables), to separate the allocator's share of the difference from the rest.
+
     python benchmarks/peers_maml.py --threads 2                    # full run (~70 min on 2 idle cores)
     python benchmarks/peers_maml.py --threads 2 --iters 5 --warmup 1   # shorter (~35 min)
     python benchmarks/peers_maml.py --threads 1 --rounds 1 --iters 2 --steps 1 --out /tmp/p.json   # smoke
@@ -32,6 +36,7 @@ import time
 from pathlib import Path
 
 WAYS, SHOTS, QUERIES, TASKS, LR = 5, 1, 15, 32, 0.4
+TASK_CHUNK = None        # fastadapt's task_chunk (tasks back-propagated at a time under vmap; None: all)
 PEERS = ("learn2learn", "higher", "torchopt")
 FIRST_ORDER_OK = {"fastadapt", "learn2learn", "floor"}   # higher / TorchOpt have no first-order MAML switch
 OURS = ("fastadapt", "floor")                    # run in fastadapt's environment; never counted as peers
@@ -62,7 +67,7 @@ def make_step(impl, torch, model, steps, fo):
     from torch.func import functional_call
     if impl == "fastadapt":
         from fastadapt import MAML
-        learner = MAML(model, inner_lr=LR, inner_steps=steps, first_order=fo)
+        learner = MAML(model, inner_lr=LR, inner_steps=steps, first_order=fo, task_chunk=TASK_CHUNK)
         from fastadapt.tasks import TaskBatch
 
         def loss_fn(sx, sy, qx, qy):
@@ -135,12 +140,15 @@ def make_step(impl, torch, model, steps, fo):
 
 
 def worker(a) -> None:
-    global TASKS
-    TASKS = a.tasks
+    global TASKS, TASK_CHUNK
+    TASKS, TASK_CHUNK = a.tasks, a.task_chunk or None
     import resource
     import torch
     from torch import nn
     torch.set_num_threads(a.threads)
+    if a.worker in OURS and a.device == "cpu":      # as fastadapt's trainer and CLI do on the CPU
+        from fastadapt.cpu_memory import reuse_freed_memory
+        reuse_freed_memory()
     dev = torch.device(a.device)
     model = build(torch, nn).to(dev)
     owner, loss_fn = make_step(a.worker, torch, model, a.steps, a.order == "first")
@@ -198,6 +206,10 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--tasks", type=int, default=TASKS, help="meta-batch size (the reference workload: 32)")
+    p.add_argument("--task-chunk", type=int, default=0, help="fastadapt's task_chunk: under vmap (GPU), "
+                   "back-propagate this many tasks at a time (0: the whole meta-batch)")
+    p.add_argument("--same-allocator", action="store_true", help="give the peers' processes the malloc "
+                   "behaviour fastadapt sets for itself (glibc env MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (peak memory is then the GPU's max allocated)")
     p.add_argument("--out", default="results/peers_maml.json")
     p.add_argument("--skip", action="append", default=[], metavar="PEER=WHY",
@@ -217,6 +229,8 @@ def main() -> None:
     impls = [i for i in a.impls if i not in skipped]
     configs = [(s, o) for s in a.steps for o in a.orders]
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
+    if a.same_allocator:
+        env.update(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_=str(2**31 - 1))
     runs: dict = {}
     tmp = Path(os.environ.get("TMPDIR", "/tmp"))
     t0 = time.time()
@@ -230,7 +244,7 @@ def main() -> None:
                 gf = tmp / f"peers_maml_grad_{impl}_{key}.pt"
                 py = sys.executable if impl in OURS else a.peers_python
                 cmd = [py, __file__, "--worker", impl, "--steps", str(s), "--order", o, "--iters", str(a.iters),
-                       "--warmup", str(a.warmup), "--threads", str(a.threads), "--tasks", str(a.tasks), "--grad-file", str(gf), "--device", a.device]
+                       "--warmup", str(a.warmup), "--threads", str(a.threads), "--tasks", str(a.tasks), "--task-chunk", str(a.task_chunk), "--grad-file", str(gf), "--device", a.device]
                 res = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 if res.returncode:
                     skipped.setdefault(impl, f"failed: {res.stderr.strip().splitlines()[-1] if res.stderr else '?'}")
@@ -278,6 +292,8 @@ def report(a, runs: dict, skipped: dict, t0: float, rounds_done: int) -> None:
            "device": a.device, "memory_measure": "peak RSS (MB)" if a.device == "cpu" else "torch.cuda.max_memory_allocated (MB)",
            "matmul_gflops_per_s": matmul_gflops(sys.executable, a.threads, a.device), "wall_seconds": time.time() - t0,
            "workload": f"{a.tasks} tasks x ({WAYS * SHOTS} support + {WAYS * QUERIES} query) 1x28x28, Conv4 64 + linear, "
+                       f"fastadapt task_chunk {a.task_chunk or 'all'}, allocator: fastadapt reuses freed memory "
+                       f"(fastadapt.cpu_memory), peers {'the same' if a.same_allocator else 'glibc defaults'}, "
                        f"inner SGD lr {LR}, Adam outer step; random inputs (timing only)",
            "rounds": rounds_done, "rounds_asked": a.rounds, "iters_per_round": a.iters, "warmup": a.warmup, "skipped": skipped,
            "reference": "../shared/peers/MEASURED.md (peers 4.0-4.9 s per 2nd-order iteration on 2 cores)",

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from .cpu_memory import reuse_freed_memory
+
 
 def _train(a: argparse.Namespace) -> None:
     from .presets import apply_overrides, get_preset
@@ -158,6 +160,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    reuse_freed_memory()            # CPU steps no longer page-fault (fastadapt.cpu_memory)
     try:
         args.fn(args)
     except (ValueError, KeyError, OSError, RuntimeError) as e:

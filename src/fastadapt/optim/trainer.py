@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from ..cpu_memory import reuse_freed_memory
 from ..io import atomic_write_bytes
 from ..train.checkpoint import save_checkpoint
 from ..train.plots import learning_curve
@@ -71,6 +72,7 @@ def train_l2o(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = Fa
     check_l2o_config(cfg)
     out = Path(out_dir)
     world, _ = init_world(torch.device("cpu"))
+    reuse_freed_memory()
     try:
         share(cfg["meta_batch"], world)             # fails early, with a clear message, on an uneven split
         res = _train_l2o(cfg, out, resume, progress, world)

@@ -39,6 +39,14 @@ class TaskBatch(Task):
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 
+    def chunks(self, size: int) -> list["TaskBatch"]:
+        """Consecutive sub-batches of ``size`` episodes (the last may be smaller)."""
+        if size < 1:
+            raise ValueError(f"A chunk holds at least one episode, got size={size}.")
+        return [replace(self, **{f.name: getattr(self, f.name)[lo:lo + size] for f in fields(self)
+                                 if isinstance(getattr(self, f.name), Tensor)})
+                for lo in range(0, len(self), size)]
+
     @classmethod
     def stack(cls, tasks: list[Task]) -> "TaskBatch":
         """Stack episodes of equal shapes; raises if they differ."""

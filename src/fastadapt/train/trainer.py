@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from ..cpu_memory import reuse_freed_memory
 from ..io import atomic_write_bytes
 from ..learners import Learner, build_learner
 from ..tasks import build_sampler
@@ -59,6 +60,8 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
     check_config(cfg)
     out = Path(out_dir)
     world, device = init_world(resolve_device(cfg["device"]))
+    if device.type == "cpu":
+        reuse_freed_memory()                        # ~1.5x faster CPU steps (see fastadapt.cpu_memory)
     try:
         return _train(cfg, out, resume, progress, world, device)
     finally:
