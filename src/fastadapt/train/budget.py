@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from ..cpu_memory import reuse_freed_memory
 from ..learners import build_learner
 from ..tasks import build_sampler
 from .evaluate import synchronize
@@ -23,6 +24,8 @@ def seconds_per_step(cfg: dict[str, Any], warmup: int = 2, timed: int = 5) -> fl
         raise ValueError(f"need timed >= 1 and warmup >= 0 steps, got timed={timed}, warmup={warmup}.")
     torch.manual_seed(cfg["seed"])
     device = resolve_device(cfg["device"])
+    if device.type == "cpu":
+        reuse_freed_memory()            # timed as the trainer will run (fastadapt.cpu_memory)
     learner = build_learner(cfg).to(device).train()
     opt = torch.optim.Adam(learner.param_groups(), lr=cfg["lr"])
     sampler = build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], cfg["seed"] + 1)
