@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -22,8 +23,9 @@ print(json.dumps({"on": on, "faults": resource.getrusage(resource.RUSAGE_SELF).r
 """
 
 
-def faults(mode: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, mode], capture_output=True, text=True, check=True).stdout
+def faults(mode: str, env: dict | None = None) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, mode], capture_output=True, text=True, check=True,
+                         env={**os.environ, **(env or {})}).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -34,3 +36,9 @@ def test_freed_memory_is_reused_instead_of_faulted_in_again():
     pages = 10 * 64 * 2**20 // 4096
     assert default["faults"] > 0.8 * pages                          # every 64 MB block faulted in anew
     assert reused["faults"] < 0.2 * pages                           # the first block, then reused
+
+
+def test_environment_variable_turns_it_off():
+    off = faults("on", {"FASTADAPT_REUSE_FREED_MEMORY": "0"})
+    assert off["on"] is False
+    assert off["faults"] > 0.8 * 10 * 64 * 2**20 // 4096

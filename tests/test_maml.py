@@ -9,7 +9,7 @@ from torch import nn
 
 from fastadapt import FOMAML, MAML
 from fastadapt.learners import build_learner
-from fastadapt.presets import get_preset
+from fastadapt.presets import apply_overrides, get_preset
 
 
 def test_constructor_and_first_order_flag():
@@ -28,6 +28,9 @@ def test_presets_build_the_papers_settings():
     assert build_learner(get_preset("omniglot-fomaml-5w1s")).first_order
     pp = build_learner(get_preset("omniglot-mamlpp-20w1s"))
     assert pp.lr_mode == "per_layer_step" and pp.multi_step_loss and len(pp.lrs[0]) == 5
+    assert learner.task_chunk is None                                    # 0 in the config: the whole meta-batch
+    chunked = build_learner(apply_overrides(cfg, ["task_chunk=8"]))
+    assert chunked.task_chunk == 8
 
 
 def test_multi_step_loss_weights_anneal_to_the_last_step():

@@ -14,6 +14,7 @@ tcmalloc through ``LD_PRELOAD``) fixes the same thing from outside the process; 
 from __future__ import annotations
 
 import ctypes
+import os
 import platform
 
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4         # glibc's mallopt parameters (malloc.h)
@@ -22,11 +23,14 @@ _done = False
 
 def reuse_freed_memory() -> bool:
     """Make glibc's ``malloc`` keep freed memory for reuse (no ``mmap`` per large block, no trimming); once
-    per process, idempotent. Returns whether it is in effect (False off glibc, e.g. macOS or musl: nothing is
-    changed there). The fastadapt trainer and CLI call it when they run on the CPU."""
+    per process, idempotent. Returns whether it is in effect (False off glibc, e.g. macOS or musl, and with the
+    environment variable ``FASTADAPT_REUSE_FREED_MEMORY=0``: nothing is changed then). The fastadapt trainer, its
+    budget probe and the CLI call it when they run on the CPU."""
     global _done
     if _done:
         return True
+    if os.environ.get("FASTADAPT_REUSE_FREED_MEMORY", "1") == "0":
+        return False
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     try:

@@ -345,5 +345,5 @@ def common_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
     """Learner arguments shared by the gradient-based presets."""
     return dict(inner_lr=cfg.get("inner_lr", 0.4), inner_steps=cfg.get("inner_steps", 1),
                 test_inner_steps=cfg.get("test_inner_steps"), bn=cfg.get("bn", "transductive"),
-                batching=cfg.get("batching", "auto"), task_chunk=cfg.get("task_chunk"),
+                batching=cfg.get("batching", "auto"), task_chunk=cfg.get("task_chunk") or None,
                 task_type="regression" if cfg.get("dataset") == "sinusoid" else "classification")

@@ -12,7 +12,8 @@ examples per class in training. The paper trains 60,000 iterations; these preset
 from . import register
 
 GRAD = {"inner_lr": 0.4, "inner_steps": 1, "test_inner_steps": 3, "first_order": False, "bn": "transductive",
-        "batching": "auto", "lr_mode": "fixed", "multi_step_loss": False, "msl_anneal": 10000}
+        "batching": "auto", "task_chunk": 0,   # task_chunk 0: the whole meta-batch in one vmap call
+        "lr_mode": "fixed", "multi_step_loss": False, "msl_anneal": 10000}
 
 SIN_KEYS = dict(dataset="sinusoid", ways=None, train_ways=None, queries=100, meta_batch=25, steps=70000,
                 lr=1e-3, lr_decay_every=10**9, log_every=500, ckpt_every=5000, val_every=5000, val_episodes=200,
