@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from fastadapt.cpu_memory import reuse_freed_memory
 from fastadapt.learners import build_learner
 from fastadapt.presets import get_preset
 from fastadapt.tasks import build_sampler
@@ -80,8 +81,9 @@ def main() -> None:
     p.add_argument("--out", default="results/throughput.json")
     a = p.parse_args()
     t = time.time()
+    reuse = reuse_freed_memory()        # as the trainer does on the CPU (FASTADAPT_REUSE_FREED_MEMORY=0: off)
     res = {"command": "python " + " ".join(sys.argv), "seed": 0, "commit": git_commit(), "machine": machine(),
-           "torch_threads": torch.get_num_threads(), **prep_times()}
+           "torch_threads": torch.get_num_threads(), "reuse_freed_memory": reuse, **prep_times()}
     for shots in (1, 5):
         res[f"{shots}shot"] = {**train_times(shots, a.steps), **eval_times(shots)}
     res["wall_seconds"] = time.time() - t
