@@ -41,6 +41,9 @@ CPU-sized training budget unless --full.
     #     --steps 3000 --set init_from=results/omniglot-mann-5class-conv4-protonet-frozen-192k --set lr=2.5e-4
     #     --set lr_decay_every=1500 --set mann_slots=256 --set mann_shift=2 --set mann_rotate=10
     #     --tag=-protonet-frozen-then-slots256-shift2-rot10-96k
+    # the same three stages with a memory word of 80 instead of 40: add --set mann_width=80 to each, with the tags
+    #     -protonet-frozen-width80-96k, -protonet-frozen-width80-192k (--from-run the first) and
+    #     -protonet-frozen-width80-then-slots256-shift2-rot10-96k (--set init_from=the second)
 """
 from __future__ import annotations
 
