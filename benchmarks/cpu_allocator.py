@@ -76,8 +76,8 @@ def main() -> None:
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(doc, indent=1))
     for preset, row in rows.items():
-        print(f"{preset}: {row['default']['median_seconds_per_step']:.3f} -> {row['reuse']['median_seconds_per_step']:.3f}"
-              f" s/step ({row['speedup']:.2f}x)")
+        before, after = (row[m]["median_seconds_per_step"] for m in ("default", "reuse"))
+        print(f"{preset}: {before:.3f} -> {after:.3f} s/step ({row['speedup']:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -244,7 +244,8 @@ def main() -> None:
                 gf = tmp / f"peers_maml_grad_{impl}_{key}.pt"
                 py = sys.executable if impl in OURS else a.peers_python
                 cmd = [py, __file__, "--worker", impl, "--steps", str(s), "--order", o, "--iters", str(a.iters),
-                       "--warmup", str(a.warmup), "--threads", str(a.threads), "--tasks", str(a.tasks), "--task-chunk", str(a.task_chunk), "--grad-file", str(gf), "--device", a.device]
+                       "--warmup", str(a.warmup), "--threads", str(a.threads), "--tasks", str(a.tasks),
+                       "--task-chunk", str(a.task_chunk), "--grad-file", str(gf), "--device", a.device]
                 res = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 if res.returncode:
                     skipped.setdefault(impl, f"failed: {res.stderr.strip().splitlines()[-1] if res.stderr else '?'}")
