@@ -3,7 +3,8 @@
 ``max_pool(relu(x)) == relu(max_pool(x))``: the maximum commutes with any non-decreasing map, and the gradients
 agree too (the pooled element is the same one, ties broken the same way; a window whose maximum is not positive
 gets zero gradient either way). Pooling first runs the ReLU and its backward on a quarter of the elements
-(2x2 pooling): about 10% off a Conv4 MAML iteration on CPU, with bit-identical meta-gradients.
+(2x2 pooling): a few percent off a Conv4 training step on CPU (the max-pool itself gets no cheaper), with
+identical gradients.
 """
 from __future__ import annotations
 
