@@ -267,9 +267,13 @@ class GradientLearner(Learner):
 
     def batched(self, batch: TaskBatch, steps: int | None = None) -> tuple[Tensor, Tensor]:
         """Per-task query losses ``[B]`` and query outputs ``[B, Q, ...]`` for a batch of tasks."""
-        steps = self._steps() if steps is None else steps
         if self.task_type == "classification":
             check_labels(batch.support_y.reshape(-1), batch.ways)
+        return self._batched(batch, steps)
+
+    def _batched(self, batch: TaskBatch, steps: int | None = None) -> tuple[Tensor, Tensor]:
+        """`batched` without the label check (for callers that have checked the whole meta-batch)."""
+        steps = self._steps() if steps is None else steps
         params, w = self._params(), self._msl_weights(steps)
         if w is not None:
             w = w.to(batch.support_x.device)
@@ -302,7 +306,7 @@ class GradientLearner(Learner):
         params = [p for p in self.parameters() if p.requires_grad]
         total, outs, acc = 0.0, [], [torch.zeros_like(p) for p in params]
         for part in batch.chunks(size):
-            losses, out = self.batched(part)
+            losses, out = self._batched(part)
             grads = torch.autograd.grad(losses.sum() / len(batch), params, allow_unused=True)
             for a, g in zip(acc, grads):
                 if g is not None:
@@ -319,7 +323,7 @@ class GradientLearner(Learner):
         if torch.is_grad_enabled() and chunk is not None and chunk < len(batch):
             loss, out = self._chunked_meta_loss(batch, chunk)
         else:
-            losses, out = self.batched(batch)
+            losses, out = self._batched(batch)
             loss = losses.mean()
         metrics = {"loss": loss.item()}
         if self.task_type == "classification":
