@@ -1,7 +1,7 @@
 """Latent Neural Process (learners/np.py)."""
 import pytest
 import torch
-from torch.distributions import Normal, kl_divergence
+from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
 from fastadapt.learners.np import NeuralProcess, gaussian_kl
 from fastadapt.tasks import TaskBatch
@@ -114,3 +114,30 @@ def test_evaluation_elbo_is_query_likelihood_minus_kl_per_point():
     assert (kl > 1e-4).all()
     assert torch.allclose(model.elbo(b, samples=3), (exact - kl) / 9, atol=1e-5)
     assert torch.allclose(model.log_likelihood(b, samples=3), exact / 9, atol=1e-5)
+
+
+
+def test_importance_weighted_likelihood_is_exact_when_q_is_the_true_posterior():
+    """A linear-Gaussian NP in closed form: z ~ N(0, 1) a shared offset, y = z + N(0, s^2) noise, and q(z | set)
+    the exact posterior given the set. Then p(y_T | C) = N(y_T; m_C 1, s^2 I + v_C 1 1^T), every importance weight
+    equals it (exact with any number of draws), and the ELBO is tight; drawing z from q(z | C) is not exact."""
+    s = 0.5
+    model = NeuralProcess(hidden=8, latent=1).double().eval()
+
+    def posterior(x, y):
+        precision = 1 + y.shape[-2] / s ** 2
+        return y.sum(-2) / s ** 2 / precision, precision ** -0.5 * torch.ones_like(y[..., 0, :])
+
+    model.latent_dist = posterior
+    model.decode = lambda r, z, x: (z.unsqueeze(-2).expand(*x.shape[:-1], 1), torch.full((*x.shape[:-1], 1), s).double())
+    b = GPTasks(context=5, targets=7, seed=3).batch(0, 4)
+    b = TaskBatch(b.support_x.double(), b.support_y.double(), b.query_x.double(), b.query_y.double())
+    m, sd = posterior(b.support_x, b.support_y)
+    cov = s ** 2 * torch.eye(7, dtype=torch.float64) + sd.view(-1, 1, 1) ** 2
+    exact = MultivariateNormal(m.expand(-1, 7), cov).log_prob(b.query_y.squeeze(-1)) / 7
+    g = torch.Generator().manual_seed(0)
+    assert torch.allclose(model.importance_weighted_log_likelihood(b, samples=3, generator=g), exact, atol=1e-10)
+    assert torch.allclose(model.elbo(b, samples=200_000), exact, atol=5e-3)
+    torch.manual_seed(0)
+    assert (model.log_likelihood(b, samples=3) - exact).abs().max() > 1e-3
+    assert torch.allclose(model.log_likelihood(b, samples=200_000), exact, atol=5e-3)   # slowly, from below
