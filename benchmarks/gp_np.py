@@ -214,7 +214,9 @@ def main() -> None:
     plot_gp_fits(out / "fits.png", learner, fixed, test.kernel, test.noise, samples=8, title=out.name)
     command = "python " + " ".join(sys.argv)
     if a.eval_only:   # training provenance stays; the new evaluation says how and where it was made
+        earlier = trained.get("earlier_reevaluations", []) + ([trained["reevaluated"]] if "reevaluated" in trained else [])
         doc = {**trained, "test": ev, "np_samples": a.np_samples,
+               **({"earlier_reevaluations": earlier} if earlier else {}),
                "reevaluated": {"command": command, "commit": git_commit(), "machine": machine(),
                                "wall_seconds": wall, "np_samples_before": trained.get("np_samples", 64),
                                "gap_joint_before": trained["test"]["gap_joint (oracle_joint - model_joint)"]}}
