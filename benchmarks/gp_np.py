@@ -214,7 +214,8 @@ def main() -> None:
     plot_gp_fits(out / "fits.png", learner, fixed, test.kernel, test.noise, samples=8, title=out.name)
     command = "python " + " ".join(sys.argv)
     if a.eval_only:   # training provenance stays; the new evaluation says how and where it was made
-        earlier = trained.get("earlier_reevaluations", []) + ([trained["reevaluated"]] if "reevaluated" in trained else [])
+        earlier = trained.get("earlier_reevaluations", [])
+        earlier = earlier + ([trained["reevaluated"]] if "reevaluated" in trained else [])
         doc = {**trained, "test": ev, "np_samples": a.np_samples,
                **({"earlier_reevaluations": earlier} if earlier else {}),
                "reevaluated": {"command": command, "commit": git_commit(), "machine": machine(),

@@ -129,7 +129,8 @@ def test_importance_weighted_likelihood_is_exact_when_q_is_the_true_posterior():
         return y.sum(-2) / s ** 2 / precision, precision ** -0.5 * torch.ones_like(y[..., 0, :])
 
     model.latent_dist = posterior
-    model.decode = lambda r, z, x: (z.unsqueeze(-2).expand(*x.shape[:-1], 1), torch.full((*x.shape[:-1], 1), s).double())
+    model.decode = lambda r, z, x: (z.unsqueeze(-2).expand(*x.shape[:-1], 1),
+                                    torch.full((*x.shape[:-1], 1), s, dtype=torch.float64))
     b = GPTasks(context=5, targets=7, seed=3).batch(0, 4)
     b = TaskBatch(b.support_x.double(), b.support_y.double(), b.query_x.double(), b.query_y.double())
     m, sd = posterior(b.support_x, b.support_y)
