@@ -13,7 +13,7 @@ in expectation, so each gap to the exact GP over-states the model's true gap:
 If the prior-sampling estimate still climbs between 512 and 4,096 draws while the importance-weighted one
 stays put, the former's gap at 512 draws is mostly estimator bias, not the model.
 
-    python benchmarks/np_likelihood_estimators.py results/gp-np-bruinsma2022-300k-plus600k --functions 500
+    python benchmarks/np_likelihood_estimators.py results/gp-np-bruinsma2022-300k-plus600k --functions 300
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def estimates(learner, sampler, functions: int, batch: int, draws: list[int], se
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", help="trained NP / ANP run folders (gp_np.py)")
-    p.add_argument("--functions", type=int, default=500)
+    p.add_argument("--functions", type=int, default=300)
     p.add_argument("--eval-batch", type=int, default=10)
     p.add_argument("--draws", type=int, nargs="+", default=[64, 512, 4096])
     p.add_argument("--seed", type=int, default=0)
