@@ -49,13 +49,14 @@ def main() -> None:
                     learner.slots = slots
                     r = instance_accuracy(learner, seqs, a.episodes, instances=INSTANCES)
                     out[run][f"{part}_slots{slots}"] = {str(k): 100 * r[str(k)]["accuracy"] for k in INSTANCES}
+                    out[run][f"{part}_slots{slots}_ci95"] = {str(k): 100 * r[str(k)]["ci95"] for k in INSTANCES}
                     print(f"{run} {part} {slots} slots: "
                           + " / ".join(f"{100 * r[str(k)]['accuracy']:.1f}" for k in INSTANCES), flush=True)
             learner.slots = trained
     doc = {"command": "python " + " ".join(sys.argv), "commit": git_commit(), "machine": machine(),
            "wall_seconds": time.time() - t, "sequences_per_score": a.episodes, "instances": INSTANCES,
-           "note": "accuracy (%) at the k-th presentation of a class; same sequences (the run's eval_seed) "
-                   "for every slot count", "results": out}
+           "note": "accuracy (%) at the k-th presentation of a class (and its 95% CI over sequences); same "
+                   "sequences (the run's eval_seed) for every slot count", "results": out}
     with open(a.out, "w") as f:
         json.dump(doc, f, indent=1)
     print(f"wrote {a.out}")
