@@ -161,6 +161,22 @@ class NeuralProcess(Learner):
     def predict_batch(self, batch: TaskBatch) -> Prediction:
         return self.adapt(batch.support_x, batch.support_y).predict(batch.query_x)
 
+    def posterior_draws(self, batch: TaskBatch, xt: Tensor, yt: Tensor, samples: int,
+                        generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, tuple, tuple]:
+        """``samples`` draws ``z ~ q(z | C u T)`` and, for each, the summed log-likelihood of the points
+        ``xt, yt`` given the context: ``(log_lik [k, ...], z [k, ..., Z], (mu, std) of q(z | C),
+        (mu, std) of q(z | C u T))``."""
+        mu_p, std_p = self.latent_dist(batch.support_x, batch.support_y)
+        mu_q, std_q = self.latent_dist(torch.cat([batch.support_x, batch.query_x], -2),
+                                       torch.cat([batch.support_y, batch.query_y], -2))
+        device = std_q.device if generator is None else generator.device
+        eps = torch.randn((samples, *std_q.shape), generator=generator, dtype=std_q.dtype, device=device)
+        z = mu_q + std_q * eps.to(std_q.device)
+        r = self.read_out(self.encode_context(batch.support_x, batch.support_y), xt)
+        mean, std = self.decode(r.expand(samples, *r.shape), z, xt.expand(samples, *xt.shape))
+        log_lik = gaussian_log_prob(mean, std, yt.expand(samples, *yt.shape)).flatten(-2).sum(-1)
+        return log_lik, z, (mu_p, std_p), (mu_q, std_q)
+
     def elbo_terms(self, batch: TaskBatch, xt: Tensor | None = None, yt: Tensor | None = None,
                    samples: int = 1) -> tuple[Tensor, Tensor, int]:
         """Per task: the sum of the log-likelihoods of the points ``xt, yt`` (default: the training points,
@@ -168,15 +184,8 @@ class NeuralProcess(Learner):
         number of decoded points."""
         if xt is None:
             xt, yt = targets_with_context(batch, self.train_on_context)
-        mu_p, std_p = self.latent_dist(batch.support_x, batch.support_y)
-        all_x = torch.cat([batch.support_x, batch.query_x], -2)
-        all_y = torch.cat([batch.support_y, batch.query_y], -2)
-        mu_q, std_q = self.latent_dist(all_x, all_y)
-        z = mu_q + std_q * torch.randn(samples, *std_q.shape, dtype=std_q.dtype, device=std_q.device)
-        r = self.read_out(self.encode_context(batch.support_x, batch.support_y), xt)
-        mean, std = self.decode(r.expand(samples, *r.shape), z, xt.expand(samples, *xt.shape))
-        loglik = gaussian_log_prob(mean, std, yt.expand(samples, *yt.shape)).flatten(-2).sum(-1).mean(0)
-        return loglik, gaussian_kl(mu_q, std_q, mu_p, std_p), yt.shape[-2] * yt.shape[-1]
+        log_lik, _, prior, posterior = self.posterior_draws(batch, xt, yt, samples)
+        return log_lik.mean(0), gaussian_kl(*posterior, *prior), yt.shape[-2] * yt.shape[-1]
 
     @torch.no_grad()
     def elbo(self, batch: TaskBatch, samples: int | None = None) -> Tensor:
@@ -195,17 +204,9 @@ class NeuralProcess(Learner):
         from ``q(z | C)``; drawn where the targets put the latent, it needs far fewer draws. Its expectation is
         a lower bound on that likelihood for any number of draws (one draw: the ELBO's) and tightens as
         ``samples`` grows, so a gap to an oracle measured with it over-states the model's true gap."""
-        k = samples or self.samples
-        mu_p, std_p = self.latent_dist(batch.support_x, batch.support_y)
-        mu_q, std_q = self.latent_dist(torch.cat([batch.support_x, batch.query_x], -2),
-                                       torch.cat([batch.support_y, batch.query_y], -2))
-        eps = torch.randn((k, *mu_q.shape), generator=generator, dtype=mu_q.dtype).to(mu_q.device)
-        z = mu_q + std_q * eps                                                      # [k, B, Z]
-        x, y = batch.query_x, batch.query_y
-        r = self.read_out(self.encode_context(batch.support_x, batch.support_y), x)
-        mean, std = self.decode(r.expand(k, *r.shape), z, x.expand(k, *x.shape))
-        lp = gaussian_log_prob(mean, std, y.expand(k, *y.shape)).flatten(-2).sum(-1)   # [k, B]
-        log_w = lp + diagonal_gaussian_log_density(z, mu_p, std_p) - diagonal_gaussian_log_density(z, mu_q, std_q)
+        y = batch.query_y
+        log_lik, z, prior, posterior = self.posterior_draws(batch, batch.query_x, y, samples or self.samples, generator)
+        log_w = log_lik + diagonal_gaussian_log_density(z, *prior) - diagonal_gaussian_log_density(z, *posterior)
         return log_mean_exp(log_w) / (y.shape[-2] * y.shape[-1])
 
     def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
