@@ -36,6 +36,9 @@ def gaussian_kl(mu_q: Tensor, std_q: Tensor, mu_p: Tensor, std_p: Tensor) -> Ten
     return (torch.log(std_p / std_q) + (std_q ** 2 + (mu_q - mu_p) ** 2) / (2 * std_p ** 2) - 0.5).sum(-1)
 
 
+Gaussian = tuple[Tensor, Tensor]   # (mean, std) of a diagonal Gaussian
+
+
 def log_mean_exp(log_w: Tensor) -> Tensor:
     """``log mean_k exp(log_w[k])`` over the first dimension, computed stably."""
     return torch.logsumexp(log_w, 0) - math.log(log_w.shape[0])
@@ -162,7 +165,7 @@ class NeuralProcess(Learner):
         return self.adapt(batch.support_x, batch.support_y).predict(batch.query_x)
 
     def posterior_draws(self, batch: TaskBatch, xt: Tensor, yt: Tensor, samples: int,
-                        generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, tuple, tuple]:
+                        generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Gaussian, Gaussian]:
         """``samples`` draws ``z ~ q(z | C u T)`` and, for each, the summed log-likelihood of the points
         ``xt, yt`` given the context: ``(log_lik [k, ...], z [k, ..., Z], (mu, std) of q(z | C),
         (mu, std) of q(z | C u T))``."""
