@@ -142,3 +142,25 @@ def test_importance_weighted_likelihood_is_exact_when_q_is_the_true_posterior():
     torch.manual_seed(0)
     assert (model.log_likelihood(b, samples=3) - exact).abs().max() > 1e-3
     assert torch.allclose(model.log_likelihood(b, samples=200_000), exact, atol=5e-3)   # slowly, from below
+
+
+def test_training_elbo_draws_average_the_likelihood_term():
+    """``train_samples`` draws average the ELBO's likelihood term: the loss's spread over seeds shrinks about as
+    1 / draws, and its mean (the expected negative ELBO) stays where it was."""
+    torch.manual_seed(0)
+    model = NeuralProcess(hidden=32, latent=16)
+    b = GPTasks(context=6, targets=9, seed=2).batch(0, 4)
+
+    def losses(draws: int) -> torch.Tensor:
+        model.train_samples = draws
+        out = []
+        for seed in range(200):
+            torch.manual_seed(seed)
+            out.append(model.meta_loss(b)[0].detach())
+        return torch.stack(out)
+
+    one, sixteen = losses(1), losses(16)
+    assert sixteen.var() < one.var() / 5, (one.var(), sixteen.var())
+    assert abs(one.mean() - sixteen.mean()) < 4 * (one.var() / 200).sqrt()
+    with pytest.raises(ValueError, match="train_samples"):
+        NeuralProcess(train_samples=0)

@@ -90,19 +90,23 @@ class NPPredictor:
 @METHODS.register("np")
 class NeuralProcess(Learner):
     """Latent-variable Neural Process (Garnelo et al., 2018b) with a deterministic path; trained on the ELBO.
-    ``samples``: latent draws used for predictions and likelihood estimates."""
+    ``samples``: latent draws used for predictions and likelihood estimates; ``train_samples``: draws of
+    ``z ~ q(z | C u T)`` that average the ELBO's likelihood term in training (1 in Garnelo et al.'s code, 20 in
+    Bruinsma 2022's, ``wesselb/neuralprocesses``): more draws, less gradient noise, a dearer decoder pass."""
 
     task_type = "regression"
 
     def __init__(self, x_dim: int = 1, y_dim: int = 1, hidden: int = 128, latent: int = 128,
                  encoder_layers: int = 3, decoder_layers: int = 2, samples: int = 32,
                  train_on_context: bool = True, deterministic_path: bool = True, min_std: float = 0.1,
-                 attention: bool = False, heads: int = 8) -> None:
+                 attention: bool = False, heads: int = 8, train_samples: int = 1) -> None:
         super().__init__()
         if not 0 < min_std < 1:
             raise ValueError(f"min_std (the predictive standard deviation floor) must lie in (0, 1), got {min_std}.")
         if samples < 1:
             raise ValueError(f"samples (latent draws per prediction) must be >= 1, got {samples}.")
+        if train_samples < 1:
+            raise ValueError(f"train_samples (latent draws per training ELBO) must be >= 1, got {train_samples}.")
         self.latent_encoder = mlp([x_dim + y_dim] + [hidden] * encoder_layers)
         self.latent_head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent))
         self.deterministic_path = deterministic_path
@@ -119,6 +123,7 @@ class NeuralProcess(Learner):
         r_dim = hidden if deterministic_path else 0
         self.decoder = mlp([r_dim + latent + x_dim] + [hidden] * decoder_layers + [2 * y_dim])
         self.samples, self.train_on_context, self.min_std = samples, train_on_context, min_std
+        self.train_samples = train_samples
 
     def latent_dist(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """Mean and std of ``q(z | set)``: ``[..., Z]`` each."""
@@ -214,7 +219,7 @@ class NeuralProcess(Learner):
 
     def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
         """Negative ELBO per target point (Garnelo et al.'s scaling: ``-(log p - KL) / T``)."""
-        loglik, kl, n = self.elbo_terms(batch)
+        loglik, kl, n = self.elbo_terms(batch, samples=self.train_samples)
         loss = -(loglik - kl).mean() / n
         return loss, {"loss": loss.item(), "nll": -(loglik.mean() / n).item(), "kl": kl.mean().item()}
 
@@ -229,4 +234,5 @@ class NeuralProcess(Learner):
                    cfg.get("np_encoder_layers", 3), cfg.get("np_decoder_layers", 2), samples=cfg.get("np_samples", 32),
                    train_on_context=cfg.get("train_on_context", True),
                    deterministic_path=cfg.get("np_deterministic_path", True), min_std=cfg.get("np_min_std", 0.1),
-                   attention=cfg.get("np_attention", False), heads=cfg.get("np_heads", 8))
+                   attention=cfg.get("np_attention", False), heads=cfg.get("np_heads", 8),
+                   train_samples=cfg.get("np_train_samples", 1))

@@ -16,8 +16,8 @@ GP_EXTRA = {"gp_kernel": "eq", "gp_length_scale": 0.4, "gp_scale": 1.0, "gp_peri
 
 register("gp-cnp", "Conditional Neural Process (Garnelo 2018a) on 1-D EQ-kernel GP functions, 3-50 context points",
          method="cnp", extra={**GP_EXTRA, "np_encoder_layers": 4}, **GP_TASKS)
-NP_EXTRA = {**GP_EXTRA, "np_encoder_layers": 3, "np_latent": 128, "np_samples": 32, "np_attention": False,
-            "np_heads": 8}
+NP_EXTRA = {**GP_EXTRA, "np_encoder_layers": 3, "np_latent": 128, "np_samples": 32, "np_train_samples": 1,
+            "np_attention": False, "np_heads": 8}
 register("gp-np", "Latent Neural Process with deterministic path (Garnelo 2018b), ELBO, on 1-D EQ-kernel GP functions",
          method="np", extra=NP_EXTRA, **GP_TASKS)
 register("gp-anp", "Attentive Neural Process (Kim 2019): latent NP with self- and cross-attention deterministic path",
