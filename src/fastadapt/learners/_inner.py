@@ -307,11 +307,12 @@ class GradientLearner(Learner):
         total, outs, acc = 0.0, [], [torch.zeros_like(p) for p in params]
         for part in batch.chunks(size):
             losses, out = self._batched(part)
-            grads = torch.autograd.grad(losses.sum() / len(batch), params, allow_unused=True)
+            part_loss = losses.sum() / len(batch)
+            grads = torch.autograd.grad(part_loss, params, allow_unused=True)
             for a, g in zip(acc, grads):
                 if g is not None:
                     a.add_(g)
-            total += losses.sum().item() / len(batch)
+            total += part_loss.item()
             outs.append(out.detach())
         surrogate = sum((p * g).sum() for p, g in zip(params, acc))
         return surrogate + (total - surrogate).detach(), torch.cat(outs)
