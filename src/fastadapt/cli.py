@@ -52,12 +52,14 @@ def _eval(a: argparse.Namespace) -> None:
         learner.set_eval_bn(a.eval_bn)
     if a.data_root:
         cfg["data_root"] = a.data_root
+    if a.dataset:                            # cross-domain: test the run's model on another data set
+        cfg["dataset"] = a.dataset
     ways, shots = a.ways or cfg["ways"], a.shots or cfg["shots"]
     queries, episodes = a.queries or cfg["queries"], a.episodes or cfg["eval_episodes"]
     sampler = build_sampler(cfg, a.split, ways, shots, queries, cfg["eval_seed"], within_group=a.within_alphabet)
     pred, labels, secs = collect(learner, sampler, episodes, device=device)
     res = summarize(pred, labels)
-    res.update(ways=ways, shots=shots, split=a.split, within_alphabet=a.within_alphabet,
+    res.update(ways=ways, shots=shots, split=a.split, dataset=cfg["dataset"], within_alphabet=a.within_alphabet,
                eval_bn=learner.eval_bn, episodes_per_second=episodes / secs)
     if a.latency_tasks:
         from .train.evaluate import adaptation_latency_ms
@@ -72,7 +74,7 @@ def _eval(a: argparse.Namespace) -> None:
     else:
         proto = (" (within-alphabet)" if a.within_alphabet else "") + (
             ", BatchNorm batch statistics (transductive)" if learner.eval_bn == "transductive" else "")
-        print(f"{ways}-way {shots}-shot on {a.split}{proto}: accuracy {100 * res['accuracy']:.2f} +- "
+        print(f"{ways}-way {shots}-shot on {cfg['dataset']} {a.split}{proto}: accuracy {100 * res['accuracy']:.2f} +- "
               f"{100 * res['ci95']:.2f}% over {res['episodes']} episodes; NLL {res['nll']:.4f}, "
               f"ECE {res['ece']:.4f}, Brier {res['brier']:.4f}")
     if a.latency_tasks and not a.json:
@@ -84,8 +86,9 @@ def _adapt(a: argparse.Namespace) -> None:
     from .tasks.folders import load_query_folder, load_support_folder
     from .train.trainer import load_run
     learner, cfg = load_run(a.run_dir)
-    sx, sy, classes = load_support_folder(a.support, cfg["image_size"])
-    qx, files = load_query_folder(a.query, cfg["image_size"])
+    size, channels = cfg["image_size"], cfg.get("channels", 1)
+    sx, sy, classes, _ = load_support_folder(a.support, size, channels, a.fit)
+    qx, files = load_query_folder(a.query, size, channels, a.fit)
     with torch.no_grad():
         probs = learner.adapt(sx, sy, len(classes)).predict(qx).probs
     conf, idx = probs.max(-1)
@@ -94,6 +97,10 @@ def _adapt(a: argparse.Namespace) -> None:
         print(f"{r['query']}\t{r['class']}\t{r['probability']:.3f}")
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
+    if a.sheet:
+        from .train.plots import contact_sheet
+        contact_sheet(sx, sy, classes, qx, idx, conf, a.sheet)
+        print(f"contact sheet: {a.sheet}")
 
 
 def _presets(a: argparse.Namespace) -> None:
@@ -104,8 +111,18 @@ def _presets(a: argparse.Namespace) -> None:
 
 def _data(a: argparse.Namespace) -> None:
     import time
-    from .tasks.omniglot import load_images, split_characters
     t = time.perf_counter()
+    if a.name != "omniglot":
+        from .tasks.image_sets import SPECS, load_image_set
+        name = "flowers102-partial" if a.name == "flowers" else a.name
+        for part in SPECS[name].parts:
+            d = load_image_set(name, part, root=a.data_root or None)
+            print(f"{name} {part}: {len(d.class_names)} classes, {len(d.x)} images at "
+                  f"{d.x.shape[-1]}x{d.x.shape[-2]} RGB, counts verified, sha256 "
+                  f"{'as published' if d.published_sha256 else 'differs from the published archive (contents checked)'}"
+                  f" (ready in {time.perf_counter() - t:.1f} s)")
+        return
+    from .tasks.omniglot import load_images, split_characters
     data = load_images(a.data_root or None, a.size)
     print(f"Omniglot: {len(set(data.alphabets))} alphabets, {len(data.alphabets)} characters, "
           f"{data.images.shape[0] * data.images.shape[1]} images at {a.size}x{a.size} "
@@ -137,6 +154,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--eval-bn", choices=("running", "transductive"),
                    help="test-time BatchNorm: running averages (default) or each task's batch statistics, as the "
                         "released code of Sung 2018 and Gordon 2019 tests (ProtoNet, Relation, VERSA)")
+    e.add_argument("--dataset", help="test on another data set than the run's (cross-domain), e.g. "
+                                      "flowers102-partial for a mini-ImageNet run")
     e.add_argument("--device", default="auto")
     e.add_argument("--data-root")
     e.add_argument("--json", action="store_true", help="print one JSON object")
@@ -148,10 +167,15 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--support", required=True, help="folder with one sub-folder of images per class")
     d.add_argument("--query", required=True, help="folder of images to classify")
     d.add_argument("--json", metavar="FILE", help="also write the predictions as JSON")
+    d.add_argument("--sheet", metavar="PNG", help="write a contact sheet: support images per class, each query "
+                                                  "with its predicted class and probability")
+    d.add_argument("--fit", choices=("stretch", "crop"), default="stretch",
+                   help="how photos meet the model's square input: resize ignoring the aspect ratio (as "
+                        "mini-ImageNet was built; default) or centre-crop the largest square first")
     d.set_defaults(fn=_adapt)
     sub.add_parser("presets", help="list presets").set_defaults(fn=_presets)
     g = sub.add_parser("data", help="prepare and verify a dataset")
-    g.add_argument("name", choices=("omniglot",))
+    g.add_argument("name", choices=("omniglot", "mini-imagenet", "flowers", "flowers102-partial"))
     g.add_argument("--data-root")
     g.add_argument("--size", type=int, default=28)
     g.set_defaults(fn=_data)

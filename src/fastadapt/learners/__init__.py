@@ -23,4 +23,5 @@ def build_learner(cfg: dict[str, Any]) -> Learner:
     """The learner named by ``cfg["method"]``, built from the configuration (``eval_bn``: see Learner)."""
     learner = METHODS.get_or_raise(cfg["method"]).from_config(cfg)
     learner.set_eval_bn(cfg.get("eval_bn", "running"))
+    learner.set_precision(cfg.get("precision", "fp32"))
     return learner

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..nn.episodic import batch_statistics, embed
+from ..nn.backbones import BackboneSpec
+from ..nn.episodic import batch_statistics, check_precision, embed
 from ..registry import Registry
 from ..tasks.task import TaskBatch
 
@@ -76,6 +77,17 @@ class Learner(nn.Module):
     task_type: str = "classification"
     eval_bn: str = "running"
     supports_eval_bn: bool = False
+    precision: str = "fp32"
+    supports_precision: tuple[str, ...] = ("fp32",)
+
+    def set_precision(self, precision: str) -> None:
+        """Compute precision of the learner's heavy part (``"fp32"``, ``"bf16"``; ``"fp16"`` on CUDA); weights stay
+        fp32. Learners list what they offer in ``supports_precision``."""
+        check_precision(precision)
+        if precision not in self.supports_precision:
+            raise ValueError(f"{type(self).__name__} offers precision {list(self.supports_precision)}, not "
+                             f"{precision!r}; use one of those.")
+        self.precision = precision
 
     def set_eval_bn(self, mode: str) -> None:
         if mode not in EVAL_BN:
@@ -128,10 +140,11 @@ class EncoderLearner(Learner):
     is instead adapted on its own (support and queries each normalized by their own batch statistics)."""
 
     supports_eval_bn = True
+    supports_precision = ("fp32", "bf16", "fp16")
 
     def embed(self, x: Tensor) -> Tensor:
-        """Encoder features of images ``x [..., C, H, W]``."""
-        return embed(self.encoder, x)
+        """Encoder features of images ``x [..., C, H, W]`` (in fp32; the encoder itself runs in ``precision``)."""
+        return embed(self.encoder, x, self.precision)
 
     def test_embed(self, x: Tensor) -> Tensor:
         """:meth:`embed`, with batch statistics in BatchNorm when testing transductively."""
@@ -171,3 +184,12 @@ def check_labels(support_y: Tensor, ways: int | None) -> int:
         raise ValueError(f"Support labels must lie in 0..{ways - 1}, got range "
                          f"{int(support_y.min())}..{int(support_y.max())}.")
     return ways
+
+
+def backbone_spec(cfg: dict[str, Any]) -> BackboneSpec:
+    """The encoder a configuration asks for (``backbone``, ``channels``, ``hidden``, ``image_size``, ``input_mean`` /
+    ``input_std``, ``drop_block``): the one place learners' factories read it from."""
+    mean, std = cfg.get("input_mean") or None, cfg.get("input_std") or None
+    return BackboneSpec(cfg.get("backbone", "conv4"), cfg.get("channels", 1), cfg.get("hidden", 64),
+                        cfg.get("image_size", 28), None if mean is None else tuple(mean),
+                        None if std is None else tuple(std), cfg.get("drop_block", 0.0))

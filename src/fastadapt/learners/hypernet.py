@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from ..nn.conv4 import Conv4
 from ..nn.episodic import embed
 from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, check_labels
+from .base import METHODS, Learner, Prediction, backbone_spec, check_labels
 from .protonet import class_means
 
 
@@ -91,6 +91,8 @@ class HyperNet(Learner):
     applied to all embeddings first. BatchNorm in the encoder follows the module mode, as in ProtoNet.
     """
 
+    supports_precision = ("fp32", "bf16", "fp16")   # the encoder runs under autocast (nn.episodic.embed)
+
     def __init__(self, encoder: nn.Module | None = None, dim: int = 64, set_hidden: int = 256, rank: int = 0) -> None:
         super().__init__()
         if rank < 0:
@@ -103,7 +105,7 @@ class HyperNet(Learner):
             self.low_rank = mlp(set_hidden, set_hidden, 2 * dim * rank, zero_last=True)
 
     def embed(self, x: Tensor) -> Tensor:
-        return embed(self.encoder, x)
+        return embed(self.encoder, x, self.precision)
 
     def generate(self, z: Tensor, y: Tensor, ways: int) -> GeneratedWeights:
         """Weights for support embeddings ``z [..., S, D]`` with labels ``y [..., S]``."""
@@ -132,7 +134,6 @@ class HyperNet(Learner):
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "HyperNet":
-        hidden = cfg.get("hidden", 64)
-        dim = hidden * (cfg.get("image_size", 28) // 16) ** 2
-        return cls(Conv4(cfg.get("channels", 1), hidden), dim=dim, set_hidden=cfg.get("hyper_hidden", 256),
+        spec = backbone_spec(cfg)
+        return cls(spec.build(), dim=spec.features, set_hidden=cfg.get("hyper_hidden", 256),
                    rank=cfg.get("hyper_rank", 0))

@@ -27,9 +27,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..nn.conv4 import Conv4
 from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, check_labels
+from .base import METHODS, Learner, Prediction, backbone_spec, check_labels
 
 
 def icl_mask(context: int, probes: int, queries: int, device: torch.device | None = None) -> Tensor:
@@ -282,9 +281,9 @@ class ICLTransformer(Learner):
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "ICLTransformer":
         kind = cfg.get("icl_embedder", "conv4")
-        if kind == "conv4":
-            embedder: nn.Module = Conv4(in_channels=cfg.get("channels", 1), hidden=cfg.get("hidden", 64))
-            feat = cfg.get("hidden", 64) * (cfg.get("image_size", 28) // 16) ** 2
+        if kind in ("conv4", "backbone"):      # "backbone": the config's image backbone (conv4 by default)
+            spec = backbone_spec(cfg)
+            embedder, feat = spec.build(), spec.features
         elif kind == "mlp":
             embedder = MLPEmbed(cfg["input_dim"], cfg.get("icl_dim", 128), cfg.get("icl_embed_layers", 1))
             feat = embedder.out_dim

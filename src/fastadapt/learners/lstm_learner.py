@@ -28,7 +28,7 @@ from ..nn.conv4 import Conv4
 from ..nn.episodic import embed as embed_images
 from ..tasks.sequence import batch_generator, permute_support
 from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, check_labels
+from .base import METHODS, Learner, Prediction, backbone_spec, check_labels
 
 BINDINGS = ("outer", "concat")
 READOUTS = ("dot", "cosine")
@@ -77,6 +77,8 @@ class LSTMLearner(Learner):
     Labels are one-hot over ``max_ways`` units, so a model serves any ``ways <= max_ways``.
     BatchNorm in the encoder follows the module mode, as in ProtoNet.
     """
+
+    supports_precision = ("fp32", "bf16", "fp16")   # the encoder runs under autocast (nn.episodic.embed)
 
     def __init__(self, encoder: nn.Module | None = None, feat: int = 64, embed: int = 64, hidden: int = 256,
                  max_ways: int = 5, shuffle_support: bool = True, binding: str = "outer",
@@ -140,7 +142,7 @@ class LSTMLearner(Learner):
         return e @ weight.transpose(-1, -2) + bias.unsqueeze(-2)
 
     def project(self, x: Tensor) -> Tensor:
-        return self.proj(embed_images(self.encoder, x))
+        return self.proj(embed_images(self.encoder, x, self.precision))
 
     def _check_ways(self, ways: int) -> None:
         if ways > self.max_ways:
@@ -178,9 +180,8 @@ class LSTMLearner(Learner):
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "LSTMLearner":
-        hidden = cfg.get("hidden", 64)
-        feat = hidden * (cfg.get("image_size", 28) // 16) ** 2
-        return cls(Conv4(cfg.get("channels", 1), hidden), feat=feat, embed=cfg.get("lstm_embed", 64),
+        spec = backbone_spec(cfg)
+        return cls(spec.build(), feat=spec.features, embed=cfg.get("lstm_embed", 64),
                    hidden=cfg.get("lstm_hidden", 256),
                    max_ways=cfg.get("lstm_max_ways", max(cfg.get("ways", 5), cfg.get("train_ways", 5))),
                    shuffle_support=cfg.get("lstm_shuffle", True), binding=cfg.get("lstm_binding", "outer"),

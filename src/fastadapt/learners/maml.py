@@ -7,9 +7,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..nn.conv4 import Conv4
 from ._inner import GradientLearner, common_kwargs
-from .base import METHODS
+from .base import METHODS, backbone_spec
 
 
 def build_network(cfg: dict[str, Any]) -> nn.Module:
@@ -17,10 +16,8 @@ def build_network(cfg: dict[str, Any]) -> nn.Module:
     if cfg.get("dataset") == "sinusoid":
         h = cfg.get("mlp_hidden", 40)
         return nn.Sequential(nn.Linear(1, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 1))
-    body = Conv4(in_channels=cfg.get("channels", 1), hidden=cfg.get("hidden", 64))
-    with torch.no_grad():
-        feat = body.eval()(torch.zeros(1, cfg.get("channels", 1), cfg["image_size"], cfg["image_size"])).shape[-1]
-    return nn.Sequential(body.train(), nn.Linear(feat, cfg["ways"]))
+    spec = backbone_spec(cfg)
+    return nn.Sequential(spec.build(), nn.Linear(spec.features, cfg["ways"]))
 
 
 @METHODS.register("maml")

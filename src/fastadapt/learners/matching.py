@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from ..nn.conv4 import Conv4
 from ..nn.episodic import embed
 from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, check_labels
+from .base import METHODS, Learner, Prediction, backbone_spec, check_labels
 
 MASKED = -1e9   # logit of a class with no support example (probability 0 without NaN gradients)
 
@@ -91,6 +91,8 @@ class MatchingNet(Learner):
     distribution over classes; its log is returned as logits.
     """
 
+    supports_precision = ("fp32", "bf16", "fp16")   # the encoder runs under autocast (nn.episodic.embed)
+
     def __init__(self, encoder: nn.Module | None = None, features: int = 64, fce: bool = False,
                  fce_steps: int = 5, scale: float = 10.0, learn_scale: bool = True) -> None:
         super().__init__()
@@ -105,7 +107,7 @@ class MatchingNet(Learner):
             self.register_buffer("log_scale", log_scale)
 
     def embed(self, x: Tensor) -> Tensor:
-        return embed(self.encoder, x)
+        return embed(self.encoder, x, self.precision)
 
     def context_support(self, zs: Tensor) -> Tensor:
         return zs if self.fce is None else self.fce.support(zs)
@@ -128,7 +130,7 @@ class MatchingNet(Learner):
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "MatchingNet":
-        hidden, size = cfg.get("hidden", 64), cfg.get("image_size", 28)
-        return cls(Conv4(in_channels=cfg.get("channels", 1), hidden=hidden), features=hidden * (size // 16) ** 2,
+        spec = backbone_spec(cfg)
+        return cls(spec.build(), features=spec.features,
                    fce=cfg.get("fce", False), fce_steps=cfg.get("fce_steps", 5),
                    scale=cfg.get("cosine_scale", 10.0), learn_scale=cfg.get("learn_scale", True))

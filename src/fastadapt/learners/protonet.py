@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
 from ..tasks.task import TaskBatch
-from .base import METHODS, EncoderLearner, Prediction, check_finite, check_labels
+from .base import METHODS, EncoderLearner, Prediction, backbone_spec, check_finite, check_labels
 
 DISTANCES = ("euclidean", "cosine")
 
@@ -73,5 +73,4 @@ class ProtoNet(EncoderLearner):
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "ProtoNet":
-        return cls(Conv4(in_channels=cfg.get("channels", 1), hidden=cfg.get("hidden", 64)),
-                   distance=cfg.get("distance", "euclidean"))
+        return cls(backbone_spec(cfg).build(), distance=cfg.get("distance", "euclidean"))

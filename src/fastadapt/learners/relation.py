@@ -1,6 +1,7 @@
 """Relation Networks: "Learning to Compare" (Sung, Yang, Zhang, Xiang, Torr & Hospedales, 2018)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -8,8 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..nn.conv4 import InputNorm
 from ..tasks.task import TaskBatch
-from .base import METHODS, EncoderLearner, Prediction, check_labels
+from .base import METHODS, EncoderLearner, Prediction, backbone_spec, check_labels
 
 PROBS = ("odds", "normalize")
 
@@ -25,13 +27,15 @@ class RelationEmbedding(nn.Module):
     ReLU), unpadded and max-pooled in the first two, padded and unpooled in the last two:
     ``[B, C, 28, 28] -> [B, 64, 5, 5]`` (a feature map, not a vector)."""
 
-    def __init__(self, in_channels: int = 1, hidden: int = 64) -> None:
+    def __init__(self, in_channels: int = 1, hidden: int = 64, mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None) -> None:
         super().__init__()
         self.net = nn.Sequential(_block(in_channels, hidden, 0, True), _block(hidden, hidden, 0, True),
                                  _block(hidden, hidden, 1, False), _block(hidden, hidden, 1, False))
+        self.input_norm = InputNorm(in_channels, mean, std)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        return self.net(self.input_norm(x))
 
     @staticmethod
     def out_size(image_size: int) -> int:
@@ -111,11 +115,11 @@ class RelationNet(EncoderLearner):
     """
 
     def __init__(self, in_channels: int = 1, hidden: int = 64, image_size: int = 28, relation_hidden: int = 8,
-                 probs: str = "odds") -> None:
+                 probs: str = "odds", mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> None:
         super().__init__()
         if probs not in PROBS:
             raise ValueError(f"probs must be one of {PROBS}, got {probs!r}.")
-        self.encoder = RelationEmbedding(in_channels, hidden).to(memory_format=torch.channels_last)
+        self.encoder = RelationEmbedding(in_channels, hidden, mean, std).to(memory_format=torch.channels_last)
         self.relation = RelationModule(hidden, RelationEmbedding.out_size(image_size), relation_hidden)
         self.probs = probs
 
@@ -150,5 +154,9 @@ class RelationNet(EncoderLearner):
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "RelationNet":
-        return cls(cfg.get("channels", 1), cfg.get("hidden", 64), cfg.get("image_size", 28),
-                   cfg.get("relation_hidden", 8), cfg.get("relation_probs", "odds"))
+        spec = backbone_spec(cfg)
+        if spec.name != "conv4":
+            raise ValueError(f"The Relation Network compares feature maps of its own 4-block embedding (Sung 2018); "
+                             f"backbone={spec.name!r} is not offered for it. Leave backbone at 'conv4'.")
+        return cls(spec.in_channels, spec.hidden, spec.image_size, cfg.get("relation_hidden", 8),
+                   cfg.get("relation_probs", "odds"), spec.mean, spec.std)

@@ -12,7 +12,7 @@ from ..nn.conv4 import Conv4
 from ..nn.episodic import embed
 from ..tasks import TaskSampler
 from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, check_labels
+from .base import METHODS, Learner, Prediction, backbone_spec, check_labels
 from .protonet import class_means
 
 
@@ -85,6 +85,8 @@ class Siamese(Learner):
     training draws the same pairs as an uninterrupted one.
     """
 
+    supports_precision = ("fp32", "bf16", "fp16")   # the encoder runs under autocast (nn.episodic.embed)
+
     def __init__(self, encoder: nn.Module | None = None, features: int = 64, pairs_per_example: int = 1,
                  seed: int = 0) -> None:
         super().__init__()
@@ -97,7 +99,7 @@ class Siamese(Learner):
         self.register_buffer("pair_draws", torch.zeros((), dtype=torch.long))
 
     def embed(self, x: Tensor) -> Tensor:
-        return embed(self.encoder, x)
+        return embed(self.encoder, x, self.precision)
 
     def pair_logits(self, za: Tensor, zb: Tensor) -> Tensor:
         """Log-odds that embeddings ``za`` and ``zb`` (broadcastable ``[..., D]``) share a class."""
@@ -144,9 +146,8 @@ class Siamese(Learner):
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "Siamese":
-        hidden, size = cfg.get("hidden", 64), cfg.get("image_size", 28)
-        return cls(Conv4(in_channels=cfg.get("channels", 1), hidden=hidden),
-                   features=hidden * (size // 16) ** 2, pairs_per_example=cfg.get("siamese_pairs", 1),
+        spec = backbone_spec(cfg)
+        return cls(spec.build(), features=spec.features, pairs_per_example=cfg.get("siamese_pairs", 1),
                    seed=cfg.get("seed", 0))
 
 

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
 from ..tasks.task import TaskBatch
-from .base import METHODS, EncoderLearner, Prediction, check_labels
+from .base import METHODS, EncoderLearner, Prediction, backbone_spec, check_labels
 from .protonet import class_means
 
 
@@ -114,7 +114,6 @@ class Versa(EncoderLearner):
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "Versa":
-        enc = Conv4(in_channels=cfg.get("channels", 1), hidden=cfg.get("hidden", 64))
-        feat = cfg.get("hidden", 64) * (cfg.get("image_size", 28) // 16) ** 2
-        return cls(enc, feat, cfg.get("versa_hidden", 256), cfg.get("versa_samples", 10),
+        spec = backbone_spec(cfg)
+        return cls(spec.build(), spec.features, cfg.get("versa_hidden", 256), cfg.get("versa_samples", 10),
                    cfg.get("versa_eval_samples", 100), prototype_init=cfg.get("versa_prototype_init", True))

@@ -2,6 +2,9 @@
 3x3 conv (64 channels), BatchNorm, ReLU and 2x2 max-pooling."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import torch
 from torch import Tensor, nn
 
 
@@ -20,10 +23,37 @@ class Conv4(nn.Module):
     training, so each query is classified independently of the others (non-transductive).
     """
 
-    def __init__(self, in_channels: int = 1, hidden: int = 64, blocks: int = 4) -> None:
+    def __init__(self, in_channels: int = 1, hidden: int = 64, blocks: int = 4,
+                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> None:
         super().__init__()
         chans = [in_channels] + [hidden] * blocks
         self.encoder = nn.Sequential(*(conv_block(a, b) for a, b in zip(chans, chans[1:])))
+        self.input_norm = InputNorm(in_channels, mean, std)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.encoder(x).flatten(1)
+        return self.encoder(self.input_norm(x)).flatten(1)
+
+
+class InputNorm(nn.Module):
+    """Per-channel input standardization ``(x - mean) / std`` for images in [0, 1], fixed by the training data
+    set (not learned; kept out of checkpoints, so a model reads the same [0, 1] images whatever its data set).
+    With no statistics it is the identity (Omniglot models read raw [0, 1] ink)."""
+
+    def __init__(self, channels: int, mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> None:
+        super().__init__()
+        if (mean is None) != (std is None):
+            raise ValueError("Give both input mean and std (one value per channel), or neither.")
+        self.enabled = mean is not None
+        if self.enabled:
+            if len(mean) != channels or len(std) != channels or min(std) <= 0:
+                raise ValueError(f"input mean/std need {channels} values each (std > 0), got {list(mean)} / {list(std)}.")
+            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+            self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.enabled:
+            return x
+        if x.shape[-3] != self.mean.shape[1]:
+            raise ValueError(f"This model reads {self.mean.shape[1]}-channel images, got {x.shape[-3]} channels "
+                             f"(input shape {tuple(x.shape)}).")
+        return (x - self.mean) / self.std

@@ -9,15 +9,31 @@ import torch
 from torch import Tensor, nn
 
 
-def embed(encoder: nn.Module, x: Tensor) -> Tensor:
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def check_precision(precision: str, device: torch.device | str | None = None) -> None:
+    """Refuse an unknown precision, and fp16 off CUDA (CPU kernels for it are slow or missing)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}.")
+    if precision == "fp16" and device is not None and torch.device(device).type != "cuda":
+        raise ValueError("precision='fp16' needs a CUDA device; on the CPU use 'bf16' (AMX / AVX-512 BF16) or 'fp32'.")
+
+
+def embed(encoder: nn.Module, x: Tensor, precision: str = "fp32") -> Tensor:
     """``encoder`` over images ``x [..., C, H, W]`` -> ``[..., *out]`` (flattened batch, channels-last,
     which is ~1.3x faster for these convolutions on CPU). The encoder's output keeps its own shape
-    (a vector for Conv4, a feature map for the Relation Network's embedding)."""
+    (a vector for Conv4, a feature map for the Relation Network's embedding).
+
+    ``precision="bf16"`` (or ``"fp16"`` on CUDA) runs the encoder under ``torch.autocast`` with the weights kept
+    in fp32, and returns fp32 features: the heads that compare features (distances, softmaxes) stay in fp32."""
     if x.dim() < 4:
         raise ValueError(f"Expected images shaped [..., C, H, W], got a tensor of shape {tuple(x.shape)}.")
     lead = x.shape[:-3]
-    z = encoder(x.reshape(-1, *x.shape[-3:]).contiguous(memory_format=torch.channels_last))
-    return z.reshape(*lead, *z.shape[1:])
+    dtype = PRECISIONS[precision]
+    with torch.autocast(x.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        z = encoder(x.reshape(-1, *x.shape[-3:]).contiguous(memory_format=torch.channels_last))
+    return z.float().reshape(*lead, *z.shape[1:])
 
 
 @contextmanager

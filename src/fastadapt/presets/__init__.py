@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import sys
 from typing import Any
 
@@ -21,6 +22,9 @@ DEFAULTS: dict[str, Any] = {
     "eval_bn": "running",                                      # test-time BatchNorm (Learner docstring)
     "init_from": "",                                           # start from a trained run's weights
     "encoder_from": "",                                        # start `encoder` from another run's
+    "backbone": "conv4",                                       # conv4 | resnet12 | efficientnet_lite0
+    "input_mean": [], "input_std": [],                         # per-channel input standardization (colour sets)
+    "precision": "fp32",                                       # fp32 | bf16 | fp16 (CUDA): the encoder's autocast
 }
 
 PRESETS: dict[str, dict[str, Any]] = {}
@@ -53,6 +57,14 @@ def get_preset(name: str) -> dict[str, Any]:
 
 
 def _coerce(key: str, raw: str, default: Any) -> Any:
+    if isinstance(default, list):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = None
+        if not isinstance(value, list) or not all(isinstance(v, (int, float)) for v in value):
+            raise ValueError(f"--set {key}={raw}: expected a JSON list of numbers, e.g. [0.5,0.5,0.5].")
+        return [float(v) for v in value]
     try:
         if isinstance(default, bool):
             if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):

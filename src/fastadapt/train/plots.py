@@ -27,3 +27,37 @@ def learning_curve(metrics_jsonl: str | os.PathLike, path: str | os.PathLike, ti
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def contact_sheet(support_x, support_y, classes: list[str], query_x, predicted, probability,
+                  path: str | os.PathLike, max_queries: int = 40) -> None:
+    """A PNG of an adapted task: one row of support images per class, then the queries, each titled with its
+    predicted class and probability. Images are ``[N, C, H, W]`` tensors in [0, 1] (one channel shown in gray)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def show(ax, img, title: str) -> None:
+        arr = img.permute(1, 2, 0).clamp(0, 1).numpy()
+        ax.imshow(arr[..., 0] if arr.shape[-1] == 1 else arr, cmap="gray" if arr.shape[-1] == 1 else None)
+        ax.set_title(title, fontsize=7)
+        ax.axis("off")
+
+    shots = max(int((support_y == c).sum()) for c in range(len(classes)))
+    n_q = min(len(query_x), max_queries)
+    cols = max(shots, 8)
+    q_rows = -(-n_q // cols)
+    fig, axes = plt.subplots(len(classes) + q_rows, cols, figsize=(1.2 * cols, 1.35 * (len(classes) + q_rows)),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for c, name in enumerate(classes):
+        for j, i in enumerate((support_y == c).nonzero().flatten().tolist()):
+            show(axes[c, j], support_x[i], f"support: {name}"[:24] if j == 0 else "")
+    for k in range(n_q):
+        show(axes[len(classes) + k // cols, k % cols], query_x[k],
+             f"{classes[int(predicted[k])]}"[:18] + f" {float(probability[k]):.2f}")
+    fig.suptitle("support set (rows) and queries with predicted class and probability", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

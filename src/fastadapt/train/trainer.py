@@ -17,6 +17,7 @@ from ..cpu_memory import reuse_freed_memory
 from ..io import atomic_write_bytes
 from ..learners import Learner, build_learner
 from ..tasks import build_sampler
+from ..nn.episodic import check_precision
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import any_rank, average_gradients, average_metrics, close_world, init_world, shard, share
 from .evaluate import evaluate
@@ -60,6 +61,7 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
     check_config(cfg)
     out = Path(out_dir)
     world, device = init_world(resolve_device(cfg["device"]))
+    check_precision(cfg.get("precision", "fp32"), device)
     if device.type == "cpu":
         reuse_freed_memory()                        # ~1.5x faster CPU steps (see fastadapt.cpu_memory)
     try:
