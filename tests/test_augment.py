@@ -78,3 +78,23 @@ def test_no_rotation_is_identity_and_negative_is_an_error():
     assert random_rotate(x, 0) is x
     with pytest.raises(ValueError, match="max_degrees"):
         random_rotate(x, -1)
+
+
+def test_flip_and_jitter_keep_shapes_and_ranges():
+    from fastadapt.tasks.augment import colour_jitter, natural_image_augment, random_hflip
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 6, 3, 12, 12)
+    f = random_hflip(x, g)
+    same, mirrored = (f == x).flatten(2).all(-1), (f == x.flip(-1)).flatten(2).all(-1)
+    assert bool((same | mirrored).all()) and 0 < int(mirrored.sum()) < 24
+    j = colour_jitter(x, 0.4, g)
+    assert j.shape == x.shape and float(j.min()) >= 0 and float(j.max()) <= 1 and not torch.equal(j, x)
+    gray = torch.rand(5, 3, 8, 8)[:, :1].expand(5, 3, 8, 8)          # gray stays gray under saturation changes
+    jg = colour_jitter(gray, 0.4, g)
+    assert torch.allclose(jg[:, 0], jg[:, 1], atol=1e-6) and torch.allclose(jg[:, 1], jg[:, 2], atol=1e-6)
+    assert torch.equal(colour_jitter(x, 0.0, g), x)
+    a = natural_image_augment(x, torch.Generator().manual_seed(1))
+    b = natural_image_augment(x, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == x.shape and float(a.min()) >= 0 and float(a.max()) <= 1
+    with pytest.raises(ValueError, match="jitter strength"):
+        colour_jitter(x, 1.5, g)

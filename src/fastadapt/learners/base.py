@@ -79,6 +79,7 @@ class Learner(nn.Module):
     supports_eval_bn: bool = False
     precision: str = "fp32"
     supports_precision: tuple[str, ...] = ("fp32",)
+    global_labels: bool = False      # trained on batches labelled by class id (supervised pre-training)
 
     def set_precision(self, precision: str) -> None:
         """Compute precision of the learner's heavy part (``"fp32"``, ``"bf16"``; ``"fp16"`` on CUDA); weights stay

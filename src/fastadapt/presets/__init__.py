@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "backbone": "conv4",                                       # conv4 | resnet12 | efficientnet_lite0
     "input_mean": [], "input_std": [],                         # per-channel input standardization (colour sets)
     "precision": "fp32",                                       # fp32 | bf16 | fp16 (CUDA): the encoder's autocast
+    "augment": "",                                             # "natural": crop, flip, colour jitter (training)
 }
 
 PRESETS: dict[str, dict[str, Any]] = {}

@@ -21,3 +21,17 @@ for _k in (1, 5):
              f"ProtoNet (Snell 2017), Conv4, mini-ImageNet 84x84; trained 20-way 5-shot 15 queries "
              f"(7,000 episodes, <= 2 h on 2 CPU cores, bf16 encoder), tested 5-way {_k}-shot",
              ways=5, shots=_k, **COLOUR, **PROTONET)
+
+# The pre-training baseline (Chen 2019; Tian 2020): supervised 64-way classification on class-balanced batches of
+# 128 train images (2 per class) with the RFS augmentation, Adam 1e-3 halved every 6,000 steps, 24,000 steps
+# capped at 2 hours on 2 CPU cores; tested with cosine prototypes of L2-normalized features.
+BASELINE = {"method": "baseline", "train_ways": 64, "train_shots": 1, "train_queries": 1, "augment": "natural",
+            "steps": 24000, "lr": 1e-3, "lr_decay_every": 6000, "val_every": 1000, "val_episodes": 300,
+            "ckpt_every": 200, "log_every": 100, "eval_episodes": 1000, "max_train_seconds": 7200.0,
+            "precision": "bf16"}
+for _k in (1, 5):
+    register(f"mini-imagenet-baseline-5w{_k}s",
+             f"Pre-training baseline (Chen 2019 / Tian 2020), Conv4, mini-ImageNet 84x84: 64-way supervised "
+             f"training with augmentation (<= 2 h on 2 CPU cores, bf16 encoder), cosine prototypes; tested 5-way "
+             f"{_k}-shot", extra={"baseline_head": "linear", "baseline_test_head": "prototype", "baseline_scale": 10.0},
+             ways=5, shots=_k, **COLOUR, **BASELINE)

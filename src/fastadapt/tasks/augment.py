@@ -1,9 +1,15 @@
 """Image augmentation for meta-training episodes."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .task import TaskBatch
+
+AUGMENTATIONS = ("", "natural")
 
 
 def random_translate(x: Tensor, max_shift: int, generator: torch.Generator | None = None) -> Tensor:
@@ -42,3 +48,46 @@ def random_rotate(x: Tensor, max_degrees: float, generator: torch.Generator | No
     theta = torch.stack([torch.stack([cos, -sin, zero], -1), torch.stack([sin, cos, zero], -1)], -2)
     grid = F.affine_grid(theta, [n, c, h, w], align_corners=False)
     return F.grid_sample(flat, grid, mode="bilinear", padding_mode="zeros", align_corners=False).reshape(x.shape)
+
+
+def random_hflip(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Each image of ``x [..., C, H, W]`` mirrored left-right with probability 1/2."""
+    flip = (torch.rand(x.shape[:-3], generator=generator) < 0.5).to(x.device)
+    return torch.where(flip[..., None, None, None], x.flip(-1), x)
+
+
+def colour_jitter(x: Tensor, strength: float = 0.4, generator: torch.Generator | None = None) -> Tensor:
+    """Brightness, contrast and saturation of each RGB image of ``x [..., 3, H, W]`` (in [0, 1]) scaled by its own
+    factors, uniform in ``[1 - strength, 1 + strength]`` (torchvision's ColorJitter(0.4, 0.4, 0.4) as in the RFS and
+    FEAT training code), applied in that order and clipped to [0, 1]."""
+    if not 0 <= strength < 1:
+        raise ValueError(f"jitter strength must lie in [0, 1), got {strength}.")
+    if strength == 0:
+        return x
+    f = (1 + strength * (2 * torch.rand(3, *x.shape[:-3], 1, 1, 1, generator=generator) - 1)).to(x.device, x.dtype)
+    weights = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(3, 1, 1)
+    x = (x * f[0]).clamp(0, 1)
+    gray = (x * weights).sum(-3, keepdim=True)
+    x = ((x - gray.mean((-2, -1), keepdim=True)) * f[1] + gray.mean((-2, -1), keepdim=True)).clamp(0, 1)
+    gray = (x * weights).sum(-3, keepdim=True)
+    return ((x - gray) * f[2] + gray).clamp(0, 1)
+
+
+def natural_image_augment(x: Tensor, generator: torch.Generator | None = None, pad: int = 8,
+                          jitter: float = 0.4) -> Tensor:
+    """The natural-image training augmentation of the RFS code (Tian et al. 2020): random crop after zero-padding by
+    ``pad`` pixels (a random translation), horizontal flip, colour jitter; batched on tensors, any leading dims."""
+    x = random_translate(x, pad, generator)
+    x = random_hflip(x, generator)
+    return colour_jitter(x, jitter, generator) if x.shape[-3] == 3 else x
+
+
+def augment_batch(batch: TaskBatch, kind: str, generator: torch.Generator) -> TaskBatch:
+    """A training batch with its support and query images augmented (``kind``: "" none, "natural" for colour
+    images: `natural_image_augment`). The trainer seeds ``generator`` by step, so a resumed run sees the same views."""
+    if kind not in AUGMENTATIONS:
+        raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {kind!r}.")
+    if not kind:
+        return batch
+    return replace(batch, support_x=natural_image_augment(batch.support_x, generator),
+                   query_x=natural_image_augment(batch.query_x, generator))

@@ -32,6 +32,7 @@ class EpisodeSampler:
                 raise ValueError(f"{int(bad.sum())} examples contain NaN or Inf (first at index "
                                  f"{int(bad.nonzero()[0])}); clean or drop them before sampling episodes.")
         self.x, self.ways, self.shots, self.queries, self.seed = x, ways, shots, queries, seed
+        self.class_ids = False                      # see use_class_ids
         classes, y_idx, counts = torch.unique(y, return_inverse=True, return_counts=True)
         self.num_classes = len(classes)
         if ways > self.num_classes:
@@ -65,6 +66,15 @@ class EpisodeSampler:
                 raise ValueError(f"within_group sampling: no group has {ways} classes with {need} examples "
                                  f"each (largest group: {int(sizes.max())} classes).")
 
+    def use_class_ids(self) -> None:
+        """Label every batch by class id (``0..C-1`` in sorted order of ``y``) instead of a random relabelling:
+        with ``ways`` equal to the number of classes a batch is then a class-balanced labelled minibatch, as
+        supervised pre-training (Chen 2019; Tian 2020) needs."""
+        if self.ways != self.num_classes or self.group_of is not None:
+            raise ValueError(f"Class-id labels need batches over all {self.num_classes} classes (ways={self.ways} "
+                             f"was asked) and no within-group sampling; set train_ways={self.num_classes}.")
+        self.class_ids = True
+
     def _generator(self, index: int) -> torch.Generator:
         return torch.Generator().manual_seed((self.seed * 1_000_003 + index) % (2**63 - 1))
 
@@ -81,6 +91,8 @@ class EpisodeSampler:
         g = self._generator(index)
         n, k, q = self.ways, self.shots, self.queries
         cls = self._class_scores(batch_size, g).topk(n, dim=1).indices              # [B, N], random order
+        if self.class_ids:
+            cls = cls.sort(dim=1).values                                            # label i = class i
         scores = torch.rand(batch_size, n, self.table.shape[1], generator=g)
         scores[self.counts[cls].unsqueeze(-1) <= torch.arange(self.table.shape[1])] = -1.0
         pos = scores.topk(k + q, dim=2).indices                                     # [B, N, K+Q]

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from ..learners.base import Learner, Prediction
 from ..tasks import TaskSampler
+from ..tasks.task import TaskBatch
 from .calibration import brier, ece, nll
 
 
@@ -21,11 +22,20 @@ def ci95(per_episode: Tensor) -> float:
     return float(1.96 * per_episode.double().std(unbiased=True) / math.sqrt(n)) if n > 1 else float("nan")
 
 
+MAX_IMAGES = 1000     # images (or examples) the learner sees at once when evaluating: bounds peak memory
+
+
+def _examples(batch: TaskBatch) -> int:
+    return batch.support_x.shape[1] + batch.query_x.shape[1]
+
+
 @torch.no_grad()
 def collect(learner: Learner, sampler: TaskSampler, episodes: int = 1000, batch_size: int = 50,
-            device: str | torch.device = "cpu") -> tuple[Prediction, Tensor, float]:
+            device: str | torch.device = "cpu", max_images: int = MAX_IMAGES) -> tuple[Prediction, Tensor, float]:
     """Query predictions (leading dimension: episode) and targets over ``episodes`` episodes, and seconds.
-    The learner runs in ``eval()`` mode (BatchNorm uses running statistics unless the learner says otherwise)."""
+    The learner runs in ``eval()`` mode (BatchNorm uses running statistics unless the learner says otherwise).
+    Episodes are drawn ``batch_size`` at a time (which fixes which episodes are drawn) and run through the learner
+    in chunks of at most ``max_images`` support + query examples, so memory does not grow with ways and shots."""
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}.")
     was_training = learner.training
@@ -34,10 +44,12 @@ def collect(learner: Learner, sampler: TaskSampler, episodes: int = 1000, batch_
     start = time.perf_counter()
     try:
         for i, lo in enumerate(range(0, episodes, batch_size)):
-            batch = sampler.batch(i, min(batch_size, episodes - lo)).to(device)
-            p = learner.predict_batch(batch)
-            preds.append(Prediction(*(None if t is None else t.float().cpu() for t in (p.logits, p.mean, p.var))))
-            targets.append(batch.query_y.cpu())
+            batch = sampler.batch(i, min(batch_size, episodes - lo))
+            chunks = batch.chunks(max(1, max_images // _examples(batch))) if isinstance(batch, TaskBatch) else [batch]
+            for chunk in chunks:
+                p = learner.predict_batch(chunk.to(device))
+                preds.append(Prediction(*(None if t is None else t.float().cpu() for t in (p.logits, p.mean, p.var))))
+                targets.append(chunk.query_y)
     finally:
         learner.train(was_training)
     pred = Prediction(*(None if getattr(preds[0], k) is None else torch.cat([getattr(p, k) for p in preds])

@@ -64,16 +64,18 @@ def truncate_log(path: Path, step: int) -> None:
 def check_resumable(saved: dict[str, Any], cfg: dict[str, Any], step: int) -> None:
     """A run resumes with its own configuration, or extends to more ``steps``: the step-indexed task draws and
     learning-rate schedule then train it exactly like a run of that length from the start (only an extra
-    validation at the old last step, if that was not a validation step, can differ)."""
+    validation at the old last step, if that was not a validation step, can differ). ``max_train_seconds`` may
+    change too (a time cap decides where a run stops, never what a step computes): a time-capped run continues in
+    later sessions with a larger cap."""
     saved = {**_options_added_since(saved), **saved}
-    diff = sorted(k for k in set(cfg) | set(saved) if cfg.get(k) != saved.get(k))
+    diff = sorted(k for k in set(cfg) | set(saved) if cfg.get(k) != saved.get(k) and k != "max_train_seconds")
     if diff == ["steps"]:
         if cfg["steps"] < step:
             raise ValueError(f"--resume with steps={cfg['steps']}, but the run has already done {step} steps; "
                              f"to extend it pass steps >= {step}.")
     elif diff:
         raise ValueError(f"--resume with a different configuration (keys {diff}); resume with the same one "
-                         f"(only 'steps' may grow, to extend a run).")
+                         f"(only 'steps' may grow, to extend a run, and max_train_seconds change).")
 
 
 def _options_added_since(saved: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from ..cpu_memory import reuse_freed_memory
 from ..io import atomic_write_bytes
 from ..learners import Learner, build_learner
 from ..tasks import build_sampler
+from ..tasks.augment import augment_batch
 from ..nn.episodic import check_precision
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import any_rank, average_gradients, average_metrics, close_world, init_world, shard, share
@@ -77,6 +78,8 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
     torch.manual_seed(cfg["seed"])
     learner = build_learner(cfg).to(device)
     train_s = build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], cfg["seed"])
+    if learner.global_labels:                       # supervised pre-training: labels are the classes' own ids
+        train_s.use_class_ids()
     val_s = build_sampler(cfg, "val", cfg["ways"], cfg["shots"], cfg["queries"], cfg["eval_seed"])
     opt = torch.optim.Adam(learner.param_groups(), lr=cfg["lr"])
 
@@ -89,7 +92,11 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
         lr = run.lr(step)
         for group in opt.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)
-        batch = shard(train_s.batch(step, cfg["meta_batch"]), world).to(device, non_blocking=True)
+        batch = shard(train_s.batch(step, cfg["meta_batch"]), world)
+        if cfg.get("augment"):
+            gen = torch.Generator().manual_seed((cfg["seed"] * 1_000_003 + step) % (2**63 - 1) + 7)
+            batch = augment_batch(batch, cfg["augment"], gen)
+        batch = batch.to(device, non_blocking=True)
         loss, metrics = learner.meta_loss(batch)
         metrics = average_metrics(metrics, world)
         if not math.isfinite(metrics["loss"]):

@@ -1,0 +1,122 @@
+"""The baseline users pick first: supervised pre-training on all meta-train classes, then a head fitted on each
+support set. Chen et al. (2019, "A Closer Look at Few-shot Classification": Baseline and Baseline++) and Tian et al.
+(2020, "Rethinking Few-Shot Image Classification: a Good Embedding Is All You Need", RFS)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..tasks.task import TaskBatch
+from .base import METHODS, EncoderLearner, Prediction, backbone_spec, check_finite, check_labels
+from .protonet import class_means
+
+HEADS = ("linear", "cosine")
+TEST_HEADS = ("prototype", "logistic")
+
+
+def normalize_features(z: Tensor) -> Tensor:
+    """L2-normalized features (RFS and SimpleShot (Wang 2019) classify normalized embeddings)."""
+    return F.normalize(z, dim=-1)
+
+
+def fit_logistic(z: Tensor, y: Tensor, ways: int, steps: int = 100, lr: float = 0.5, weight_decay: float = 5e-4,
+                 scale: float = 10.0) -> tuple[Tensor, Tensor]:
+    """Multinomial logistic regression on features ``z [..., S, D]`` (any leading task dims, fitted jointly and
+    independently per task) by full-batch Adam from the class means: weights ``[..., N, D]`` and biases ``[..., N]``.
+    RFS fits scikit-learn's LogisticRegression on the support features; this is the same model, batched on tensors."""
+    with torch.enable_grad():
+        w = (scale * class_means(z, y, ways)).detach().requires_grad_(True)
+        b = torch.zeros(*w.shape[:-1], device=z.device).requires_grad_(True)
+        opt = torch.optim.Adam([w, b], lr=lr)
+        target = y.long().reshape(-1)
+        z = z.detach()
+        for _ in range(steps):
+            logits = z @ w.transpose(-1, -2) + b.unsqueeze(-2)
+            loss = F.cross_entropy(logits.reshape(-1, ways), target) + weight_decay * w.square().sum() / max(
+                1, w[..., 0, 0].numel())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return w.detach(), b.detach()
+
+
+@dataclass
+class HeadPredictor:
+    """A task adapted by the baseline: a linear head on normalized features."""
+
+    learner: "PretrainedBaseline"
+    weight: Tensor
+    bias: Tensor
+
+    def predict(self, x: Tensor) -> Prediction:
+        q = normalize_features(self.learner.test_embed(x))
+        return Prediction(logits=q @ self.weight.transpose(-1, -2) + self.bias.unsqueeze(-2))
+
+
+@METHODS.register("baseline")
+class PretrainedBaseline(EncoderLearner):
+    """Supervised pre-training with a ``linear`` classifier over the ``num_classes`` training classes (Chen 2019's
+    Baseline, RFS) or a ``cosine`` one (Baseline++), then, per task, a head on L2-normalized support features:
+    ``prototype`` (cosine to the class means, times ``scale``) or ``logistic`` (logistic regression, as RFS).
+
+    Meta-training batches are labelled by class id (``global_labels``): the trainer asks the sampler for batches
+    over all training classes; a batch's support and query images together form one supervised minibatch.
+    """
+
+    global_labels = True
+
+    def __init__(self, encoder: nn.Module, features: int, num_classes: int, head: str = "linear",
+                 test_head: str = "prototype", scale: float = 10.0) -> None:
+        super().__init__()
+        if head not in HEADS or test_head not in TEST_HEADS:
+            raise ValueError(f"head must be one of {HEADS} and test_head one of {TEST_HEADS}, got {head!r} / "
+                             f"{test_head!r}.")
+        if num_classes < 2:
+            raise ValueError(f"Pre-training needs at least 2 classes, got num_classes={num_classes}.")
+        self.encoder = encoder.to(memory_format=torch.channels_last)
+        self.classifier = nn.Linear(features, num_classes, bias=head == "linear")
+        self.head, self.test_head, self.scale = head, test_head, scale
+
+    def train_logits(self, z: Tensor) -> Tensor:
+        if self.head == "cosine":
+            return self.scale * normalize_features(z) @ F.normalize(self.classifier.weight, dim=-1).T
+        return self.classifier(z)
+
+    def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
+        """Cross-entropy over all training classes on the batch's images (support and queries alike)."""
+        x = torch.cat([batch.support_x, batch.query_x], dim=1)
+        y = torch.cat([batch.support_y, batch.query_y], dim=1).reshape(-1)
+        if int(y.max()) >= self.classifier.out_features:
+            raise ValueError(f"Label {int(y.max())} is outside the classifier's {self.classifier.out_features} "
+                             f"classes; set baseline_classes to the number of training classes.")
+        logits = self.train_logits(self.embed(x).flatten(0, -2))
+        loss = F.cross_entropy(logits, y)
+        return loss, {"loss": loss.item(), "acc": (logits.argmax(-1) == y).float().mean().item()}
+
+    def fit_head(self, z: Tensor, y: Tensor, ways: int) -> tuple[Tensor, Tensor]:
+        z = normalize_features(z)
+        if self.test_head == "logistic":
+            return fit_logistic(z, y, ways, scale=self.scale)
+        protos = self.scale * F.normalize(class_means(z, y, ways), dim=-1)
+        return protos, torch.zeros(protos.shape[:-1], device=z.device)
+
+    def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> HeadPredictor:
+        ways = check_labels(support_y, ways)
+        check_finite(support_x)
+        return HeadPredictor(self, *self.fit_head(self.test_embed(support_x), support_y, ways))
+
+    def predict_jointly(self, batch: TaskBatch) -> Prediction:
+        support, query = self.embed_jointly(batch)
+        w, b = self.fit_head(support, batch.support_y, batch.ways)
+        return Prediction(logits=normalize_features(query) @ w.transpose(-1, -2) + b.unsqueeze(-2))
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> "PretrainedBaseline":
+        spec = backbone_spec(cfg)
+        return cls(spec.build(), spec.features, cfg.get("baseline_classes", cfg["train_ways"]),
+                   cfg.get("baseline_head", "linear"), cfg.get("baseline_test_head", "prototype"),
+                   cfg.get("baseline_scale", 10.0))

@@ -1,0 +1,27 @@
+"""Evaluation (fastadapt.train.evaluate): bounded memory without changing the numbers."""
+from __future__ import annotations
+
+import torch
+
+from fastadapt.learners import ProtoNet
+from fastadapt.nn.conv4 import Conv4
+from fastadapt.tasks.sampler import EpisodeSampler
+from fastadapt.train import evaluate as ev
+
+
+def test_chunked_evaluation_gives_the_same_predictions():
+    """Episodes are drawn 50 at a time, as before, and run in chunks of at most max_images images: the same
+    episodes and the same predictions as one pass, at a fraction of the peak memory."""
+    torch.manual_seed(0)
+    x, y = torch.randint(0, 256, (120, 1, 28, 28), dtype=torch.uint8), torch.arange(12).repeat_interleave(10)
+    learner = ProtoNet(Conv4(1, hidden=8))
+    s = EpisodeSampler(x, y, ways=5, shots=2, queries=3, seed=1)
+    seen = []
+    real = learner.predict_batch
+    learner.predict_batch = lambda b: (seen.append(b.support_x.shape[0] * 25), real(b))[1]
+    small, ys, _ = ev.collect(learner, s, episodes=30, batch_size=20, max_images=60)      # 2 episodes a chunk
+    assert max(seen) <= 60 and len(seen) == 15
+    seen.clear()
+    whole, ys2, _ = ev.collect(learner, s, episodes=30, batch_size=20, max_images=10_000)
+    assert len(seen) == 2 and torch.equal(ys, ys2)
+    assert torch.allclose(small.logits, whole.logits, atol=1e-5)
