@@ -25,3 +25,26 @@ def test_chunked_evaluation_gives_the_same_predictions():
     whole, ys2, _ = ev.collect(learner, s, episodes=30, batch_size=20, max_images=10_000)
     assert len(seen) == 2 and torch.equal(ys, ys2)
     assert torch.allclose(small.logits, whole.logits, atol=1e-5)
+
+
+def test_frozen_encoder_is_tested_on_features_with_the_same_predictions():
+    """A frozen encoder embeds each image once; the episodes and predictions equal those of the image path,
+    with mirror-image averaging and the power transform too."""
+    torch.manual_seed(0)
+    x, y = torch.randint(0, 256, (120, 3, 28, 28), dtype=torch.uint8), torch.arange(12).repeat_interleave(10)
+    learner = ProtoNet(Conv4(3, hidden=8), distance="cosine", feature_transform="power")
+    learner.configure_encoder(freeze=True, tta_flip=True)
+    assert not any(p.requires_grad for p in learner.encoder.parameters())
+    learner.train()
+    assert not learner.encoder.training                     # frozen BatchNorm keeps its running statistics
+    s = EpisodeSampler(x, y, ways=5, shots=2, queries=3, seed=1)
+    calls = []
+    real = learner.encoder.forward
+    learner.encoder.forward = lambda b: (calls.append(len(b)), real(b))[1]
+    fast, ys, _ = ev.collect(learner, s, episodes=20, batch_size=10)
+    assert sum(calls) == 2 * 120                             # every image once, and its mirror image once
+    learner.frozen_encoder = False                           # the image path: encoder run per episode
+    calls.clear()
+    slow, ys2, _ = ev.collect(learner, s, episodes=20, batch_size=10)
+    assert sum(calls) == 2 * 20 * 25 and torch.equal(ys, ys2)
+    assert torch.allclose(fast.logits, slow.logits, atol=1e-4)

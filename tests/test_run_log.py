@@ -112,3 +112,136 @@ def test_encoder_from_loads_another_runs_encoder_and_nothing_else(tmp_path):
         start(MANN(image_size=16, encoder="conv4", hidden=4, controller=8, slots=4, width=4, heads=1))
     with pytest.raises(ValueError, match="mann_encoder=conv4"):                         # pixels: nothing to load
         start(MANN(image_size=16, controller=8, slots=4, width=4, heads=1))
+
+
+# --- a run folder is owned; crash-safe logs; configs checked before any work; no leftovers -------------------
+
+@pytest.mark.parametrize("name", ["config.json", "metrics.jsonl", BEST, LAST, "results.json", "summary.txt"])
+def test_prepare_out_refuses_any_run_file_and_says_how_to_proceed(tmp_path, name):
+    (tmp_path / name).write_text("{}")
+    with pytest.raises(FileExistsError) as e:
+        prepare_out(tmp_path, resume=False)
+    assert name in str(e.value) and all(w in str(e.value) for w in ("--resume", "--overwrite", "--out"))
+    assert (tmp_path / name).read_text() == "{}"
+    prepare_out(tmp_path, resume=True)
+    assert (tmp_path / name).exists()
+
+
+def test_prepare_out_overwrite_deletes_only_the_run_files(tmp_path):
+    for name in ("config.json", "results.json", BEST, "notes.md"):
+        (tmp_path / name).write_text("old")
+    with pytest.raises(ValueError, match="pass only one"):
+        prepare_out(tmp_path, resume=True, overwrite=True)
+    assert (tmp_path / "results.json").exists()
+    prepare_out(tmp_path, resume=False, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.md"]
+    prepare_out(tmp_path / "new", resume=False, overwrite=True)                       # nothing there: fine
+
+
+def test_prepare_out_removes_temporaries_a_killed_write_left(tmp_path):
+    prepare_out(tmp_path, resume=False)                                               # none there: no error
+    stale = [tmp_path / ".last.safetensors.k3j_x9a2.tmp", tmp_path / ".metrics.jsonl.abc.tmp"]
+    for p in stale:
+        p.write_bytes(b"half")
+    (tmp_path / "keep.tmp").write_text("user file")
+    (tmp_path / LAST).write_bytes(b"x")
+    prepare_out(tmp_path, resume=True)
+    assert not any(p.exists() for p in stale) and (tmp_path / "keep.tmp").exists() and (tmp_path / LAST).exists()
+
+
+def test_atomic_write_gives_the_umask_default_mode(tmp_path):
+    import os
+    from fastadapt.io import atomic_write_bytes
+    old = os.umask(0o027)
+    try:
+        atomic_write_bytes(tmp_path / "a.json", b"{}")
+        os.umask(0o002)
+        atomic_write_bytes(tmp_path / "b.json", b"{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "b.json").stat().st_mode & 0o777 == 0o664
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_torn_last_log_line_is_dropped_on_resume_with_a_warning(tmp_path, capsys):
+    model, opt = _model_opt()
+    run = RunLog(tmp_path, CFG, model, opt, resume=False)
+    for step in (2, 4, 6):
+        run.write(step, {"loss": 1.0}, 1e-2)
+    run.checkpoint(8, model, opt)
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"loss": 0.5, "st')                                                  # killed mid-append
+    resumed = RunLog(tmp_path, CFG, *_model_opt(), resume=True)
+    assert resumed.start == 8
+    err = capsys.readouterr().err
+    assert "warning" in err and str(tmp_path / "metrics.jsonl") in err and "line 4" in err
+    assert [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [2, 4, 6]
+    truncate_log(tmp_path / "metrics.jsonl", 8)                                       # clean now: no warning
+    assert capsys.readouterr().err == ""
+
+
+def test_a_damaged_log_line_before_the_last_is_an_error_naming_file_and_line(tmp_path):
+    from fastadapt.train.run_log import read_log
+    log = tmp_path / "metrics.jsonl"
+    log.write_text('{"step": 2}\n{"step": 4, oops\n[4]\n{"step": 6}\n')
+    with pytest.raises(ValueError, match=r"metrics\.jsonl, line 2: not a JSON object"):
+        read_log(log)
+    log.write_text('{"step": 2}\n[4]\n{"step": 6}\n')                                 # JSON, but not a record
+    with pytest.raises(ValueError, match="line 2"):
+        truncate_log(log, 6)
+
+
+@pytest.mark.parametrize("text, what", [("{\"method\": \"protonet\",", "not valid JSON"),
+                                        ("[1, 2]", "expected an object"), (b"\xff\xfe{", "not valid JSON")])
+def test_a_damaged_config_json_is_an_error_naming_the_file(tmp_path, text, what):
+    from fastadapt.train.trainer import load_run
+    path = tmp_path / "config.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ValueError, match=what) as e:
+        load_run(tmp_path)
+    assert str(path) in str(e.value)
+
+
+def _bad(**changes):
+    return {**get_preset("omniglot-protonet-5w1s"), "device": "cpu", **changes}
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"lr_decay_every": 0}, "lr_decay_every must be a positive integer"),
+    ({"eval_episodes": 2.5}, "eval_episodes must be a positive integer"),
+    ({"val_episodes": -1}, "val_episodes must be a positive integer"),
+    ({"lr": 0.0}, "lr must be a positive number"),
+    ({"lr": "fast"}, "lr must be a positive number"),
+    ({"train_ways": 1}, "train_ways must be an integer >= 2"),
+])
+def test_check_config_refuses_values_that_cannot_train(changes, message):
+    from fastadapt.train.trainer import check_config
+    with pytest.raises(ValueError, match=message):
+        check_config(_bad(**changes))
+
+
+def test_check_config_accepts_every_preset_and_regression_has_no_train_ways():
+    from fastadapt.presets import PRESETS
+    from fastadapt.train.trainer import check_config
+    for name in PRESETS:
+        cfg = get_preset(name)
+        if cfg.get("trainer") != "l2o":
+            check_config(dict(cfg, device="cpu"))
+    check_config(dict(get_preset("sinusoid-maml-5shot"), device="cpu", train_ways=1))
+
+
+def test_cuda_device_is_refused_without_a_gpu(monkeypatch):
+    from fastadapt.train.trainer import check_config
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device='cuda:0' asks for a GPU.*device=cpu"):
+        check_config(_bad(device="cuda:0"))
+
+
+def test_a_bad_config_with_overwrite_leaves_the_old_run_untouched(tmp_path):
+    from fastadapt.train.trainer import train
+    for name in ("results.json", "summary.txt", BEST):
+        (tmp_path / name).write_text("committed")
+    with pytest.raises(ValueError, match="lr_decay_every"):
+        train(_bad(lr_decay_every=0), tmp_path, overwrite=True, progress=False)
+    assert all((tmp_path / n).read_text() == "committed" for n in ("results.json", "summary.txt", BEST))

@@ -141,3 +141,21 @@ def test_param_group_lr_scale_is_applied_at_every_step(tmp_path, data_root):
     groups = read_checkpoint(tmp_path / "run" / "last.safetensors")[1]["optimizer"]["param_groups"]
     decayed = cfg["lr"] * 0.5                                        # step 6: decayed once
     assert [g["lr"] for g in groups] == pytest.approx([decayed, decayed * 0.25])
+
+
+def test_cli_refuses_a_committed_run_folder_unless_overwrite(tmp_path, data_root, capsys):
+    from fastadapt.cli import main
+    out = tmp_path / "committed"                                   # results kept, checkpoints not
+    out.mkdir()
+    for name in ("results.json", "summary.txt"):
+        (out / name).write_text("committed")
+    args = train_args(out) + ["--set", "steps=5", "--data-root", str(data_root)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "results.json, summary.txt" in err and "--overwrite" in err and "Traceback" not in err
+    assert main(args + ["--overwrite", "--set", "lr_decay_every=0"]) == 2       # checked before deleting
+    assert "lr_decay_every must be" in capsys.readouterr().err and (out / "summary.txt").read_text() == "committed"
+    with pytest.raises(SystemExit):
+        main(args + ["--overwrite", "--resume"])
+    assert main(args + ["--overwrite"]) == 0
+    assert json.loads((out / "results.json").read_text())["train_steps"] == 5

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -20,7 +21,11 @@ def _train(a: argparse.Namespace) -> None:
         from .optim.trainer import train_l2o as train
     else:
         from .train.trainer import train
-    res = train(cfg, a.out or f"runs/{a.preset}", resume=a.resume)
+    kw = {"overwrite": True} if a.overwrite else {}
+    if kw and "overwrite" not in inspect.signature(train).parameters:
+        raise ValueError(f"--overwrite is not supported by the {cfg.get('trainer')} trainer yet; delete the run "
+                         f"files in --out yourself, or choose another --out.")
+    res = train(cfg, a.out or f"runs/{a.preset}", resume=a.resume, **kw)
     if not res:                                    # a non-zero rank under torchrun: rank 0 reports
         return
     print((Path(a.out or f"runs/{a.preset}") / "summary.txt").read_text().strip())
@@ -30,8 +35,9 @@ def _train(a: argparse.Namespace) -> None:
 
 def _l2o_eval(a: argparse.Namespace) -> bool:
     """Learned-optimizer runs (config "trainer": "l2o") are evaluated by fastadapt.optim."""
+    from .train.run_log import read_config
     cfg_path = Path(a.run_dir) / "config.json"
-    if not cfg_path.exists() or json.loads(cfg_path.read_text()).get("trainer") != "l2o":
+    if not cfg_path.exists() or read_config(cfg_path).get("trainer") != "l2o":
         return False
     from .optim.trainer import evaluate_run
     res = evaluate_run(a.run_dir, eval_problems=a.episodes, results_name="eval.json")
@@ -138,7 +144,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", required=True)
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a preset value (repeatable)")
     t.add_argument("--out", help="run folder (default runs/<preset>)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    keep = t.add_mutually_exclusive_group()
+    keep.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    keep.add_argument("--overwrite", action="store_true",
+                      help="replace the run in --out: its run files are deleted once the configuration is valid")
     t.add_argument("--data-root", help="folder holding omniglot/ (default $FASTADAPT_DATA or ~/.cache/fastadapt)")
     t.add_argument("--json", action="store_true", help="also print the test results as JSON")
     t.set_defaults(fn=_train)

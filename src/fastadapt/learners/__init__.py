@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 from ..registry import import_submodules
-from .base import METHODS, Learner, Prediction, Predictor
+from .base import METHODS, EncoderLearner, Learner, Prediction, Predictor
 
 import_submodules(sys.modules[__name__], skip=("base",))
 from .protonet import ProtoNet  # noqa: E402
@@ -24,4 +24,9 @@ def build_learner(cfg: dict[str, Any]) -> Learner:
     learner = METHODS.get_or_raise(cfg["method"]).from_config(cfg)
     learner.set_eval_bn(cfg.get("eval_bn", "running"))
     learner.set_precision(cfg.get("precision", "fp32"))
+    if cfg.get("freeze_encoder") or cfg.get("tta_flip"):
+        if not isinstance(learner, EncoderLearner):
+            raise ValueError(f"freeze_encoder / tta_flip apply to learners over an image encoder (EncoderLearner); "
+                             f"{type(learner).__name__} is not one. Leave them false.")
+        learner.configure_encoder(cfg.get("freeze_encoder", False), cfg.get("tta_flip", False))
     return learner

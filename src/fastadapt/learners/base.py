@@ -142,10 +142,37 @@ class EncoderLearner(Learner):
 
     supports_eval_bn = True
     supports_precision = ("fp32", "bf16", "fp16")
+    frozen_encoder = False        # encoder fixed (no gradients, BatchNorm on running statistics)
+    tta_flip = False              # test-time features: the mean of an image's and its mirror image's
+    features_given = False        # inputs are already encoder features (set by evaluation over frozen features)
+
+    def configure_encoder(self, freeze: bool = False, tta_flip: bool = False) -> None:
+        """``freeze``: keep the encoder as it is (a pretrained backbone used as a fixed feature extractor; only the
+        rest of the learner, if anything, trains). ``tta_flip``: average features with the mirror image's at test."""
+        self.frozen_encoder, self.tta_flip = bool(freeze), bool(tta_flip)
+        self.encoder.requires_grad_(not freeze)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "EncoderLearner":
+        super().train(mode)
+        if self.frozen_encoder:
+            self.encoder.eval()
+        return self
+
+    def pretrained_keys(self) -> list[str]:
+        """A frozen pretrained encoder is rebuilt from its package, so checkpoints keep only its checksum."""
+        if self.frozen_encoder and getattr(self.encoder, "pretrained", False):
+            return [f"encoder.{k}" for k in self.encoder.state_dict()]
+        return []
 
     def embed(self, x: Tensor) -> Tensor:
         """Encoder features of images ``x [..., C, H, W]`` (in fp32; the encoder itself runs in ``precision``)."""
-        return embed(self.encoder, x, self.precision)
+        if self.features_given:
+            return x
+        z = embed(self.encoder, x, self.precision)
+        if self.tta_flip and not self.training:
+            z = (z + embed(self.encoder, x.flip(-1), self.precision)) / 2
+        return z
 
     def test_embed(self, x: Tensor) -> Tensor:
         """:meth:`embed`, with batch statistics in BatchNorm when testing transductively."""

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from ..tasks.task import TaskBatch
 from .base import METHODS, EncoderLearner, Prediction, backbone_spec, check_finite, check_labels
-from .protonet import class_means
+from .protonet import class_means, power_transform  # noqa: F401 (re-exported)
 
 HEADS = ("linear", "cosine")
 TEST_HEADS = ("prototype", "logistic")

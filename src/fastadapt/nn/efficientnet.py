@@ -88,6 +88,7 @@ class EfficientNetLite0(nn.Module):
         self._blocks = nn.ModuleList(blocks)
         self._conv_head, self._bn1 = SameConv2d(cin, 1280, 1), bn(1280)
         self._fc = nn.Linear(1280, 1000)
+        self.pretrained = pretrained            # its weights come from the package, not from a run's checkpoint
         if pretrained:
             self.load_state_dict(torch.load(weights_path(), map_location="cpu", weights_only=True), strict=True)
 

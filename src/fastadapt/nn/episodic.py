@@ -56,3 +56,29 @@ def batch_statistics(module: nn.Module) -> Iterator[None]:
             m.momentum = momentum
             if tracked is not None:
                 m.num_batches_tracked.copy_(tracked)
+
+
+@torch.no_grad()
+def embed_dataset(encoder: nn.Module, x: Tensor, batch: int = 64, precision: str = "fp32", flip: bool = False,
+                  progress: bool | None = None) -> Tensor:
+    """Features of every image of a data set ``x [M, C, H, W]`` (uint8 or [0, 1] floats) through a *frozen* encoder
+    in ``eval()`` mode, ``batch`` images at a time: ``[M, D]`` fp32. Frozen features are a function of the image
+    alone, so episodes can be sampled from them instead of the pixels (the encoder runs once per image, not once
+    per episode). ``flip`` averages each image's features with its mirror image's (test-time augmentation)."""
+    from tqdm import tqdm
+    was = encoder.training
+    encoder.eval()
+    device = next(encoder.parameters(), torch.empty(0)).device
+    out = []
+    try:
+        for lo in tqdm(range(0, len(x), batch), desc="embedding", unit="batch", disable=None if progress is None
+                       else not progress):
+            xb = x[lo:lo + batch].to(device)
+            xb = xb.float().div_(255) if xb.dtype == torch.uint8 else xb.float()
+            z = embed(encoder, xb, precision)
+            if flip:
+                z = (z + embed(encoder, xb.flip(-1), precision)) / 2
+            out.append(z.cpu())
+    finally:
+        encoder.train(was)
+    return torch.cat(out)

@@ -26,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
     "input_mean": [], "input_std": [],                         # per-channel input standardization (colour sets)
     "precision": "fp32",                                       # fp32 | bf16 | fp16 (CUDA): the encoder's autocast
     "augment": "",                                             # "natural": crop, flip, colour jitter (training)
+    "freeze_encoder": False, "tta_flip": False,                # fixed (pretrained) encoder; mirror-averaged test features
+    "feature_transform": "",                                   # ProtoNet: "power" (Hu 2021) before the prototypes
 }
 
 PRESETS: dict[str, dict[str, Any]] = {}

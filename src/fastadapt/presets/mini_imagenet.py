@@ -35,3 +35,36 @@ for _k in (1, 5):
              f"training with augmentation (<= 2 h on 2 CPU cores, bf16 encoder), cosine prototypes; tested 5-way "
              f"{_k}-shot", extra={"baseline_head": "linear", "baseline_test_head": "prototype", "baseline_scale": 10.0},
              ways=5, shots=_k, **COLOUR, **BASELINE)
+
+# Every other classification learner on mini-ImageNet: its Omniglot preset's method options, the colour data set,
+# 5-way training episodes with the test shot count and 15 queries (MAML's setting, Finn 2017), and the same
+# 2-hour cap on 2 CPU cores. These schedules are first budgets, not tuned per method.
+from . import DEFAULTS, PRESETS, get_preset  # noqa: E402
+from . import gradient, icl, omniglot_blackbox, omniglot_metric, omniglot_versa  # noqa: E402,F401 (registered first)
+
+OTHERS = {"matching": "omniglot-matching-5w{k}s", "relation": "omniglot-relation-5w{k}s",
+          "siamese": "omniglot-siamese-5w{k}s", "versa": "omniglot-versa-5w{k}s", "maml": "omniglot-maml-5w{k}s",
+          "fomaml": "omniglot-fomaml-5w{k}s", "anil": "omniglot-anil-5w{k}s", "metasgd": "omniglot-metasgd-5w{k}s",
+          "reptile": "omniglot-reptile-5w{k}s", "hypernet": "omniglot-hypernet-5w1s", "lstm": "omniglot-lstm-5w1s",
+          "icl": "omniglot-icl-5w1s"}
+KEEP = ("description", "preset")
+_SAME = ("ways", "shots", "train_ways", "train_shots", "train_queries", "steps", "lr_decay_every", "val_every",
+         "val_episodes", "ckpt_every", "log_every", "eval_episodes", "max_train_seconds", "precision")
+for _m, _source in OTHERS.items():
+    for _k in (1, 5):
+        _base = {k: v for k, v in get_preset(_source.format(k=_k)).items() if k not in KEEP}
+        _extra = {k: v for k, v in _base.items() if k not in PROTONET and k not in COLOUR}
+        _gradient = "inner_lr" in _base
+        if _gradient and _m != "reptile":     # Finn 2017's mini-ImageNet setting: 32 filters, 5 steps of 0.01
+            _extra.update(hidden=32, inner_lr=0.01, inner_steps=5, test_inner_steps=10, meta_batch=4 if _k == 1 else 2)
+        elif _gradient:
+            _extra.update(meta_batch=4)
+        register(f"mini-imagenet-{_m}-5w{_k}s",
+                 f"{PRESETS[_source.format(k=_k)]['description'].split(';')[0]}; mini-ImageNet 84x84, trained 5-way "
+                 f"{_k}-shot 15 queries (<= 2 h on 2 CPU cores), tested 5-way {_k}-shot",
+                 extra={k: v for k, v in _extra.items() if k not in DEFAULTS},
+                 **{k: v for k, v in _extra.items() if k in DEFAULTS and k not in _SAME},
+                 **COLOUR, ways=5, shots=_k, train_ways=5, train_shots=_k, train_queries=15, steps=20000,
+                 lr_decay_every=5000, val_every=500, val_episodes=300, ckpt_every=100, log_every=50,
+                 eval_episodes=1000, max_train_seconds=7200.0,
+                 precision="fp32" if _gradient or _m == "icl" else "bf16")

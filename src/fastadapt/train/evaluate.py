@@ -3,6 +3,7 @@ interval (1.96 standard errors), plus NLL and expected calibration error of the 
 Regression learners get mean squared error (and Gaussian NLL when they predict a variance) likewise."""
 from __future__ import annotations
 
+import copy
 import math
 import time
 from typing import Any
@@ -11,7 +12,9 @@ import torch
 from torch import Tensor
 
 from ..learners.base import Learner, Prediction
+from ..nn.episodic import embed_dataset
 from ..tasks import TaskSampler
+from ..tasks.sampler import EpisodeSampler
 from ..tasks.task import TaskBatch
 from .calibration import brier, ece, nll
 
@@ -29,6 +32,22 @@ def _examples(batch: TaskBatch) -> int:
     return batch.support_x.shape[1] + batch.query_x.shape[1]
 
 
+def frozen_feature_sampler(learner: Learner, sampler: TaskSampler) -> TaskSampler | None:
+    """For a learner whose encoder is frozen and tested per query (``eval_bn="running"``), the same episodes drawn
+    from the data set's features instead of its images: each image is embedded once (`embed_dataset`, cached on the
+    learner), not once per episode it appears in. ``None`` when that does not apply."""
+    if not (getattr(learner, "frozen_encoder", False) and learner.eval_bn == "running"
+            and isinstance(sampler, EpisodeSampler) and sampler.x.dim() == 4):
+        return None
+    cache = learner.__dict__.setdefault("_feature_cache", {})
+    key = (sampler.x.data_ptr(), tuple(sampler.x.shape), learner.tta_flip, learner.precision)
+    if key not in cache:
+        cache[key] = embed_dataset(learner.encoder, sampler.x, precision=learner.precision, flip=learner.tta_flip)
+    features = copy.copy(sampler)
+    features.x = cache[key]
+    return features
+
+
 @torch.no_grad()
 def collect(learner: Learner, sampler: TaskSampler, episodes: int = 1000, batch_size: int = 50,
             device: str | torch.device = "cpu", max_images: int = MAX_IMAGES) -> tuple[Prediction, Tensor, float]:
@@ -40,6 +59,9 @@ def collect(learner: Learner, sampler: TaskSampler, episodes: int = 1000, batch_
         raise ValueError(f"episodes must be positive, got {episodes}.")
     was_training = learner.training
     learner.eval()
+    features = frozen_feature_sampler(learner, sampler)
+    if features is not None:
+        sampler, learner.features_given = features, True
     preds, targets = [], []
     start = time.perf_counter()
     try:
@@ -52,6 +74,8 @@ def collect(learner: Learner, sampler: TaskSampler, episodes: int = 1000, batch_
                 targets.append(chunk.query_y)
     finally:
         learner.train(was_training)
+        if features is not None:
+            learner.features_given = False
     pred = Prediction(*(None if getattr(preds[0], k) is None else torch.cat([getattr(p, k) for p in preds])
                         for k in ("logits", "mean", "var")))
     return pred, torch.cat(targets), time.perf_counter() - start

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from ..presets import PRESETS, get_preset
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 
 LAST, BEST = "last.safetensors", "best.safetensors"
+# The files a run writes: one of them in --out means the folder belongs to a run (see prepare_out).
+RUN_FILES = ("config.json", "metrics.jsonl", BEST, LAST, "results.json", "summary.txt")
 
 
 def git_commit() -> str:
@@ -35,27 +38,81 @@ def git_commit() -> str:
         return "unknown"
 
 
-def prepare_out(out: Path, resume: bool) -> None:
-    """Create the run folder; refuse a read-only one, or an existing run unless resuming."""
+def prepare_out(out: Path, resume: bool, overwrite: bool = False) -> None:
+    """Create the run folder and remove the temporary files a killed write left there. Refuse a read-only
+    folder, or one holding any of ``RUN_FILES`` unless resuming it or replacing it (``overwrite``: those files
+    are deleted here, so call this only once the new configuration has been validated)."""
+    if resume and overwrite:
+        raise ValueError("--resume continues the run in --out and --overwrite replaces it; pass only one.")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OSError(f"Cannot create run folder {out}: {e.strerror}.") from None
     if not os.access(out, os.W_OK) or not (out.stat().st_mode & 0o200):
         raise PermissionError(f"Run folder {out} is read-only; choose another --out.")
-    if (out / LAST).exists() and not resume:
-        raise FileExistsError(f"{out} already holds a training run. Pass --resume to continue it, "
-                              f"or choose another --out.")
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if found and not (resume or overwrite):
+        raise FileExistsError(f"{out} already holds a run ({', '.join(found)}). Pass --resume to continue it, "
+                              f"--overwrite to delete those files and start again, or choose another --out.")
+    if overwrite:
+        for name in found:
+            (out / name).unlink()
+    remove_stale_temporaries(out)
+
+
+def remove_stale_temporaries(out: Path) -> None:
+    """Delete the ``.<name>.*.tmp`` files of atomic writes (`fastadapt.io`) that a killed run left in ``out``."""
+    for tmp in out.glob(".*.*.tmp"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
 
 
 def read_log(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """The records of a run's ``metrics.jsonl`` (empty when it has none)."""
+    """The records of a run's ``metrics.jsonl`` (empty when it has none). A torn last line (a run killed while
+    appending it) is dropped with a warning on stderr; a damaged line before it is a ValueError."""
     path = Path(path)
-    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()] if path.exists() else []
+    if not path.exists():
+        return []
+    lines = [(n, ln) for n, ln in enumerate(path.read_text(errors="replace").splitlines(), 1) if ln.strip()]
+    records = []
+    for n, ln in lines:
+        record = _log_record(ln)
+        if record is None and n == lines[-1][0]:
+            print(f"fastadapt: warning: {path}, line {n}: dropped a half-written last record (the run was "
+                  f"stopped while writing it).", file=sys.stderr)
+        elif record is None:
+            raise ValueError(f"{path}, line {n}: not a JSON object, expected one metrics record per line. The log "
+                             f"is damaged; repair or delete that line, or start again with --overwrite.")
+        else:
+            records.append(record)
+    return records
+
+
+def _log_record(line: str) -> dict[str, Any] | None:
+    """One ``metrics.jsonl`` line as a record, or None when it is not a JSON object."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def read_config(path: str | os.PathLike) -> dict[str, Any]:
+    """A run's ``config.json``; a ValueError naming the file when it is not valid JSON or not an object."""
+    path = Path(path)
+    try:
+        cfg = json.loads(path.read_bytes())
+    except ValueError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}). Restore it (it is the run's configuration, as "
+                         f"`fastadapt train` wrote it) or train the run again with --overwrite.") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path} holds a JSON {type(cfg).__name__}, expected an object of configuration keys "
+                         f"(as `fastadapt train` writes it). Restore it or train the run again with --overwrite.")
+    return cfg
 
 
 def truncate_log(path: Path, step: int) -> None:
-    """Drop the records a killed run wrote after its last checkpoint (``step``)."""
+    """Drop the records a killed run wrote after its last checkpoint (``step``), and a torn last line."""
     if path.exists():
         keep = [json.dumps(r) for r in read_log(path) if r["step"] <= step]
         atomic_write_bytes(path, ("\n".join(keep) + "\n" if keep else "").encode())

@@ -23,7 +23,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import any_rank, average_gradients, average_metrics, close_world, init_world, shard, share
 from .evaluate import evaluate
 from .plots import learning_curve
-from .run_log import BEST, LAST, RunLog, git_commit, prepare_out  # noqa: F401 (git_commit re-exported)
+from .run_log import BEST, LAST, RunLog, git_commit, prepare_out, read_config  # noqa: F401 (git_commit re-exported)
 
 
 
@@ -47,18 +47,48 @@ def machine() -> str:
     return f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads{gpu}"
 
 
+REGRESSION_DATASETS = ("sinusoid", "gp", "linreg")     # tasks without classes: no train_ways to check
+
+
 def check_config(cfg: dict[str, Any]) -> None:
-    for key in ("steps", "log_every", "ckpt_every", "val_every", "meta_batch"):
-        if not isinstance(cfg[key], int) or cfg[key] <= 0:
-            raise ValueError(f"{key} must be a positive integer, got {cfg[key]!r}.")
+    """Refuse a configuration that cannot train, before any work is done and before --out is touched."""
+    for key in ("steps", "log_every", "ckpt_every", "val_every", "meta_batch", "lr_decay_every",
+                "eval_episodes", "val_episodes"):
+        value = cfg.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{key} must be a positive integer, got {value!r}; set it with --set {key}=N.")
     if cfg["ckpt_every"] % cfg["log_every"]:
         raise ValueError(f"ckpt_every ({cfg['ckpt_every']}) must be a multiple of log_every "
                          f"({cfg['log_every']}) so a resumed run logs exactly what an uninterrupted one does.")
+    lr = cfg.get("lr")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}; set it with --set lr=0.001 (for example).")
+    check_train_ways(cfg)
+    check_device(cfg.get("device", "auto"))
+
+
+def check_train_ways(cfg: dict[str, Any]) -> None:
+    """A classification run's training episodes need at least two classes (regression data sets have none)."""
+    ways = cfg.get("train_ways")
+    if ways is None or cfg.get("dataset") in REGRESSION_DATASETS:
+        return
+    if isinstance(ways, bool) or not isinstance(ways, int) or ways < 2:
+        raise ValueError(f"train_ways must be an integer >= 2 (an episode needs two classes to tell apart), "
+                         f"got {ways!r}; set it with --set train_ways=N.")
+
+
+def check_device(name: Any) -> None:
+    """Refuse a CUDA device where torch finds no GPU, with what to pass instead."""
+    if str(name).startswith("cuda") and not torch.cuda.is_available():
+        why = "this torch build has no CUDA support" if torch.version.cuda is None else "no CUDA GPU is visible"
+        raise ValueError(f"device={name!r} asks for a GPU, but {why}. Use --set device=auto (a GPU when there "
+                         f"is one, else the CPU) or --set device=cpu.")
 
 
 def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
-          progress: bool | None = None) -> dict[str, Any]:
-    """Meta-train the learner described by ``cfg`` into ``out_dir``; returns the test results."""
+          progress: bool | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Meta-train the learner described by ``cfg`` into ``out_dir``; returns the test results. A folder that
+    holds a run needs ``resume`` (continue it) or ``overwrite`` (replace it, once ``cfg`` is validated)."""
     check_config(cfg)
     out = Path(out_dir)
     world, device = init_world(resolve_device(cfg["device"]))
@@ -66,15 +96,16 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
     if device.type == "cpu":
         reuse_freed_memory()                        # ~1.5x faster CPU steps (see fastadapt.cpu_memory)
     try:
-        return _train(cfg, out, resume, progress, world, device)
+        return _train(cfg, out, resume, progress, world, device, overwrite)
     finally:
         close_world(world)
 
 
-def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, world, device) -> dict[str, Any]:
+def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, world, device,
+           overwrite: bool = False) -> dict[str, Any]:
     share(cfg["meta_batch"], world)                 # fails early, with a clear message, on an uneven split
     if world.is_main:
-        prepare_out(out, resume)
+        prepare_out(out, resume, overwrite)
     torch.manual_seed(cfg["seed"])
     learner = build_learner(cfg).to(device)
     train_s = build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], cfg["seed"])
@@ -147,7 +178,7 @@ def load_run(run_dir: str | os.PathLike, which: str = BEST, device: str | torch.
     if not (run / "config.json").exists():
         raise FileNotFoundError(f"{run} is not a fastadapt run folder (no config.json). "
                                 f"Create one with `fastadapt train --preset NAME --out {run}`.")
-    cfg = json.loads((run / "config.json").read_text())
+    cfg = read_config(run / "config.json")
     learner = build_learner(cfg)
     load_checkpoint(run / which, learner)
     return learner.to(device).eval(), cfg
