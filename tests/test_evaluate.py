@@ -27,9 +27,10 @@ def test_chunked_evaluation_gives_the_same_predictions():
     assert torch.allclose(small.logits, whole.logits, atol=1e-5)
 
 
-def test_frozen_encoder_is_tested_on_features_with_the_same_predictions():
-    """A frozen encoder embeds each image once; the episodes and predictions equal those of the image path,
-    with mirror-image averaging and the power transform too."""
+def test_frozen_encoder_is_tested_on_features_with_the_same_predictions(tmp_path, monkeypatch):
+    """A frozen encoder embeds each image once (and stores the features for later runs); the episodes and
+    predictions equal those of the image path, with mirror-image averaging and the power transform too."""
+    monkeypatch.setenv("HOME", str(tmp_path))
     torch.manual_seed(0)
     x, y = torch.randint(0, 256, (120, 3, 28, 28), dtype=torch.uint8), torch.arange(12).repeat_interleave(10)
     learner = ProtoNet(Conv4(3, hidden=8), distance="cosine", feature_transform="power")
@@ -43,6 +44,11 @@ def test_frozen_encoder_is_tested_on_features_with_the_same_predictions():
     learner.encoder.forward = lambda b: (calls.append(len(b)), real(b))[1]
     fast, ys, _ = ev.collect(learner, s, episodes=20, batch_size=10)
     assert sum(calls) == 2 * 120                             # every image once, and its mirror image once
+    del learner._feature_cache
+    calls.clear()
+    again, _, _ = ev.collect(learner, s, episodes=20, batch_size=10)
+    assert not calls and torch.equal(again.logits, fast.logits)            # read back from ~/.cache
+    assert len(list((tmp_path / ".cache" / "fastadapt" / "features").glob("*.safetensors"))) == 1
     learner.frozen_encoder = False                           # the image path: encoder run per episode
     calls.clear()
     slow, ys2, _ = ev.collect(learner, s, episodes=20, batch_size=10)

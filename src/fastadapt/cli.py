@@ -65,6 +65,9 @@ def _eval(a: argparse.Namespace) -> None:
     sampler = build_sampler(cfg, a.split, ways, shots, queries, cfg["eval_seed"], within_group=a.within_alphabet)
     pred, labels, secs = collect(learner, sampler, episodes, device=device)
     res = summarize(pred, labels)
+    from .train.trainer import git_commit, machine
+    res.update(command="fastadapt " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["eval"] else "fastadapt eval",
+               run=str(a.run_dir), commit=git_commit(), machine=machine())
     res.update(ways=ways, shots=shots, split=a.split, dataset=cfg["dataset"], within_alphabet=a.within_alphabet,
                eval_bn=learner.eval_bn, episodes_per_second=episodes / secs)
     if a.latency_tasks:
@@ -105,7 +108,8 @@ def _adapt(a: argparse.Namespace) -> None:
         Path(a.json).write_text(json.dumps(rows, indent=1))
     if a.sheet:
         from .train.plots import contact_sheet
-        contact_sheet(sx, sy, classes, qx, idx, conf, a.sheet)
+        truth = [f.parent.name if f.parent.name in classes else None for f in files]   # queries filed by class
+        contact_sheet(sx, sy, classes, qx, idx, conf, a.sheet, truth=truth if any(truth) else None)
         print(f"contact sheet: {a.sheet}")
 
 

@@ -12,36 +12,10 @@ from torch import Tensor, nn
 
 from ..tasks.task import TaskBatch
 from .base import METHODS, EncoderLearner, Prediction, backbone_spec, check_finite, check_labels
-from .protonet import class_means, power_transform  # noqa: F401 (re-exported)
+from .heads import class_means, fit_logistic, normalize_features, power_transform  # noqa: F401 (re-exported)
 
 HEADS = ("linear", "cosine")
 TEST_HEADS = ("prototype", "logistic")
-
-
-def normalize_features(z: Tensor) -> Tensor:
-    """L2-normalized features (RFS and SimpleShot (Wang 2019) classify normalized embeddings)."""
-    return F.normalize(z, dim=-1)
-
-
-def fit_logistic(z: Tensor, y: Tensor, ways: int, steps: int = 100, lr: float = 0.5, weight_decay: float = 5e-4,
-                 scale: float = 10.0) -> tuple[Tensor, Tensor]:
-    """Multinomial logistic regression on features ``z [..., S, D]`` (any leading task dims, fitted jointly and
-    independently per task) by full-batch Adam from the class means: weights ``[..., N, D]`` and biases ``[..., N]``.
-    RFS fits scikit-learn's LogisticRegression on the support features; this is the same model, batched on tensors."""
-    with torch.enable_grad():
-        w = (scale * class_means(z, y, ways)).detach().requires_grad_(True)
-        b = torch.zeros(*w.shape[:-1], device=z.device).requires_grad_(True)
-        opt = torch.optim.Adam([w, b], lr=lr)
-        target = y.long().reshape(-1)
-        z = z.detach()
-        for _ in range(steps):
-            logits = z @ w.transpose(-1, -2) + b.unsqueeze(-2)
-            loss = F.cross_entropy(logits.reshape(-1, ways), target) + weight_decay * w.square().sum() / max(
-                1, w[..., 0, 0].numel())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return w.detach(), b.detach()
 
 
 @dataclass

@@ -11,24 +11,10 @@ from torch import Tensor, nn
 from ..nn.conv4 import Conv4
 from ..tasks.task import TaskBatch
 from .base import METHODS, EncoderLearner, Prediction, backbone_spec, check_finite, check_labels
+from .heads import class_means, fit_logistic, power_transform  # noqa: F401 (class_means re-exported)
 
 DISTANCES = ("euclidean", "cosine")
 TRANSFORMS = ("", "power")     # "power": Hu et al. 2021's power transform of (non-negative) features
-
-
-def class_means(z: Tensor, y: Tensor, ways: int) -> Tensor:
-    """Mean embedding per class: ``z [..., S, D]``, ``y [..., S]`` -> ``[..., ways, D]``."""
-    onehot = F.one_hot(y.long(), ways).to(z.dtype)                       # [..., S, N]
-    counts = onehot.sum(-2).clamp_min(1).unsqueeze(-1)                  # [..., N, 1]
-    return onehot.transpose(-1, -2) @ z / counts
-
-
-def power_transform(z: Tensor, beta: float = 0.5, eps: float = 1e-6) -> Tensor:
-    """``(z + eps) ** beta`` of non-negative features (Hu, Gripon & Pateux 2021, "Leveraging the Feature
-    Distribution in Transfer-based Few-Shot Learning"): makes ReLU features closer to Gaussian per class."""
-    if beta <= 0:
-        raise ValueError(f"The power transform's beta must be positive, got {beta}.")
-    return (z.clamp_min(0) + eps).pow(beta)
 
 
 def prototype_logits(q: Tensor, protos: Tensor, distance: str, scale: float) -> Tensor:
@@ -41,14 +27,15 @@ def prototype_logits(q: Tensor, protos: Tensor, distance: str, scale: float) -> 
 
 @dataclass
 class PrototypePredictor:
-    """A task adapted by ProtoNet: one prototype per class in embedding space."""
+    """A task adapted by ProtoNet: one prototype per class in embedding space (and, with ``head_steps``, the bias of
+    the head fitted from them)."""
 
     learner: "ProtoNet"
     prototypes: Tensor
+    bias: Tensor | None = None
 
     def predict(self, x: Tensor) -> Prediction:
-        q = self.learner.test_embed(x)
-        return Prediction(logits=prototype_logits(q, self.prototypes, self.learner.distance, self.learner.scale))
+        return Prediction(logits=self.learner.logits(self.learner.test_embed(x), self.prototypes, self.bias))
 
 
 @METHODS.register("protonet")
@@ -63,8 +50,12 @@ class ProtoNet(EncoderLearner):
     """
 
     def __init__(self, encoder: nn.Module | None = None, distance: str = "euclidean", scale: float = 10.0,
-                 feature_transform: str = "") -> None:
+                 feature_transform: str = "", head_steps: int = 0) -> None:
         super().__init__()
+        if head_steps < 0 or (head_steps and distance != "cosine"):
+            raise ValueError(f"head_steps (fitting the cosine head on the support set) must be >= 0 and needs "
+                             f"distance='cosine'; got head_steps={head_steps}, distance={distance!r}.")
+        self.head_steps = head_steps
         if distance not in DISTANCES:
             raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}.")
         if feature_transform not in TRANSFORMS:
@@ -78,17 +69,28 @@ class ProtoNet(EncoderLearner):
         z = super().embed(x)
         return power_transform(z) if self.feature_transform == "power" else z
 
+    def prototypes(self, support: Tensor, y: Tensor, ways: int) -> tuple[Tensor, Tensor | None]:
+        """Class means; with ``head_steps`` the cosine head they define, refined by logistic regression on the support
+        set (the prototype-initialized last layer of Triantafillou 2020's Proto-MAML, fitted as RFS fits its head)."""
+        if not self.head_steps:
+            return class_means(support, y, ways), None
+        return fit_logistic(F.normalize(support, dim=-1), y, ways, steps=self.head_steps, scale=self.scale)
+
+    def logits(self, query: Tensor, protos: Tensor, bias: Tensor | None) -> Tensor:
+        if bias is None:
+            return prototype_logits(query, protos, self.distance, self.scale)
+        return F.normalize(query, dim=-1) @ protos.transpose(-1, -2) + bias.unsqueeze(-2)
+
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> PrototypePredictor:
         ways = check_labels(support_y, ways)
         check_finite(support_x)
-        return PrototypePredictor(self, class_means(self.test_embed(support_x), support_y, ways))
+        return PrototypePredictor(self, *self.prototypes(self.test_embed(support_x), support_y, ways))
 
     def predict_jointly(self, batch: TaskBatch) -> Prediction:
         support, query = self.embed_jointly(batch)
-        protos = class_means(support, batch.support_y, batch.ways)
-        return Prediction(logits=prototype_logits(query, protos, self.distance, self.scale))
+        return Prediction(logits=self.logits(query, *self.prototypes(support, batch.support_y, batch.ways)))
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "ProtoNet":
         return cls(backbone_spec(cfg).build(), distance=cfg.get("distance", "euclidean"),
-                   feature_transform=cfg.get("feature_transform", ""))
+                   feature_transform=cfg.get("feature_transform", ""), head_steps=cfg.get("head_steps", 0))

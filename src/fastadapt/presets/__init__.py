@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "augment": "",                                             # "natural": crop, flip, colour jitter (training)
     "freeze_encoder": False, "tta_flip": False,                # fixed (pretrained) encoder; mirror-averaged test features
     "feature_transform": "",                                   # ProtoNet: "power" (Hu 2021) before the prototypes
+    "head_steps": 0,                                           # ProtoNet: fit the cosine head on the support set
 }
 
 PRESETS: dict[str, dict[str, Any]] = {}

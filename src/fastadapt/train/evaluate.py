@@ -4,8 +4,11 @@ Regression learners get mean squared error (and Gaussian NLL when they predict a
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -42,10 +45,36 @@ def frozen_feature_sampler(learner: Learner, sampler: TaskSampler) -> TaskSample
     cache = learner.__dict__.setdefault("_feature_cache", {})
     key = (sampler.x.data_ptr(), tuple(sampler.x.shape), learner.tta_flip, learner.precision)
     if key not in cache:
-        cache[key] = embed_dataset(learner.encoder, sampler.x, precision=learner.precision, flip=learner.tta_flip)
+        cache[key] = _stored_features(learner, sampler.x)
     features = copy.copy(sampler)
     features.x = cache[key]
     return features
+
+
+def _stored_features(learner: Learner, x: Tensor) -> Tensor:
+    """`embed_dataset` of ``x``, kept in ``~/.cache/fastadapt/features`` under a key made of the encoder's weights,
+    the images (shape and a strided sample of their bytes), precision and mirror averaging: a later evaluation or
+    another process finds them there."""
+    from safetensors.torch import load_file, save_file
+    h = hashlib.sha256()
+    for k, v in sorted(learner.encoder.state_dict().items()):
+        h.update(k.encode() + v.detach().double().abs().sum().cpu().numpy().tobytes())
+    h.update(repr((tuple(x.shape), str(x.dtype), learner.tta_flip, learner.precision)).encode())
+    h.update(x.flatten()[:: max(1, x.numel() // 1_000_000)].cpu().numpy().tobytes())
+    path = Path.home() / ".cache" / "fastadapt" / "features" / f"{h.hexdigest()[:24]}.safetensors"
+    if path.exists():
+        try:
+            return load_file(str(path))["features"]
+        except (OSError, ValueError, KeyError, RuntimeError):
+            path.unlink(missing_ok=True)            # unreadable: computed again below
+    z = embed_dataset(learner.encoder, x, precision=learner.precision, flip=learner.tta_flip)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file({"features": z.contiguous()}, str(path.with_suffix(".tmp")))
+        os.replace(path.with_suffix(".tmp"), path)
+    except OSError:
+        pass                                         # a read-only home: features are recomputed next time
+    return z
 
 
 @torch.no_grad()

@@ -30,17 +30,18 @@ def learning_curve(metrics_jsonl: str | os.PathLike, path: str | os.PathLike, ti
 
 
 def contact_sheet(support_x, support_y, classes: list[str], query_x, predicted, probability,
-                  path: str | os.PathLike, max_queries: int = 40) -> None:
+                  path: str | os.PathLike, max_queries: int = 40, truth: list[str | None] | None = None) -> None:
     """A PNG of an adapted task: one row of support images per class, then the queries, each titled with its
-    predicted class and probability. Images are ``[N, C, H, W]`` tensors in [0, 1] (one channel shown in gray)."""
+    predicted class and probability (green when it matches the query's known class in ``truth``, red when not).
+    Images are ``[N, C, H, W]`` tensors in [0, 1] (one channel shown in gray)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    def show(ax, img, title: str) -> None:
+    def show(ax, img, title: str, colour: str = "black") -> None:
         arr = img.permute(1, 2, 0).clamp(0, 1).numpy()
         ax.imshow(arr[..., 0] if arr.shape[-1] == 1 else arr, cmap="gray" if arr.shape[-1] == 1 else None)
-        ax.set_title(title, fontsize=7)
+        ax.set_title(title, fontsize=7, color=colour)
         ax.axis("off")
 
     shots = max(int((support_y == c).sum()) for c in range(len(classes)))
@@ -55,9 +56,12 @@ def contact_sheet(support_x, support_y, classes: list[str], query_x, predicted, 
         for j, i in enumerate((support_y == c).nonzero().flatten().tolist()):
             show(axes[c, j], support_x[i], f"support: {name}"[:24] if j == 0 else "")
     for k in range(n_q):
+        known = truth[k] if truth else None
+        colour = "black" if known is None else ("green" if known == classes[int(predicted[k])] else "red")
         show(axes[len(classes) + k // cols, k % cols], query_x[k],
-             f"{classes[int(predicted[k])]}"[:18] + f" {float(probability[k]):.2f}")
-    fig.suptitle("support set (rows) and queries with predicted class and probability", fontsize=9)
+             f"{classes[int(predicted[k])]}"[:18] + f" {float(probability[k]):.2f}", colour)
+    fig.suptitle("support set (rows) and queries with predicted class and probability"
+                 + (" (green: right, red: wrong)" if truth else ""), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

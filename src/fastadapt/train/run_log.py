@@ -181,6 +181,11 @@ def init_encoder(model: nn.Module, source: str | os.PathLike) -> None:
     encoder.load_state_dict(state)
 
 
+def write_config(out: Path, cfg: dict[str, Any]) -> None:
+    """The run's ``config.json``, with the commit that names the code it came from (not part of the config)."""
+    atomic_write_bytes(out / "config.json", json.dumps(dict(cfg, commit=git_commit()), indent=1).encode())
+
+
 class RunLog:
     """Resume state and logging for one run folder. ``best`` starts at ``worst`` (-inf when higher scores
     are better, +inf for losses); only the main process (``write``) touches the folder."""
@@ -202,8 +207,7 @@ class RunLog:
         if not self.start and cfg.get("encoder_from"):
             init_encoder(model, cfg["encoder_from"])
         if write:
-            # The commit names the code the run came from; it is not part of the configuration itself.
-            atomic_write_bytes(out / "config.json", json.dumps(dict(cfg, commit=git_commit()), indent=1).encode())
+            write_config(out, cfg)
         self.t0 = time.perf_counter() - elapsed
         self.window: list[dict[str, float]] = []
 

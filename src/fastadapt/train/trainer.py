@@ -23,7 +23,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import any_rank, average_gradients, average_metrics, close_world, init_world, shard, share
 from .evaluate import evaluate
 from .plots import learning_curve
-from .run_log import BEST, LAST, RunLog, git_commit, prepare_out, read_config  # noqa: F401 (git_commit re-exported)
+from .run_log import BEST, LAST, RunLog, git_commit, prepare_out, write_config, read_config  # noqa: F401 (git_commit re-exported)
 
 
 
@@ -55,6 +55,8 @@ def check_config(cfg: dict[str, Any]) -> None:
     for key in ("steps", "log_every", "ckpt_every", "val_every", "meta_batch", "lr_decay_every",
                 "eval_episodes", "val_episodes"):
         value = cfg.get(key)
+        if key == "steps" and value == 0 and value is not False:
+            continue                                # no meta-training: test the initial (e.g. pretrained) model
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ValueError(f"{key} must be a positive integer, got {value!r}; set it with --set {key}=N.")
     if cfg["ckpt_every"] % cfg["log_every"]:
@@ -108,6 +110,8 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
         prepare_out(out, resume, overwrite)
     torch.manual_seed(cfg["seed"])
     learner = build_learner(cfg).to(device)
+    if cfg["steps"] == 0:
+        return _untrained_run(cfg, out, learner, device, world)
     train_s = build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], cfg["seed"])
     if learner.global_labels:                       # supervised pre-training: labels are the classes' own ids
         train_s.use_class_ids()
@@ -159,6 +163,8 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
             if val["score"] > run.best:
                 run.best = val["score"]
                 save_checkpoint(out / BEST, learner, {"config": cfg, "step": done, "val_score": run.best})
+            if bar.disable and progress is None:      # no terminal (a log file, CI): one line per validation
+                print(progress_line(done, cfg["steps"], record, val, run.elapsed), flush=True)
         run.write(done, record, lr)
         run.checkpoint(done, learner, opt, stop)
         if stop:
@@ -169,6 +175,24 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
         return {}
     learning_curve(run.path, out / "learning_curve.png", title=cfg.get("preset", cfg["method"]))
     return finish_run(out, cfg, device, train_seconds, done)
+
+
+def progress_line(done: int, steps: int, record: dict[str, Any], val: dict[str, Any], elapsed: float) -> str:
+    """One line for logs without a terminal: step, training loss / accuracy, validation score, time and time left."""
+    left = elapsed / done * (steps - done) if done else float("nan")
+    acc = f" acc {record['acc']:.3f}" if "acc" in record else ""
+    return (f"step {done}/{steps}: loss {record.get('loss', float('nan')):.4f}{acc}, validation {val['score']:.4f} "
+            f"+- {val['ci95']:.4f}; {elapsed / 60:.1f} min, ~{left / 60:.0f} min left")
+
+
+def _untrained_run(cfg: dict[str, Any], out: Path, learner: Learner, device: torch.device, world) -> dict[str, Any]:
+    """``steps=0``: no meta-training. The initial model (a pretrained backbone and a parameter-free head, say) is
+    saved as the run's best checkpoint and tested, so `fastadapt eval` / `adapt` use it like any trained run."""
+    if not world.is_main:
+        return {}
+    write_config(out, cfg)
+    save_checkpoint(out / BEST, learner, {"config": cfg, "step": 0, "val_score": None})
+    return finish_run(out, cfg, device, 0.0, 0)
 
 
 def load_run(run_dir: str | os.PathLike, which: str = BEST, device: str | torch.device = "cpu"

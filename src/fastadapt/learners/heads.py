@@ -1,0 +1,48 @@
+"""Heads on embedded support sets, shared by the metric and pre-training learners: class means, the power transform,
+L2 normalization and a logistic-regression head fitted per task."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def class_means(z: Tensor, y: Tensor, ways: int) -> Tensor:
+    """Mean embedding per class: ``z [..., S, D]``, ``y [..., S]`` -> ``[..., ways, D]``."""
+    onehot = F.one_hot(y.long(), ways).to(z.dtype)                       # [..., S, N]
+    counts = onehot.sum(-2).clamp_min(1).unsqueeze(-1)                  # [..., N, 1]
+    return onehot.transpose(-1, -2) @ z / counts
+
+
+def power_transform(z: Tensor, beta: float = 0.5, eps: float = 1e-6) -> Tensor:
+    """``(z + eps) ** beta`` of non-negative features (Hu, Gripon & Pateux 2021, "Leveraging the Feature
+    Distribution in Transfer-based Few-Shot Learning"): makes ReLU features closer to Gaussian per class."""
+    if beta <= 0:
+        raise ValueError(f"The power transform's beta must be positive, got {beta}.")
+    return (z.clamp_min(0) + eps).pow(beta)
+
+
+def normalize_features(z: Tensor) -> Tensor:
+    """L2-normalized features (RFS and SimpleShot (Wang 2019) classify normalized embeddings)."""
+    return F.normalize(z, dim=-1)
+
+
+def fit_logistic(z: Tensor, y: Tensor, ways: int, steps: int = 100, lr: float = 0.5, weight_decay: float = 5e-4,
+                 scale: float = 10.0) -> tuple[Tensor, Tensor]:
+    """Multinomial logistic regression on features ``z [..., S, D]`` (any leading task dims, fitted jointly and
+    independently per task) by full-batch Adam from the class means: weights ``[..., N, D]`` and biases ``[..., N]``.
+    RFS fits scikit-learn's LogisticRegression on the support features; this is the same model, batched on tensors."""
+    with torch.enable_grad():
+        w = (scale * class_means(z, y, ways)).detach().requires_grad_(True)
+        b = torch.zeros(*w.shape[:-1], device=z.device).requires_grad_(True)
+        opt = torch.optim.Adam([w, b], lr=lr)
+        target = y.long().reshape(-1)
+        z = z.detach()
+        for _ in range(steps):
+            logits = z @ w.transpose(-1, -2) + b.unsqueeze(-2)
+            loss = F.cross_entropy(logits.reshape(-1, ways), target) + weight_decay * w.square().sum() / max(
+                1, w[..., 0, 0].numel())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return w.detach(), b.detach()

