@@ -12,11 +12,37 @@ import torch
 from .cpu_memory import reuse_freed_memory
 
 
+def package_version() -> str:
+    """fastadapt's version from the installed package's metadata, else from the checkout's pyproject.toml."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("fastadapt")
+    except PackageNotFoundError:
+        import re
+        pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+        found = re.search(r'^version\s*=\s*"([^"]+)"', pyproject.read_text(), re.M) if pyproject.exists() else None
+        return found.group(1) if found else "unknown"
+
+
+def dataset_arg(value: str) -> str:
+    """``--dataset`` of `fastadapt train`: a name, or ``folder:DIR`` with DIR made absolute (the run then finds its
+    data from any working directory)."""
+    prefix, sep, path = value.partition(":")
+    if prefix == "folder" and sep:
+        if not path:
+            raise ValueError("--dataset folder: names no folder; use --dataset folder:/path/to/DIR "
+                             "(DIR/<class name>/<images>).")
+        return "folder:" + str(Path(path).expanduser().absolute())
+    return value
+
+
 def _train(a: argparse.Namespace) -> None:
     from .presets import apply_overrides, get_preset
     cfg = apply_overrides(get_preset(a.preset), a.set or [])
     if a.data_root:
         cfg["data_root"] = a.data_root
+    if a.dataset:
+        cfg["dataset"] = dataset_arg(a.dataset)
     if cfg.get("trainer") == "l2o":                      # learning to optimize has its own loop
         from .optim.trainer import train_l2o as train
     else:
@@ -56,6 +82,9 @@ def _eval(a: argparse.Namespace) -> None:
     learner, cfg = load_run(a.run_dir, device=device)
     if a.eval_bn:
         learner.set_eval_bn(a.eval_bn)
+    if a.finetune_steps:
+        from .learners.finetune import SupportFineTuning
+        learner = SupportFineTuning(learner, a.finetune_steps, a.finetune_lr)
     if a.data_root:
         cfg["data_root"] = a.data_root
     if a.dataset:                            # cross-domain: test the run's model on another data set
@@ -119,9 +148,39 @@ def _presets(a: argparse.Namespace) -> None:
         print(f"{name:32s} {p['description']}")
 
 
+def _data_folder(a: argparse.Namespace) -> None:
+    """`fastadapt data folder DIR`: decode the image folder into its cache and show the class split."""
+    import time
+    from .tasks.own_data import folder_split, image_folder_classes
+    t = time.perf_counter()
+    size = a.size or 84
+    data = image_folder_classes(a.path, size, a.channels)
+    split, path = folder_split(a.path, data.class_names)
+    counts = dict(zip(data.class_names, torch.bincount(data.y, minlength=len(data.class_names)).tolist()))
+    print(f"{Path(a.path).expanduser().absolute()}: {len(counts)} classes, {len(data.x)} images at {size}x{size} "
+          f"{'RGB' if a.channels == 3 else 'grayscale'}, cached in {path.parent} "
+          f"(ready in {time.perf_counter() - t:.1f} s)")
+    for part, names in split.items():
+        shown = ", ".join(f"{c} ({counts[c]})" for c in names[:12]) + (", ..." if len(names) > 12 else "")
+        print(f"  {part}: {len(names)} classes, {sum(counts[c] for c in names)} images: {shown}")
+    print(f"  images per class: min {min(counts.values())}, max {max(counts.values())}")
+    fewest = min(len(split["val"]), len(split["test"]))
+    if fewest < 5:
+        print(f"  note: val / test hold {fewest} classes: train with --set ways={fewest} (5-way episodes need 5 "
+              f"classes in each part), or add class folders")
+    print(f"  split: {path} (edit it to move classes between parts)")
+
+
 def _data(a: argparse.Namespace) -> None:
     import time
     t = time.perf_counter()
+    if a.name == "folder" or a.path:
+        if a.name != "folder" or not a.path:
+            raise ValueError("Only `fastadapt data folder DIR` takes a folder: DIR holds one sub-folder of images "
+                             "per class." if a.path else "`fastadapt data folder` needs the folder: "
+                             "fastadapt data folder DIR.")
+        return _data_folder(a)
+    a.size = a.size or 28
     if a.name != "omniglot":
         from .tasks.image_sets import SPECS, load_image_set
         name = "flowers102-partial" if a.name == "flowers" else a.name
@@ -143,6 +202,7 @@ def _data(a: argparse.Namespace) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fastadapt", description="Meta-learning: train, evaluate and adapt.")
+    p.add_argument("--version", action="version", version=f"fastadapt {package_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="meta-train a preset")
     t.add_argument("--preset", required=True)
@@ -153,6 +213,8 @@ def parser() -> argparse.ArgumentParser:
     keep.add_argument("--overwrite", action="store_true",
                       help="replace the run in --out: its run files are deleted once the configuration is valid")
     t.add_argument("--data-root", help="folder holding omniglot/ (default $FASTADAPT_DATA or ~/.cache/fastadapt)")
+    t.add_argument("--dataset", help="train on another data set than the preset's, e.g. folder:DIR for your own "
+                                      "images in DIR/<class>/<images> (split into train / val / test classes)")
     t.add_argument("--json", action="store_true", help="also print the test results as JSON")
     t.set_defaults(fn=_train)
     e = sub.add_parser("eval", help="evaluate a run folder on test episodes")
@@ -167,6 +229,9 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--eval-bn", choices=("running", "transductive"),
                    help="test-time BatchNorm: running averages (default) or each task's batch statistics, as the "
                         "released code of Sung 2018 and Gordon 2019 tests (ProtoNet, Relation, VERSA)")
+    e.add_argument("--finetune-steps", type=int, default=0,
+                   help="fine-tune the encoder on each support set first (Hu 2022, P>M>F), this many Adam steps")
+    e.add_argument("--finetune-lr", type=float, default=1e-4, help="learning rate of that fine-tuning")
     e.add_argument("--dataset", help="test on another data set than the run's (cross-domain), e.g. "
                                       "flowers102-partial for a mini-ImageNet run")
     e.add_argument("--device", default="auto")
@@ -188,9 +253,11 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=_adapt)
     sub.add_parser("presets", help="list presets").set_defaults(fn=_presets)
     g = sub.add_parser("data", help="prepare and verify a dataset")
-    g.add_argument("name", choices=("omniglot", "mini-imagenet", "flowers", "flowers102-partial"))
+    g.add_argument("name", choices=("omniglot", "mini-imagenet", "flowers", "flowers102-partial", "folder"))
+    g.add_argument("path", nargs="?", help="folder: your image folder DIR, one sub-folder of images per class")
     g.add_argument("--data-root")
-    g.add_argument("--size", type=int, default=28)
+    g.add_argument("--size", type=int, help="image side in pixels (default 28 for omniglot, 84 for folder)")
+    g.add_argument("--channels", type=int, choices=(1, 3), default=3, help="folder: 3 (RGB) or 1 (grayscale)")
     g.set_defaults(fn=_data)
     return p
 
