@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import sys
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from ..registry import Registry, import_submodules
 from .sampler import EpisodeSampler
 from .task import Task, TaskBatch
 
-__all__ = ["DATASETS", "EpisodeSampler", "Task", "TaskBatch", "TaskSampler", "build_sampler"]
+__all__ = ["DATASETS", "DATASET_PREFIXES", "EpisodeSampler", "Task", "TaskBatch", "TaskSampler", "build_sampler"]
 
 
 class TaskSampler(Protocol):
@@ -52,12 +52,27 @@ def omniglot_sampler(cfg: dict[str, Any], part: str, ways: int, shots: int, quer
 # package registers its own with ``@DATASETS.register("name")``.
 DATASETS = Registry("dataset")
 DATASETS.register("omniglot")(omniglot_sampler)
+# Factories for "dataset" values "<prefix>:<argument>", e.g. "folder:/data/birds" (tasks.own_data registers it).
+DATASET_PREFIXES: dict[str, Callable[..., TaskSampler]] = {}
+
+
+def dataset_factory(name: str) -> Callable[..., TaskSampler]:
+    """The factory of a config ``dataset`` value: a registered name, or ``<prefix>:<argument>``."""
+    prefix, sep, _ = name.partition(":")
+    if sep and prefix in DATASET_PREFIXES:
+        return DATASET_PREFIXES[prefix]
+    try:
+        return DATASETS.get_or_raise(name)
+    except ValueError as e:
+        forms = ", ".join(f"{p}:..." for p in sorted(DATASET_PREFIXES))
+        raise ValueError(f"{e} Also {forms} (your own images: folder:/path/to/DIR holding DIR/<class>/<images>)."
+                         if forms else str(e)) from None
 
 
 def build_sampler(cfg: dict[str, Any], part: str, ways: int, shots: int, queries: int, seed: int,
                   within_group: bool = False) -> TaskSampler:
     """A task sampler over ``part`` (train / val / test) of the task family named by ``cfg["dataset"]``."""
-    return DATASETS.get_or_raise(cfg["dataset"])(cfg, part, ways, shots, queries, seed, within_group)
+    return dataset_factory(cfg["dataset"])(cfg, part, ways, shots, queries, seed, within_group)
 
 
 import_submodules(sys.modules[__name__], skip=("task", "sampler", "omniglot", "folders"))

@@ -103,9 +103,23 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
         close_world(world)
 
 
+def with_data_root(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, Any]:
+    """``cfg`` with its data root recorded, so `fastadapt eval` / `adapt` and `load_run` later find the data without
+    $FASTADAPT_DATA: an empty ``data_root`` becomes the one the run folder's config.json recorded (``resume``: the
+    same configuration as the resumed run, see `check_resumable`), else the one resolved now (`data_root`)."""
+    if cfg.get("data_root"):
+        return cfg
+    saved = out / "config.json"
+    if resume and saved.exists():
+        return {**cfg, "data_root": read_config(saved).get("data_root", "")}   # "" when recorded before this
+    from ..tasks.omniglot import data_root
+    return {**cfg, "data_root": str(data_root().absolute())}
+
+
 def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, world, device,
            overwrite: bool = False) -> dict[str, Any]:
     share(cfg["meta_batch"], world)                 # fails early, with a clear message, on an uneven split
+    cfg = with_data_root(cfg, out, resume)
     if world.is_main:
         prepare_out(out, resume, overwrite)
     torch.manual_seed(cfg["seed"])
@@ -203,6 +217,8 @@ def load_run(run_dir: str | os.PathLike, which: str = BEST, device: str | torch.
         raise FileNotFoundError(f"{run} is not a fastadapt run folder (no config.json). "
                                 f"Create one with `fastadapt train --preset NAME --out {run}`.")
     cfg = read_config(run / "config.json")
+    if cfg.get("data_root") and not Path(cfg["data_root"]).exists():
+        cfg["data_root"] = ""           # recorded on another machine: look where this one keeps its data
     learner = build_learner(cfg)
     load_checkpoint(run / which, learner)
     return learner.to(device).eval(), cfg
