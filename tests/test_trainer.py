@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from fastadapt.presets import apply_overrides, get_preset
 from fastadapt.train import trainer
@@ -108,8 +109,20 @@ def test_resume_with_more_steps_extends_a_finished_run_exactly(tmp_path, data_ro
 def test_bad_config_values(tmp_path, data_root):
     with pytest.raises(ValueError, match="multiple of log_every"):
         trainer.train(tiny_cfg(data_root, ["ckpt_every=7"]), tmp_path / "x", progress=False)
-    with pytest.raises(ValueError, match="steps must be a positive"):
-        trainer.train(tiny_cfg(data_root, ["steps=0"]), tmp_path / "y", progress=False)
+    with pytest.raises(ValueError, match="steps must be a non-negative integer"):
+        trainer.train(tiny_cfg(data_root, ["steps=-1"]), tmp_path / "y", progress=False)
+
+
+def test_zero_steps_saves_and_tests_the_initial_model(tmp_path, data_root):
+    """steps=0 (a pretrained backbone with a parameter-free head, say): the initial model becomes the run's best
+    checkpoint and is tested like a trained one; `load_run` gives back the same weights."""
+    res = trainer.train(tiny_cfg(data_root, ["steps=0"]), tmp_path / "z", progress=False)
+    assert res["train_steps"] == 0 and 0.0 < res["accuracy"] <= 1.0
+    learner, cfg = trainer.load_run(tmp_path / "z")
+    torch.manual_seed(cfg["seed"])
+    fresh = trainer.build_learner(cfg)
+    assert all(torch.equal(a, b) for a, b in zip(learner.state_dict().values(), fresh.state_dict().values()))
+    assert (tmp_path / "z" / "summary.txt").exists() and not (tmp_path / "z" / "metrics.jsonl").exists()
 
 
 def test_read_only_output_folder(tmp_path, data_root):

@@ -58,7 +58,8 @@ def check_config(cfg: dict[str, Any]) -> None:
         if key == "steps" and value == 0 and value is not False:
             continue                                # no meta-training: test the initial (e.g. pretrained) model
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{key} must be a positive integer, got {value!r}; set it with --set {key}=N.")
+            what = "a non-negative integer (0: no meta-training)" if key == "steps" else "a positive integer"
+            raise ValueError(f"{key} must be {what}, got {value!r}; set it with --set {key}=N.")
     if cfg["ckpt_every"] % cfg["log_every"]:
         raise ValueError(f"ckpt_every ({cfg['ckpt_every']}) must be a multiple of log_every "
                          f"({cfg['log_every']}) so a resumed run logs exactly what an uninterrupted one does.")
