@@ -3,6 +3,7 @@ set to a predictor. A `Learner` is an `nn.Module` whose parameters are the meta-
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -76,6 +77,22 @@ class Learner(nn.Module):
 
     task_type: str = "classification"
     eval_bn: str = "running"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every learner's own ``adapt`` gets the same input checks at the API boundary (`check_support`), and the
+        predictor it returns refuses non-finite queries: one clear ``ValueError`` each, the same words everywhere."""
+        super().__init_subclass__(**kwargs)
+        raw = cls.__dict__.get("adapt")
+        if raw is None or getattr(raw, "_checked", False):
+            return
+
+        @functools.wraps(raw)
+        def adapt(self, support_x, support_y=None, ways=None):
+            check_support(support_x, support_y, ways, self.task_type)
+            return guard_queries(raw(self, support_x, support_y, ways))
+
+        adapt._checked = True
+        cls.adapt = adapt
     supports_eval_bn: bool = False
     precision: str = "fp32"
     supports_precision: tuple[str, ...] = ("fp32",)
@@ -195,11 +212,47 @@ class EncoderLearner(Learner):
         return self.predict_jointly(batch)
 
 
+def check_support(support_x: Any, support_y: Any, ways: int | None, task_type: str) -> None:
+    """The checks every learner's ``adapt`` runs first: a non-empty support set, as many labels as examples, finite
+    values, and class labels in ``0..ways-1``. Inputs that are not tensors (text prompts) are left to the learner."""
+    if not isinstance(support_x, Tensor) or not isinstance(support_y, Tensor):
+        return
+    if support_x.shape[:1] != support_y.shape[:1]:
+        raise ValueError(f"support_x holds {support_x.shape[0] if support_x.dim() else 0} examples but support_y "
+                         f"{support_y.shape[0] if support_y.dim() else 0} labels; give one label per example.")
+    if support_x.numel() == 0 or support_y.numel() == 0:
+        raise ValueError("The support set is empty; adapt needs at least one labelled example (per class).")
+    check_finite(support_x, "support_x")
+    if support_y.is_floating_point():
+        check_finite(support_y, "support_y")
+    elif task_type == "classification":
+        check_labels(support_y, ways)
+
+
+def guard_queries(predictor: Any) -> Any:
+    """``predictor.predict`` refuses non-finite queries (instead of returning NaN predictions in silence)."""
+    predict = getattr(predictor, "predict", None)
+    if predict is None:
+        return predictor
+
+    def checked(x: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(x, Tensor):
+            check_finite(x, "query_x")
+        return predict(x, *args, **kwargs)
+
+    try:
+        object.__setattr__(predictor, "predict", checked)
+    except (AttributeError, TypeError):
+        pass                                    # a predictor with slots keeps its own checks
+    return predictor
+
+
 def check_finite(x: Tensor, what: str = "support_x") -> None:
     """Refuse NaN/Inf inputs with a message instead of silently producing NaN predictions."""
     if x.is_floating_point() and not torch.isfinite(x).all():
         n = int((~torch.isfinite(x)).sum())
-        raise ValueError(f"{what} contains {n} NaN or Inf values; clean the data before adapting.")
+        raise ValueError(f"{what} contains {n} NaN or Inf values; clean the data before "
+                         f"{'predicting' if what.startswith('query') else 'adapting'}.")
 
 
 def check_labels(support_y: Tensor, ways: int | None) -> int:
