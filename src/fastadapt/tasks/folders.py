@@ -61,6 +61,11 @@ def load_image(path: Path, size: int, invert: bool = True, channels: int = 1, fi
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 
+def class_folders(root: Path) -> list[str]:
+    """Sorted names of the class sub-folders of ``root`` (hidden entries skipped)."""
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
@@ -72,7 +77,7 @@ def load_support_folder(root: str | os.PathLike, size: int, channels: int = 1, f
     root = Path(root)
     if not root.is_dir():
         raise ImageFolderError(f"Support folder {root} does not exist; expected {root}/<class>/<images>.")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = class_folders(root)
     if len(classes) < 2:
         raise ImageFolderError(f"{root} holds {len(classes)} class folder(s); a few-shot task needs at least "
                                f"two: {root}/<class name>/<images>.")

@@ -45,6 +45,7 @@ class ImageSetSpec:
     prefixed: bool
     obtain: str                   # how a user without the archive gets it (shown in errors)
     size: int = 84
+    split_file: str = ""          # the classes of each part, in tasks/splits/ (checked when given)
 
 
 SPECS = {
@@ -54,7 +55,7 @@ SPECS = {
         "mini-ImageNet has no official download. Build it from ImageNet (ILSVRC-2012 train) with the split csv files "
         "of Ravi & Larochelle 2017 (github.com/twitter-research/meta-learning-lstm, data/miniImagenet), resized to "
         "84x84, and put it at {where} as mini-imagenet.zip or as folders train/, val/, test/ holding <wnid>/<file>.jpg "
-        "(any image size; it is resized to 84x84)."),
+        "(any image size; it is resized to 84x84).", split_file="mini_imagenet_ravi.json"),
     "flowers102-partial": ImageSetSpec(
         "flowers102-partial", "flowers102-partial.zip",
         "a4feda4c4739cf2ce1a095e90c6dcec0077193fdea4aa447e298d60171dd31ac", {"test": (89, 5543)}, False,
@@ -63,8 +64,13 @@ SPECS = {
 }
 
 
+def split_classes(spec: ImageSetSpec) -> dict[str, list[str]]:
+    """Part -> class names of a data set's published split (empty when it has none)."""
+    return json.loads((_SPLITS_DIR / spec.split_file).read_text()) if spec.split_file else {}
+
+
 def _ravi_classes() -> dict[str, list[str]]:
-    return json.loads((_SPLITS_DIR / "mini_imagenet_ravi.json").read_text())
+    return split_classes(SPECS["mini-imagenet"])
 
 
 class _Source:
@@ -121,9 +127,10 @@ class _Source:
             raise DataSetError(f"{self.spec.name} {part}: found {len(classes)} classes and {got} images in "
                                f"{self.zip or self.folder}, expected {n_cls} classes and {n_img} images. The data set "
                                f"is incomplete or laid out differently. " + self.spec.obtain.format(where=self.folder))
-        if self.spec.name == "mini-imagenet" and sorted(classes) != _ravi_classes()[part]:
-            missing = sorted(set(_ravi_classes()[part]) - set(classes))
-            raise DataSetError(f"mini-imagenet {part}: the classes differ from the Ravi & Larochelle split "
+        want = split_classes(self.spec).get(part)
+        if want is not None and sorted(classes) != want:
+            missing = sorted(set(want) - set(classes))
+            raise DataSetError(f"{self.spec.name} {part}: the classes differ from its published split "
                                f"(missing: {missing[:5]}{'...' if len(missing) > 5 else ''}); check the folder "
                                f"against the split's csv files.")
         return dict(sorted(classes.items()))

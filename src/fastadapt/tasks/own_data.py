@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from ..io import atomic_write_bytes
 from . import DATASET_PREFIXES
-from .folders import ImageFolderError, _fit, _images_in, load_image
+from .folders import ImageFolderError, _fit, _images_in, class_folders, load_image
 from .omniglot import ClassDataset
 from .sampler import EpisodeSampler
 
@@ -220,7 +220,7 @@ def scan_folder(root: str | os.PathLike) -> dict[str, list[Path]]:
     root = Path(root)
     if not root.is_dir():
         raise ImageFolderError(f"Image folder {root} does not exist; expected {root}/<class name>/<images>.")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = class_folders(root)
     if len(classes) < 2:
         raise ImageFolderError(f"{root} holds {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); "
                                f"few-shot data needs one sub-folder of images per class, {root}/<class name>/"
