@@ -109,3 +109,16 @@ def test_pretrained_weights_are_left_out_and_checked(tmp_path):
         assert torch.equal(a, b), k
     with pytest.raises(ck.CheckpointError, match="other pretrained weights"):
         ck.load_checkpoint(tmp_path / "c.safetensors", WithPretrained(pretrained_seed=1))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_refused(tmp_path, bad):
+    m = Conv4()
+    with torch.no_grad():
+        next(m.parameters()).view(-1)[0] = bad
+    ck.save_checkpoint(tmp_path / "c.safetensors", m, {"config": {"method": "protonet"}})
+    fresh = Conv4()
+    before = [p.clone() for p in fresh.parameters()]
+    with pytest.raises(ck.CheckpointError, match="non-finite weights"):
+        ck.load_checkpoint(tmp_path / "c.safetensors", fresh)
+    assert all(torch.equal(a, b) for a, b in zip(before, fresh.parameters()))   # nothing half-loaded

@@ -54,3 +54,16 @@ def test_frozen_encoder_is_tested_on_features_with_the_same_predictions(tmp_path
     slow, ys2, _ = ev.collect(learner, s, episodes=20, batch_size=10)
     assert sum(calls) == 2 * 20 * 25 and torch.equal(ys, ys2)
     assert torch.allclose(fast.logits, slow.logits, atol=1e-4)
+
+
+def test_chunks_are_bounded_by_input_values_too():
+    """Large colour images go through fewer episodes at a time (activations grow with the image), small
+    grayscale ones keep the image bound, and an episode is never split."""
+    def batch(n, c, side, per_class=20):
+        q = 5 * (per_class - 5)
+        return ev.TaskBatch(torch.zeros(n, 25, c, side, side), torch.zeros(n, 25, dtype=torch.long),
+                            torch.zeros(n, q, c, side, side), torch.zeros(n, q, dtype=torch.long), 5)
+    assert ev.episodes_per_chunk(batch(50, 1, 28)) == 1000 // 100                     # image bound (10 episodes)
+    assert ev.episodes_per_chunk(batch(50, 3, 84)) == 1                               # value bound: 189 images
+    assert ev.episodes_per_chunk(batch(50, 3, 84), max_values=10**8) == 10
+    assert ev.episodes_per_chunk(batch(2, 3, 224)) == 1                               # never below one episode

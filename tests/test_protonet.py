@@ -110,3 +110,47 @@ def test_eval_bn_is_refused_by_learners_without_it():
         build_learner(cfg)
     with pytest.raises(ValueError, match="eval_bn must be one of"):
         build_learner(dict(get_preset("omniglot-protonet-5w1s"), eval_bn="batch"))
+
+
+def test_transductive_soft_kmeans_closed_form():
+    """One round of soft k-means (Ren 2018): each prototype becomes the mean of its support examples and its
+    softly assigned queries (weights softmax(logits / temperature)), computed here by hand."""
+    learner = ProtoNet(Identity(), transductive_steps=1, transductive_temperature=2.0)
+    sx = torch.tensor([[0., 0.], [4., 0.]]).view(2, 2, 1, 1)
+    sy = torch.tensor([0, 1])
+    q = torch.tensor([[1., 0.], [3., 0.], [5., 0.]])
+    d = torch.cdist(q, torch.tensor([[0., 0.], [4., 0.]])) ** 2
+    w = torch.softmax(-d / 2.0, -1)                                              # [Q, N]
+    protos = torch.stack([(torch.tensor([0., 0.]) + w[:, 0] @ q) / (1 + w[:, 0].sum()),
+                          (torch.tensor([4., 0.]) + w[:, 1] @ q) / (1 + w[:, 1].sum())])
+    got = learner.adapt(sx, sy).predict(q.view(3, 2, 1, 1)).logits
+    assert torch.allclose(got, -torch.cdist(q, protos) ** 2, atol=1e-5)
+    plain = ProtoNet(Identity()).adapt(sx, sy).predict(q.view(3, 2, 1, 1)).logits
+    assert not torch.allclose(got, plain)                                          # the queries moved the prototypes
+
+
+def test_transductive_helps_when_queries_cluster_and_batched_equals_single():
+    """Support examples placed off their class centre misclassify queries inductively; soft k-means over the
+    (well clustered) queries pulls the prototypes to the centres. The batched path equals the per-task one."""
+    torch.manual_seed(0)
+    centres = torch.tensor([[0., 0.], [3., 0.]])
+    qy = torch.arange(2).repeat(20)
+    q = centres[qy] + 0.3 * torch.randn(40, 2)
+    sx, sy = torch.tensor([[1.0, 0.], [5.0, 0.]]), torch.tensor([0, 1])    # both examples off their class centres
+    acc = {}
+    for steps in (0, 5):
+        pred = ProtoNet(Identity(), transductive_steps=steps).adapt(sx.view(2, 2, 1, 1), sy).predict(q.view(40, 2, 1, 1))
+        acc[steps] = (pred.logits.argmax(-1) == qy).float().mean().item()
+    assert acc[0] < 0.8 and acc[5] > 0.95, acc
+    learner = ProtoNet(Identity(), distance="cosine", transductive_steps=3, transductive_temperature=0.5)
+    b = TaskBatch(torch.rand(3, 4, 2, 1, 1), torch.tensor([0, 1, 0, 1]).expand(3, 4), torch.rand(3, 6, 2, 1, 1),
+                  torch.tensor([0, 1, 0, 1, 0, 1]).expand(3, 6), ways=2)
+    single = torch.stack([learner.adapt(t.support_x, t.support_y, 2).predict(t.query_x).logits for t in b])
+    assert torch.allclose(learner.predict_batch(b).logits, single, atol=1e-5)
+
+
+def test_transductive_settings_checked():
+    for bad in ({"transductive_steps": -1}, {"transductive_temperature": 0.0},
+                {"transductive_steps": 2, "head_steps": 5, "distance": "cosine"}):
+        with pytest.raises(ValueError, match="transductive"):
+            ProtoNet(Identity(), **bad)

@@ -5,6 +5,7 @@ import argparse
 import inspect
 import json
 import sys
+import traceback
 from pathlib import Path
 
 import torch
@@ -71,15 +72,40 @@ def _l2o_eval(a: argparse.Namespace) -> bool:
     return True
 
 
+def check_eval_args(a: argparse.Namespace) -> None:
+    """Refuse `fastadapt eval` settings that cannot mean anything (an explicit 0 would otherwise fall back to the
+    run's own value in silence), and a device this machine does not have."""
+    from .train.trainer import check_device
+    for flag in ("ways", "shots", "queries", "episodes"):
+        value = getattr(a, flag)
+        if value is not None and value < 1:
+            raise ValueError(f"--{flag} must be a positive integer, got {value}; leave it out to use the run's own "
+                             f"value (its config.json).")
+    if a.latency_tasks < 0:
+        raise ValueError(f"--latency-tasks must be >= 0 (0 skips the timing), got {a.latency_tasks}.")
+    try:
+        check_device(a.device)
+    except ValueError as e:
+        raise ValueError(str(e).replace("--set device=", "--device ")) from None
+
+
 def _eval(a: argparse.Namespace) -> None:
     from .tasks import build_sampler
     from .train.calibration import reliability_diagram
     from .train.evaluate import collect, summarize
     from .train.trainer import load_run, resolve_device
+    check_eval_args(a)
     if _l2o_eval(a):
         return
     device = resolve_device(a.device)
     learner, cfg = load_run(a.run_dir, device=device)
+    if learner.task_type == "rl":                  # meta-RL: average returns per adaptation stage (fastadapt.rl)
+        from .rl.evaluate import eval_rl_run
+        from .train.trainer import git_commit, machine
+        res, line = eval_rl_run(learner, cfg, a.split, a.episodes, a.shots, device)
+        res.update(run=str(a.run_dir), commit=git_commit(), machine=machine())
+        print(json.dumps(res) if a.json else line)
+        return
     if a.eval_bn:
         learner.set_eval_bn(a.eval_bn)
     if a.finetune_steps:
@@ -267,10 +293,19 @@ def main(argv: list[str] | None = None) -> int:
     reuse_freed_memory()            # CPU steps no longer page-fault (fastadapt.cpu_memory)
     try:
         args.fn(args)
-    except (ValueError, KeyError, OSError, RuntimeError) as e:
+    except (ValueError, KeyError, OSError, RuntimeError) as e:      # what a user's input or machine can cause
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"fastadapt {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"fastadapt {args.command}: interrupted (a training run resumes with --resume)", file=sys.stderr)
+        return 130
+    except Exception:                                                 # anything else is a bug of ours
+        traceback.print_exc()
+        print(f"fastadapt {args.command}: internal error in fastadapt {package_version()}, not caused by your input: "
+              f"please report it on fastadapt's issue tracker with the command you ran and the traceback above",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from torch import nn
+
 from ..registry import import_submodules
 from .base import METHODS, EncoderLearner, Learner, Prediction, Predictor
 
@@ -29,4 +31,7 @@ def build_learner(cfg: dict[str, Any]) -> Learner:
             raise ValueError(f"freeze_encoder / tta_flip apply to learners over an image encoder (EncoderLearner); "
                              f"{type(learner).__name__} is not one. Leave them false.")
         learner.configure_encoder(cfg.get("freeze_encoder", False), cfg.get("tta_flip", False))
+    if any(isinstance(m, nn.Conv2d) for m in learner.modules()):      # an image model: adapt / predict check shapes
+        size = cfg.get("image_size", 28)
+        learner.input_shape = (cfg.get("channels", 1), size, size)
     return learner

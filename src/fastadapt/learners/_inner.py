@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -112,6 +113,7 @@ class FastWeights:
     support_x: Tensor
 
     def predict(self, x: Tensor) -> Prediction:
+        self.learner.check_one_task(x, "query_x")
         return self.learner._wrap(self.learner._query_forward(self.params, self.support_x, x))
 
 
@@ -157,10 +159,17 @@ class GradientLearner(Learner):
                 raise ValueError(f"{name} must be one of {ok}, got {val!r}.")
         if inner_steps < 0 or (test_inner_steps is not None and test_inner_steps < 0):
             raise ValueError(f"inner_steps must be >= 0, got {inner_steps} / {test_inner_steps}.")
+        if not math.isfinite(inner_lr):
+            raise ValueError(f"inner_lr must be a finite number, got {inner_lr}; a NaN or infinite step makes every "
+                             f"adapted weight, and so every prediction, NaN.")
         self.module = functional_copy(module)
         self.inner_steps, self.first_order = inner_steps, first_order
         self.test_inner_steps = inner_steps if test_inner_steps is None else test_inner_steps
         self.bn, self.batching, self.task_type = bn, batching, task_type
+        weighted = [m for m in self.module.modules() if any(True for _ in m.parameters(recurse=False))]
+        linears = [m for m in weighted if isinstance(m, nn.Linear)]
+        if task_type == "regression" and weighted and isinstance(weighted[0], nn.Linear):   # an MLP on points
+            self.point_dims = (linears[0].in_features, linears[-1].out_features)
         self.lr_mode, self.multi_step_loss, self.msl_anneal = lr_mode, multi_step_loss, msl_anneal
         names = [n for n, _ in self.module.named_parameters()]
         self.adapt_names = [n for n in names if adapt is None or adapt(n)]
@@ -268,7 +277,7 @@ class GradientLearner(Learner):
     def batched(self, batch: TaskBatch, steps: int | None = None) -> tuple[Tensor, Tensor]:
         """Per-task query losses ``[B]`` and query outputs ``[B, Q, ...]`` for a batch of tasks."""
         if self.task_type == "classification":
-            check_labels(batch.support_y.reshape(-1), batch.ways)
+            self.check_classes(batch.support_y.reshape(-1), batch.ways)
         return self._batched(batch, steps)
 
     def _batched(self, batch: TaskBatch, steps: int | None = None) -> tuple[Tensor, Tensor]:
@@ -288,10 +297,30 @@ class GradientLearner(Learner):
         return self.batching == "vmap" or (self.batching == "auto" and x.device.type != "cpu")
 
     # ---- Learner API -------------------------------------------------------------------------------------
+    def check_classes(self, support_y: Tensor, ways: int | None) -> int:
+        """`check_labels`, and no more classes than the network's output layer (when it ends in one) has."""
+        ways = check_labels(support_y, ways)
+        last = list(self.module.modules())[-1]
+        if isinstance(last, nn.Linear) and ways > last.out_features:
+            n = last.out_features
+            raise ValueError(f"{ways}-way task, but this {type(self).__name__} model's output layer has {n} classes "
+                             f"(it was built for {n}-way tasks, the configuration's ways). Use at most {n} classes, "
+                             f"or train a model with --set ways={ways} --set train_ways={ways}.")
+        return ways
+
+    def check_one_task(self, x: Tensor, what: str) -> None:
+        """Images of one task, ``[N, C, H, W]``: the convolutions take no further leading dimensions."""
+        shape = getattr(self, "input_shape", None)
+        if shape is not None and isinstance(x, Tensor) and x.dim() != len(shape) + 1:
+            raise ValueError(f"{type(self).__name__} adapts one task at a time: {what} must be [N, "
+                             f"{', '.join(map(str, shape))}], got shape {tuple(x.shape)}; use predict_batch for a "
+                             f"batch of tasks.")
+
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> FastWeights:
         """Fast weights for one task (``test_inner_steps`` in ``eval()``); this module is not modified."""
+        self.check_one_task(support_x, "support_x")
         if self.task_type == "classification":
-            check_labels(support_y, ways)
+            self.check_classes(support_y, ways)
         with torch.enable_grad():
             fast = self.inner_loop(self._params(), support_x, support_y, self._steps())[-1]
         return FastWeights(self, fast, support_x)
@@ -319,7 +348,7 @@ class GradientLearner(Learner):
 
     def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
         if self.task_type == "classification":
-            check_labels(batch.support_y.reshape(-1), batch.ways)
+            self.check_classes(batch.support_y.reshape(-1), batch.ways)
         chunk = self.task_chunk if self._use_vmap(batch.support_x) else 1
         if torch.is_grad_enabled() and chunk is not None and chunk < len(batch):
             loss, out = self._chunked_meta_loss(batch, chunk)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import operator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -77,22 +78,35 @@ class Learner(nn.Module):
 
     task_type: str = "classification"
     eval_bn: str = "running"
+    input_shape: tuple[int, int, int] | None = None   # [C, H, W] of the images it takes (set by build_learner)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Every learner's own ``adapt`` gets the same input checks at the API boundary (`check_support`), and the
         predictor it returns refuses non-finite queries: one clear ``ValueError`` each, the same words everywhere."""
         super().__init_subclass__(**kwargs)
         raw = cls.__dict__.get("adapt")
-        if raw is None or getattr(raw, "_checked", False):
-            return
+        if raw is not None and not getattr(raw, "_checked", False):
+            @functools.wraps(raw)
+            def adapt(self, support_x, support_y=None, ways=None):
+                check_tensors(self, support_x, support_y, ways)
+                check_support(support_x, support_y, ways, self.task_type)
+                check_input_shape(self, support_x, "support_x")
+                if isinstance(support_y, Tensor) and support_y.dtype in (torch.int32, torch.int16, torch.uint8):
+                    support_y = support_y.long()        # class indices of any integer dtype check_labels takes
+                return guard_queries(raw(self, support_x, support_y, ways), self, support_x)
 
-        @functools.wraps(raw)
-        def adapt(self, support_x, support_y=None, ways=None):
-            check_support(support_x, support_y, ways, self.task_type)
-            return guard_queries(raw(self, support_x, support_y, ways))
+            adapt._checked = True
+            cls.adapt = adapt
+        batched = cls.__dict__.get("predict_batch")
+        if batched is not None and not getattr(batched, "_checked", False):
+            @functools.wraps(batched)
+            def predict_batch(self, batch):
+                check_input_shape(self, getattr(batch, "support_x", None), "support_x")
+                check_input_shape(self, getattr(batch, "query_x", None), "query_x")
+                return batched(self, batch)
 
-        adapt._checked = True
-        cls.adapt = adapt
+            predict_batch._checked = True
+            cls.predict_batch = predict_batch
     supports_eval_bn: bool = False
     precision: str = "fp32"
     supports_precision: tuple[str, ...] = ("fp32",)
@@ -229,22 +243,156 @@ def check_support(support_x: Any, support_y: Any, ways: int | None, task_type: s
         check_labels(support_y, ways)
 
 
-def guard_queries(predictor: Any) -> Any:
-    """``predictor.predict`` refuses non-finite queries (instead of returning NaN predictions in silence)."""
+def check_input_shape(learner: Any, x: Any, what: str) -> None:
+    """Images whose ``[C, H, W]`` is not the learner's ``input_shape`` (its configuration's ``channels`` and
+    ``image_size``) are refused with both shapes, instead of failing inside a convolution or a linear head."""
+    want = getattr(learner, "input_shape", None)
+    if want is None or not isinstance(x, Tensor) or getattr(learner, "features_given", False):
+        return
+    if x.dim() < 4 or tuple(x.shape[-3:]) != tuple(want):
+        c, h, w = want
+        raise ValueError(f"{what} has shape {tuple(x.shape)}, but this model takes images of shape [..., {c}, {h}, "
+                         f"{w}] ({c} channel{'s' if c > 1 else ''}, {h}x{w} pixels: its configuration's channels "
+                         f"and image_size). Convert and resize the images first (`fastadapt adapt` does so for "
+                         f"image files).")
+
+
+def guard_queries(predictor: Any, learner: Any = None, support_x: Any = None) -> Any:
+    """``predictor.predict`` refuses non-finite queries (instead of returning NaN predictions in silence), and
+    images of another shape than ``learner`` takes (regression: points of another layout than ``support_x``); at
+    test time (``learner`` in eval mode) it refuses to return NaN or infinite predictions too."""
     predict = getattr(predictor, "predict", None)
     if predict is None:
         return predictor
 
     def checked(x: Any, *args: Any, **kwargs: Any) -> Any:
+        check_query_tensor(learner, x, support_x)
         if isinstance(x, Tensor):
             check_finite(x, "query_x")
-        return predict(x, *args, **kwargs)
+            check_input_shape(learner, x, "query_x")
+        pred = predict(x, *args, **kwargs)
+        if learner is not None and not learner.training and isinstance(x, Tensor):
+            check_prediction(pred, x)
+        return pred
 
     try:
         object.__setattr__(predictor, "predict", checked)
     except (AttributeError, TypeError):
         pass                                    # a predictor with slots keeps its own checks
     return predictor
+
+
+class InputTypeError(ValueError, TypeError):
+    """An input of the wrong type or dtype: a ValueError like every input the learners refuse (and a TypeError, as
+    wrong label dtypes were before)."""
+
+
+WAYS_ERROR = "ways must be a positive integer (the number of classes in the support set), got {!r}."
+
+
+def _takes_float_tensors(learner: Any) -> bool:
+    """Image models (``input_shape`` set) and regression learners take float32 tensors; text and sequence learners
+    take other inputs (prompts, token ids) and check them themselves."""
+    return getattr(learner, "input_shape", None) is not None or getattr(learner, "task_type", "") == "regression"
+
+
+def _model_dtype(learner: Any) -> torch.dtype:
+    """The dtype of the learner's weights (float32, unless it was converted, e.g. ``.double()``)."""
+    for p in learner.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
+
+
+def _check_float32(learner: Any, x: Any, what: str) -> None:
+    """A tensor of the model's floating dtype (float32 for any model built from a configuration)."""
+    if not isinstance(x, Tensor):
+        raise InputTypeError(f"{what} must be a torch.Tensor, got {type(x).__name__}; convert it with "
+                             f"torch.as_tensor(...).")
+    want = _model_dtype(learner)
+    if x.dtype != want:
+        images = getattr(learner, "input_shape", None) is not None
+        convert = "x.float()" if want == torch.float32 else f"x.to({want})"
+        hint = f" (uint8 pixels: {convert} / 255)" if images and not (x.is_floating_point() or x.is_complex()) else ""
+        raise InputTypeError(f"{what} has dtype {x.dtype}, but this model takes {str(want).replace('torch.', '')} "
+                             f"{'images with values in [0, 1]' if images else 'values'}; convert it with "
+                             f"{convert}{hint}.")
+
+
+def check_tensors(learner: Any, support_x: Any, support_y: Any, ways: Any) -> None:
+    """What `check_support` cannot see on its own: ``ways`` is an integer, and for image models and regression
+    learners the support set is tensors of the model's dtype (float32), its labels / targets laid out like its
+    examples (one integer label per image, at most ``ways`` classes for as many images; regression: ``[..., N, dim]``
+    points and targets of the model's dimensions)."""
+    if learner.task_type == "classification" and ways is not None:
+        try:
+            if isinstance(ways, bool):
+                raise TypeError
+            ways = operator.index(ways)
+        except TypeError:
+            raise ValueError(WAYS_ERROR.format(ways)) from None
+        if ways < 1:
+            raise ValueError(WAYS_ERROR.format(ways))
+    if not _takes_float_tensors(learner):
+        return
+    _check_float32(learner, support_x, "support_x")
+    if not isinstance(support_y, Tensor):
+        raise InputTypeError(f"support_y must be a torch.Tensor, got {type(support_y).__name__}; convert it with "
+                             f"torch.as_tensor(...).")
+    if learner.task_type == "regression":
+        _check_float32(learner, support_y, "support_y")
+        if support_x.dim() < 2 or support_y.dim() < 2 or support_x.shape[:-1] != support_y.shape[:-1]:
+            raise ValueError(f"support_x and support_y must be [..., N, dim] with the same leading shape, got "
+                             f"{tuple(support_x.shape)} and {tuple(support_y.shape)}. Add a trailing dimension for "
+                             f"1-D data (x.unsqueeze(-1)).")
+        dims = getattr(learner, "point_dims", None)
+        if dims is not None and (support_x.shape[-1], support_y.shape[-1]) != tuple(dims):
+            raise ValueError(f"support_x and support_y hold points of dimension {support_x.shape[-1]} with targets "
+                             f"of dimension {support_y.shape[-1]}, but this model takes dimension {dims[0]} with "
+                             f"targets of dimension {dims[1]} (shapes [..., N, {dims[0]}] and [..., N, {dims[1]}]).")
+        return
+    if support_x.shape[:1] != support_y.shape[:1]:
+        return                                  # check_support reports the counts of examples and labels
+    if support_x.dim() >= 4 and support_y.shape != support_x.shape[:-3]:
+        raise ValueError(f"support_y has shape {tuple(support_y.shape)}, but support_x holds images of shape "
+                         f"{tuple(support_x.shape[-3:])} in leading dimensions {tuple(support_x.shape[:-3])}: give "
+                         f"one class index per image, a tensor of shape {tuple(support_x.shape[:-3])}.")
+    if ways is not None and not support_y.is_floating_point() and ways > support_y.numel() > 0:
+        raise ValueError(f"ways={ways} classes, but the support set holds {support_y.numel()} examples: every class "
+                         f"needs at least one. Pass the number of classes the labels 0..ways-1 name.")
+
+
+def check_query_tensor(learner: Any, x: Any, support_x: Any = None) -> None:
+    """Queries of image models and regression learners: float32 tensors; regression queries are points like the
+    support set's (``[..., Q, dim]``, same leading dimensions and dim)."""
+    if learner is None or not _takes_float_tensors(learner):
+        return
+    _check_float32(learner, x, "query_x")
+    if learner.task_type == "regression" and isinstance(support_x, Tensor) and (
+            x.dim() != support_x.dim() or x.shape[:-2] != support_x.shape[:-2] or x.shape[-1] != support_x.shape[-1]):
+        want = ", ".join([*map(str, support_x.shape[:-2]), "Q", str(support_x.shape[-1])])
+        raise ValueError(f"query_x has shape {tuple(x.shape)}, but the support points have shape "
+                         f"{tuple(support_x.shape)}: give queries of shape ({want}), the same leading dimensions "
+                         f"and point dimension.")
+
+
+def check_prediction(pred: Any, x: Tensor) -> None:
+    """A prediction from finite queries holds no NaN, no infinite regression outputs, and logits whose softmax is
+    defined (-inf logits are fine, a row of them or a +inf is not): when the model's float32 arithmetic overflows,
+    say so instead of returning NaN in silence."""
+    bad = 0
+    logits = getattr(pred, "logits", None)
+    if isinstance(logits, Tensor) and logits.is_floating_point() and logits.numel():
+        bad += int(logits.isnan().sum()) + int((~torch.isfinite(logits.amax(-1))).sum())
+    for t in (getattr(pred, "mean", None), getattr(pred, "var", None)):
+        if isinstance(t, Tensor) and t.is_floating_point():
+            bad += int((~torch.isfinite(t)).sum())
+    if bad:
+        big = float(x.abs().max()) if x.numel() else 0.0
+        raise ValueError(f"The prediction holds {bad} NaN or infinite values although the inputs are finite: support "
+                         f"or query values this large (largest |query_x| {big:.3g}) overflow the model's float32 "
+                         f"arithmetic. Give images with values in [0, 1] (regression values of moderate size); if "
+                         f"the inputs are ordinary, check that the model's weights are finite.")
 
 
 def check_finite(x: Tensor, what: str = "support_x") -> None:
@@ -258,9 +406,11 @@ def check_finite(x: Tensor, what: str = "support_x") -> None:
 def check_labels(support_y: Tensor, ways: int | None) -> int:
     """Number of classes in a support set, checking labels are ``0..ways-1`` with none missing."""
     if support_y.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-        raise TypeError(f"Support labels must be integer class indices, got dtype {support_y.dtype}.")
+        raise InputTypeError(f"Support labels must be integer class indices, got dtype {support_y.dtype}.")
     if ways is None:
         ways = int(support_y.max()) + 1
+    elif int(ways) < 1:
+        raise ValueError(f"ways must be a positive integer (the number of classes in the support set), got {ways!r}.")
     if support_y.numel() and (int(support_y.min()) < 0 or int(support_y.max()) >= ways):
         raise ValueError(f"Support labels must lie in 0..{ways - 1}, got range "
                          f"{int(support_y.min())}..{int(support_y.max())}.")

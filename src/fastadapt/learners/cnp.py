@@ -31,6 +31,14 @@ def mlp(sizes: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def check_layers(encoder_layers: int, decoder_layers: int) -> None:
+    """An encoder of at least one layer (its output is the ``hidden``-wide representation) and a decoder of zero or
+    more hidden layers (np_encoder_layers, np_decoder_layers)."""
+    if encoder_layers < 1 or decoder_layers < 0:
+        raise ValueError(f"encoder_layers must be >= 1 and decoder_layers >= 0 (np_encoder_layers, np_decoder_layers), "
+                         f"got {encoder_layers} and {decoder_layers}.")
+
+
 def check_regression_set(x: Tensor, y: Tensor, what: str) -> None:
     """Context/target tensors must be ``[..., N, dx]`` and ``[..., N, dy]`` with ``N >= 1``."""
     if x.dim() < 2 or y.dim() < 2 or x.shape[:-1] != y.shape[:-1]:
@@ -77,6 +85,8 @@ class CNP(Learner):
         super().__init__()
         if not 0 < min_std < 1:
             raise ValueError(f"min_std (the predictive standard deviation floor) must lie in (0, 1), got {min_std}.")
+        check_layers(encoder_layers, decoder_layers)
+        self.point_dims = (x_dim, y_dim)            # adapt refuses points of other dimensions (base.check_tensors)
         self.encoder = mlp([x_dim + y_dim] + [hidden] * encoder_layers)
         self.decoder = mlp([hidden + x_dim] + [hidden] * decoder_layers + [2 * y_dim])
         self.train_on_context, self.min_std = train_on_context, min_std

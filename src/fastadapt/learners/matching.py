@@ -96,8 +96,9 @@ class MatchingNet(Learner):
     def __init__(self, encoder: nn.Module | None = None, features: int = 64, fce: bool = False,
                  fce_steps: int = 5, scale: float = 10.0, learn_scale: bool = True) -> None:
         super().__init__()
-        if scale <= 0:
-            raise ValueError(f"scale (the cosine's inverse temperature) must be positive, got {scale}.")
+        if not 0 < scale < math.inf:
+            raise ValueError(f"scale (the cosine's inverse temperature, cosine_scale) must be a positive finite "
+                             f"number, got {scale}.")
         self.encoder = (encoder if encoder is not None else Conv4()).to(memory_format=torch.channels_last)
         self.fce = FullContextEmbedding(features, fce_steps) if fce else None
         log_scale = torch.tensor(math.log(scale))

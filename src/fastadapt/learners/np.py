@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from ..tasks.task import TaskBatch
 from .base import METHODS, Learner, Prediction
-from .cnp import check_regression_set, gaussian_log_prob, mlp, targets_with_context
+from .cnp import check_layers, check_regression_set, gaussian_log_prob, mlp, targets_with_context
 
 
 def gaussian_kl(mu_q: Tensor, std_q: Tensor, mu_p: Tensor, std_p: Tensor) -> Tensor:
@@ -75,8 +75,8 @@ class NPPredictor:
     def predict(self, x: Tensor, samples: int | None = None) -> Prediction:
         """Moment-matched Gaussian of the predictive mixture over ``samples`` latent draws."""
         mean, std = self.decode_samples(x, samples or self.learner.samples)
-        m = mean.mean(0)
-        return Prediction(mean=m, var=(std ** 2 + mean ** 2).mean(0) - m ** 2)
+        m = mean.mean(0)       # law of total variance, as mean spread + noise: E[mean^2] - m^2 cancels to 0 or below
+        return Prediction(mean=m, var=(std ** 2).mean(0) + ((mean - m) ** 2).mean(0))     # for large means in float32
 
     def log_likelihood(self, x: Tensor, y: Tensor, samples: int | None = None) -> Tensor:
         """Monte Carlo estimate of ``log p(y_T | C) / T`` per task, ``log mean_k prod_t p(y_t | z_k)``: the
@@ -107,6 +107,8 @@ class NeuralProcess(Learner):
             raise ValueError(f"samples (latent draws per prediction) must be >= 1, got {samples}.")
         if train_samples < 1:
             raise ValueError(f"train_samples (latent draws per training ELBO) must be >= 1, got {train_samples}.")
+        check_layers(encoder_layers, decoder_layers)
+        self.point_dims = (x_dim, y_dim)            # adapt refuses points of other dimensions (base.check_tensors)
         self.latent_encoder = mlp([x_dim + y_dim] + [hidden] * encoder_layers)
         self.latent_head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent))
         self.deterministic_path = deterministic_path
@@ -151,7 +153,7 @@ class NeuralProcess(Learner):
         if not self.attention:
             return r.unsqueeze(-2).expand(*x.shape[:-1], r.shape[-1])
         lead = x.shape[:-2]
-        q = self.key_mlp(x).reshape(-1, x.shape[-2], v.shape[-1])
+        q = self.key_mlp(x).reshape(lead.numel(), x.shape[-2], v.shape[-1])     # (not -1: T may be 0)
         k = self.key_mlp(xc).reshape(-1, xc.shape[-2], v.shape[-1])
         out = self.cross_attn(q, k, v.reshape(-1, *v.shape[-2:]), need_weights=False)[0]
         return out.reshape(*lead, x.shape[-2], v.shape[-1])

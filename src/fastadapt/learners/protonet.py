@@ -25,17 +25,36 @@ def prototype_logits(q: Tensor, protos: Tensor, distance: str, scale: float) -> 
     return -sq.clamp_min(0)
 
 
+def refine_prototypes(protos: Tensor, support: Tensor, support_y: Tensor, query: Tensor, steps: int,
+                      logits_fn, temperature: float = 1.0) -> Tensor:
+    """Transductive prototypes: ``steps`` rounds of soft k-means over the episode's unlabelled queries (Ren et al.
+    2018, "Meta-Learning for Semi-Supervised Few-Shot Classification"). Each round assigns every query to the classes
+    by ``softmax(logits_fn(query, protos) / temperature)`` and recomputes each prototype as the mean of its support
+    examples and its softly assigned queries. Shapes: ``protos [..., N, D]``, ``support [..., S, D]``,
+    ``query [..., Q, D]``."""
+    onehot = F.one_hot(support_y.long(), protos.shape[-2]).to(support.dtype)            # [..., S, N]
+    total, count = onehot.transpose(-1, -2) @ support, onehot.sum(-2).unsqueeze(-1)     # [..., N, D], [..., N, 1]
+    for _ in range(steps):
+        w = torch.softmax(logits_fn(query, protos) / temperature, dim=-1)               # [..., Q, N]
+        protos = (total + w.transpose(-1, -2) @ query) / (count + w.sum(-2).unsqueeze(-1))
+    return protos
+
+
 @dataclass
 class PrototypePredictor:
     """A task adapted by ProtoNet: one prototype per class in embedding space (and, with ``head_steps``, the bias of
-    the head fitted from them)."""
+    the head fitted from them). A transductive ProtoNet (``transductive_steps``) keeps the support embeddings and
+    refines the prototypes with each set of queries it is given, so a query's prediction depends on the others."""
 
     learner: "ProtoNet"
     prototypes: Tensor
     bias: Tensor | None = None
+    support: tuple[Tensor, Tensor] | None = None
 
     def predict(self, x: Tensor) -> Prediction:
-        return Prediction(logits=self.learner.logits(self.learner.test_embed(x), self.prototypes, self.bias))
+        q = self.learner.test_embed(x)
+        return Prediction(logits=self.learner.logits(q, self.learner.transduce(self.prototypes, self.support, q),
+                                                     self.bias))
 
 
 @METHODS.register("protonet")
@@ -50,8 +69,15 @@ class ProtoNet(EncoderLearner):
     """
 
     def __init__(self, encoder: nn.Module | None = None, distance: str = "euclidean", scale: float = 10.0,
-                 feature_transform: str = "", head_steps: int = 0) -> None:
+                 feature_transform: str = "", head_steps: int = 0, transductive_steps: int = 0,
+                 transductive_temperature: float = 1.0) -> None:
         super().__init__()
+        if transductive_steps < 0 or (transductive_steps and head_steps) or not transductive_temperature > 0:
+            raise ValueError(f"transductive_steps (soft k-means rounds over the queries) must be >= 0, cannot be "
+                             f"combined with head_steps, and transductive_temperature must be positive; got "
+                             f"transductive_steps={transductive_steps}, head_steps={head_steps}, "
+                             f"transductive_temperature={transductive_temperature}.")
+        self.transductive_steps, self.transductive_temperature = transductive_steps, transductive_temperature
         if head_steps < 0 or (head_steps and distance != "cosine"):
             raise ValueError(f"head_steps (fitting the cosine head on the support set) must be >= 0 and needs "
                              f"distance='cosine'; got head_steps={head_steps}, distance={distance!r}.")
@@ -76,6 +102,17 @@ class ProtoNet(EncoderLearner):
             return class_means(support, y, ways), None
         return fit_logistic(F.normalize(support, dim=-1), y, ways, steps=self.head_steps, scale=self.scale)
 
+    def transduce(self, protos: Tensor, support: tuple[Tensor, Tensor] | None, query: Tensor) -> Tensor:
+        """The prototypes refined with the queries (`refine_prototypes`) when transductive, else unchanged."""
+        if not self.transductive_steps or support is None:
+            return protos
+        if self.distance == "cosine":               # soft k-means on the sphere the cosine logits live on
+            (z, y), query = support, F.normalize(query, dim=-1)
+            support = (F.normalize(z, dim=-1), y)
+            protos = class_means(support[0], y, protos.shape[-2])
+        return refine_prototypes(protos, *support, query, self.transductive_steps,
+                                 lambda q, p: self.logits(q, p, None), self.transductive_temperature)
+
     def logits(self, query: Tensor, protos: Tensor, bias: Tensor | None) -> Tensor:
         if bias is None:
             return prototype_logits(query, protos, self.distance, self.scale)
@@ -84,13 +121,18 @@ class ProtoNet(EncoderLearner):
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> PrototypePredictor:
         ways = check_labels(support_y, ways)
         check_finite(support_x)
-        return PrototypePredictor(self, *self.prototypes(self.test_embed(support_x), support_y, ways))
+        z = self.test_embed(support_x)
+        return PrototypePredictor(self, *self.prototypes(z, support_y, ways),
+                                  support=(z, support_y) if self.transductive_steps else None)
 
     def predict_jointly(self, batch: TaskBatch) -> Prediction:
         support, query = self.embed_jointly(batch)
-        return Prediction(logits=self.logits(query, *self.prototypes(support, batch.support_y, batch.ways)))
+        protos, bias = self.prototypes(support, batch.support_y, batch.ways)
+        return Prediction(logits=self.logits(query, self.transduce(protos, (support, batch.support_y), query), bias))
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "ProtoNet":
         return cls(backbone_spec(cfg).build(), distance=cfg.get("distance", "euclidean"),
-                   feature_transform=cfg.get("feature_transform", ""), head_steps=cfg.get("head_steps", 0))
+                   feature_transform=cfg.get("feature_transform", ""), head_steps=cfg.get("head_steps", 0),
+                   transductive_steps=cfg.get("transductive_steps", 0),
+                   transductive_temperature=cfg.get("transductive_temperature", 1.0))

@@ -45,10 +45,14 @@ class InputNorm(nn.Module):
             raise ValueError("Give both input mean and std (one value per channel), or neither.")
         self.enabled = mean is not None
         if self.enabled:
-            if len(mean) != channels or len(std) != channels or min(std) <= 0:
-                raise ValueError(f"input mean/std need {channels} values each (std > 0), got {list(mean)} / {list(std)}.")
-            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
-            self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+            m, s = torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
+            # checked in float32, as used: 1e-320 becomes 0 there and 1e300 infinity
+            if len(m) != channels or len(s) != channels or not (torch.isfinite(m).all() and (s > 0).all()
+                                                                and torch.isfinite(s).all()):
+                raise ValueError(f"input mean/std need {channels} values each (finite, std > 0 in float32), got "
+                                 f"{list(mean)} / {list(std)}.")
+            self.register_buffer("mean", m.view(1, -1, 1, 1), persistent=False)
+            self.register_buffer("std", s.view(1, -1, 1, 1), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.enabled:

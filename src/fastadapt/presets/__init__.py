@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import sys
 from typing import Any
 
@@ -29,9 +30,11 @@ DEFAULTS: dict[str, Any] = {
     "freeze_encoder": False, "tta_flip": False,                # fixed (pretrained) encoder; mirror-averaged test features
     "feature_transform": "",                                   # ProtoNet: "power" (Hu 2021) before the prototypes
     "head_steps": 0,                                           # ProtoNet: fit the cosine head on the support set
+    "transductive_steps": 0, "transductive_temperature": 1.0,  # ProtoNet: soft k-means over the queries (Ren 2018)
 }
 
 PRESETS: dict[str, dict[str, Any]] = {}
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
 
 
 def register(name: str, description: str, extra: dict[str, Any] | None = None, **overrides: Any) -> None:
@@ -60,25 +63,53 @@ def get_preset(name: str) -> dict[str, Any]:
     return cfg
 
 
+def _finite_numbers(value: Any) -> list[float] | None:
+    """``value`` as a list of finite floats, or None when it is not a list of finite numbers (JSON also parses
+    NaN, Infinity and 1e999, and booleans)."""
+    if not isinstance(value, list):
+        return None
+    numbers = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return None
+        try:
+            v = float(v)
+        except OverflowError:                       # an integer beyond float range
+            return None
+        if not math.isfinite(v):
+            return None
+        numbers.append(v)
+    return numbers
+
+
 def _coerce(key: str, raw: str, default: Any) -> Any:
     if isinstance(default, list):
         try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
+            value = _finite_numbers(json.loads(raw))
+        except (ValueError, RecursionError):          # not JSON (JSONDecodeError), or nested too deep
             value = None
-        if not isinstance(value, list) or not all(isinstance(v, (int, float)) for v in value):
-            raise ValueError(f"--set {key}={raw}: expected a JSON list of numbers, e.g. [0.5,0.5,0.5].")
-        return [float(v) for v in value]
+        if value is None:
+            raise ValueError(f"--set {key}={raw}: expected a JSON list of finite numbers, e.g. [0.5,0.5,0.5].")
+        return value
     try:
         if isinstance(default, bool):
             if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
                 raise ValueError
             return raw.lower() in ("true", "1", "yes")
         if isinstance(default, int):
-            return int(raw)
+            value = int(raw)
+            if not INT64_MIN <= value <= INT64_MAX:        # torch and numpy take 64-bit integers
+                raise ValueError(f"--set {key}={raw}: does not fit in a 64-bit integer; pass a value between "
+                                 f"{INT64_MIN} and {INT64_MAX} (default {default!r}).")
+            return value
         if isinstance(default, float):
-            return float(raw)
-    except ValueError:
+            value = float(raw)
+            if math.isnan(value):                          # "nan" parses, but no setting means it
+                raise ValueError(f"--set {key}={raw}: expected a number, not NaN (default {default!r}).")
+            return value
+    except ValueError as e:
+        if str(e).startswith("--set "):
+            raise
         raise ValueError(f"--set {key}={raw}: expected a {type(default).__name__} (default {default!r}).") from None
     return raw
 

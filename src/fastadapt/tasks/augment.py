@@ -12,6 +12,27 @@ from .task import TaskBatch
 AUGMENTATIONS = ("", "natural")
 
 
+def _shift_offsets(n: int, max_shift: int, generator: torch.Generator | None) -> list[tuple[int, int]]:
+    off = torch.randint(0, 2 * max_shift + 1, (2, n), generator=generator) - max_shift
+    return list(zip(off[0].tolist(), off[1].tolist()))
+
+
+def _shifted(flat: Tensor, offsets: list[tuple[int, int]], flip: list[bool] | None = None) -> Tensor:
+    """``flat [n, C, H, W]`` with image i moved by ``offsets[i]`` (rows, columns; zeros shifted in) and mirrored
+    left-right afterwards where ``flip[i]``: one copy of each image's visible part (a slice each, no index tensors)."""
+    out = torch.zeros_like(flat)
+    h, w = flat.shape[-2:]
+    for i, (dy, dx) in enumerate(offsets):
+        src = flat[i]
+        if flip is not None and flip[i]:            # mirroring after the move = mirroring, then the mirrored move
+            src, dx = src.flip(-1), -dx
+        if abs(dy) >= h or abs(dx) >= w:
+            continue
+        out[i, :, max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)] = \
+            src[:, max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)]
+    return out
+
+
 def random_translate(x: Tensor, max_shift: int, generator: torch.Generator | None = None) -> Tensor:
     """Each image of ``x [..., C, H, W]`` moved by its own random whole-pixel offset in ``[-max_shift,
     max_shift]`` along each axis, with zeros (Omniglot's background after inversion) shifted in. Santoro et
@@ -21,13 +42,8 @@ def random_translate(x: Tensor, max_shift: int, generator: torch.Generator | Non
     if max_shift == 0:
         return x
     *lead, c, h, w = x.shape
-    flat = F.pad(x.reshape(-1, c, h, w), (max_shift,) * 4)
-    n = flat.shape[0]
-    offsets = torch.randint(0, 2 * max_shift + 1, (2, n), generator=generator).to(x.device)
-    rows = (offsets[0, :, None] + torch.arange(h, device=x.device))[:, :, None]        # [n, H, 1]
-    cols = (offsets[1, :, None] + torch.arange(w, device=x.device))[:, None, :]        # [n, 1, W]
-    out = flat[torch.arange(n, device=x.device)[:, None, None], :, rows, cols]           # [n, H, W, C]
-    return out.permute(0, 3, 1, 2).reshape(*lead, c, h, w)
+    flat = x.reshape(-1, c, h, w)
+    return _shifted(flat, _shift_offsets(flat.shape[0], max_shift, generator)).reshape(x.shape)
 
 
 def random_rotate(x: Tensor, max_degrees: float, generator: torch.Generator | None = None) -> Tensor:
@@ -66,20 +82,22 @@ def colour_jitter(x: Tensor, strength: float = 0.4, generator: torch.Generator |
         return x
     f = (1 + strength * (2 * torch.rand(3, *x.shape[:-3], 1, 1, 1, generator=generator) - 1)).to(x.device, x.dtype)
     weights = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(3, 1, 1)
-    x = (x * f[0]).clamp(0, 1)
+    x = (x * f[0]).clamp_(0, 1)                                               # brightness (a new tensor)
+    mean = (x.mean((-2, -1), keepdim=True) * weights).sum(-3, keepdim=True)   # the grayscale image's mean
+    x.mul_(f[1]).add_(mean * (1 - f[1])).clamp_(0, 1)                         # contrast
     gray = (x * weights).sum(-3, keepdim=True)
-    x = ((x - gray.mean((-2, -1), keepdim=True)) * f[1] + gray.mean((-2, -1), keepdim=True)).clamp(0, 1)
-    gray = (x * weights).sum(-3, keepdim=True)
-    return ((x - gray) * f[2] + gray).clamp(0, 1)
+    return x.mul_(f[2]).add_(gray.mul_(1 - f[2])).clamp_(0, 1)                # saturation
 
 
 def natural_image_augment(x: Tensor, generator: torch.Generator | None = None, pad: int = 8,
                           jitter: float = 0.4) -> Tensor:
     """The natural-image training augmentation of the RFS code (Tian et al. 2020): random crop after zero-padding by
     ``pad`` pixels (a random translation), horizontal flip, colour jitter; batched on tensors, any leading dims."""
-    x = random_translate(x, pad, generator)
-    x = random_hflip(x, generator)
-    return colour_jitter(x, jitter, generator) if x.shape[-3] == 3 else x
+    *lead, c, h, w = x.shape
+    offsets = _shift_offsets(x[..., 0, 0, 0].numel(), pad, generator)           # the draws of random_translate,
+    flip = (torch.rand(lead, generator=generator) < 0.5).reshape(-1).tolist()   # then of random_hflip
+    x = _shifted(x.reshape(-1, c, h, w), offsets, flip).reshape(x.shape)       # both in one copy
+    return colour_jitter(x, jitter, generator) if c == 3 else x
 
 
 def augment_batch(batch: TaskBatch, kind: str, generator: torch.Generator) -> TaskBatch:

@@ -32,6 +32,17 @@ def _open(path: Path, size: int) -> Image.Image:
     return img
 
 
+def eight_bit(img: Image.Image) -> Image.Image:
+    """16- and 32-bit integer grayscale images (PNG modes "I;16", "I") scaled to 8-bit "L": PIL's ``convert`` clips
+    them at 255, which would turn a mid-gray 16-bit photo white."""
+    if not (img.mode.startswith("I;16") or img.mode == "I"):
+        return img
+    arr = np.asarray(img, dtype=np.float64)
+    if img.mode != "I" or arr.max() > 255:
+        arr = arr / 257.0
+    return Image.fromarray(np.clip(np.round(arr), 0, 255).astype(np.uint8), "L")
+
+
 def _fit(img: Image.Image, size: int, fit: str) -> Image.Image:
     """``stretch``: resize to ``size`` x ``size`` ignoring the aspect ratio (as mini-ImageNet was built);
     ``crop``: the largest centred square, then resize."""
@@ -47,7 +58,7 @@ def _fit(img: Image.Image, size: int, fit: str) -> Image.Image:
 def load_image(path: Path, size: int, invert: bool = True, channels: int = 1, fit: str = "stretch") -> torch.Tensor:
     """One image as ``[channels, size, size]`` floats in [0, 1]. One channel: grayscale with the ink bright like
     Omniglot's cache (``invert``), colour images refused; three channels: RGB, grayscale images converted."""
-    img = _open(path, size)
+    img = eight_bit(_open(path, size))
     if channels == 1:
         if img.mode not in GRAYSCALE_MODES:
             raise ImageFolderError(f"{path} has image mode {img.mode!r}, but this model was trained on grayscale "

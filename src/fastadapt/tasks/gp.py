@@ -27,6 +27,11 @@ KERNELS = ("eq", "matern52", "periodic")
 PARTS = {"train": 0, "val": 1, "test": 2}
 
 
+def _usable(v: float) -> bool:
+    """A positive length, scale or noise whose square is a positive finite float (1e200 and 1e-170 are not)."""
+    return isinstance(v, (int, float)) and math.isfinite(v) and 0 < v * v < math.inf
+
+
 @dataclass(frozen=True)
 class Kernel:
     """A stationary covariance ``k(x, x')`` on 1-D inputs.
@@ -43,14 +48,15 @@ class Kernel:
     def __post_init__(self) -> None:
         if self.name not in KERNELS:
             raise ValueError(f"Unknown GP kernel {self.name!r}; choose one of {KERNELS}.")
-        if self.length_scale <= 0 or self.scale <= 0 or self.period <= 0:
-            raise ValueError(f"Kernel length_scale, scale and period must be positive, got "
+        if not all(_usable(v) for v in (self.length_scale, self.scale, self.period)):
+            raise ValueError(f"Kernel length_scale, scale and period (gp_length_scale, gp_scale, gp_period) must be "
+                             f"positive numbers whose squares neither overflow nor vanish in float64, got "
                              f"{self.length_scale}, {self.scale}, {self.period}.")
 
     def __call__(self, x1: Tensor, x2: Tensor) -> Tensor:
         """Covariance matrix ``[..., N, M]`` of inputs ``x1 [..., N, 1]`` and ``x2 [..., M, 1]``."""
         d = (x1 - x2.transpose(-1, -2)).abs()
-        s2 = self.scale ** 2
+        s2 = self.scale * self.scale
         if self.name == "eq":
             return s2 * torch.exp(-0.5 * (d / self.length_scale) ** 2)
         if self.name == "matern52":
@@ -130,8 +136,9 @@ class GPTasks:
                  part: str = "train") -> None:
         if part not in PARTS:
             raise ValueError(f"part must be one of {sorted(PARTS)}, got {part!r}.")
-        if noise <= 0:
-            raise ValueError(f"GP observation noise must be positive (it keeps the Cholesky stable), got {noise}.")
+        if not _usable(noise):
+            raise ValueError(f"GP observation noise must be positive (gp_noise; it keeps the Cholesky stable) and "
+                             f"its square finite, got {noise}.")
         if not x_range[0] < x_range[1]:
             raise ValueError(f"x_range must be (low, high) with low < high, got {x_range}.")
         self.kernel = kernel or Kernel()
@@ -157,7 +164,12 @@ class GPTasks:
         x = lo + (hi - lo) * torch.rand(batch_size, c + t, 1, generator=g, dtype=torch.float64)
         cov = self.kernel(x, x) + self.noise ** 2 * torch.eye(c + t, dtype=torch.float64)
         z = torch.randn(batch_size, c + t, 1, generator=g, dtype=torch.float64)
-        y = (torch.linalg.cholesky(cov) @ z).float()
+        chol, info = torch.linalg.cholesky_ex(cov)
+        if info.any():
+            raise ValueError(f"The covariance of GP batch {index} is not positive-definite in float64 ({self.kernel}, "
+                             f"noise {self.noise}): the observation noise is too small for this kernel. Raise "
+                             f"gp_noise (the gp-* presets use 0.02).")
+        y = (chol @ z).float()
         x = x.float()
         return TaskBatch(x[:, :c], y[:, :c], x[:, c:], y[:, c:], ways=None)
 

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from ..io import atomic_write_bytes
 from . import DATASETS
 from .omniglot import ClassDataset, _cache_dir, _safe_names, _sha256, data_root
+from .folders import eight_bit
 from .sampler import EpisodeSampler
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -144,7 +145,7 @@ def decode_rgb(data: bytes, size: int, what: str) -> np.ndarray:
     mini-ImageNet is built) when it is not ``size`` x ``size``."""
     try:
         with Image.open(io.BytesIO(data)) as img:
-            img = img.convert("RGB")
+            img = eight_bit(img).convert("RGB")
             if img.size != (size, size):
                 img = img.resize((size, size), Image.Resampling.LANCZOS)
             return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)

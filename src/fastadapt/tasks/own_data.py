@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from ..io import atomic_write_bytes
 from . import DATASET_PREFIXES
-from .folders import ImageFolderError, _fit, _images_in, class_folders, load_image
+from .folders import ImageFolderError, _fit, _images_in, class_folders, eight_bit, load_image
 from .omniglot import ClassDataset
 from .sampler import EpisodeSampler
 
@@ -55,7 +55,7 @@ def _check_shape(size: int, channels: int) -> None:
 
 
 def _pil_to_uint8(img: Image.Image, size: int, channels: int) -> Tensor:
-    arr = np.array(_fit(img.convert("L" if channels == 1 else "RGB"), size, "stretch"), dtype=np.uint8)
+    arr = np.array(_fit(eight_bit(img).convert("L" if channels == 1 else "RGB"), size, "stretch"), dtype=np.uint8)
     return torch.from_numpy(np.ascontiguousarray(arr[None] if channels == 1 else arr.transpose(2, 0, 1)))
 
 

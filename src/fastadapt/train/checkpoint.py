@@ -79,9 +79,16 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
                               f"checkpoints; re-create it with `fastadapt train`.") from None
     if raw is None:
         raise CheckpointError(f"{path} is a safetensors file but not a fastadapt checkpoint (no metadata).")
-    header = json.loads(raw)
-    if header.get("format") != FORMAT:
+    try:
+        header = json.loads(raw)
+    except ValueError:
+        header = None
+    if isinstance(header, dict) and header.get("format") != FORMAT:
         raise CheckpointError(f"{path} has format {header.get('format')!r}, expected {FORMAT!r}.")
+    if not isinstance(header, dict) or not isinstance(header.get("meta"), dict):
+        raise CheckpointError(f"{path}: its fastadapt metadata is damaged (expected a JSON object with 'format' and "
+                              f"'meta', got {raw[:60]!r}). Use another checkpoint of the run, or re-create it with "
+                              f"`fastadapt train`.")
     return tensors, header
 
 
@@ -102,6 +109,12 @@ def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module,
                                      f"unexpected {unexpected[:3]}" if unexpected else "",
                                      f"shape mismatch in {wrong[:3]}" if wrong else "") if s)
             + ". Load it with the preset/config it was trained with.")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(
+            f"{path} holds non-finite weights (NaN or infinity) in {len(bad)} tensor(s), e.g. {bad[:3]}: the run "
+            f"diverged before it was saved, or the file was altered. Use an earlier checkpoint (best.safetensors) "
+            f"or retrain with a lower learning rate.")
     if skip:
         stored = header["pretrained"]
         now = _checksum(full, skip)

@@ -28,11 +28,20 @@ def ci95(per_episode: Tensor) -> float:
     return float(1.96 * per_episode.double().std(unbiased=True) / math.sqrt(n)) if n > 1 else float("nan")
 
 
-MAX_IMAGES = 1000     # images (or examples) the learner sees at once when evaluating: bounds peak memory
+MAX_IMAGES = 1000     # images (or examples) the learner sees at once when evaluating: bounds peak memory,
+MAX_VALUES = 2**22    # and at most this many input values (16 MB in fp32: 189 colour images of 84x84), since a
+                      # network's activations grow with the image: 1,000 mini-ImageNet images peaked at 3.7 GB
 
 
 def _examples(batch: TaskBatch) -> int:
     return batch.support_x.shape[1] + batch.query_x.shape[1]
+
+
+def episodes_per_chunk(batch: TaskBatch, max_images: int = MAX_IMAGES, max_values: int = MAX_VALUES) -> int:
+    """How many of ``batch``'s episodes the learner sees at once: at most ``max_images`` examples and
+    ``max_values`` input values (whichever is smaller), and always at least one episode."""
+    per_example = max(1, batch.support_x[0, 0].numel())
+    return max(1, min(max_images, max_values // per_example) // _examples(batch))
 
 
 def frozen_feature_sampler(learner: Learner, sampler: TaskSampler) -> TaskSampler | None:
@@ -83,7 +92,8 @@ def collect(learner: Learner, sampler: TaskSampler, episodes: int = 1000, batch_
     """Query predictions (leading dimension: episode) and targets over ``episodes`` episodes, and seconds.
     The learner runs in ``eval()`` mode (BatchNorm uses running statistics unless the learner says otherwise).
     Episodes are drawn ``batch_size`` at a time (which fixes which episodes are drawn) and run through the learner
-    in chunks of at most ``max_images`` support + query examples, so memory does not grow with ways and shots."""
+    in chunks of at most ``max_images`` support + query examples (and `MAX_VALUES` input values), so memory does
+    not grow with ways, shots or image size."""
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}.")
     was_training = learner.training
@@ -96,7 +106,7 @@ def collect(learner: Learner, sampler: TaskSampler, episodes: int = 1000, batch_
     try:
         for i, lo in enumerate(range(0, episodes, batch_size)):
             batch = sampler.batch(i, min(batch_size, episodes - lo))
-            chunks = batch.chunks(max(1, max_images // _examples(batch))) if isinstance(batch, TaskBatch) else [batch]
+            chunks = batch.chunks(episodes_per_chunk(batch, max_images)) if isinstance(batch, TaskBatch) else [batch]
             for chunk in chunks:
                 p = learner.predict_batch(chunk.to(device))
                 preds.append(Prediction(*(None if t is None else t.float().cpu() for t in (p.logits, p.mean, p.var))))

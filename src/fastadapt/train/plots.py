@@ -1,4 +1,5 @@
-"""Plots written by training runs (matplotlib, Agg backend: no display needed)."""
+"""Plots written by training runs (matplotlib, Agg backend: no display needed) and the contact sheet of an adapted
+task (Pillow)."""
 from __future__ import annotations
 
 import os
@@ -30,38 +31,43 @@ def learning_curve(metrics_jsonl: str | os.PathLike, path: str | os.PathLike, ti
 
 
 def contact_sheet(support_x, support_y, classes: list[str], query_x, predicted, probability,
-                  path: str | os.PathLike, max_queries: int = 40, truth: list[str | None] | None = None) -> None:
+                  path: str | os.PathLike, max_queries: int = 40, truth: list[str | None] | None = None,
+                  cell: int = 96) -> None:
     """A PNG of an adapted task: one row of support images per class, then the queries, each titled with its
     predicted class and probability (green when it matches the query's known class in ``truth``, red when not).
-    Images are ``[N, C, H, W]`` tensors in [0, 1] (one channel shown in gray)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Images are ``[N, C, H, W]`` tensors in [0, 1] (one channel shown in gray). Drawn with Pillow alone (a grid of
+    pasted thumbnails), so `fastadapt adapt --sheet` costs milliseconds, not a plotting library's start-up."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
 
-    def show(ax, img, title: str, colour: str = "black") -> None:
-        arr = img.permute(1, 2, 0).clamp(0, 1).numpy()
-        ax.imshow(arr[..., 0] if arr.shape[-1] == 1 else arr, cmap="gray" if arr.shape[-1] == 1 else None)
-        ax.set_title(title, fontsize=7, color=colour)
-        ax.axis("off")
-
+    font = ImageFont.load_default(size=11)
+    label, pad, top = 16, 6, 26
     shots = max(int((support_y == c).sum()) for c in range(len(classes)))
     n_q = min(len(query_x), max_queries)
     cols = max(shots, 8)
-    q_rows = -(-n_q // cols)
-    fig, axes = plt.subplots(len(classes) + q_rows, cols, figsize=(1.2 * cols, 1.35 * (len(classes) + q_rows)),
-                             squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
+    rows = len(classes) + -(-n_q // cols)
+    sheet = Image.new("RGB", (pad + cols * (cell + pad), top + rows * (cell + label + pad)), "white")
+    draw = ImageDraw.Draw(sheet)
+
+    def show(row: int, col: int, img, title: str, colour: str = "black", suffix: str = "") -> None:
+        arr = (img.float().clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+        pic = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).convert("RGB").resize((cell, cell))
+        x, y = pad + col * (cell + pad), top + row * (cell + label + pad)
+        sheet.paste(pic, (x, y + label))
+        if suffix:                                   # a query's title: shorten the class name, keep the probability
+            while len(title) > 1 and draw.textlength(f"{title} {suffix}", font=font) > cell + pad:
+                title = title[:-1]
+            title = f"{title} {suffix}"
+        draw.text((x, y + 2), title, fill=colour, font=font)
+
     for c, name in enumerate(classes):
         for j, i in enumerate((support_y == c).nonzero().flatten().tolist()):
-            show(axes[c, j], support_x[i], f"support: {name}"[:24] if j == 0 else "")
+            show(c, j, support_x[i], f"support: {name}" if j == 0 else "")   # the row's label spans its cells
     for k in range(n_q):
         known = truth[k] if truth else None
         colour = "black" if known is None else ("green" if known == classes[int(predicted[k])] else "red")
-        show(axes[len(classes) + k // cols, k % cols], query_x[k],
-             f"{classes[int(predicted[k])]}"[:18] + f" {float(probability[k]):.2f}", colour)
-    fig.suptitle("support set (rows) and queries with predicted class and probability"
-                 + (" (green: right, red: wrong)" if truth else ""), fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+        show(len(classes) + k // cols, k % cols, query_x[k], classes[int(predicted[k])], colour,
+             f"{float(probability[k]):.2f}")
+    draw.text((pad, 6), "support set (rows) and queries with predicted class and probability"
+              + (" (green: right, red: wrong)" if truth else ""), fill="black", font=font)
+    sheet.save(path)

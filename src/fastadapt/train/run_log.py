@@ -108,7 +108,37 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(cfg, dict):
         raise ValueError(f"{path} holds a JSON {type(cfg).__name__}, expected an object of configuration keys "
                          f"(as `fastadapt train` writes it). Restore it or train the run again with --overwrite.")
+    check_saved_config(cfg, path)
     return cfg
+
+
+_KINDS = {bool: "a bool", int: "an int", float: "a number", list: "a list"}
+
+
+def _wrong_kind(value: Any, want: Any) -> bool:
+    """Whether ``value`` cannot stand where the preset has ``want``: a number, bool or list of another kind (strings
+    are not compared: some keys take a number or a text form, e.g. a range "1-50")."""
+    if isinstance(want, bool):
+        return not isinstance(value, bool)
+    if isinstance(want, (int, float)):
+        return isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(want, int) and isinstance(value, float))
+    return isinstance(want, list) and not isinstance(value, list)
+
+
+def check_saved_config(cfg: dict[str, Any], path: str | os.PathLike) -> None:
+    """A saved configuration names its method, and the numbers, booleans and lists of its preset's keys hold values
+    of those types (a hand-edited ``"hidden": "8"`` would otherwise fail deep inside torch)."""
+    if not isinstance(cfg.get("method"), str):
+        raise ValueError(f"{path} names no 'method' (got {cfg.get('method')!r}), so it is no configuration "
+                         f"`fastadapt train` wrote. Restore it or train the run again with --overwrite.")
+    ref = get_preset(cfg["preset"]) if cfg.get("preset") in PRESETS else {}
+    for key, value in cfg.items():
+        want = ref.get(key)
+        if want is not None and value is not None and _wrong_kind(value, want):
+            raise ValueError(f"{path}: {key!r} is {value!r} ({type(value).__name__}), expected "
+                             f"{_KINDS[type(want)]} like the preset's {want!r}. Restore the file (as `fastadapt "
+                             f"train` wrote it) or train the run again with --overwrite.")
 
 
 def truncate_log(path: Path, step: int) -> None:
@@ -237,8 +267,12 @@ class RunLog:
         """Append ``record`` (if any) to metrics.jsonl with step, learning rate and elapsed time."""
         if record and self.write_files:
             record.update(step=done, lr=lr, time=self.elapsed)
-            with open(self.path, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            try:
+                with open(self.path, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+            except OSError as e:
+                hint = " The disk is full; free space and continue with --resume." if e.errno == 28 else ""
+                raise OSError(e.errno, f"Appending to {self.path} failed: {e.strerror}.{hint}") from e
 
     def checkpoint(self, done: int, model: nn.Module, opt: torch.optim.Optimizer, final: bool = False) -> None:
         """At a checkpoint step, write ``last.safetensors`` (atomically) for an exact ``--resume``."""

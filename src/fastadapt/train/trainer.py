@@ -8,7 +8,7 @@ import math
 import os
 import platform
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import torch
 from tqdm import tqdm
@@ -16,8 +16,9 @@ from tqdm import tqdm
 from ..cpu_memory import reuse_freed_memory
 from ..io import atomic_write_bytes
 from ..learners import Learner, build_learner
+from ..presets import PRESETS, get_preset
 from ..tasks import build_sampler
-from ..tasks.augment import augment_batch
+from ..tasks.augment import AUGMENTATIONS, augment_batch
 from ..nn.episodic import check_precision
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import any_rank, average_gradients, average_metrics, close_world, init_world, shard, share
@@ -25,6 +26,9 @@ from .evaluate import evaluate
 from .plots import learning_curve
 from .run_log import BEST, LAST, RunLog, git_commit, prepare_out, write_config, read_config  # noqa: F401 (git_commit re-exported)
 
+
+
+T = TypeVar("T")
 
 
 class TrainingDiverged(RuntimeError):
@@ -48,6 +52,9 @@ def machine() -> str:
 
 
 REGRESSION_DATASETS = ("sinusoid", "gp", "linreg")     # tasks without classes: no train_ways to check
+TRAIN_DEVICES = ("cpu", "cuda", "mps", "xpu")
+# Sizes every preset has (DEFAULTS): an integer one must be >= 1.
+POSITIVE_SIZES = ("hidden", "channels", "image_size", "ways", "shots", "queries", "train_shots", "train_queries")
 
 
 def check_config(cfg: dict[str, Any]) -> None:
@@ -63,9 +70,22 @@ def check_config(cfg: dict[str, Any]) -> None:
     if cfg["ckpt_every"] % cfg["log_every"]:
         raise ValueError(f"ckpt_every ({cfg['ckpt_every']}) must be a multiple of log_every "
                          f"({cfg['log_every']}) so a resumed run logs exactly what an uninterrupted one does.")
-    lr = cfg.get("lr")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}; set it with --set lr=0.001 (for example).")
+    for key, example in (("lr", "0.001"), ("lr_decay", "0.5")):
+        value = cfg.get(key, 1.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{key} must be a positive number, got {value!r}; set it with --set {key}={example} "
+                             f"(for example).")
+    limit = cfg.get("max_train_seconds", 0.0)
+    if isinstance(limit, bool) or not isinstance(limit, (int, float)) or math.isnan(limit) or limit < 0:
+        raise ValueError(f"max_train_seconds must be a number >= 0 (0: no time limit), got {limit!r}; set it with "
+                         f"--set max_train_seconds=3600 (for example).")
+    for key in POSITIVE_SIZES:                      # where they are integers (regression presets use ranges / None)
+        value = cfg.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+            raise ValueError(f"{key} must be a positive integer, got {value!r}; set it with --set {key}=N.")
+    if cfg.get("augment", "") not in AUGMENTATIONS:
+        raise ValueError(f"augment must be one of {AUGMENTATIONS} ('': none), got {cfg['augment']!r}; set it with "
+                         f"--set augment=natural or leave it empty.")
     check_train_ways(cfg)
     check_device(cfg.get("device", "auto"))
 
@@ -81,11 +101,52 @@ def check_train_ways(cfg: dict[str, Any]) -> None:
 
 
 def check_device(name: Any) -> None:
-    """Refuse a CUDA device where torch finds no GPU, with what to pass instead."""
-    if str(name).startswith("cuda") and not torch.cuda.is_available():
+    """Refuse a device name torch does not know, or a CUDA device where torch finds no GPU, with what to pass
+    instead."""
+    if name == "auto":
+        return
+    try:
+        kind = torch.device(name).type
+    except (RuntimeError, TypeError, ValueError):
+        kind = None
+    if kind not in TRAIN_DEVICES:
+        raise ValueError(f"device={name!r} is not a device fastadapt trains on; use --set device=auto (a GPU when "
+                         f"there is one, else the CPU), cpu, cuda or cuda:N.")
+    if kind == "cuda" and not torch.cuda.is_available():
         why = "this torch build has no CUDA support" if torch.version.cuda is None else "no CUDA GPU is visible"
         raise ValueError(f"device={name!r} asks for a GPU, but {why}. Use --set device=auto (a GPU when there "
                          f"is one, else the CPU) or --set device=cpu.")
+    if kind in ("mps", "xpu"):
+        try:
+            torch.empty(0, device=name)
+        except (RuntimeError, AssertionError):
+            raise ValueError(f"device={name!r} is not available on this machine; use --set device=auto or "
+                             f"--set device=cpu.") from None
+
+
+def changed_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The keys of ``cfg`` whose values differ from its preset's (the `--set` values; none without a preset)."""
+    name = cfg.get("preset")
+    if name not in PRESETS:
+        return {}
+    base = get_preset(name)
+    return {k: v for k, v in cfg.items() if k not in ("preset", "data_root") and (k not in base or v != base[k])}
+
+
+def from_settings(cfg: dict[str, Any], build: Callable[[], T]) -> T:
+    """``build()``: a learner or task sampler made from ``cfg``. When it fails on a configuration that changes its
+    preset's settings, the error names those settings: a learner or data set refusing a value (a negative width, a
+    size beyond memory) often says so in its own terms, without the key that was set."""
+    try:
+        return build()
+    except (ValueError, RuntimeError, OverflowError, MemoryError) as e:
+        changed = changed_settings(cfg)
+        if not changed:
+            raise
+        what = str(e).strip().rstrip(".") or ("out of memory" if isinstance(e, MemoryError) else type(e).__name__)
+        shown = ", ".join(f"{k}={v!r}" for k, v in changed.items())
+        raise ValueError(f"{what}. Settings changed from preset {cfg['preset']!r}: {shown}; correct the one at "
+                         f"fault, or leave it at the preset's value (`--set KEY=VALUE`).") from e
 
 
 def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
@@ -121,16 +182,20 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
            overwrite: bool = False) -> dict[str, Any]:
     share(cfg["meta_batch"], world)                 # fails early, with a clear message, on an uneven split
     cfg = with_data_root(cfg, out, resume)
+    torch.manual_seed(cfg["seed"])
+    # the learner and the task samplers are made before --out is touched: a setting they refuse costs nothing
+    learner = from_settings(cfg, lambda: build_learner(cfg)).to(device)
+    if cfg["steps"]:
+        train_s = from_settings(cfg, lambda: build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"],
+                                                           cfg["train_queries"], cfg["seed"]))
+        if learner.global_labels:                   # supervised pre-training: labels are the classes' own ids
+            train_s.use_class_ids()
+        val_s = from_settings(cfg, lambda: build_sampler(cfg, "val", cfg["ways"], cfg["shots"], cfg["queries"],
+                                                         cfg["eval_seed"]))
     if world.is_main:
         prepare_out(out, resume, overwrite)
-    torch.manual_seed(cfg["seed"])
-    learner = build_learner(cfg).to(device)
     if cfg["steps"] == 0:
         return _untrained_run(cfg, out, learner, device, world)
-    train_s = build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], cfg["seed"])
-    if learner.global_labels:                       # supervised pre-training: labels are the classes' own ids
-        train_s.use_class_ids()
-    val_s = build_sampler(cfg, "val", cfg["ways"], cfg["shots"], cfg["queries"], cfg["eval_seed"])
     opt = torch.optim.Adam(learner.param_groups(), lr=cfg["lr"])
 
     run = RunLog(out, cfg, learner, opt, resume, write=world.is_main)
@@ -171,7 +236,7 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
             bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record.get('acc', float('nan')):.3f}",
                             eps=f"{eps:.1f}/s")
         if run.due(done, "val_every", stop):
-            val = evaluate(learner, val_s, cfg["val_episodes"], device=device)
+            val = evaluate_any(learner, val_s, cfg["val_episodes"], device)
             record.update(val_score=val["score"], val_ci95=val["ci95"])
             if "accuracy" in val:
                 record["val_acc"] = val["accuracy"]
@@ -190,6 +255,14 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
         return {}
     learning_curve(run.path, out / "learning_curve.png", title=cfg.get("preset", cfg["method"]))
     return finish_run(out, cfg, device, train_seconds, done)
+
+
+def evaluate_any(learner: Learner, sampler: Any, episodes: int, device: torch.device) -> dict[str, Any]:
+    """`evaluate`, or for meta-RL learners (``task_type == "rl"``) average returns per adaptation stage (fastadapt.rl)."""
+    if learner.task_type == "rl":
+        from ..rl.evaluate import evaluate_rl
+        return evaluate_rl(learner, sampler, episodes, device)
+    return evaluate(learner, sampler, episodes, device=device)
 
 
 def progress_line(done: int, steps: int, record: dict[str, Any], val: dict[str, Any], elapsed: float) -> str:
@@ -231,13 +304,16 @@ def finish_run(out: Path, cfg: dict[str, Any], device: torch.device, train_secon
     time limit stopped the run before ``cfg["steps"]``)."""
     steps = cfg["steps"] if steps is None else steps
     learner, _ = load_run(out, BEST, device)
-    test_s = build_sampler(cfg, "test", cfg["ways"], cfg["shots"], cfg["queries"], cfg["eval_seed"])
-    res = evaluate(learner, test_s, cfg["eval_episodes"], device=device)
+    test_s = from_settings(cfg, lambda: build_sampler(cfg, "test", cfg["ways"], cfg["shots"], cfg["queries"],
+                                                      cfg["eval_seed"]))
+    res = evaluate_any(learner, test_s, cfg["eval_episodes"], device)
     results = {"preset": cfg.get("preset"), "split": "test", **res, "train_seconds": train_seconds,
                "train_steps": steps, "seed": cfg["seed"], "commit": git_commit(), "machine": machine(),
                "config": cfg}
     atomic_write_bytes(out / "results.json", json.dumps(results, indent=1).encode())
-    if "accuracy" in res:
+    if "headline" in res:                               # meta-RL: returns per adaptation stage
+        headline = res["headline"]
+    elif "accuracy" in res:
         headline = (f"{cfg['ways']}-way {cfg['shots']}-shot test accuracy {100 * res['accuracy']:.2f} +- "
                     f"{100 * res['ci95']:.2f}% over {res['episodes']} episodes (NLL {res['nll']:.3f}, "
                     f"ECE {res['ece']:.4f})")

@@ -1,0 +1,85 @@
+"""Benchmark: peak resident memory (RSS) of `fastadapt eval` on every preset; goal at most 2 GB each (issue #31).
+
+Each preset gets an untrained run folder (``--set steps=0``: same model and data as a trained run, so the same
+memory), then `fastadapt eval RUN` runs in its own process and the kernel's peak RSS of that process is read
+(``os.wait4``). Evaluation works in chunks of at most 1,000 images, so peak memory does not grow with the number of
+episodes: each preset is evaluated on enough episodes for at least three chunks (capped at its own ``eval_episodes``).
+
+    python benchmarks/eval_memory.py [--presets NAME ...] [--out results/eval_memory.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from fastadapt.presets import PRESETS, get_preset
+from fastadapt.train.trainer import git_commit, machine
+
+LIMIT_MB = 2048
+CHUNK_IMAGES = 1000
+
+
+def run_measured(cmd: list[str]) -> tuple[int, float, float, str]:
+    """Exit code, peak RSS (MB), wall seconds and the last stderr line of ``cmd`` run as a child process."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        lines = err.read().decode(errors="replace").strip().splitlines()
+    return proc.returncode, usage.ru_maxrss / 1024, time.perf_counter() - t0, lines[-1] if lines else ""
+
+
+def episodes_for(cfg: dict) -> int:
+    images = cfg.get("ways", 5) * (cfg.get("shots", 1) + cfg.get("queries", 15))
+    return max(2, min(int(cfg.get("eval_episodes", 100)), math.ceil(3 * CHUNK_IMAGES / max(images, 1))))
+
+
+def measure(preset: str, work: Path) -> dict:
+    cfg = get_preset(preset)
+    run, episodes = work / preset, episodes_for(cfg)
+    fa = [sys.executable, "-m", "fastadapt"]
+    code, _, _, err = run_measured(fa + ["train", "--preset", preset, "--out", str(run), "--overwrite",
+                                         "--set", "steps=0", "--set", "eval_episodes=2", "--set", "device=cpu"])
+    row = {"preset": preset, "method": cfg.get("method"), "dataset": cfg.get("dataset"), "episodes": episodes}
+    if code != 0:
+        return {**row, "status": "no untrained run", "error": err}
+    code, rss, secs, err = run_measured(fa + ["eval", str(run), "--episodes", str(episodes), "--device", "cpu"])
+    row.update(peak_rss_mb=round(rss, 1), eval_seconds=round(secs, 1), status="ok" if code == 0 else "eval failed")
+    if code != 0:
+        row["error"] = err
+    return row
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--presets", nargs="*", help="default: every preset")
+    p.add_argument("--out", default="results/eval_memory.json")
+    a = p.parse_args()
+    start, rows = time.time(), []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in a.presets or sorted(PRESETS):
+            rows.append(measure(name, Path(tmp)))
+            print(json.dumps(rows[-1]), flush=True)
+    measured = [r for r in rows if "peak_rss_mb" in r and r["status"] == "ok"]
+    out = {"benchmark": "peak RSS of `fastadapt eval` per preset (untrained run folder, own process, os.wait4)",
+           "command": "python benchmarks/eval_memory.py" + (" --presets " + " ".join(a.presets) if a.presets else ""),
+           "goal_mb": LIMIT_MB, "max_peak_rss_mb": max((r["peak_rss_mb"] for r in measured), default=None),
+           "over_goal": [r["preset"] for r in measured if r["peak_rss_mb"] > LIMIT_MB],
+           "not_measured": [r["preset"] for r in rows if r["status"] != "ok"], "rows": rows,
+           "commit": git_commit(), "machine": machine(), "wall_seconds": round(time.time() - start, 1)}
+    Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
+    print(f"max peak RSS {out['max_peak_rss_mb']} MB; over {LIMIT_MB} MB: {out['over_goal']}; "
+          f"not measured: {out['not_measured']}")
+
+
+if __name__ == "__main__":
+    main()
