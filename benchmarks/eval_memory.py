@@ -65,20 +65,26 @@ def main() -> None:
     p.add_argument("--out", default="results/eval_memory.json")
     a = p.parse_args()
     start, rows = time.time(), []
+    names = a.presets or sorted(PRESETS, key=lambda n: (get_preset(n).get("channels", 1) != 3, n))  # colour first
     with tempfile.TemporaryDirectory() as tmp:
-        for name in a.presets or sorted(PRESETS):
+        for name in names:
             rows.append(measure(name, Path(tmp)))
             print(json.dumps(rows[-1]), flush=True)
-    measured = [r for r in rows if "peak_rss_mb" in r and r["status"] == "ok"]
-    out = {"benchmark": "peak RSS of `fastadapt eval` per preset (untrained run folder, own process, os.wait4)",
-           "command": "python benchmarks/eval_memory.py" + (" --presets " + " ".join(a.presets) if a.presets else ""),
-           "goal_mb": LIMIT_MB, "max_peak_rss_mb": max((r["peak_rss_mb"] for r in measured), default=None),
-           "over_goal": [r["preset"] for r in measured if r["peak_rss_mb"] > LIMIT_MB],
-           "not_measured": [r["preset"] for r in rows if r["status"] != "ok"], "rows": rows,
-           "commit": git_commit(), "machine": machine(), "wall_seconds": round(time.time() - start, 1)}
-    Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
+            out = record(rows, names, a, start)          # after every preset: an interrupted run keeps its rows
+            Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
     print(f"max peak RSS {out['max_peak_rss_mb']} MB; over {LIMIT_MB} MB: {out['over_goal']}; "
           f"not measured: {out['not_measured']}")
+
+
+def record(rows: list[dict], names: list[str], a: argparse.Namespace, start: float) -> dict:
+    measured = [r for r in rows if "peak_rss_mb" in r and r["status"] == "ok"]
+    return {"benchmark": "peak RSS of `fastadapt eval` per preset (untrained run folder, own process, os.wait4)",
+            "command": "python benchmarks/eval_memory.py" + (" --presets " + " ".join(a.presets) if a.presets else ""),
+            "goal_mb": LIMIT_MB, "max_peak_rss_mb": max((r["peak_rss_mb"] for r in measured), default=None),
+            "over_goal": [r["preset"] for r in measured if r["peak_rss_mb"] > LIMIT_MB],
+            "not_measured": [r["preset"] for r in rows if r["status"] != "ok"],
+            "presets_done": len(rows), "presets_total": len(names), "rows": rows,
+            "commit": git_commit(), "machine": machine(), "wall_seconds": round(time.time() - start, 1)}
 
 
 if __name__ == "__main__":
