@@ -1065,46 +1065,29 @@ def _cases() -> list[Case]:
     add("config-json-no-method", "configs", "config.json without a method", "error", "names no 'method'",
         saved_config("config-json-no-method", lambda cfg: {k: v for k, v in cfg.items() if k != "method"}),
         found='exit 2 with the message `method` and nothing else')
-    add("set-unknown-key", "configs", "`--set stpes=3` (a typo)", "error", "Did you mean 'steps'",
-        set_case("set-unknown-key", "stpes=3"))
-    add("set-no-equals", "configs", "`--set steps` without a value", "error", "--set takes key=value",
-        set_case("set-no-equals", "steps"))
-    add("set-string-for-int", "configs", "`--set steps=many`", "error", "--set steps=many: expected a int",
-        set_case("set-string-for-int", "steps=many"))
-    add("set-float-for-int", "configs", "`--set eval_episodes=2.5`", "error", "--set eval_episodes=2.5: expected",
-        set_case("set-float-for-int", "eval_episodes=2.5"))
-    add("set-bad-bool", "configs", "`--set freeze_encoder=maybe`", "error", "expected a bool",
-        set_case("set-bad-bool", "freeze_encoder=maybe"))
-    add("set-bad-list", "configs", "`--set input_mean=abc`", "error", "expected a JSON list of",
-        set_case("set-bad-list", "input_mean=abc"))
-    add("set-lr-decay-every-0", "configs", "`--set lr_decay_every=0`", "error",
-        "lr_decay_every must be a positive integer", set_case("set-lr-decay-every-0", "lr_decay_every=0"))
-    add("set-eval-episodes-0", "configs", "`--set eval_episodes=0`", "error",
-        "eval_episodes must be a positive integer", set_case("set-eval-episodes-0", "eval_episodes=0"))
-    add("set-train-ways-1", "configs", "`--set train_ways=1`", "error", "train_ways must be an integer >= 2",
-        set_case("set-train-ways-1", "train_ways=1"))
-    add("set-steps-negative", "configs", "`--set steps=-5`", "error", "steps must be a non-negative integer",
-        set_case("set-steps-negative", "steps=-5"))
-    add("set-log-every-0", "configs", "`--set log_every=0`", "error", "log_every must be a positive integer",
-        set_case("set-log-every-0", "log_every=0"))
-    add("set-meta-batch-0", "configs", "`--set meta_batch=0`", "error", "meta_batch must be a positive integer",
-        set_case("set-meta-batch-0", "meta_batch=0"))
-    add("set-val-episodes-negative", "configs", "`--set val_episodes=-1`", "error",
-        "val_episodes must be a positive integer", set_case("set-val-episodes-negative", "val_episodes=-1"))
-    add("set-ways-0", "configs", "`--set ways=0`", "error", "ways must be a positive integer",
-        set_case("set-ways-0", "ways=0"))
-    add("set-train-shots-0", "configs", "`--set train_shots=0`", "error", "train_shots must be a positive integer",
-        set_case("set-train-shots-0", "train_shots=0"))
-    add("set-queries-negative", "configs", "`--set queries=-2`", "error", "queries must be a positive integer",
-        set_case("set-queries-negative", "queries=-2"))
-    add("set-hidden-0", "configs", "`--set hidden=0`", "error", "hidden must be a positive integer",
-        set_case("set-hidden-0", "hidden=0"))
-    add("set-ckpt-not-multiple", "configs", "`--set ckpt_every=7` with log_every 50", "error",
-        "must be a multiple of log_every", set_case("set-ckpt-not-multiple", "ckpt_every=7"))
-    add("set-lr-nan", "configs", "`--set lr=nan`", "error", "lr=nan: expected a number, not NaN",
-        set_case("set-lr-nan", "lr=nan"))
-    add("set-lr-zero", "configs", "`--set lr=0`", "error", "lr must be a positive number",
-        set_case("set-lr-zero", "lr=0"))
+    for case_id, what, message, setting in (          # one `--set KEY=VALUE` refused before any work
+        ("set-unknown-key", "`--set stpes=3` (a typo)", "Did you mean 'steps'", "stpes=3"),
+        ("set-no-equals", "`--set steps` without a value", "--set takes key=value", "steps"),
+        ("set-string-for-int", "`--set steps=many`", "--set steps=many: expected a int", "steps=many"),
+        ("set-float-for-int", "`--set eval_episodes=2.5`", "--set eval_episodes=2.5: expected", "eval_episodes=2.5"),
+        ("set-bad-bool", "`--set freeze_encoder=maybe`", "expected a bool", "freeze_encoder=maybe"),
+        ("set-bad-list", "`--set input_mean=abc`", "expected a JSON list of", "input_mean=abc"),
+        ("set-lr-decay-every-0", "`--set lr_decay_every=0`", "lr_decay_every must be a positive integer", "lr_decay_every=0"),
+        ("set-eval-episodes-0", "`--set eval_episodes=0`", "eval_episodes must be a positive integer", "eval_episodes=0"),
+        ("set-train-ways-1", "`--set train_ways=1`", "train_ways must be an integer >= 2", "train_ways=1"),
+        ("set-steps-negative", "`--set steps=-5`", "steps must be a non-negative integer", "steps=-5"),
+        ("set-log-every-0", "`--set log_every=0`", "log_every must be a positive integer", "log_every=0"),
+        ("set-meta-batch-0", "`--set meta_batch=0`", "meta_batch must be a positive integer", "meta_batch=0"),
+        ("set-val-episodes-negative", "`--set val_episodes=-1`", "val_episodes must be a positive integer", "val_episodes=-1"),
+        ("set-ways-0", "`--set ways=0`", "ways must be a positive integer", "ways=0"),
+        ("set-train-shots-0", "`--set train_shots=0`", "train_shots must be a positive integer", "train_shots=0"),
+        ("set-queries-negative", "`--set queries=-2`", "queries must be a positive integer", "queries=-2"),
+        ("set-hidden-0", "`--set hidden=0`", "hidden must be a positive integer", "hidden=0"),
+        ("set-ckpt-not-multiple", "`--set ckpt_every=7` with log_every 50", "must be a multiple of log_every", "ckpt_every=7"),
+        ("set-lr-nan", "`--set lr=nan`", "lr=nan: expected a number, not NaN", "lr=nan"),
+        ("set-lr-zero", "`--set lr=0`", "lr must be a positive number", "lr=0"),
+    ):
+        add(case_id, "configs", what, "error", message, set_case(case_id, setting))
     add("set-device-cuda-cpu-only", "configs", "`--set device=cuda` on a CPU-only machine", "error",
         "asks for a GPU", set_cuda)
     add("set-device-unknown", "configs", "`--set device=gpu0`", "error", "device='gpu0' is not a device",
