@@ -6,6 +6,7 @@ memory), then `fastadapt eval RUN` runs in its own process and the kernel's peak
 episodes: each preset is evaluated on enough episodes for at least three chunks (capped at its own ``eval_episodes``).
 
     python benchmarks/eval_memory.py [--presets NAME ...] [--out results/eval_memory.json]
+    python benchmarks/eval_memory.py --update --presets NAME ...   # re-measure these rows of the existing file
 """
 from __future__ import annotations
 
@@ -63,8 +64,19 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--presets", nargs="*", help="default: every preset")
     p.add_argument("--out", default="results/eval_memory.json")
+    p.add_argument("--update", action="store_true", help="replace the --presets rows of --out, keep the others")
     a = p.parse_args()
     start, rows = time.time(), []
+    if a.update:
+        old = json.loads(Path(a.out).read_text())
+        fresh = {r["preset"]: r for r in (measure(n, Path(tempfile.mkdtemp())) for n in a.presets)}
+        old["rows"] = [{**fresh[r["preset"]], "remeasured_at": git_commit()} if r["preset"] in fresh else r
+                       for r in old["rows"]]
+        a.presets = None
+        out = {**record(old["rows"], [r["preset"] for r in old["rows"]], a, start),
+               "presets_total": old["presets_total"], "updated_by": " ".join(sys.argv)}
+        Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
+        return
     names = a.presets or sorted(PRESETS, key=lambda n: (get_preset(n).get("channels", 1) != 3, n))  # colour first
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:

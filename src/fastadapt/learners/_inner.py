@@ -321,8 +321,10 @@ class GradientLearner(Learner):
         self.check_one_task(support_x, "support_x")
         if self.task_type == "classification":
             self.check_classes(support_y, ways)
-        with torch.enable_grad():
-            fast = self.inner_loop(self._params(), support_x, support_y, self._steps())[-1]
+        differentiable = torch.is_grad_enabled()     # under no_grad nobody back-propagates through the adaptation:
+        with torch.enable_grad():                    # first-order steps, the same weights without the graph
+            fast = self.inner_loop(self._params(), support_x, support_y, self._steps(),
+                                   first_order=None if differentiable else True)[-1]
         return FastWeights(self, fast, support_x)
 
     def predict_batch(self, batch: TaskBatch) -> Prediction:
