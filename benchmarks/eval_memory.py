@@ -69,7 +69,8 @@ def main() -> None:
     start, rows = time.time(), []
     if a.update:
         old = json.loads(Path(a.out).read_text())
-        fresh = {r["preset"]: r for r in (measure(n, Path(tempfile.mkdtemp())) for n in a.presets)}
+        with tempfile.TemporaryDirectory() as tmp:      # run folders removed afterwards, as in a full run
+            fresh = {n: measure(n, Path(tmp)) for n in a.presets}
         old["rows"] = [{**fresh[r["preset"]], "remeasured_at": git_commit()} if r["preset"] in fresh else r
                        for r in old["rows"]]
         a.presets = None
