@@ -7,6 +7,7 @@ episodes: each preset is evaluated on enough episodes for at least three chunks 
 
     python benchmarks/eval_memory.py [--presets NAME ...] [--out results/eval_memory.json]
     python benchmarks/eval_memory.py --update --presets NAME ...   # re-measure these rows of the existing file
+    python benchmarks/eval_memory.py --missing                       # measure presets the file has no row for
 """
 from __future__ import annotations
 
@@ -65,18 +66,11 @@ def main() -> None:
     p.add_argument("--presets", nargs="*", help="default: every preset")
     p.add_argument("--out", default="results/eval_memory.json")
     p.add_argument("--update", action="store_true", help="replace the --presets rows of --out, keep the others")
+    p.add_argument("--missing", action="store_true", help="measure the presets that --out has no row for yet")
     a = p.parse_args()
     start, rows = time.time(), []
-    if a.update:
-        old = json.loads(Path(a.out).read_text())
-        with tempfile.TemporaryDirectory() as tmp:      # run folders removed afterwards, as in a full run
-            fresh = {n: measure(n, Path(tmp)) for n in a.presets}
-        old["rows"] = [{**fresh[r["preset"]], "remeasured_at": git_commit()} if r["preset"] in fresh else r
-                       for r in old["rows"]]
-        a.presets = None
-        out = {**record(old["rows"], [r["preset"] for r in old["rows"]], a, start),
-               "presets_total": old["presets_total"], "updated_by": " ".join(sys.argv)}
-        Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
+    if a.update or a.missing:
+        update(a, start)
         return
     names = a.presets or sorted(PRESETS, key=lambda n: (get_preset(n).get("channels", 1) != 3, n))  # colour first
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,6 +81,23 @@ def main() -> None:
             Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
     print(f"max peak RSS {out['max_peak_rss_mb']} MB; over {LIMIT_MB} MB: {out['over_goal']}; "
           f"not measured: {out['not_measured']}")
+
+
+def update(a: argparse.Namespace, start: float) -> None:
+    """Re-measure ``a.presets`` (or, with ``--missing``, every preset without a row) in the existing results file,
+    writing it after every preset so an interrupted run keeps what it measured."""
+    old = json.loads(Path(a.out).read_text())
+    rows = {r["preset"]: r for r in old["rows"]}
+    todo = [n for n in sorted(PRESETS) if n not in rows] if a.missing else list(a.presets or [])
+    with tempfile.TemporaryDirectory() as tmp:          # run folders removed afterwards, as in a full run
+        for name in todo:
+            rows[name] = {**measure(name, Path(tmp)), "measured_at": git_commit()}
+            print(json.dumps(rows[name]), flush=True)
+            names = list(rows)
+            a.presets = None
+            out = {**record(list(rows.values()), names, a, start), "presets_total": len(PRESETS),
+                   "updated_by": " ".join(sys.argv)}
+            Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
 
 
 def record(rows: list[dict], names: list[str], a: argparse.Namespace, start: float) -> dict:
