@@ -41,7 +41,9 @@ def run_measured(cmd: list[str]) -> tuple[int, float, float, str]:
 
 
 def episodes_for(cfg: dict) -> int:
-    images = cfg.get("ways", 5) * (cfg.get("shots", 1) + cfg.get("queries", 15))
+    shots = cfg.get("shots", 1)                       # regression presets give a range such as "3-50"
+    shots = int(str(shots).split("-")[-1])
+    images = (cfg.get("ways") or 1) * (shots + cfg.get("queries", 15))
     return max(2, min(int(cfg.get("eval_episodes", 100)), math.ceil(3 * CHUNK_IMAGES / max(images, 1))))
 
 
