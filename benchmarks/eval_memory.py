@@ -1,7 +1,7 @@
 """Benchmark: peak resident memory (RSS) of `fastadapt eval` on every preset; goal at most 2 GB each (issue #31).
 
-Each preset gets an untrained run folder (``--set steps=0``: same model and data as a trained run, so the same
-memory), then `fastadapt eval RUN` runs in its own process and the kernel's peak RSS of that process is read
+Each preset gets an untrained run folder (``--set steps=0``, one step for a learned optimizer: same model and data
+as a trained run, so the same memory), then `fastadapt eval RUN` runs in its own process and the kernel's peak RSS of that process is read
 (``os.wait4``). Evaluation works in chunks of at most 1,000 images, so peak memory does not grow with the number of
 episodes: each preset is evaluated on enough episodes for at least three chunks (capped at its own ``eval_episodes``).
 
@@ -47,12 +47,26 @@ def episodes_for(cfg: dict) -> int:
     return max(2, min(int(cfg.get("eval_episodes", 100)), math.ceil(3 * CHUNK_IMAGES / max(images, 1))))
 
 
+def metaicl_settings(work: Path) -> list[str]:
+    """The `metaicl` preset needs a local causal LM and task files: CLINC150's domains as tasks and the tiny GPT-2
+    of `benchmarks/metaicl.py` (4 layers, width 128; no pretrained LM can be downloaded here). A user's larger LM
+    needs more memory: about its parameter bytes on top of this."""
+    from fastadapt.text.metaicl import clinc150_tasks, load_tasks, make_tiny_lm
+    train, test = clinc150_tasks(work / "tasks")
+    texts = [e[k] for t in load_tasks(work / "tasks", train + test).values() for e in t for k in ("input", "output")]
+    make_tiny_lm(work / "lm", texts, n_layer=4, n_embd=128, n_head=4, n_positions=512)
+    return [f"tasks_dir={work / 'tasks'}", f"train_tasks={','.join(train)}", f"test_tasks={','.join(test)}",
+            f"model_path={work / 'lm'}"]
+
+
 def measure(preset: str, work: Path) -> dict:
     cfg = get_preset(preset)
     run, episodes = work / preset, episodes_for(cfg)
     fa = [sys.executable, "-m", "fastadapt"]
-    code, _, _, err = run_measured(fa + ["train", "--preset", preset, "--out", str(run), "--overwrite",
-                                         "--set", "steps=0", "--set", "eval_episodes=2", "--set", "device=cpu"])
+    steps = 1 if cfg["method"] == "l2o" else 0            # the learned-optimizer trainer takes at least one step
+    sets = [f"steps={steps}", "eval_episodes=2", "device=cpu"] + (metaicl_settings(work) if cfg["method"] == "metaicl" else [])
+    code, _, _, err = run_measured(fa + ["train", "--preset", preset, "--out", str(run)]
+                                   + [x for kv in sets for x in ("--set", kv)])
     row = {"preset": preset, "method": cfg.get("method"), "dataset": cfg.get("dataset"), "episodes": episodes}
     if code != 0:
         return {**row, "status": "no untrained run", "error": err}

@@ -218,3 +218,14 @@ def test_nearest_neighbour_init_errors_are_explained():
         ICLTransformer(MLPEmbed(4, 32), 32, max_ways=5, dim=32, heads=1, label_dim=0, init="nn")
     with pytest.raises(ValueError, match="'default' or 'nn'"):
         ICLTransformer(MLPEmbed(4, 32), 32, max_ways=5, dim=32, heads=1, label_dim=8, init="mimetic")
+
+
+def test_regression_adapt_takes_the_samplers_scalar_targets_and_explains_a_trailing_dimension():
+    model = small(max_ways=0, prefix=True, dim_in=3).eval()
+    t = LinearRegressionTasks(3, 6, 4, seed=0, part="test").batch(0, 1)[0]
+    with torch.no_grad():
+        mean = model.adapt(t.support_x, t.support_y).predict(t.query_x).mean
+        batched = model(t.support_x[None], t.support_y[None], t.query_x[None])["mean"][0]
+    torch.testing.assert_close(mean, batched)
+    with pytest.raises(ValueError, match=r"support_y \[\.\.\., N\] \(one scalar target per point\)"):
+        model.adapt(t.support_x, t.support_y.unsqueeze(-1))

@@ -54,6 +54,10 @@ def test_resume_refuses_changed_config_and_cli_round_trip(tmp_path, capsys):
     assert "learned" in capsys.readouterr().out
     again = json.loads((out / "eval.json").read_text())["families"]["quadratic"]["h6"]["optimizers"]
     assert again["learned"]["final_mean"] == pytest.approx(q["h6"]["optimizers"]["learned"]["final_mean"])
+    assert main(args + ["--overwrite", "--set", "unroll=50"]) == 2           # invalid: the old run stays
+    assert json.loads((out / "config.json").read_text())["steps"] == 4
+    assert main(args + ["--set", "steps=2", "--overwrite"]) == 0            # replaced by the new run
+    assert json.loads((out / "config.json").read_text())["steps"] == 2
 
 
 def test_bad_config_is_explained(tmp_path):

@@ -341,6 +341,11 @@ def check_tensors(learner: Any, support_x: Any, support_y: Any, ways: Any) -> No
                              f"torch.as_tensor(...).")
     if learner.task_type == "regression":
         _check_float32(learner, support_y, "support_y")
+        if getattr(learner, "scalar_targets", False):
+            if support_x.dim() < 2 or support_y.shape != support_x.shape[:-1]:
+                raise ValueError(f"support_x must be [..., N, dim] and support_y [..., N] (one scalar target per "
+                                 f"point), got {tuple(support_x.shape)} and {tuple(support_y.shape)}.")
+            return
         if support_x.dim() < 2 or support_y.dim() < 2 or support_x.shape[:-1] != support_y.shape[:-1]:
             raise ValueError(f"support_x and support_y must be [..., N, dim] with the same leading shape, got "
                              f"{tuple(support_x.shape)} and {tuple(support_y.shape)}. Add a trailing dimension for "

@@ -124,6 +124,7 @@ class ICLTransformer(Learner):
         self.embedder, self.max_ways, self.prefix_loss, self.permute = embedder, max_ways, prefix_loss, permute
         self.rotate, self.label_dim = rotate, label_dim
         self.task_type = "classification" if max_ways > 0 else "regression"
+        self.scalar_targets = max_ways <= 0     # regression targets are scalars: y is [..., N], not [..., N, 1]
         self.x_proj = nn.Linear(feat_dim, dim)
         # Classification: LayerNorm puts input features on the scale of the label embeddings (unit-norm sentence
         # embeddings would otherwise be swamped by them). Regression keeps |x|, which the target depends on.

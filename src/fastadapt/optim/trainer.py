@@ -65,8 +65,9 @@ def validate(rule: UpdateRule, family: Any, n: int, horizon: int) -> tuple[float
 
 
 def train_l2o(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
-              progress: bool | None = None, evaluate: bool = True) -> dict[str, Any]:
+              progress: bool | None = None, evaluate: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Meta-train the learned optimizer described by ``cfg`` into ``out_dir``; returns the evaluation.
+    ``overwrite`` replaces a run already in ``out_dir`` (its files are deleted once the new run is built).
     Under `torchrun` each rank unrolls its share of the meta-batch's problems and the rule's gradients are
     averaged before every meta-step, as in `train.trainer` (rank 0 alone validates and writes)."""
     check_l2o_config(cfg)
@@ -75,7 +76,7 @@ def train_l2o(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = Fa
     reuse_freed_memory()
     try:
         share(cfg["meta_batch"], world)             # fails early, with a clear message, on an uneven split
-        res = _train_l2o(cfg, out, resume, progress, world)
+        res = _train_l2o(cfg, out, resume, progress, world, overwrite)
     finally:
         close_world(world)
     if not world.is_main or not evaluate:
@@ -83,13 +84,14 @@ def train_l2o(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = Fa
     return evaluate_run(out, train_seconds=res["train_seconds"])
 
 
-def _train_l2o(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, world: World) -> dict[str, Any]:
-    if world.is_main:
-        prepare_out(out, resume)
+def _train_l2o(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, world: World,
+               overwrite: bool = False) -> dict[str, Any]:
     torch.manual_seed(cfg["seed"])
     rule = build_rule(cfg)
     train_f = build_family(cfg, cfg["family"], "train", cfg["seed"])
     val_f = build_family(cfg, cfg["family"], "val", cfg["eval_seed"])
+    if world.is_main:                             # after the run is built: a bad setting deletes nothing
+        prepare_out(out, resume, overwrite)
     opt = torch.optim.Adam(rule.parameters(), lr=cfg["lr"])
     run = RunLog(out, cfg, rule, opt, resume, worst=math.inf, write=world.is_main)
     mb = cfg["meta_batch"]
