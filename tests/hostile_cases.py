@@ -628,15 +628,24 @@ def set_cuda(ctx: Ctx) -> Outcome:
         return set_case("set-device-cuda-cpu-only", "device=cuda")(ctx)
 
 
-def overwrite_bad_config(ctx: Ctx) -> Outcome:
-    r = ctx.copy_run("gray", ctx.folder("overwrite-bad-config") / "run")
-    (r / "results.json").write_text('{"accuracy": 0.99}')
-    before = {p.name: p.read_bytes() for p in r.iterdir()}
+def overwrite_refused(case: str, *sets: str) -> Callable[[Ctx], Outcome]:
+    """``train --overwrite`` of a finished run with a configuration that cannot start: the old run stays as it was."""
+    def run(ctx: Ctx) -> Outcome:
+        r = ctx.copy_run("gray", ctx.folder(case) / "run")
+        (r / "results.json").write_text('{"accuracy": 0.99}')
+        before = {p.name: p.read_bytes() for p in r.iterdir()}
 
-    def intact() -> str:
-        assert {p.name: p.read_bytes() for p in r.iterdir()} == before, "the old run's files changed"
-        return "old run untouched"
-    return cli(config_args(r, "lr_decay_every=0") + ["--overwrite"], after=intact)
+        def intact() -> str:
+            assert {p.name: p.read_bytes() for p in r.iterdir()} == before, "the old run's files changed"
+            return "old run untouched"
+        return cli(config_args(r, *sets) + ["--overwrite"], after=intact)
+    return run
+
+
+def nan_predictions(ctx: Ctx) -> Outcome:
+    """A finite but huge inner learning rate: MAML's adapted weights overflow, every prediction is NaN."""
+    out = ctx.folder("set-inner-lr-huge") / "run"
+    return cli(train_args(out, ctx.data_root, "steps=0", "inner_lr=1e30", preset="omniglot-maml-5w1s"))
 
 
 # ----------------------------------------------------------------------------------------------- folder cases
@@ -1104,7 +1113,22 @@ def _cases() -> list[Case]:
     add("dataset-folder-empty", "configs", "`--dataset folder:` naming no folder", "error", "names no folder",
         lambda x: cli(config_args(x.folder("dataset-folder-empty") / "r") + ["--dataset", "folder:"]))
     add("overwrite-bad-config", "configs", "`--overwrite` of a finished run with lr_decay_every=0", "error",
-        "lr_decay_every must be a positive integer", overwrite_bad_config)
+        "lr_decay_every must be a positive integer", overwrite_refused("overwrite-bad-config", "lr_decay_every=0"))
+    add("overwrite-init-from-missing", "configs", "`--overwrite` of a finished run with init_from naming no checkpoint",
+        "error", "init_from='no-such-run': no checkpoint",
+        overwrite_refused("overwrite-init-from-missing", "steps=0", "init_from=no-such-run"),
+        found="the old run was deleted, then the missing checkpoint was reported")
+    add("set-steps-per-task-huge", "configs", "`--set transductive_steps=1000000000000`", "error",
+        "transductive_steps must be an integer from 0 to 100,000",
+        set_case("set-steps-per-task-huge", "transductive_steps=1000000000000"), found="accepted: ran on for days")
+    add("set-width-0", "configs", "`--set relation_hidden=0` (a model with no units)", "error",
+        "relation_hidden must be an integer from 1 to 65,536",
+        lambda x: cli(["train", "--preset", "omniglot-relation-5w1s"] + config_args(x.folder("set-width-0") / "r",
+                                                                                      "relation_hidden=0")[3:]),
+        found="accepted: trained a model with no units")
+    add("set-inner-lr-huge", "configs", "`--set inner_lr=1e30` (finite, but the adapted weights overflow)", "error",
+        "NaN or infinite", nan_predictions, needs=("omniglot",),
+        found="exit 0 with accuracy 20.00% and NLL nan in the summary")
 
     # --- run folders ---------------------------------------------------------------------------------------------
     add("out-non-run-folder", "folders", "`train --out` into an existing folder of the user's own files", "ok",

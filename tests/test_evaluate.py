@@ -67,3 +67,17 @@ def test_chunks_are_bounded_by_input_values_too():
     assert ev.episodes_per_chunk(batch(50, 3, 84)) == 1                               # value bound: 189 images
     assert ev.episodes_per_chunk(batch(50, 3, 84), max_values=10**8) == 10
     assert ev.episodes_per_chunk(batch(2, 3, 224)) == 1                               # never below one episode
+
+
+def test_nan_predictions_are_refused_not_averaged():
+    """A model whose arithmetic overflows (weights or a setting too large) gets a clear error, not NLL nan."""
+    import pytest
+    torch.manual_seed(0)
+    x, y = torch.randint(0, 256, (60, 1, 28, 28), dtype=torch.uint8), torch.arange(6).repeat_interleave(10)
+    learner = ProtoNet(Conv4(1, hidden=8))
+    s = EpisodeSampler(x, y, ways=5, shots=1, queries=2, seed=1)
+    ev.collect(learner, s, episodes=4)                                   # finite weights: fine
+    with torch.no_grad():
+        next(learner.parameters()).fill_(float("nan"))
+    with pytest.raises(ev.NonFinitePredictions, match=r"40 values .* on 4 episodes are NaN or infinite"):
+        ev.collect(learner, s, episodes=4)

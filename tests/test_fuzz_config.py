@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from fastadapt.cli import main
 from fastadapt.presets import INT64_MAX, INT64_MIN, PRESETS, apply_overrides, get_preset
+from fastadapt.presets.limits import LIMITS
 from fastadapt.train.trainer import POSITIVE_SIZES, REGRESSION_DATASETS, check_config
 
 # Reproducible in CI: the same examples every run (derandomize), nothing written to a .hypothesis database.
@@ -127,8 +128,8 @@ def test_any_set_argument_is_applied_or_refused_with_value_or_key_error(preset, 
 # ---- 2. check_config accepts exactly the valid values -------------------------------------------------------------
 SCHEDULE = ("steps", "log_every", "ckpt_every", "val_every", "meta_batch", "lr_decay_every", "eval_episodes",
             "val_episodes")
-CHECKED = set(SCHEDULE) | set(POSITIVE_SIZES) | {"lr", "lr_decay", "max_train_seconds", "train_ways", "augment",
-                                                 "device"}
+CHECKED = set(SCHEDULE) | set(POSITIVE_SIZES) | set(LIMITS) | {"lr", "lr_decay", "max_train_seconds", "train_ways",
+                                                                "augment", "device"}
 
 
 def is_int(v) -> bool:
@@ -138,6 +139,10 @@ def is_int(v) -> bool:
 def valid(cfg, key) -> bool:
     """What check_config must accept for ``key`` (every other key holds its preset's value)."""
     v = cfg[key]
+    if key in LIMITS and is_int(v) and not LIMITS[key][0] <= v <= LIMITS[key][1]:
+        return False
+    if key in LIMITS and key not in SCHEDULE and key not in POSITIVE_SIZES:
+        return True                                     # within its range (or not an integer: the learner's to check)
     if key == "steps":
         return is_int(v) and v >= 0
     if key in SCHEDULE:
@@ -174,6 +179,9 @@ def valid(cfg, key) -> bool:
 @example(("omniglot-protonet-5w1s", "device", "meta"))          # a device torch knows but nothing trains on
 @example(("omniglot-protonet-5w1s", "device", "xla"))
 @example(("omniglot-protonet-5w1s", "log_every", "3"))          # 250 is no multiple of 3
+@example(("omniglot-relation-5w1s", "relation_hidden", "0"))    # a model with no units trained
+@example(("omniglot-maml-5w1s", "test_inner_steps", str(10**12)))   # ran on for days
+@example(("gp-np", "np_hidden", "0"))
 def test_check_config_accepts_exactly_the_valid_values(case):
     preset, key, raw = case
     try:
@@ -276,6 +284,8 @@ def refused_by_checks(cfg) -> bool:
 @example(case=("omniglot-relation-5w1s", "relation_hidden", "-1"))  # torch's message only
 @example(case=("omniglot-maml-5w1s", "inner_lr", "inf"))            # NLL nan in the summary, exit 0
 @example(case=("omniglot-matching-5w1s", "cosine_scale", "inf"))    # blamed the checkpoint for a diverged run
+@example(case=("omniglot-maml-5w1s", "inner_lr", "1e30"))           # finite, but NaN predictions with exit 0
+@example(case=("omniglot-relation-5w1s", "relation_hidden", "0"))   # a model with no units trained
 @example(case=("gp-cnp", "gp_scale", "1e308"))                      # was exit 1 (OverflowError in the kernel)
 @example(case=("gp-cnp", "gp_noise", "5e-324"))                     # torch's Cholesky error, key unnamed
 @example(case=("gp-cnp", "gp_length_scale", "inf"))
@@ -304,6 +314,4 @@ def test_cli_train_refuses_a_bad_setting_in_one_line_or_runs(case, data_root):
                 assert not out_dir.exists()
         else:
             assert cfg is not None and not refused_by_checks(cfg)
-            value = cfg[key]
-            if isinstance(value, float) and not math.isfinite(value):
-                assert "nan" not in stdout.lower(), f"{key}={raw} was accepted and gave NaN results: {stdout}"
+            assert "nan" not in stdout.lower(), f"{key}={raw} was accepted and gave NaN results: {stdout}"

@@ -245,3 +245,20 @@ def test_a_bad_config_with_overwrite_leaves_the_old_run_untouched(tmp_path):
     with pytest.raises(ValueError, match="lr_decay_every"):
         train(_bad(lr_decay_every=0), tmp_path, overwrite=True, progress=False)
     assert all((tmp_path / n).read_text() == "committed" for n in ("results.json", "summary.txt", BEST))
+
+
+def test_init_sources_are_checked_on_a_copy_before_the_run_folder_is_touched(tmp_path):
+    from fastadapt.train.run_log import check_init_sources
+    trained, _ = _model_opt()
+    with torch.no_grad():
+        trained.weight.add_(1.0)
+    (tmp_path / "a").mkdir()
+    save_checkpoint(tmp_path / "a" / BEST, trained, {"config": CFG})
+    model, _ = _model_opt()
+    before = model.weight.clone()
+    check_init_sources(dict(CFG, init_from=str(tmp_path / "a")), model)              # loads fine, into a copy
+    assert torch.equal(model.weight, before)
+    with pytest.raises(FileNotFoundError, match="init_from='.*missing'"):
+        check_init_sources(dict(CFG, init_from=str(tmp_path / "missing")), model)
+    with pytest.raises(CheckpointError, match="shape mismatch"):
+        check_init_sources(dict(CFG, init_from=str(tmp_path / "a")), torch.nn.Linear(3, 4))

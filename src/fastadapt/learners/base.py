@@ -381,10 +381,9 @@ def check_query_tensor(learner: Any, x: Any, support_x: Any = None) -> None:
                          f"and point dimension.")
 
 
-def check_prediction(pred: Any, x: Tensor) -> None:
-    """A prediction from finite queries holds no NaN, no infinite regression outputs, and logits whose softmax is
-    defined (-inf logits are fine, a row of them or a +inf is not): when the model's float32 arithmetic overflows,
-    say so instead of returning NaN in silence."""
+def count_non_finite(pred: Any) -> int:
+    """How many values of a prediction are unusable: NaN logits, rows of logits whose largest value is not finite
+    (no softmax), and non-finite regression means or variances."""
     bad = 0
     logits = getattr(pred, "logits", None)
     if isinstance(logits, Tensor) and logits.is_floating_point() and logits.numel():
@@ -392,6 +391,14 @@ def check_prediction(pred: Any, x: Tensor) -> None:
     for t in (getattr(pred, "mean", None), getattr(pred, "var", None)):
         if isinstance(t, Tensor) and t.is_floating_point():
             bad += int((~torch.isfinite(t)).sum())
+    return bad
+
+
+def check_prediction(pred: Any, x: Tensor) -> None:
+    """A prediction from finite queries holds no NaN, no infinite regression outputs, and logits whose softmax is
+    defined (-inf logits are fine, a row of them or a +inf is not): when the model's float32 arithmetic overflows,
+    say so instead of returning NaN in silence."""
+    bad = count_non_finite(pred)
     if bad:
         big = float(x.abs().max()) if x.numel() else 0.0
         raise ValueError(f"The prediction holds {bad} NaN or infinite values although the inputs are finite: support "

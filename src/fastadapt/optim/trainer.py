@@ -25,6 +25,7 @@ from ..train.run_log import BEST, LAST, RunLog, prepare_out
 from ..train.trainer import TrainingDiverged, git_commit, machine
 from .baselines import DEFAULT_GRID, tune
 from .evaluate import band, compare, plot_curves
+from ..presets.limits import check_limits
 from .learned import load_rule
 from .problems import build_family
 from .rules import UpdateRule, build_rule
@@ -41,6 +42,7 @@ def check_l2o_config(cfg: dict[str, Any]) -> None:
     if cfg["unroll"] > cfg["horizon"]:
         raise ValueError(f"unroll ({cfg['unroll']}) is longer than the horizon ({cfg['horizon']}); "
                          f"set unroll <= horizon.")
+    check_limits(cfg)
     grid(cfg)
 
 

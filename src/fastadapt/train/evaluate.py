@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..learners.base import Learner, Prediction
+from ..learners.base import Learner, Prediction, count_non_finite
 from ..nn.episodic import embed_dataset
 from ..tasks import TaskSampler
 from ..tasks.sampler import EpisodeSampler
@@ -26,6 +26,10 @@ def ci95(per_episode: Tensor) -> float:
     """Half-width of the normal 95% confidence interval of the mean."""
     n = len(per_episode)
     return float(1.96 * per_episode.double().std(unbiased=True) / math.sqrt(n)) if n > 1 else float("nan")
+
+
+class NonFinitePredictions(ValueError):
+    """A model's predictions on finite test data hold NaN or infinite values."""
 
 
 MAX_IMAGES = 1000     # images (or examples) the learner sees at once when evaluating: bounds peak memory,
@@ -117,6 +121,11 @@ def collect(learner: Learner, sampler: TaskSampler, episodes: int = 1000, batch_
             learner.features_given = False
     pred = Prediction(*(None if getattr(preds[0], k) is None else torch.cat([getattr(p, k) for p in preds])
                         for k in ("logits", "mean", "var")))
+    bad = count_non_finite(pred)
+    if bad:
+        raise NonFinitePredictions(f"{bad} values of the model's predictions on {episodes} episodes are NaN or infinite: its "
+                         f"arithmetic overflows. A setting can cause it (a very large inner_lr, scale or "
+                         f"temperature), or weights that grew beyond float32; results would be meaningless.")
     return pred, torch.cat(targets), time.perf_counter() - start
 
 

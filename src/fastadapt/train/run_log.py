@@ -6,6 +6,7 @@ window). A resumed run logs exactly what an uninterrupted one does, because ``ck
 ``log_every``."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -214,6 +215,15 @@ def init_encoder(model: nn.Module, source: str | os.PathLike) -> None:
 def write_config(out: Path, cfg: dict[str, Any]) -> None:
     """The run's ``config.json``, with the commit that names the code it came from (not part of the config)."""
     atomic_write_bytes(out / "config.json", json.dumps(dict(cfg, commit=git_commit()), indent=1).encode())
+
+
+def check_init_sources(cfg: dict[str, Any], model: nn.Module) -> None:
+    """Load ``init_from`` / ``encoder_from`` into a copy of ``model``: a missing file or another architecture is
+    refused before the run folder is touched (``--overwrite`` deletes nothing for a run that cannot start)."""
+    if cfg.get("init_from"):
+        init_weights(copy.deepcopy(model), cfg["init_from"])
+    if cfg.get("encoder_from"):
+        init_encoder(copy.deepcopy(model), cfg["encoder_from"])
 
 
 class RunLog:

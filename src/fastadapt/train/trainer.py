@@ -17,14 +17,16 @@ from ..cpu_memory import reuse_freed_memory
 from ..io import atomic_write_bytes
 from ..learners import Learner, build_learner
 from ..presets import PRESETS, get_preset
+from ..presets.limits import check_limits
 from ..tasks import build_sampler
 from ..tasks.augment import AUGMENTATIONS, augment_batch
 from ..nn.episodic import check_precision
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import any_rank, average_gradients, average_metrics, close_world, init_world, shard, share
-from .evaluate import evaluate
+from .evaluate import NonFinitePredictions, evaluate
 from .plots import learning_curve
-from .run_log import BEST, LAST, RunLog, git_commit, prepare_out, write_config, read_config  # noqa: F401 (git_commit re-exported)
+from .run_log import (BEST, LAST, RunLog, check_init_sources, git_commit, init_encoder,  # noqa: F401 (git_commit
+                      init_weights, prepare_out, read_config, write_config)               # re-exported)
 
 
 
@@ -86,6 +88,7 @@ def check_config(cfg: dict[str, Any]) -> None:
     if cfg.get("augment", "") not in AUGMENTATIONS:
         raise ValueError(f"augment must be one of {AUGMENTATIONS} ('': none), got {cfg['augment']!r}; set it with "
                          f"--set augment=natural or leave it empty.")
+    check_limits(cfg)
     check_train_ways(cfg)
     check_device(cfg.get("device", "auto"))
 
@@ -133,13 +136,15 @@ def changed_settings(cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in cfg.items() if k not in ("preset", "data_root") and (k not in base or v != base[k])}
 
 
-def from_settings(cfg: dict[str, Any], build: Callable[[], T]) -> T:
+def from_settings(cfg: dict[str, Any], build: Callable[[], T],
+                  errors: tuple[type[BaseException], ...] = (ValueError, RuntimeError, OverflowError, MemoryError)
+                  ) -> T:
     """``build()``: a learner or task sampler made from ``cfg``. When it fails on a configuration that changes its
     preset's settings, the error names those settings: a learner or data set refusing a value (a negative width, a
     size beyond memory) often says so in its own terms, without the key that was set."""
     try:
         return build()
-    except (ValueError, RuntimeError, OverflowError, MemoryError) as e:
+    except errors as e:
         changed = changed_settings(cfg)
         if not changed:
             raise
@@ -192,6 +197,7 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
             train_s.use_class_ids()
         val_s = from_settings(cfg, lambda: build_sampler(cfg, "val", cfg["ways"], cfg["shots"], cfg["queries"],
                                                          cfg["eval_seed"]))
+    check_init_sources(cfg, learner)
     if world.is_main:
         prepare_out(out, resume, overwrite)
     if cfg["steps"] == 0:
@@ -236,7 +242,8 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
             bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record.get('acc', float('nan')):.3f}",
                             eps=f"{eps:.1f}/s")
         if run.due(done, "val_every", stop):
-            val = evaluate_any(learner, val_s, cfg["val_episodes"], device)
+            val = from_settings(cfg, lambda: evaluate_any(learner, val_s, cfg["val_episodes"], device),
+                                (NonFinitePredictions,))
             record.update(val_score=val["score"], val_ci95=val["ci95"])
             if "accuracy" in val:
                 record["val_acc"] = val["accuracy"]
@@ -278,6 +285,10 @@ def _untrained_run(cfg: dict[str, Any], out: Path, learner: Learner, device: tor
     saved as the run's best checkpoint and tested, so `fastadapt eval` / `adapt` use it like any trained run."""
     if not world.is_main:
         return {}
+    if cfg.get("init_from"):                        # the weights to test (e.g. another run's, on a new data set)
+        init_weights(learner, cfg["init_from"])
+    if cfg.get("encoder_from"):
+        init_encoder(learner, cfg["encoder_from"])
     write_config(out, cfg)
     save_checkpoint(out / BEST, learner, {"config": cfg, "step": 0, "val_score": None})
     return finish_run(out, cfg, device, 0.0, 0)
@@ -306,7 +317,8 @@ def finish_run(out: Path, cfg: dict[str, Any], device: torch.device, train_secon
     learner, _ = load_run(out, BEST, device)
     test_s = from_settings(cfg, lambda: build_sampler(cfg, "test", cfg["ways"], cfg["shots"], cfg["queries"],
                                                       cfg["eval_seed"]))
-    res = evaluate_any(learner, test_s, cfg["eval_episodes"], device)
+    res = from_settings(cfg, lambda: evaluate_any(learner, test_s, cfg["eval_episodes"], device),
+                        (NonFinitePredictions,))
     results = {"preset": cfg.get("preset"), "split": "test", **res, "train_seconds": train_seconds,
                "train_steps": steps, "seed": cfg["seed"], "commit": git_commit(), "machine": machine(),
                "config": cfg}
