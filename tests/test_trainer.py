@@ -172,3 +172,21 @@ def test_cli_refuses_a_committed_run_folder_unless_overwrite(tmp_path, data_root
         main(args + ["--overwrite", "--resume"])
     assert main(args + ["--overwrite"]) == 0
     assert json.loads((out / "results.json").read_text())["train_steps"] == 5
+
+
+def test_without_a_terminal_each_validation_prints_one_progress_line(tmp_path, data_root, capsys):
+    """A run in a log file or CI (no terminal: the progress bar turns itself off) still says how it goes."""
+    trainer.train(tiny_cfg(data_root, ["steps=20"]), tmp_path / "run")            # progress=None: stdout is no tty
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("step ")]
+    assert [ln.split(":")[0] for ln in lines] == ["step 10/20", "step 20/20"]
+    assert "validation" in lines[0] and "min left" in lines[0]
+    line = trainer.progress_line(50, 100, {"loss": 1.0}, {"score": 0.5, "ci95": 0.1}, 600.0, limit=660.0)
+    assert line.endswith("10.0 min, ~1 min left")                                   # the time limit comes first
+
+
+def test_zero_steps_with_init_from_tests_those_weights(tmp_path, data_root):
+    trainer.train(tiny_cfg(data_root, ["steps=10", "val_every=5"]), tmp_path / "a", progress=False)
+    trainer.train(tiny_cfg(data_root, ["steps=0", f"init_from={tmp_path / 'a'}"]), tmp_path / "b", progress=False)
+    a, _ = trainer.load_run(tmp_path / "a")
+    b, _ = trainer.load_run(tmp_path / "b")
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))

@@ -6,7 +6,9 @@ import os
 
 
 def learning_curve(metrics_jsonl: str | os.PathLike, path: str | os.PathLike, title: str = "") -> None:
-    """Training loss and accuracy, and validation accuracy, against the step."""
+    """Training loss and accuracy (meta-RL: the average return before and after adaptation), and the validation
+    score, against the step. The loss axis is logarithmic when every loss is positive (a surrogate objective, as in
+    meta-RL, can be negative)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -14,16 +16,21 @@ def learning_curve(metrics_jsonl: str | os.PathLike, path: str | os.PathLike, ti
     rows = read_log(metrics_jsonl)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
     steps = [r["step"] for r in rows if "loss" in r]
-    a1.plot(steps, [r["loss"] for r in rows if "loss" in r])
-    a1.set(xlabel="step", ylabel="meta-training loss", yscale="log", title=title)
-    if any("acc" in r for r in rows):
-        a2.plot([r["step"] for r in rows if "acc" in r], [r["acc"] for r in rows if "acc" in r], label="train")
+    losses = [r["loss"] for r in rows if "loss" in r]
+    a1.plot(steps, losses)
+    a1.set(xlabel="step", ylabel="meta-training loss", yscale="log" if min(losses, default=1) > 0 else "linear",
+           title=title)
+    for key, label in (("acc", "train"), ("return_pre", "before adaptation"), ("return_post", "after adaptation")):
+        if any(key in r for r in rows):
+            a2.plot([r["step"] for r in rows if key in r], [r[key] for r in rows if key in r], label=label)
+    rl = any("return_post" in r for r in rows)
     val = [r for r in rows if "val_score" in r]
     key = "val_acc" if val and "val_acc" in val[0] else "val_score"
     if val:
         a2.errorbar([r["step"] for r in val], [r[key] for r in val], yerr=[r["val_ci95"] for r in val],
                     marker="o", label="validation")
-    a2.set(xlabel="step", ylabel="accuracy" if key == "val_acc" else "validation score (-MSE)")
+    a2.set(xlabel="step", ylabel="accuracy" if key == "val_acc" else "average return" if rl else
+           "validation score (-MSE)")
     a2.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -251,7 +251,7 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
                 run.best = val["score"]
                 save_checkpoint(out / BEST, learner, {"config": cfg, "step": done, "val_score": run.best})
             if bar.disable and progress is None:      # no terminal (a log file, CI): one line per validation
-                print(progress_line(done, cfg["steps"], record, val, run.elapsed), flush=True)
+                print(progress_line(done, cfg["steps"], record, val, run.elapsed, limit), flush=True)
         run.write(done, record, lr)
         run.checkpoint(done, learner, opt, stop)
         if stop:
@@ -272,9 +272,13 @@ def evaluate_any(learner: Learner, sampler: Any, episodes: int, device: torch.de
     return evaluate(learner, sampler, episodes, device=device)
 
 
-def progress_line(done: int, steps: int, record: dict[str, Any], val: dict[str, Any], elapsed: float) -> str:
-    """One line for logs without a terminal: step, training loss / accuracy, validation score, time and time left."""
+def progress_line(done: int, steps: int, record: dict[str, Any], val: dict[str, Any], elapsed: float,
+                  limit: float = 0.0) -> str:
+    """One line for logs without a terminal: step, training loss / accuracy, validation score, time and time left
+    (at most what ``limit``, the run's max_train_seconds, leaves)."""
     left = elapsed / done * (steps - done) if done else float("nan")
+    if limit > 0:
+        left = min(left, max(limit - elapsed, 0.0))
     acc = f" acc {record['acc']:.3f}" if "acc" in record else ""
     return (f"step {done}/{steps}: loss {record.get('loss', float('nan')):.4f}{acc}, validation {val['score']:.4f} "
             f"+- {val['ci95']:.4f}; {elapsed / 60:.1f} min, ~{left / 60:.0f} min left")
