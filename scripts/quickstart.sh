@@ -8,7 +8,12 @@ if [ -z "${FASTADAPT_DATA:-}" ] && [ -f ../shared/data/omniglot/images_backgroun
   export FASTADAPT_DATA="$(cd ../shared/data && pwd)"
 fi
 OUT=${OUT:-runs/quickstart-protonet-5w1s}
-rm -rf "$OUT"
+if [ -e "$OUT" ]; then                 # never delete an earlier run: train into the next free numbered folder
+  n=2
+  while [ -e "$OUT-$n" ]; do n=$((n + 1)); done
+  echo "$OUT already exists and is kept; this run goes to $OUT-$n"
+  OUT="$OUT-$n"
+fi
 .venv/bin/fastadapt data omniglot
 .venv/bin/fastadapt train --preset omniglot-protonet-5w1s --out "$OUT" \
     --set steps=1200 --set lr_decay_every=500 --set val_every=400

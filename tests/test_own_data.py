@@ -239,3 +239,28 @@ def test_a_run_remembers_its_data_root(tmp_path, monkeypatch, capsys):
     (data / "probe.txt").unlink()
     assert main(evaluate + ["--data-root", str(other)]) == 0, capsys.readouterr().err   # --data-root overrides
     assert main(evaluate) == 2 and "no probe data" in capsys.readouterr().err
+
+
+def test_quickstart_never_deletes_an_earlier_run(tmp_path):
+    """Re-running scripts/quickstart.sh keeps the first run and trains into a numbered folder (the script runs here
+    with stand-ins for the setup step and the fastadapt command, which record their arguments)."""
+    import subprocess
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "quickstart.sh").write_text((repo / "scripts" / "quickstart.sh").read_text())
+    (tmp_path / "scripts" / "setup.sh").write_text("")
+    fake = tmp_path / ".venv" / "bin" / "fastadapt"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/usr/bin/env bash\necho "$@" >> "$(dirname "$0")/calls"\n')
+    fake.chmod(0o755)
+    first = tmp_path / "runs" / "quickstart-protonet-5w1s"
+    first.mkdir(parents=True)
+    (first / "best.safetensors").write_bytes(b"an earlier run")
+    for _ in range(2):
+        subprocess.run(["bash", "scripts/quickstart.sh"], cwd=tmp_path, check=True, capture_output=True,
+                       env={"PATH": "/usr/bin:/bin", "FASTADAPT_DATA": str(tmp_path)})
+        (tmp_path / "runs" / "quickstart-protonet-5w1s-2").mkdir(exist_ok=True)       # what the training creates
+    calls = (fake.parent / "calls").read_text().splitlines()
+    outs = [c.split("--out ")[1].split()[0] for c in calls if c.startswith("train")]
+    assert outs == ["runs/quickstart-protonet-5w1s-2", "runs/quickstart-protonet-5w1s-3"]
+    assert (first / "best.safetensors").read_bytes() == b"an earlier run"
