@@ -116,3 +116,15 @@ def test_torchrun_learned_optimizer_matches_single_process(tmp_path):
     rules = [k for k in one if k.startswith("model.")]
     assert rules and all(torch.allclose(one[k], two[k], rtol=1e-5, atol=1e-7) for k in rules)
     assert (tmp_path / "two" / "metrics.jsonl").read_text().count("\n") == 2      # one writer, one line a step
+
+
+def test_meta_rl_task_batches_are_sharded_by_task():
+    from fastadapt.presets import get_preset
+    from fastadapt.tasks import build_sampler
+    from fastadapt.train.distributed import World, shard
+    cfg = get_preset("rl-2dnav-maml")
+    batch = build_sampler(cfg, "train", None, cfg["shots"], cfg["queries"], cfg["seed"]).batch(0, 4)
+    halves = [shard(batch, World(r, 2)) for r in range(2)]
+    assert [len(h) for h in halves] == [2, 2] and all(h.shots == batch.shots for h in halves)
+    assert torch.equal(torch.cat([h.params for h in halves]), batch.params)
+    assert torch.equal(torch.cat([h.seeds for h in halves]), batch.seeds)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 
-from ..tasks.task import TaskBatch
+B = TypeVar("B")               # a TaskBatch or an RLTaskBatch
 
 
 @dataclass
@@ -49,14 +50,13 @@ def share(meta_batch: int, world: World) -> range:
     return range(world.rank * k, (world.rank + 1) * k)
 
 
-def shard(batch: TaskBatch, world: World) -> TaskBatch:
-    """This rank's contiguous share of the tasks in ``batch``."""
+def shard(batch: B, world: World) -> B:
+    """This rank's contiguous share of the tasks in ``batch``: episodes of a `TaskBatch`, or the tasks of a
+    meta-RL `RLTaskBatch` (anything with ``len`` and ``chunks(size)``)."""
     if world.size == 1:
         return batch
     mine = share(len(batch), world)
-    lo, k = mine.start, len(mine)
-    return TaskBatch(batch.support_x[lo:lo + k], batch.support_y[lo:lo + k], batch.query_x[lo:lo + k],
-                     batch.query_y[lo:lo + k], batch.ways)
+    return batch.chunks(len(mine))[world.rank]
 
 
 def average_gradients(params: list[torch.nn.Parameter], world: World) -> None:
