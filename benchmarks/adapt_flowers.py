@@ -5,6 +5,7 @@ cores), and the accuracy on the 50 queries.
 
     python benchmarks/adapt_flowers.py [--repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ from PIL import Image
 from fastadapt.tasks.omniglot import data_root
 from fastadapt.train.trainer import git_commit, machine
 
-SPECIES = ("005", "011", "046", "051", "077")     # class ids of flowers102-partial (see its classes.json)
+SPECIES = ("005", "011", "046", "051", "077")  # class ids of flowers102-partial (see its classes.json)
 
 
 def write_photos(folder: Path) -> tuple[Path, Path, dict[str, str]]:
@@ -55,8 +56,21 @@ def main() -> None:
         sup, qry, species = write_photos(Path(tmp))
         preds = Path(tmp) / "preds.json"
         Path(a.sheet).parent.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "fastadapt", "adapt", a.run, "--support", str(sup), "--query", str(qry),
-               "--json", str(preds), "--sheet", a.sheet]
+        cmd = [
+            sys.executable,
+            "-m",
+            "fastadapt",
+            "adapt",
+            a.run,
+            "--support",
+            str(sup),
+            "--query",
+            str(qry),
+            "--json",
+            str(preds),
+            "--sheet",
+            a.sheet,
+        ]
         seconds = []
         for _ in range(a.repeats):
             start = time.perf_counter()
@@ -64,10 +78,18 @@ def main() -> None:
             seconds.append(time.perf_counter() - start)
         rows = json.loads(preds.read_text())
     correct = sum(r["class"] == Path(r["query"]).parent.name for r in rows)
-    out = {"benchmark": "fastadapt adapt, 25 support + 50 query flower photos (84x84 JPEG), fresh process each",
-           "command": " ".join(["fastadapt", *cmd[3:]]), "species": species, "queries": len(rows),
-           "query_accuracy": correct / len(rows), "seconds": [round(s, 2) for s in seconds],
-           "best_seconds": round(min(seconds), 2), "goal_seconds": 5.0, "commit": git_commit(), "machine": machine()}
+    out = {
+        "benchmark": "fastadapt adapt, 25 support + 50 query flower photos (84x84 JPEG), fresh process each",
+        "command": " ".join(["fastadapt", *cmd[3:]]),
+        "species": species,
+        "queries": len(rows),
+        "query_accuracy": correct / len(rows),
+        "seconds": [round(s, 2) for s in seconds],
+        "best_seconds": round(min(seconds), 2),
+        "goal_seconds": 5.0,
+        "commit": git_commit(),
+        "machine": machine(),
+    }
     Path(a.out).write_text(json.dumps(out, indent=1))
     print(json.dumps(out, indent=1))
 

@@ -17,6 +17,7 @@ learner is trained without support shuffling and tested the same way.
     python benchmarks/blackbox_omniglot.py --ways 5 --steps 1000 --learners lstm --set lstm_binding=concat \
         --tag=-concat               # one learner, a variant: results/blackbox-omniglot-5w1s-concat.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,12 @@ class Reordered:
 def shrink(cfg: dict[str, Any], steps: int | None, episodes: int | None) -> dict[str, Any]:
     if steps:
         log = min(cfg["log_every"], steps)
-        cfg.update(steps=steps, log_every=log, val_every=min(cfg["val_every"], steps),
-                   ckpt_every=log * max(1, min(cfg["ckpt_every"], steps) // log))
+        cfg.update(
+            steps=steps,
+            log_every=log,
+            val_every=min(cfg["val_every"], steps),
+            ckpt_every=log * max(1, min(cfg["ckpt_every"], steps) // log),
+        )
     if episodes:
         cfg.update(eval_episodes=episodes, val_episodes=min(cfg["val_episodes"], episodes))
     return cfg
@@ -65,8 +70,11 @@ def run(cfg: dict[str, Any], out: Path) -> tuple[dict[str, Any], Any]:
         shutil.rmtree(out)
     res = train(cfg, out)
     learner, _ = load_run(out)
-    return {k: v for k, v in res.items() if k in ("accuracy", "ci95", "nll", "ece", "episodes", "train_seconds",
-                                                     "train_steps")}, learner
+    return {
+        k: v
+        for k, v in res.items()
+        if k in ("accuracy", "ci95", "nll", "ece", "episodes", "train_seconds", "train_steps")
+    }, learner
 
 
 def main() -> None:
@@ -77,8 +85,13 @@ def main() -> None:
     p.add_argument("--latency-tasks", type=int, default=50)
     p.add_argument("--order-ablation", action="store_true", help="also train an LSTM learner without shuffling")
     p.add_argument("--learners", default="hypernet,lstm,protonet", help="which learners to train (comma list)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a preset value of every chosen learner whose preset has that key")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a preset value of every chosen learner whose preset has that key",
+    )
     p.add_argument("--tag", default="", help="appended to the results file's and run folders' names")
     p.add_argument("--results", default="results")
     p.add_argument("--seed", type=int, default=0)
@@ -92,8 +105,20 @@ def main() -> None:
     models: dict[str, dict[str, Any]] = {}
     learners = {}
     base = shrink(get_preset(f"omniglot-hypernet-{a.ways}w1s"), a.steps, a.episodes)
-    budget = {k: base[k] for k in ("steps", "train_ways", "train_shots", "train_queries", "meta_batch", "lr",
-                                   "lr_decay_every", "lr_decay", "seed")}
+    budget = {
+        k: base[k]
+        for k in (
+            "steps",
+            "train_ways",
+            "train_shots",
+            "train_queries",
+            "meta_batch",
+            "lr",
+            "lr_decay_every",
+            "lr_decay",
+            "seed",
+        )
+    }
     runs = {name: get_preset(f"omniglot-{name}-{a.ways}w1s") for name in chosen}
     for pair in a.set:
         owners = [name for name, cfg in runs.items() if pair.split("=", 1)[0] in cfg]
@@ -111,29 +136,55 @@ def main() -> None:
         models[name]["adaptation_latency"] = adaptation_latency_ms(learners[name], test, a.latency_tasks)
         if name.startswith("lstm"):
             models[name]["support_order"] = {
-                order: {k: v for k, v in evaluate(learners[name], Reordered(test, order), cfg["eval_episodes"]).items()
-                        if k in ("accuracy", "ci95")} for order in ("sorted", "reversed", "shuffled")}
-        print(f"{name}: {100 * models[name]['accuracy']:.2f} +- {100 * models[name]['ci95']:.2f}%, "
-              f"adapt {models[name]['adaptation_latency']['adapt_ms']:.2f} ms/task", flush=True)
+                order: {
+                    k: v
+                    for k, v in evaluate(learners[name], Reordered(test, order), cfg["eval_episodes"]).items()
+                    if k in ("accuracy", "ci95")
+                }
+                for order in ("sorted", "reversed", "shuffled")
+            }
+        print(
+            f"{name}: {100 * models[name]['accuracy']:.2f} +- {100 * models[name]['ci95']:.2f}%, "
+            f"adapt {models[name]['adaptation_latency']['adapt_ms']:.2f} ms/task",
+            flush=True,
+        )
     # MAML's adaptation latency (5 inner steps as in its preset); untrained weights time the same.
     maml = None
     if "maml" in METHODS and f"omniglot-maml-{a.ways}w1s" in PRESETS:
         mcfg = get_preset(f"omniglot-maml-{a.ways}w1s")
         torch.manual_seed(a.seed)
-        maml = adaptation_latency_ms(build_learner(mcfg), build_sampler(mcfg, "test", a.ways, 1, mcfg["queries"],
-                                                                          mcfg["eval_seed"]), a.latency_tasks)
+        maml = adaptation_latency_ms(
+            build_learner(mcfg),
+            build_sampler(mcfg, "test", a.ways, 1, mcfg["queries"], mcfg["eval_seed"]),
+            a.latency_tasks,
+        )
     proto = models["protonet"]["accuracy"] if "protonet" in models else None
     gaps = {name: None if proto is None else 100 * (m["accuracy"] - proto) for name, m in models.items()}
-    summary = {name: {"gap_to_protonet_points": gaps[name],
-                      "within_1_point": None if proto is None else gaps[name] >= -1.0,
-                      "latency_vs_maml": (maml["adapt_ms"] / m["adaptation_latency"]["adapt_ms"]) if maml else None}
-               for name, m in models.items() if name != "protonet"}
-    doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(), "machine": machine(),
-           "wall_seconds": time.time() - t0, "ways": a.ways, "shots": 1, "budget": budget, "overrides": a.set,
-           "models": models,
-           "maml_adaptation_latency": maml, "summary": summary,
-           "paper_accuracy_pct": {k: v[a.ways] for k, v in PAPER.items()},
-           "paper": "Snell et al. 2017 Table 1 (ProtoNet), Finn et al. 2017 Table 1 (MAML); other budgets."}
+    summary = {
+        name: {
+            "gap_to_protonet_points": gaps[name],
+            "within_1_point": None if proto is None else gaps[name] >= -1.0,
+            "latency_vs_maml": (maml["adapt_ms"] / m["adaptation_latency"]["adapt_ms"]) if maml else None,
+        }
+        for name, m in models.items()
+        if name != "protonet"
+    }
+    doc = {
+        "command": "python " + " ".join(sys.argv),
+        "seed": a.seed,
+        "commit": git_commit(),
+        "machine": machine(),
+        "wall_seconds": time.time() - t0,
+        "ways": a.ways,
+        "shots": 1,
+        "budget": budget,
+        "overrides": a.set,
+        "models": models,
+        "maml_adaptation_latency": maml,
+        "summary": summary,
+        "paper_accuracy_pct": {k: v[a.ways] for k, v in PAPER.items()},
+        "paper": "Snell et al. 2017 Table 1 (ProtoNet), Finn et al. 2017 Table 1 (MAML); other budgets.",
+    }
     out = root / f"blackbox-omniglot-{a.ways}w1s{a.tag}.json"
     root.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1))

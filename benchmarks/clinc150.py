@@ -2,7 +2,8 @@
 all-MiniLM-L6-v2 encoder: ProtoNet over the frozen encoder (`frozen`), ProtoNet with the encoder's top
 layers fine-tuned episodically (`finetune`), the in-context transformer started as a nearest-neighbour reader
 with the encoder's top layers fine-tuned through it (`icl-finetune`), and the in-context transformer over
-frozen embeddings (`icl`; its preset is the plain first version, variants via `--set`). Each is meta-trained on the 7 training domains per setting (5w1s, 5w5s,
+frozen embeddings (`icl`; its preset is the plain first version, variants via `--set`). Each is meta-trained on the 7
+training domains per setting (5w1s, 5w5s,
 15w5s), tested on 600 test episodes (accuracy with 95% CI), and scored for out-of-scope detection: AUROC of
 the maximum softmax probability of in-scope queries against as many `oos_test` queries per episode.
 
@@ -12,6 +13,7 @@ the maximum softmax probability of in-scope queries against as many `oos_test` q
 
 Needs `pip install fastadapt[text]`; the first run embeds all 23,700 utterances once (~3 min on 2 cores, cached).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,9 +21,10 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -33,11 +36,17 @@ from fastadapt.train.evaluate import evaluate
 from fastadapt.train.ood import oos_auroc
 from fastadapt.train.trainer import git_commit, load_run, machine, train
 
-PRESETS = {"frozen": "clinc150-protonet-5w1s", "finetune": "clinc150-protonet-finetune-5w1s",
-           "icl": "clinc150-icl-5w1s", "icl-finetune": "clinc150-icl-finetune-5w1s"}
-FINETUNED = ("finetune", "icl-finetune")      # learners whose encoder trains: tested over embeddings (below)
-PAPER = ("No published number for this protocol (7 training / 3 unseen domains, MiniLM encoder). Goal (issue 7): "
-         "episodic fine-tuning and the in-context learner beat the frozen-encoder ProtoNet; OOS AUROC reported.")
+PRESETS = {
+    "frozen": "clinc150-protonet-5w1s",
+    "finetune": "clinc150-protonet-finetune-5w1s",
+    "icl": "clinc150-icl-5w1s",
+    "icl-finetune": "clinc150-icl-finetune-5w1s",
+}
+FINETUNED = ("finetune", "icl-finetune")  # learners whose encoder trains: tested over embeddings (below)
+PAPER = (
+    "No published number for this protocol (7 training / 3 unseen domains, MiniLM encoder). Goal (issue 7): "
+    "episodic fine-tuning and the in-context learner beat the frozen-encoder ProtoNet; OOS AUROC reported."
+)
 
 
 def setting(s: str) -> tuple[int, int]:
@@ -51,10 +60,11 @@ def test_view(learner, cfg: dict, ways: int, shots: int) -> Iterator[tuple[Any, 
     and oos_test utterances are embedded once with its (now fixed) encoder, then the same episodes run over
     those embeddings (identical predictions): a ProtoNet with the learned temperature, or the in-context
     transformer with its embedder swapped for the lookup while the block runs."""
-    if cfg.get("clinc_input") != "tokens":          # frozen embeddings: the preset's own sampler
+    if cfg.get("clinc_input") != "tokens":  # frozen embeddings: the preset's own sampler
         yield learner, build_sampler(cfg, "test", ways, shots, cfg["queries"], cfg["eval_seed"])
         return
     from fastadapt.text.encoder import embed_texts
+
     encoder = learner.encoder if isinstance(learner, FinetunedProtoNet) else learner.embedder
     data = load_clinc(cfg["data_root"])
     rows, oos = data.rows(PARTS["test"][0], domain_split(cfg, data)[1]), data.rows(("oos_test",))
@@ -82,8 +92,13 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=600)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="results")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a preset value for every learner run, e.g. icl_rotate=true")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a preset value for every learner run, e.g. icl_rotate=true",
+    )
     p.add_argument("--suffix", default="", help="appended to the run folders' names (variants of a preset)")
     a = p.parse_args()
     summary = {}
@@ -92,12 +107,22 @@ def main() -> None:
         for name in a.learners.split(","):
             cfg = apply_overrides(get_preset(PRESETS[name]), a.set)
             steps = max(2, int(cfg["steps"] * a.scale))
-            cfg.update(ways=ways, shots=shots, train_ways=ways, train_shots=shots, seed=a.seed, steps=steps,
-                       log_every=1, ckpt_every=steps, val_every=steps, eval_episodes=a.episodes,
-                       val_episodes=min(cfg["val_episodes"], a.episodes))
+            cfg.update(
+                ways=ways,
+                shots=shots,
+                train_ways=ways,
+                train_shots=shots,
+                seed=a.seed,
+                steps=steps,
+                log_every=1,
+                ckpt_every=steps,
+                val_every=steps,
+                eval_episodes=a.episodes,
+                val_episodes=min(cfg["val_episodes"], a.episodes),
+            )
             if name.startswith("icl"):
                 cfg["icl_max_ways"] = ways
-            if name in FINETUNED:      # the trainer's own token-level test is slow: a short one, then the full below
+            if name in FINETUNED:  # the trainer's own token-level test is slow: a short one, then the full below
                 cfg.update(eval_episodes=min(20, a.episodes), val_episodes=min(20, a.episodes))
             preset = PRESETS[name].replace("5w1s", st) + a.suffix
             cfg["preset"] = preset
@@ -111,19 +136,39 @@ def main() -> None:
                 if name in FINETUNED:
                     res = {**res, **evaluate(tested, sampler, a.episodes)}
                 ood = oos_auroc(tested, sampler, a.episodes)
-            doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(),
-                   "machine": machine(), "wall_seconds": time.time() - t, "train_seconds": res["train_seconds"],
-                   "train_steps": steps, "preset": preset, "ways": ways, "shots": shots,
-                   "test": {k: v for k, v in res.items() if k != "config"}, **ood,
-                   "protocol": "test episodes from the 3 unseen domains auto_and_commute, kitchen_and_dining, travel "
-                               f"({cfg['queries']} queries per class, plus {ways * cfg['queries']} oos_test queries "
-                               "per episode for AUROC)", "paper": PAPER}
+            doc = {
+                "command": "python " + " ".join(sys.argv),
+                "seed": a.seed,
+                "commit": git_commit(),
+                "machine": machine(),
+                "wall_seconds": time.time() - t,
+                "train_seconds": res["train_seconds"],
+                "train_steps": steps,
+                "preset": preset,
+                "ways": ways,
+                "shots": shots,
+                "test": {k: v for k, v in res.items() if k != "config"},
+                **ood,
+                "protocol": "test episodes from the 3 unseen domains auto_and_commute, kitchen_and_dining, travel "
+                f"({cfg['queries']} queries per class, plus {ways * cfg['queries']} oos_test queries "
+                "per episode for AUROC)",
+                "paper": PAPER,
+            }
             (out / "results.json").write_text(json.dumps(doc, indent=1))
-            summary[preset] = {"accuracy": res["accuracy"], "ci95": res["ci95"], "oos_auroc": ood["oos_auroc"],
-                               "oos_auroc_ci95": ood["oos_auroc_ci95"], "train_seconds": res["train_seconds"],
-                               "command": doc["command"], "commit": doc["commit"]}
-            print(f"{preset}: accuracy {100 * res['accuracy']:.2f} +- {100 * res['ci95']:.2f}, OOS AUROC "
-                  f"{ood['oos_auroc']:.3f} +- {ood['oos_auroc_ci95']:.3f} ({time.time() - t:.0f} s)", flush=True)
+            summary[preset] = {
+                "accuracy": res["accuracy"],
+                "ci95": res["ci95"],
+                "oos_auroc": ood["oos_auroc"],
+                "oos_auroc_ci95": ood["oos_auroc_ci95"],
+                "train_seconds": res["train_seconds"],
+                "command": doc["command"],
+                "commit": doc["commit"],
+            }
+            print(
+                f"{preset}: accuracy {100 * res['accuracy']:.2f} +- {100 * res['ci95']:.2f}, OOS AUROC "
+                f"{ood['oos_auroc']:.3f} +- {ood['oos_auroc_ci95']:.3f} ({time.time() - t:.0f} s)",
+                flush=True,
+            )
     write_summary(Path(a.out, f"clinc150-summary{a.suffix}.json"), summary)
 
 
@@ -133,12 +178,23 @@ def write_summary(path: Path, summary: dict) -> None:
     merged = {}
     if path.exists():
         old = json.loads(path.read_text())
-        merged = {k: {"command": old.get("command"), "commit": old.get("commit"), **v}
-                  for k, v in old["results"].items()}
+        merged = {
+            k: {"command": old.get("command"), "commit": old.get("commit"), **v} for k, v in old["results"].items()
+        }
     merged.update(summary)
-    path.write_text(json.dumps({"commit": git_commit(), "machine": machine(), "command": "python " + " ".join(sys.argv),
-                                "note": "top-level command and commit: the latest invocation; each entry has its own",
-                                "results": merged, "paper": PAPER}, indent=1))
+    path.write_text(
+        json.dumps(
+            {
+                "commit": git_commit(),
+                "machine": machine(),
+                "command": "python " + " ".join(sys.argv),
+                "note": "top-level command and commit: the latest invocation; each entry has its own",
+                "results": merged,
+                "paper": PAPER,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ Each run is read from ``results/<preset><suffix>`` as `benchmarks/clinc150.py` w
 a missing one is skipped and named. Adds its entries to ``results/clinc150-paired.json`` (each entry names
 the command and commit that produced it; the episodes are the presets' eval_seed ones, the same for every run).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,15 +19,16 @@ import time
 from pathlib import Path
 
 import torch
-
 from clinc150 import PRESETS, setting, test_view, write_summary
+
 from fastadapt.train.evaluate import ci95, collect
 from fastadapt.train.ood import oos_auroc
 from fastadapt.train.trainer import git_commit, load_run
 
 
-def episode_accuracy(folder: Path, episodes: int, ways: int, shots: int,
-                     auroc: bool = False) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+def episode_accuracy(
+    folder: Path, episodes: int, ways: int, shots: int, auroc: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
     """Per-episode test accuracy ``[episodes]`` of the run in ``folder`` on ``ways``-way ``shots``-shot test
     episodes, the query labels it was scored on, and (``auroc``) its out-of-scope AUROC on those episodes."""
     learner, cfg = load_run(folder)
@@ -38,10 +40,13 @@ def episode_accuracy(folder: Path, episodes: int, ways: int, shots: int,
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--runs", default="icl-finetune,finetune",
-                   help="learner[:suffix][@setting] names, as in clinc150.py; @15w5s tests the run trained at "
-                        "15w5s on each setting's episodes (training on more ways than tested, as Snell 2017 do) and "
-                        "adds its OOS AUROC there")
+    p.add_argument(
+        "--runs",
+        default="icl-finetune,finetune",
+        help="learner[:suffix][@setting] names, as in clinc150.py; @15w5s tests the run trained at "
+        "15w5s on each setting's episodes (training on more ways than tested, as Snell 2017 do) and "
+        "adds its OOS AUROC there",
+    )
     p.add_argument("--settings", default="5w1s,5w5s,15w5s")
     p.add_argument("--episodes", type=int, default=600)
     p.add_argument("--results", default="results")
@@ -61,19 +66,32 @@ def main() -> None:
             t1 = time.time()
             acc, y, ood = episode_accuracy(folder, a.episodes, ways, shots, auroc=bool(trained_at))
             if not torch.equal(y, base_y):
-                raise RuntimeError(f"{folder} was tested on other episodes than the frozen ProtoNet: check that "
-                                   f"both runs use the same eval_seed.")
+                raise RuntimeError(
+                    f"{folder} was tested on other episodes than the frozen ProtoNet: check that "
+                    f"both runs use the same eval_seed."
+                )
             diff = 100 * (acc - base)
-            out[key] = {"accuracy": float(100 * acc.mean()), "accuracy_ci95": ci95(100 * acc),
-                        "frozen_protonet_accuracy": float(100 * base.mean()),
-                        "difference_points": float(diff.mean()), "difference_ci95": ci95(diff),
-                        "episodes_better": int((diff > 0).sum()), "episodes_worse": int((diff < 0).sum()), **ood,
-                        "episodes": a.episodes, "command": "python " + " ".join(sys.argv),
-                        "commit": git_commit(), "wall_seconds": time.time() - t1}
+            out[key] = {
+                "accuracy": float(100 * acc.mean()),
+                "accuracy_ci95": ci95(100 * acc),
+                "frozen_protonet_accuracy": float(100 * base.mean()),
+                "difference_points": float(diff.mean()),
+                "difference_ci95": ci95(diff),
+                "episodes_better": int((diff > 0).sum()),
+                "episodes_worse": int((diff < 0).sum()),
+                **ood,
+                "episodes": a.episodes,
+                "command": "python " + " ".join(sys.argv),
+                "commit": git_commit(),
+                "wall_seconds": time.time() - t1,
+            }
             r = out[key]
-            print(f"{key}: {r['accuracy']:.2f} vs frozen ProtoNet {r['frozen_protonet_accuracy']:.2f}: "
-                  f"{r['difference_points']:+.2f} +- {r['difference_ci95']:.2f} points (paired, {a.episodes} "
-                  f"episodes; better in {r['episodes_better']}, worse in {r['episodes_worse']})", flush=True)
+            print(
+                f"{key}: {r['accuracy']:.2f} vs frozen ProtoNet {r['frozen_protonet_accuracy']:.2f}: "
+                f"{r['difference_points']:+.2f} +- {r['difference_ci95']:.2f} points (paired, {a.episodes} "
+                f"episodes; better in {r['episodes_better']}, worse in {r['episodes_worse']})",
+                flush=True,
+            )
     write_summary(root / "clinc150-paired.json", out)
 
 

@@ -12,6 +12,7 @@ also keeps the checkpoint with the best *test* accuracy; that is not reproduced 
     python benchmarks/eval_bn_protocols.py results/omniglot-relation-5w1s-gpu7min results/omniglot-versa-5w1s
     python benchmarks/eval_bn_protocols.py results/omniglot-protonet-5w1s --episodes 20 --out /tmp/p.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,9 +26,11 @@ from fastadapt.train.evaluate import collect, summarize
 from fastadapt.train.trainer import git_commit, load_run, machine
 
 # Omniglot test accuracy (%) by (ways, shots), with its source.
-PAPER = {"relation": ({(5, 1): 99.6, (5, 5): 99.8, (20, 1): 97.6, (20, 5): 99.1}, "Sung et al. 2018, Table 1"),
-         "versa": ({(5, 1): 99.70, (5, 5): 99.75, (20, 1): 97.66, (20, 5): 98.77}, "Gordon et al. 2019, Table 2"),
-         "protonet": ({(5, 1): 98.8, (5, 5): 99.7, (20, 1): 96.0, (20, 5): 98.9}, "Snell et al. 2017, Table 1")}
+PAPER = {
+    "relation": ({(5, 1): 99.6, (5, 5): 99.8, (20, 1): 97.6, (20, 5): 99.1}, "Sung et al. 2018, Table 1"),
+    "versa": ({(5, 1): 99.70, (5, 5): 99.75, (20, 1): 97.66, (20, 5): 98.77}, "Gordon et al. 2019, Table 2"),
+    "protonet": ({(5, 1): 98.8, (5, 5): 99.7, (20, 1): 96.0, (20, 5): 98.9}, "Snell et al. 2017, Table 1"),
+}
 
 
 def our_protocol(run: Path, ways: int) -> float | None:
@@ -57,24 +60,45 @@ def main() -> None:
         shots = cfg["shots"]
         for ways in (5, 20):
             sampler = build_sampler(cfg, "test", ways, shots, shots, cfg["eval_seed"])
-            row = {"run": str(run), "method": cfg["method"], "ways": ways, "shots": shots,
-                   "queries_per_class": shots, "paper": paper[(ways, shots)], "paper_source": source,
-                   "ours_15_queries_running": our_protocol(run, ways)}
+            row = {
+                "run": str(run),
+                "method": cfg["method"],
+                "ways": ways,
+                "shots": shots,
+                "queries_per_class": shots,
+                "paper": paper[(ways, shots)],
+                "paper_source": source,
+                "ours_15_queries_running": our_protocol(run, ways),
+            }
             for bn in ("running", "transductive"):
                 learner.set_eval_bn(bn)
                 pred, labels, secs = collect(learner, sampler, a.episodes)
                 r = summarize(pred, labels)
-                row[bn] = {"accuracy": 100 * r["accuracy"], "ci95": 100 * r["ci95"], "ece": r["ece"],
-                           "nll": r["nll"], "seconds": secs}
+                row[bn] = {
+                    "accuracy": 100 * r["accuracy"],
+                    "ci95": 100 * r["ci95"],
+                    "ece": r["ece"],
+                    "nll": r["nll"],
+                    "seconds": secs,
+                }
             rows.append(row)
-            print(f"{run.name} {ways}w{shots}s, {shots} queries/class: running {row['running']['accuracy']:.2f} "
-                  f"+- {row['running']['ci95']:.2f}, transductive {row['transductive']['accuracy']:.2f} +- "
-                  f"{row['transductive']['ci95']:.2f} (paper {paper[(ways, shots)]}; ours at 15 queries "
-                  f"{row['ours_15_queries_running']})", flush=True)
-    doc = {"command": "python " + " ".join(sys.argv), "commit": git_commit(), "machine": machine(),
-           "seed": "each run's eval_seed (the test episodes of its other results)", "episodes": a.episodes,
-           "wall_seconds": time.time() - start, "protocol": __doc__.split("\n\n")[1].replace("\n", " "),
-           "rows": rows}
+            print(
+                f"{run.name} {ways}w{shots}s, {shots} queries/class: running {row['running']['accuracy']:.2f} "
+                f"+- {row['running']['ci95']:.2f}, transductive {row['transductive']['accuracy']:.2f} +- "
+                f"{row['transductive']['ci95']:.2f} (paper {paper[(ways, shots)]}; ours at 15 queries "
+                f"{row['ours_15_queries_running']})",
+                flush=True,
+            )
+    doc = {
+        "command": "python " + " ".join(sys.argv),
+        "commit": git_commit(),
+        "machine": machine(),
+        "seed": "each run's eval_seed (the test episodes of its other results)",
+        "episodes": a.episodes,
+        "wall_seconds": time.time() - start,
+        "protocol": __doc__.split("\n\n")[1].replace("\n", " "),
+        "rows": rows,
+    }
     a.out.write_text(json.dumps(doc, indent=1))
 
 

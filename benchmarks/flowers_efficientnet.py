@@ -8,6 +8,7 @@ drawn from the features. Heads: cosine prototypes (the floor the issue measured)
 
     python benchmarks/flowers_efficientnet.py [--episodes 600] [--precision bf16]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from fastadapt.learners.baseline import fit_logistic, normalize_features
-from fastadapt.learners.protonet import power_transform
-from fastadapt.learners.protonet import class_means
+from fastadapt.learners.protonet import class_means, power_transform
 from fastadapt.nn.efficientnet import EfficientNetLite0
 from fastadapt.nn.episodic import embed_dataset
 from fastadapt.tasks.image_sets import load_image_set
@@ -28,11 +28,12 @@ from fastadapt.tasks.sampler import EpisodeSampler
 from fastadapt.train.evaluate import ci95
 from fastadapt.train.trainer import git_commit, machine
 
-ISSUE_FLOOR = {1: 76.7, 5: 91.1}      # the issue's throwaway measurement (600 episodes of 12 images a class)
+ISSUE_FLOOR = {1: 76.7, 5: 91.1}  # the issue's throwaway measurement (600 episodes of 12 images a class)
 
 
-def head_accuracy(z: torch.Tensor, y: torch.Tensor, ways: int, shots: int, episodes: int, head: str,
-                  transform: str) -> torch.Tensor:
+def head_accuracy(
+    z: torch.Tensor, y: torch.Tensor, ways: int, shots: int, episodes: int, head: str, transform: str
+) -> torch.Tensor:
     """Per-episode accuracy of ``head`` ("prototype" or "logistic") on features ``z`` after ``transform``."""
     if transform == "power":
         z = power_transform(z)
@@ -65,18 +66,39 @@ def main() -> None:
     feats["flip"] = (feats["plain"] + embed_dataset(enc, data.x.flip(-1), precision=a.precision)) / 2
     rows = []
     for shots in (1, 5):
-        for view, head, transform in (("plain", "prototype", "none"), ("plain", "prototype", "power"),
-                                      ("flip", "prototype", "power"), ("plain", "logistic", "power"),
-                                      ("flip", "logistic", "power")):
+        for view, head, transform in (
+            ("plain", "prototype", "none"),
+            ("plain", "prototype", "power"),
+            ("flip", "prototype", "power"),
+            ("plain", "logistic", "power"),
+            ("flip", "logistic", "power"),
+        ):
             acc = head_accuracy(feats[view], data.y, 5, shots, a.episodes, head, transform)
-            rows.append({"shots": shots, "view": view, "head": head, "transform": transform,
-                         "accuracy": round(100 * float(acc.mean()), 2), "ci95": round(100 * ci95(acc), 2)})
+            rows.append(
+                {
+                    "shots": shots,
+                    "view": view,
+                    "head": head,
+                    "transform": transform,
+                    "accuracy": round(100 * float(acc.mean()), 2),
+                    "ci95": round(100 * ci95(acc), 2),
+                }
+            )
             print(rows[-1], flush=True)
-    out = {"benchmark": "flowers102-partial 5-way, frozen EfficientNet-Lite0 (ImageNet), no meta-training",
-           "command": f"python benchmarks/flowers_efficientnet.py --episodes {a.episodes} --precision {a.precision}",
-           "episodes": a.episodes, "queries": 15, "eval_seed": 2017, "precision": a.precision,
-           "issue_floor": ISSUE_FLOOR, "rows": rows, "embed_seconds_5543_images": round(embed_seconds, 1),
-           "commit": git_commit(), "machine": machine(), "wall_seconds": round(time.time() - start, 1)}
+    out = {
+        "benchmark": "flowers102-partial 5-way, frozen EfficientNet-Lite0 (ImageNet), no meta-training",
+        "command": f"python benchmarks/flowers_efficientnet.py --episodes {a.episodes} --precision {a.precision}",
+        "episodes": a.episodes,
+        "queries": 15,
+        "eval_seed": 2017,
+        "precision": a.precision,
+        "issue_floor": ISSUE_FLOOR,
+        "rows": rows,
+        "embed_seconds_5543_images": round(embed_seconds, 1),
+        "commit": git_commit(),
+        "machine": machine(),
+        "wall_seconds": round(time.time() - start, 1),
+    }
     Path(a.out).write_text(json.dumps(out, indent=1))
 
 

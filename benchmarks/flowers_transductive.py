@@ -11,6 +11,7 @@ protocol from the inductive one, labelled as such wherever its numbers appear.
 
     python benchmarks/flowers_transductive.py [--episodes 600] [--out results/flowers_transductive.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,25 +49,38 @@ def main() -> None:
             setting = {"head_steps": 0, "transductive_steps": steps, "transductive_temperature": temp}
             rows.append({"shots": shots, **setting, "selection": accuracy(setting, shots, a.select_seed, a.episodes)})
             print(rows[-1], flush=True)
-    scores = {}              # one setting for both shot counts: the best mean over them on the selection episodes
+    scores = {}  # one setting for both shot counts: the best mean over them on the selection episodes
     for r in rows:
         scores.setdefault((r["transductive_steps"], r["transductive_temperature"]), []).append(
-            r["selection"]["accuracy"])
+            r["selection"]["accuracy"]
+        )
     steps, temp = max(scores, key=lambda k: sum(scores[k]))
     chosen = {"head_steps": 0, "transductive_steps": steps, "transductive_temperature": temp}
     seed = get_preset(PRESET)["eval_seed"]
     for shots in (1, 5):
-        best[f"5w{shots}s"] = {"transductive": accuracy(chosen, shots, seed, a.episodes),
-                               "inductive_preset": accuracy({}, shots, seed, a.episodes)}
+        best[f"5w{shots}s"] = {
+            "transductive": accuracy(chosen, shots, seed, a.episodes),
+            "inductive_preset": accuracy({}, shots, seed, a.episodes),
+        }
         print(shots, best[f"5w{shots}s"], flush=True)
-    out = {"benchmark": "flowers102-partial 5-way, frozen EfficientNet-Lite0: transductive soft k-means prototypes "
-                        "(Ren 2018) vs the inductive preset",
-           "command": f"python benchmarks/flowers_transductive.py --episodes {a.episodes} --select-seed {a.select_seed}",
-           "preset": PRESET, "episodes": a.episodes, "queries_per_class": 15, "selection_seed": a.select_seed,
-           "report_seed": seed, "selection_rule": "best mean of 1-shot and 5-shot accuracy on the selection episodes",
-           "chosen": chosen, "report": best, "selection_grid": rows,
-           "note": "transductive: a query's prediction uses its episode's other queries (15 per class)",
-           "commit": git_commit(), "machine": machine(), "wall_seconds": round(time.time() - start, 1)}
+    out = {
+        "benchmark": "flowers102-partial 5-way, frozen EfficientNet-Lite0: transductive soft k-means prototypes "
+        "(Ren 2018) vs the inductive preset",
+        "command": f"python benchmarks/flowers_transductive.py --episodes {a.episodes} --select-seed {a.select_seed}",
+        "preset": PRESET,
+        "episodes": a.episodes,
+        "queries_per_class": 15,
+        "selection_seed": a.select_seed,
+        "report_seed": seed,
+        "selection_rule": "best mean of 1-shot and 5-shot accuracy on the selection episodes",
+        "chosen": chosen,
+        "report": best,
+        "selection_grid": rows,
+        "note": "transductive: a query's prediction uses its episode's other queries (15 per class)",
+        "commit": git_commit(),
+        "machine": machine(),
+        "wall_seconds": round(time.time() - start, 1),
+    }
     Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
 
 

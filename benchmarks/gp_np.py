@@ -39,6 +39,7 @@ steps of 16 (see SETUPS). NP likelihoods use 512 latent draws on this setup, as 
     python benchmarks/gp_np.py --method np --setup bruinsma2022 --steps 80000 --set lr_decay_every=20000 \
         --tag=-80k --eval-only --np-samples 512      # re-evaluate that trained run, keeping its training record
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,13 +67,13 @@ PUBLISHED = {
     "numbers": None,
     "verified": False,
     "why": "tables of Gordon et al. 2020 (ConvCNP, arXiv 1910.13556) and Nguyen & Grover 2022 (TNP, arXiv "
-           "2207.04179) were not retrievable offline; no value is quoted from memory. A published "
-           "re-evaluation that was readable (Bruinsma 2022) uses another EQ task: see --setup bruinsma2022",
+    "2207.04179) were not retrievable offline; no value is quoted from memory. A published "
+    "re-evaluation that was readable (Bruinsma 2022) uses another EQ task: see --setup bruinsma2022",
     "their_setups_read_in_code": {
         "ConvCNP (cambridge-mlg/convcnp, convcnp/data.py)": "EQ kernel, length-scale 0.25, variance 1, no noise; "
-            "x ~ U[-2, 2]; 3-50 context and 3-50 target points; 2,048 test tasks",
+        "x ~ U[-2, 2]; 3-50 context and 3-50 target points; 2,048 test tasks",
         "TNP (tung-nd/TNP-pytorch, regression/data/gp.py)": "RBF with length-scale ~ U(0.1, 0.6) and scale ~ "
-            "U(0.1, 1.0) per function, noise std 0.02; x ~ U[-2, 2]; 3-47 context points, at most 50 in all",
+        "U(0.1, 1.0) per function, noise std 0.02; x ~ U[-2, 2]; 3-47 context points, at most 50 in all",
     },
 }
 
@@ -81,28 +82,42 @@ PUBLISHED = {
 SETUPS = {
     "garnelo2018": {"overrides": {}, "published": PUBLISHED, "np_samples": 64},
     "bruinsma2022": {
-        "overrides": {"gp_length_scale": 0.25, "gp_noise": 0.05 ** 0.5, "shots": "1-30", "train_shots": "1-30",
-                      "queries": 50, "train_queries": 50},
+        "overrides": {
+            "gp_length_scale": 0.25,
+            "gp_noise": 0.05**0.5,
+            "shots": "1-30",
+            "train_shots": "1-30",
+            "queries": 50,
+            "train_queries": 50,
+        },
         "published": {
             "source": "Bruinsma 2022, PhD thesis (Univ. of Cambridge), table 'EQ synthetic experiments with "
-                      "one-dimensional inputs' (d_x = d_y = 1, interpolation); LaTeX source: "
-                      "github.com/wesselb/phd-thesis-convcnps chapters/experiments/tables/synthetic_eq1-1.tex",
+            "one-dimensional inputs' (d_x = d_y = 1, interpolation); LaTeX source: "
+            "github.com/wesselb/phd-thesis-convcnps chapters/experiments/tables/synthetic_eq1-1.tex",
             "metric": "KL divergence of the ground-truth GP's predictive to the model's per target point "
-                      "(the expected oracle_joint - model_joint), 95% CI",
-            "kl_per_target_point": {"CNP": [0.54, 0.01], "NP (ELBO)": [0.34, 0.01], "NP (ML)": [0.49, 0.01],
-                                    "NP (ELBO-ML)": [0.37, 0.01], "ANP (ML)": [0.31, 0.01],
-                                    "ANP (ELBO)": [0.44, 0.01], "ANP (ELBO-ML)": [0.42, 0.01], "ConvCNP": [0.41, 0.01],
-                                    "Diagonal GP": [0.40, 0.01], "Trivial": [1.19, 0.00]},
+            "(the expected oracle_joint - model_joint), 95% CI",
+            "kl_per_target_point": {
+                "CNP": [0.54, 0.01],
+                "NP (ELBO)": [0.34, 0.01],
+                "NP (ML)": [0.49, 0.01],
+                "NP (ELBO-ML)": [0.37, 0.01],
+                "ANP (ML)": [0.31, 0.01],
+                "ANP (ELBO)": [0.44, 0.01],
+                "ANP (ELBO-ML)": [0.42, 0.01],
+                "ConvCNP": [0.41, 0.01],
+                "Diagonal GP": [0.40, 0.01],
+                "Trivial": [1.19, 0.00],
+            },
             "compare": "CNP with 'CNP'; the NP here is trained on the ELBO: its gap_joint (Monte Carlo likelihood) "
-                       "with 'NP (ELBO-ML)', its gap_elbo with 'NP (ELBO)' (the thesis takes the best of a latent "
-                       "model's rows as its result); the ANP likewise with 'ANP (ELBO-ML)' 0.42 and 'ANP (ELBO)' "
-                       "0.44; oracle_joint - oracle_marginal with 'Diagonal GP'",
+            "with 'NP (ELBO-ML)', its gap_elbo with 'NP (ELBO)' (the thesis takes the best of a latent "
+            "model's rows as its result); the ANP likewise with 'ANP (ELBO-ML)' 0.42 and 'ANP (ELBO)' "
+            "0.44; oracle_joint - oracle_marginal with 'Diagonal GP'",
             "setup": "EQ length-scale 0.25, noise variance 0.05, x ~ U[-2, 2], 0-30 context points (1-30 here), "
-                     "50 targets",
+            "50 targets",
             "their_training_read_in_code": "wesselb/neuralprocesses train.py (the code of these experiments; the "
-                     "revision the thesis ran is not checked): 100 epochs of 2^14 tasks in batches of 16 (102,400 "
-                     "steps), Adam at 3e-4; MLPs of width 256, 256-dim embedding, 6 decoder layers; NP latent "
-                     "256-dim; evaluation with 512 latent samples",
+            "revision the thesis ran is not checked): 100 epochs of 2^14 tasks in batches of 16 (102,400 "
+            "steps), Adam at 3e-4; MLPs of width 256, 256-dim embedding, 6 decoder layers; NP latent "
+            "256-dim; evaluation with 512 latent samples",
         },
         "np_samples": 512,
     },
@@ -114,11 +129,10 @@ def mean_ci(x: torch.Tensor) -> dict[str, float]:
 
 
 @torch.no_grad()
-def evaluate_against_oracle(learner, sampler: GPTasks, functions: int, batch: int, np_samples: int,
-                            seed: int) -> dict:
+def evaluate_against_oracle(learner, sampler: GPTasks, functions: int, batch: int, np_samples: int, seed: int) -> dict:
     """Per-function log-likelihoods of model and oracle, paired gaps and interval coverage."""
     torch.manual_seed(seed)
-    iw_draws = torch.Generator().manual_seed(seed + 1)   # its own stream: the other estimates stay as before
+    iw_draws = torch.Generator().manual_seed(seed + 1)  # its own stream: the other estimates stay as before
     learner.eval()
     rows = {k: [] for k in ("model_marginal", "model_joint", "oracle_marginal", "oracle_joint")}
     ins = {f"{round(100 * lv)}": [] for lv in LEVELS}
@@ -126,15 +140,16 @@ def evaluate_against_oracle(learner, sampler: GPTasks, functions: int, batch: in
     contexts = []
     for i, lo in enumerate(range(0, functions, batch)):
         b = sampler.batch(i, min(batch, functions - lo))
-        pred = learner.predict_batch(b)                          # NP: moment-matched mixture
+        pred = learner.predict_batch(b)  # NP: moment-matched mixture
         marg = gaussian_log_likelihood(pred.mean.double(), pred.var.double(), b.query_y.double()).flatten(1).mean(-1)
         if hasattr(learner, "latent_dist"):
             joint = learner.log_likelihood(b, np_samples).double()
             rows.setdefault("model_elbo", []).append(learner.elbo(b, np_samples).double())
             rows.setdefault("model_iw", []).append(
-                learner.importance_weighted_log_likelihood(b, np_samples, generator=iw_draws).double())
+                learner.importance_weighted_log_likelihood(b, np_samples, generator=iw_draws).double()
+            )
         else:
-            joint = learner.log_likelihood(b).double()           # factorized: joint == product of marginals
+            joint = learner.log_likelihood(b).double()  # factorized: joint == product of marginals
         oj, om = sampler.oracle(b)
         rows["model_marginal"].append(marg)
         rows["model_joint"].append(joint)
@@ -151,16 +166,22 @@ def evaluate_against_oracle(learner, sampler: GPTasks, functions: int, batch: in
     cat = {k: torch.cat(v) for k, v in rows.items()}
     total = functions * sampler.batch(0, 1).query_y.shape[1]
     return {
-        "functions": functions, "context_counts": {"min": min(contexts), "max": max(contexts),
-                                                   "distinct": len(set(contexts))},
+        "functions": functions,
+        "context_counts": {"min": min(contexts), "max": max(contexts), "distinct": len(set(contexts))},
         "log_likelihood_per_point": {k: mean_ci(v) for k, v in cat.items()},
         "gap_marginal (oracle_marginal - model_marginal)": mean_ci(cat["oracle_marginal"] - cat["model_marginal"]),
         "gap_joint (oracle_joint - model_joint)": mean_ci(cat["oracle_joint"] - cat["model_joint"]),
         "diagonal_gp_gap (oracle_joint - oracle_marginal)": mean_ci(cat["oracle_joint"] - cat["oracle_marginal"]),
-        **({"gap_elbo (oracle_joint - model_elbo)": mean_ci(cat["oracle_joint"] - cat["model_elbo"])}
-           if "model_elbo" in cat else {}),
-        **({"gap_iw (oracle_joint - model_iw)": mean_ci(cat["oracle_joint"] - cat["model_iw"])}
-           if "model_iw" in cat else {}),
+        **(
+            {"gap_elbo (oracle_joint - model_elbo)": mean_ci(cat["oracle_joint"] - cat["model_elbo"])}
+            if "model_elbo" in cat
+            else {}
+        ),
+        **(
+            {"gap_iw (oracle_joint - model_iw)": mean_ci(cat["oracle_joint"] - cat["model_iw"])}
+            if "model_iw" in cat
+            else {}
+        ),
         "coverage": {k: float(sum(v)) / total for k, v in ins.items()},
         "oracle_coverage": {k: float(sum(v)) / total for k, v in oracle_ins.items()},
     }
@@ -172,17 +193,35 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
     p.add_argument("--functions", type=int, default=2000, help="test functions (>= 1000 for the headline)")
     p.add_argument("--eval-batch", type=int, default=10, help="functions per batch (one context count per batch)")
-    p.add_argument("--np-samples", type=int, default=None, help="latent draws for the NP's likelihood estimate "
-                   "(default: the setup's; 512 for bruinsma2022, as its evaluation)")
-    p.add_argument("--setup", choices=sorted(SETUPS), default="garnelo2018", help="task: the presets' "
-                   "(Garnelo 2018) or the published re-evaluation's EQ task (Bruinsma 2022)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a preset value (after --steps), e.g. lr_decay_every=30000")
+    p.add_argument(
+        "--np-samples",
+        type=int,
+        default=None,
+        help="latent draws for the NP's likelihood estimate "
+        "(default: the setup's; 512 for bruinsma2022, as its evaluation)",
+    )
+    p.add_argument(
+        "--setup",
+        choices=sorted(SETUPS),
+        default="garnelo2018",
+        help="task: the presets' (Garnelo 2018) or the published re-evaluation's EQ task (Bruinsma 2022)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a preset value (after --steps), e.g. lr_decay_every=30000",
+    )
     p.add_argument("--tag", default="", help="appended to the run folder's name (variants trained with --set)")
     p.add_argument("--results", default="results")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-only", action="store_true", help="re-evaluate the run this command trained (e.g. with "
-                   "more --np-samples) instead of training it again; its training record is kept")
+    p.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="re-evaluate the run this command trained (e.g. with "
+        "more --np-samples) instead of training it again; its training record is kept",
+    )
     a = p.parse_args()
     a.np_samples = a.np_samples or SETUPS[a.setup]["np_samples"]
     name = f"gp-{a.method}"
@@ -198,8 +237,10 @@ def main() -> None:
     t = time.time()
     if a.eval_only:
         if not (out / "results.json").exists():
-            raise SystemExit(f"--eval-only: {out} holds no finished run (no results.json). Train it first: the same "
-                             "command without --eval-only.")
+            raise SystemExit(
+                f"--eval-only: {out} holds no finished run (no results.json). Train it first: the same "
+                "command without --eval-only."
+            )
         trained = json.loads((out / "results.json").read_text())
     else:
         if out.exists():
@@ -209,30 +250,60 @@ def main() -> None:
     test = build_sampler(cfg, "test", None, cfg["shots"], cfg["queries"], cfg["eval_seed"])
     ev = evaluate_against_oracle(learner, test, a.functions, a.eval_batch, a.np_samples, a.seed)
     wall = time.time() - t
-    fixed = [GPTasks(test.kernel, test.noise, c, 100, seed=cfg["eval_seed"], part="test").batch(0, 1)[0]
-             for c in (3, 10, 25, 50)]
+    fixed = [
+        GPTasks(test.kernel, test.noise, c, 100, seed=cfg["eval_seed"], part="test").batch(0, 1)[0]
+        for c in (3, 10, 25, 50)
+    ]
     plot_gp_fits(out / "fits.png", learner, fixed, test.kernel, test.noise, samples=8, title=out.name)
     command = "python " + " ".join(sys.argv)
-    if a.eval_only:   # training provenance stays; the new evaluation says how and where it was made
+    if a.eval_only:  # training provenance stays; the new evaluation says how and where it was made
         earlier = trained.get("earlier_reevaluations", [])
         earlier = earlier + ([trained["reevaluated"]] if "reevaluated" in trained else [])
-        doc = {**trained, "test": ev, "np_samples": a.np_samples,
-               **({"earlier_reevaluations": earlier} if earlier else {}),
-               "reevaluated": {"command": command, "commit": git_commit(), "machine": machine(),
-                               "wall_seconds": wall, "np_samples_before": trained.get("np_samples", 64),
-                               "gap_joint_before": trained["test"]["gap_joint (oracle_joint - model_joint)"]}}
+        doc = {
+            **trained,
+            "test": ev,
+            "np_samples": a.np_samples,
+            **({"earlier_reevaluations": earlier} if earlier else {}),
+            "reevaluated": {
+                "command": command,
+                "commit": git_commit(),
+                "machine": machine(),
+                "wall_seconds": wall,
+                "np_samples_before": trained.get("np_samples", 64),
+                "gap_joint_before": trained["test"]["gap_joint (oracle_joint - model_joint)"],
+            },
+        }
         (out / "results.json").write_text(json.dumps(doc, indent=1))
         report(out.name, ev, wall)
         return
-    doc = {"command": command, "preset": name, "np_samples": a.np_samples, "seed": a.seed, "commit": git_commit(),
-           "machine": machine(), "wall_seconds": wall, "train_seconds": res["train_seconds"],
-           "train_steps": cfg["steps"], "meta_batch": cfg["meta_batch"],
-           "task": {"kernel": cfg["gp_kernel"], "length_scale": cfg["gp_length_scale"], "scale": cfg["gp_scale"],
-                    "noise_std": cfg["gp_noise"], "x_range": [-2, 2], "context": cfg["shots"],
-                    "targets": cfg["queries"], "targets_disjoint_from_context": True},
-           "test": ev, "trainer_test": {k: v for k, v in res.items() if k not in ("config",)},
-           "overrides": a.set, "setup": a.setup, "published": SETUPS[a.setup]["published"],
-           "goal": "interval coverage within 3 points of nominal; gap to oracle no larger than published re-evaluations"}
+    doc = {
+        "command": command,
+        "preset": name,
+        "np_samples": a.np_samples,
+        "seed": a.seed,
+        "commit": git_commit(),
+        "machine": machine(),
+        "wall_seconds": wall,
+        "train_seconds": res["train_seconds"],
+        "train_steps": cfg["steps"],
+        "meta_batch": cfg["meta_batch"],
+        "task": {
+            "kernel": cfg["gp_kernel"],
+            "length_scale": cfg["gp_length_scale"],
+            "scale": cfg["gp_scale"],
+            "noise_std": cfg["gp_noise"],
+            "x_range": [-2, 2],
+            "context": cfg["shots"],
+            "targets": cfg["queries"],
+            "targets_disjoint_from_context": True,
+        },
+        "test": ev,
+        "trainer_test": {k: v for k, v in res.items() if k not in ("config",)},
+        "overrides": a.set,
+        "setup": a.setup,
+        "published": SETUPS[a.setup]["published"],
+        "goal": "interval coverage within 3 points of nominal; gap to oracle no larger than published re-evaluations",
+    }
     (out / "results.json").write_text(json.dumps(doc, indent=1))
     report(out.name, ev, wall)
 
@@ -243,10 +314,12 @@ def report(name: str, ev: dict, wall: float) -> None:
     elbo = ev.get("gap_elbo (oracle_joint - model_elbo)")
     iw = ev.get("gap_iw (oracle_joint - model_iw)")
     elbo_text = f", ELBO gap {elbo['mean']:.3f}, importance-weighted gap {iw['mean']:.3f}" if elbo else ""
-    print(f"{name}: model LL/pt joint {ll['model_joint']['mean']:.3f} +- {ll['model_joint']['ci95']:.3f}, "
-          f"marginal {ll['model_marginal']['mean']:.3f}; oracle joint {ll['oracle_joint']['mean']:.3f}, "
-          f"marginal {ll['oracle_marginal']['mean']:.3f}; joint gap {gap['mean']:.3f} +- {gap['ci95']:.3f}"
-          f"{elbo_text}; coverage {ev['coverage']} ({wall / 60:.1f} min)")
+    print(
+        f"{name}: model LL/pt joint {ll['model_joint']['mean']:.3f} +- {ll['model_joint']['ci95']:.3f}, "
+        f"marginal {ll['model_marginal']['mean']:.3f}; oracle joint {ll['oracle_joint']['mean']:.3f}, "
+        f"marginal {ll['oracle_marginal']['mean']:.3f}; joint gap {gap['mean']:.3f} +- {gap['ci95']:.3f}"
+        f"{elbo_text}; coverage {ev['coverage']} ({wall / 60:.1f} min)"
+    )
 
 
 if __name__ == "__main__":

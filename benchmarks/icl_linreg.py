@@ -8,6 +8,7 @@ test tasks for every k = 0..2d, writes curve.json/curve.png and results.json.
     python benchmarks/icl_linreg.py                       # CPU budget: d=5, 3,000 steps (~12 min on 1 busy core)
     python benchmarks/icl_linreg.py --dim 20 --steps 50000 --model-dim 256 --layers 12 --heads 8   # paper-like (GPU)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,11 @@ from fastadapt.tasks.linreg import LinearRegressionTasks
 from fastadapt.train.icl_curves import incontext_curve, plot_curves
 from fastadapt.train.trainer import git_commit, load_run, machine, train
 
-PAPER = ("Garg et al. 2022 (Fig. 2, d=20): the transformer's normalized error tracks least squares at every k; "
-         "both fall to ~0 at k >= d (noiseless). Goal here: error within 0.1 (10% of the zero predictor's error "
-         "of 1) of least squares at every k >= d.")
+PAPER = (
+    "Garg et al. 2022 (Fig. 2, d=20): the transformer's normalized error tracks least squares at every k; "
+    "both fall to ~0 at k >= d (noiseless). Goal here: error within 0.1 (10% of the zero predictor's error "
+    "of 1) of least squares at every k >= d."
+)
 
 
 def main() -> None:
@@ -44,10 +47,25 @@ def main() -> None:
     a = p.parse_args()
     d = a.dim
     cfg = get_preset("icl-linreg")
-    cfg.update(linreg_dim=d, input_dim=d, shots=2 * d, train_shots=2 * d, steps=a.steps, meta_batch=a.batch, lr=a.lr,
-               lr_decay_every=max(1, int(0.7 * a.steps)), icl_dim=a.model_dim, icl_layers=a.layers,
-               icl_heads=a.heads, seed=a.seed, val_every=max(50, a.steps // 5), ckpt_every=max(50, a.steps // 5),
-               log_every=50, val_episodes=min(500, a.tasks), eval_episodes=a.tasks)
+    cfg.update(
+        linreg_dim=d,
+        input_dim=d,
+        shots=2 * d,
+        train_shots=2 * d,
+        steps=a.steps,
+        meta_batch=a.batch,
+        lr=a.lr,
+        lr_decay_every=max(1, int(0.7 * a.steps)),
+        icl_dim=a.model_dim,
+        icl_layers=a.layers,
+        icl_heads=a.heads,
+        seed=a.seed,
+        val_every=max(50, a.steps // 5),
+        ckpt_every=max(50, a.steps // 5),
+        log_every=50,
+        val_episodes=min(500, a.tasks),
+        eval_episodes=a.tasks,
+    )
     out = Path(a.out)
     if out.exists():
         shutil.rmtree(out)
@@ -60,14 +78,28 @@ def main() -> None:
     plot_curves(curve, out / "curve.png", title=f"in-context linear regression, d = {d} ({a.steps} steps, CPU)")
     tr, ls = curve["curves"]["transformer"]["error"], curve["curves"]["least_squares"]["error"]
     excess = [tr[k] - ls[k] for k in range(d, 2 * d + 1)]
-    doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(), "machine": machine(),
-           "wall_seconds": wall, "train_seconds": res["train_seconds"], "train_steps": a.steps, "dim": d,
-           "model": {"dim": a.model_dim, "layers": a.layers, "heads": a.heads,
-                     "parameters": sum(p.numel() for p in learner.parameters())},
-           "protocol": f"d={d} (paper: 20), k=0..{2 * d}, {a.tasks} test tasks, noiseless, no curriculum",
-           "curve": curve, "excess_over_least_squares_k_ge_d": excess,
-           "goal_met": bool(max(excess) <= 0.1), "paper": PAPER,
-           "test_at_2d": {k: v for k, v in res.items() if k != "config"}}
+    doc = {
+        "command": "python " + " ".join(sys.argv),
+        "seed": a.seed,
+        "commit": git_commit(),
+        "machine": machine(),
+        "wall_seconds": wall,
+        "train_seconds": res["train_seconds"],
+        "train_steps": a.steps,
+        "dim": d,
+        "model": {
+            "dim": a.model_dim,
+            "layers": a.layers,
+            "heads": a.heads,
+            "parameters": sum(p.numel() for p in learner.parameters()),
+        },
+        "protocol": f"d={d} (paper: 20), k=0..{2 * d}, {a.tasks} test tasks, noiseless, no curriculum",
+        "curve": curve,
+        "excess_over_least_squares_k_ge_d": excess,
+        "goal_met": bool(max(excess) <= 0.1),
+        "paper": PAPER,
+        "test_at_2d": {k: v for k, v in res.items() if k != "config"},
+    }
     (out / "curve.json").write_text(json.dumps(curve, indent=1))
     (out / "results.json").write_text(json.dumps(doc, indent=1))
     print("k   transformer  least_sq  ridge  3-nn  averaging")

@@ -15,6 +15,7 @@ within 2 points of ProtoNet.
     python benchmarks/icl_omniglot.py --minutes 3                      # on a GPU
     python benchmarks/icl_omniglot.py --steps 20 --episodes 20 --results /tmp/r   # smoke test
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,25 +26,26 @@ from pathlib import Path
 from typing import Any
 
 from blackbox_omniglot import run, shrink
+
 from fastadapt.presets import apply_overrides, get_preset
 from fastadapt.train.budget import steps_for_budget
 from fastadapt.train.trainer import git_commit, hardware, machine
 
-PAPER = {"protonet": 98.8}   # Snell et al. 2017, Table 1 (5-way 1-shot, trained to convergence)
+PAPER = {"protonet": 98.8}  # Snell et al. 2017, Table 1 (5-way 1-shot, trained to convergence)
 
 
-def budgeted(cfg: dict[str, Any], minutes: float | None, steps: int | None,
-             episodes: int | None) -> tuple[dict[str, Any], float | None]:
+def budgeted(
+    cfg: dict[str, Any], minutes: float | None, steps: int | None, episodes: int | None
+) -> tuple[dict[str, Any], float | None]:
     """``cfg`` with its step count fitted to ``minutes`` of training (or fixed ``steps``), lr decays at thirds."""
     step_s = None
     if minutes:
         # 5% more steps than the probe predicts, not rounded down, so that the clock, not the step count, ends
         # each run (rounding down to whole logging windows left one model 1.3 of 15 minutes short)
-        steps, step_s = steps_for_budget(cfg, 1.05 * 60 * minutes, fraction=1.0, minimum=cfg["log_every"],
-                                         timed=15)
+        steps, step_s = steps_for_budget(cfg, 1.05 * 60 * minutes, fraction=1.0, minimum=cfg["log_every"], timed=15)
     cfg = shrink(cfg, steps, episodes)
     cfg["lr_decay_every"] = max(cfg["steps"] // 3, 1)
-    if minutes:       # the trainer's clock enforces the budget: both models train the same wall time
+    if minutes:  # the trainer's clock enforces the budget: both models train the same wall time
         cfg["max_train_seconds"] = 60.0 * minutes
     return cfg, step_s
 
@@ -53,8 +55,13 @@ def main() -> None:
     p.add_argument("--minutes", type=float, help="training budget per model on this machine")
     p.add_argument("--steps", type=int, help="train exactly this many steps each (no budget probe)")
     p.add_argument("--episodes", type=int, help="test episodes (default: the presets', 1,000)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a value of the in-context learner's preset")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a value of the in-context learner's preset",
+    )
     p.add_argument("--results", default="results")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
@@ -64,23 +71,45 @@ def main() -> None:
     root = Path(a.results)
     suffix = f"-{hardware().lower()}{a.minutes:g}min" if a.minutes else f"-{a.steps}steps"
     models: dict[str, dict[str, Any]] = {}
-    presets = {"icl": apply_overrides(get_preset("omniglot-icl-5w1s"), a.set),
-               "protonet": get_preset("omniglot-protonet-5w1s")}
+    presets = {
+        "icl": apply_overrides(get_preset("omniglot-icl-5w1s"), a.set),
+        "protonet": get_preset("omniglot-protonet-5w1s"),
+    }
     for name, cfg in presets.items():
         cfg, step_s = budgeted(dict(cfg, seed=a.seed), a.minutes, a.steps, a.episodes)
         models[name], _ = run(cfg, root / f"icl-omniglot-{name}-5w1s{suffix}")
-        models[name].update(steps=models[name].pop("train_steps"), planned_steps=cfg["steps"],
-                            probe_step_seconds=step_s, train_ways=cfg["train_ways"], meta_batch=cfg["meta_batch"],
-                            lr=cfg["lr"])
-        print(f"{name}: {100 * models[name]['accuracy']:.2f} +- {100 * models[name]['ci95']:.2f}% after "
-              f"{models[name]['steps']} steps ({models[name]['train_seconds'] / 60:.1f} min)", flush=True)
+        models[name].update(
+            steps=models[name].pop("train_steps"),
+            planned_steps=cfg["steps"],
+            probe_step_seconds=step_s,
+            train_ways=cfg["train_ways"],
+            meta_batch=cfg["meta_batch"],
+            lr=cfg["lr"],
+        )
+        print(
+            f"{name}: {100 * models[name]['accuracy']:.2f} +- {100 * models[name]['ci95']:.2f}% after "
+            f"{models[name]['steps']} steps ({models[name]['train_seconds'] / 60:.1f} min)",
+            flush=True,
+        )
     gap = 100 * (models["icl"]["accuracy"] - models["protonet"]["accuracy"])
-    doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(), "machine": machine(),
-           "wall_seconds": time.time() - t0, "ways": 5, "shots": 1,
-           "budget": f"{a.minutes:g} min of training per model on this machine ({hardware()})" if a.minutes
-           else f"{a.steps} steps per model", "overrides": a.set, "models": models,
-           "gap_icl_minus_protonet_points": gap, "within_2_points": gap >= -2.0,
-           "paper_accuracy_pct": PAPER, "paper": "Snell et al. 2017 Table 1 (ProtoNet, trained to convergence)"}
+    doc = {
+        "command": "python " + " ".join(sys.argv),
+        "seed": a.seed,
+        "commit": git_commit(),
+        "machine": machine(),
+        "wall_seconds": time.time() - t0,
+        "ways": 5,
+        "shots": 1,
+        "budget": f"{a.minutes:g} min of training per model on this machine ({hardware()})"
+        if a.minutes
+        else f"{a.steps} steps per model",
+        "overrides": a.set,
+        "models": models,
+        "gap_icl_minus_protonet_points": gap,
+        "within_2_points": gap >= -2.0,
+        "paper_accuracy_pct": PAPER,
+        "paper": "Snell et al. 2017 Table 1 (ProtoNet, trained to convergence)",
+    }
     out = root / f"icl-omniglot-5w1s{suffix}.json"
     root.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1))

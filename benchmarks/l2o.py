@@ -9,6 +9,7 @@ validation problems. Adds the command, wall time and the paper's claim to result
     python benchmarks/l2o.py --preset l2o-mlp-omniglot                   # see the preset; ~1-2 h on 2 cores
     python benchmarks/l2o.py --preset l2o-quadratic --set l2o_net=mlp --out results/l2o-quadratic-mlp
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,11 +25,11 @@ from fastadapt.train.trainer import git_commit, machine
 
 PAPER = {  # Andrychowicz et al. 2016 report curves only (no table): what they claim, per family
     "quadratic": "Fig. 2 (left): on held-out 10-d quadratics the LSTM optimizer's loss is below tuned SGD, "
-                 "RMSprop, ADAM and NAG over the 100 training steps (figure only, no numbers).",
+    "RMSprop, ADAM and NAG over the 100 training steps (figure only, no numbers).",
     "mlp-omniglot": "Fig. 4 (MNIST, 20-unit sigmoid MLP): below tuned ADAM/RMSprop/NAG/SGD over the 100 training "
-                    "steps and still ahead at 200 steps; we use Omniglot-derived 10-class problems, not MNIST.",
+    "steps and still ahead at 200 steps; we use Omniglot-derived 10-class problems, not MNIST.",
     "conv-omniglot": "Not in the paper for this net; their Fig. 5 transfers a CIFAR optimizer to held-out "
-                     "CIFAR classes. Here: an MLP-trained optimizer on a conv net it never saw.",
+    "CIFAR classes. Here: an MLP-trained optimizer on a conv net it never saw.",
 }
 
 
@@ -53,23 +54,36 @@ def main() -> None:
             r = entry[f"h{h}"]
             L = r["optimizers"]["learned"]
             headline[f"{fam}@{h}"] = {
-                "learned_final": L["final_mean"], "learned_ci95": L["final_ci95"], "learned_diverged": L["diverged"],
+                "learned_final": L["final_mean"],
+                "learned_ci95": L["final_ci95"],
+                "learned_diverged": L["diverged"],
                 **{f"{n}_final": s["final_mean"] for n, s in r["optimizers"].items() if n != "learned"},
                 "best_baseline": r["best_baseline"],
                 "learned_below_tuned_adam": L["final_mean"] < r["optimizers"]["adam"]["final_mean"],
                 "learned_below_tuned_adam_significant": r["vs_adam"]["learned_below"],
                 "learned_better_on_fraction_of_problems": r["vs_adam"]["learned_better_fraction"],
                 "learned_below_best_baseline": L["final_mean"] < r["optimizers"][r["best_baseline"]]["final_mean"],
-                "step_ms_learned": L["ms_per_step"], "step_ms_adam": r["optimizers"]["adam"]["ms_per_step"]}
-    res.update(command="python " + " ".join(sys.argv), wall_seconds=wall, commit=git_commit(), machine=machine(),
-               seed=cfg["seed"], headline=headline, paper={f: PAPER.get(f, "") for f in res["families"]},
-               protocol=f"{cfg['l2o_net']} optimizer meta-trained {cfg['steps']} iterations on {cfg['family']} "
-                        f"(horizon {H}, unroll {cfg['unroll']}); baselines tuned on {cfg['tune_problems']} val problems "
-                        f"per family at horizon {H}; {cfg['eval_problems']} held-out test problems; 95% CI = 1.96 SE")
+                "step_ms_learned": L["ms_per_step"],
+                "step_ms_adam": r["optimizers"]["adam"]["ms_per_step"],
+            }
+    res.update(
+        command="python " + " ".join(sys.argv),
+        wall_seconds=wall,
+        commit=git_commit(),
+        machine=machine(),
+        seed=cfg["seed"],
+        headline=headline,
+        paper={f: PAPER.get(f, "") for f in res["families"]},
+        protocol=f"{cfg['l2o_net']} optimizer meta-trained {cfg['steps']} iterations on {cfg['family']} "
+        f"(horizon {H}, unroll {cfg['unroll']}); baselines tuned on {cfg['tune_problems']} val problems "
+        f"per family at horizon {H}; {cfg['eval_problems']} held-out test problems; 95% CI = 1.96 SE",
+    )
     (out / "results.json").write_text(json.dumps(res, indent=1))
     for k, v in headline.items():
-        print(f"{k}: learned {v['learned_final']:.4g} +- {v['learned_ci95']:.2g} vs tuned adam {v['adam_final']:.4g}, "
-              f"best baseline {v['best_baseline']} {v[v['best_baseline'] + '_final']:.4g}")
+        print(
+            f"{k}: learned {v['learned_final']:.4g} +- {v['learned_ci95']:.2g} vs tuned adam {v['adam_final']:.4g}, "
+            f"best baseline {v['best_baseline']} {v[v['best_baseline'] + '_final']:.4g}"
+        )
     print(f"wall {wall / 60:.1f} min")
 
 

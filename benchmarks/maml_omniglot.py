@@ -15,6 +15,7 @@ is left for validation passes and slower steps. ``--lr-decays N`` multiplies the
 ``lr_decay`` (0.5) N times, evenly spaced over the run (the step count is only known once the budget is
 measured); ``--set KEY=VALUE`` overrides a preset key, and ``--tag`` names such variants' run folders.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,15 +25,18 @@ import sys
 import time
 from pathlib import Path
 
-
 from fastadapt.presets import apply_overrides, get_preset
 from fastadapt.train.budget import steps_for_budget
 from fastadapt.train.trainer import git_commit, hardware, machine, train
 
-PAPER = {"maml": {(5, 1): 98.7, (5, 5): 99.9, (20, 1): 95.8, (20, 5): 98.9},        # Finn 2017, Table 1
-         "fomaml": {(5, 1): 98.3, (5, 5): 99.2, (20, 1): 89.4, (20, 5): 97.9},      # Finn 2017, Table 1
-         "metasgd": {(5, 1): 99.53, (5, 5): 99.93, (20, 1): 95.93, (20, 5): 98.97},  # Li 2017, Table 2
-         "anil": {}, "mamlpp": {}, "reptile": {(5, 1): 97.68, (5, 5): 99.48, (20, 1): 89.43, (20, 5): 97.12}}
+PAPER = {
+    "maml": {(5, 1): 98.7, (5, 5): 99.9, (20, 1): 95.8, (20, 5): 98.9},  # Finn 2017, Table 1
+    "fomaml": {(5, 1): 98.3, (5, 5): 99.2, (20, 1): 89.4, (20, 5): 97.9},  # Finn 2017, Table 1
+    "metasgd": {(5, 1): 99.53, (5, 5): 99.93, (20, 1): 95.93, (20, 5): 98.97},  # Li 2017, Table 2
+    "anil": {},
+    "mamlpp": {},
+    "reptile": {(5, 1): 97.68, (5, 5): 99.48, (20, 1): 89.43, (20, 5): 97.12},
+}
 
 
 def main() -> None:
@@ -46,8 +50,12 @@ def main() -> None:
     p.add_argument("--results", default="results")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset key")
     p.add_argument("--lr-decays", type=int, default=0, help="learning-rate decays, evenly spaced over the run")
-    p.add_argument("--fraction", type=float, default=0.8,
-                   help="share of --minutes given to measured-speed training steps (the rest: validation, slack)")
+    p.add_argument(
+        "--fraction",
+        type=float,
+        default=0.8,
+        help="share of --minutes given to measured-speed training steps (the rest: validation, slack)",
+    )
     p.add_argument("--tag", default="", help="appended to the run folder's name (variants made with --set)")
     a = p.parse_args()
     if a.lr_decays < 0:
@@ -68,8 +76,9 @@ def main() -> None:
         cfg.update(steps=steps, log_every=max(1, every // 5), val_every=every, ckpt_every=max(1, every // 5) * 5)
         if a.lr_decays:
             cfg["lr_decay_every"] = -(-steps // (a.lr_decays + 1))
-        out = Path(a.results) / (name + (f"-{a.steps}it" if a.steps else f"-{hardware().lower()}{a.minutes:g}min")
-                                 + a.tag)
+        out = Path(a.results) / (
+            name + (f"-{a.steps}it" if a.steps else f"-{hardware().lower()}{a.minutes:g}min") + a.tag
+        )
         if out.exists():
             shutil.rmtree(out)
         t = time.time()
@@ -77,18 +86,36 @@ def main() -> None:
         wall = time.time() - t
         test = {k: v for k, v in res.items() if k != "config"}
         paper = PAPER[method].get((a.ways, a.shots))
-        doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(),
-               "machine": machine(), "wall_seconds": wall, "preset": name, "train_steps": steps,
-               "seconds_per_iteration_measured": per_it, "overrides": a.set,
-               "lr_schedule": {k: cfg[k] for k in ("lr", "lr_decay", "lr_decay_every")},
-               "budget_minutes": None if a.steps else a.minutes, "budget_fraction": None if a.steps else a.fraction,
-               "protocol": (f"{steps} meta-iterations (paper: 60,000)" if a.steps else
-                            f"{hardware()} budget {a.minutes:g} min: {steps} meta-iterations (paper: 60,000)"),
-               "test": test, "accuracy": 100 * test["accuracy"], "ci95": 100 * test["ci95"],
-               "paper_accuracy": paper, "paper": "Finn 2017 / Li 2017 / Nichol 2018" if paper else None}
+        doc = {
+            "command": "python " + " ".join(sys.argv),
+            "seed": a.seed,
+            "commit": git_commit(),
+            "machine": machine(),
+            "wall_seconds": wall,
+            "preset": name,
+            "train_steps": steps,
+            "seconds_per_iteration_measured": per_it,
+            "overrides": a.set,
+            "lr_schedule": {k: cfg[k] for k in ("lr", "lr_decay", "lr_decay_every")},
+            "budget_minutes": None if a.steps else a.minutes,
+            "budget_fraction": None if a.steps else a.fraction,
+            "protocol": (
+                f"{steps} meta-iterations (paper: 60,000)"
+                if a.steps
+                else f"{hardware()} budget {a.minutes:g} min: {steps} meta-iterations (paper: 60,000)"
+            ),
+            "test": test,
+            "accuracy": 100 * test["accuracy"],
+            "ci95": 100 * test["ci95"],
+            "paper_accuracy": paper,
+            "paper": "Finn 2017 / Li 2017 / Nichol 2018" if paper else None,
+        }
         (out / "results.json").write_text(json.dumps(doc, indent=1))
-        print(f"{name}: {100 * test['accuracy']:.2f} +- {100 * test['ci95']:.2f} (paper {paper}) "
-              f"after {steps} iterations, {wall / 60:.1f} min", flush=True)
+        print(
+            f"{name}: {100 * test['accuracy']:.2f} +- {100 * test['ci95']:.2f} (paper {paper}) "
+            f"after {steps} iterations, {wall / 60:.1f} min",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ characters, unshifted and with every image moved by a random offset of up to 1 a
     python benchmarks/mann_generalization.py results/omniglot-mann-5class-full-20px-896k \\
         results/omniglot-mann-5class-20px-896k-shift1-144k --out results/mann-generalization.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,8 @@ from fastadapt.train.trainer import git_commit, load_run, machine
 
 
 def score(learner, sampler, batches: int, shift: int) -> dict[str, float]:
-    learner.train()                       # meta_loss applies the translation only in training mode
-    learner.shift, learner.rotate = shift, 0.0     # only the translation under study, whatever the run trained with
+    learner.train()  # meta_loss applies the translation only in training mode
+    learner.shift, learner.rotate = shift, 0.0  # only the translation under study, whatever the run trained with
     accs = [learner.meta_loss(sampler.batch(i, 32))[1] for i in range(batches)]
     return {k: sum(a[k] for a in accs) / len(accs) for k in ("acc", "acc_inst2")}
 
@@ -45,10 +46,19 @@ def main() -> None:
                 sampler = build_sampler(cfg, part, cfg["ways"], 1, 9, a.seed)
                 for shift in (0, 1, 2):
                     out[run][f"{part}_shift{shift}"] = r = score(learner, sampler, a.batches, shift)
-                    print(f"{run} {part} shift {shift}: acc {100 * r['acc']:.1f}%, 2nd instance "
-                          f"{100 * r['acc_inst2']:.1f}%")
-    doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(), "machine": machine(),
-           "wall_seconds": time.time() - t, "sequences_per_score": 32 * a.batches, "results": out}
+                    print(
+                        f"{run} {part} shift {shift}: acc {100 * r['acc']:.1f}%, 2nd instance "
+                        f"{100 * r['acc_inst2']:.1f}%"
+                    )
+    doc = {
+        "command": "python " + " ".join(sys.argv),
+        "seed": a.seed,
+        "commit": git_commit(),
+        "machine": machine(),
+        "wall_seconds": time.time() - t,
+        "sequences_per_score": 32 * a.batches,
+        "results": out,
+    }
     with open(a.out, "w") as f:
         json.dump(doc, f, indent=1)
     print(f"wrote {a.out}")

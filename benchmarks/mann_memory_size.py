@@ -10,6 +10,7 @@ memory of S slots with R heads turns over in S / R steps (32 for 128 slots and 4
     python benchmarks/mann_memory_size.py results/omniglot-mann-5class-20px-then-shift2-rot10-192k \\
         --slots 64 128 256 512 --out results/mann-memory-size.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,24 +40,35 @@ def main() -> None:
         for run in a.runs:
             learner, cfg = load_run(run)
             if min(a.slots) < learner.heads:
-                p.error(f"--slots must be at least the number of read heads ({learner.heads}) of {run}, "
-                        f"got {min(a.slots)}.")
+                p.error(
+                    f"--slots must be at least the number of read heads ({learner.heads}) of {run}, got {min(a.slots)}."
+                )
             trained = learner.slots
             out[run] = {"trained_slots": trained}
             for part in a.parts:
-                seqs = omniglot_sequences(cfg, part, cfg["ways"], 10, seed=cfg["eval_seed"])   # same for every size
+                seqs = omniglot_sequences(cfg, part, cfg["ways"], 10, seed=cfg["eval_seed"])  # same for every size
                 for slots in a.slots:
                     learner.slots = slots
                     r = instance_accuracy(learner, seqs, a.episodes, instances=INSTANCES)
                     out[run][f"{part}_slots{slots}"] = {str(k): 100 * r[str(k)]["accuracy"] for k in INSTANCES}
                     out[run][f"{part}_slots{slots}_ci95"] = {str(k): 100 * r[str(k)]["ci95"] for k in INSTANCES}
-                    print(f"{run} {part} {slots} slots: "
-                          + " / ".join(f"{100 * r[str(k)]['accuracy']:.1f}" for k in INSTANCES), flush=True)
+                    print(
+                        f"{run} {part} {slots} slots: "
+                        + " / ".join(f"{100 * r[str(k)]['accuracy']:.1f}" for k in INSTANCES),
+                        flush=True,
+                    )
             learner.slots = trained
-    doc = {"command": "python " + " ".join(sys.argv), "commit": git_commit(), "machine": machine(),
-           "wall_seconds": time.time() - t, "sequences_per_score": a.episodes, "instances": INSTANCES,
-           "note": "accuracy (%) at the k-th presentation of a class (and its 95% CI over sequences); same "
-                   "sequences (the run's eval_seed) for every slot count", "results": out}
+    doc = {
+        "command": "python " + " ".join(sys.argv),
+        "commit": git_commit(),
+        "machine": machine(),
+        "wall_seconds": time.time() - t,
+        "sequences_per_score": a.episodes,
+        "instances": INSTANCES,
+        "note": "accuracy (%) at the k-th presentation of a class (and its 95% CI over sequences); same "
+        "sequences (the run's eval_seed) for every slot count",
+        "results": out,
+    }
     with open(a.out, "w") as f:
         json.dump(doc, f, indent=1)
     print(f"wrote {a.out}")

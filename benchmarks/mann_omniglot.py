@@ -36,7 +36,8 @@ CPU-sized training budget unless --full.
         --set mann_freeze_encoder=true --set encoder_from=results/omniglot-protonet-5w1s-gpu-full \
         --set lr_decay_every=2000 --tag=-protonet-conv4-frozen-96k
     # ... and that run extended to 6,000 batches: the same command with
-    #     --steps 6000 --from-run results/omniglot-mann-5class-conv4-protonet-conv4-frozen-96k --tag=-protonet-frozen-192k
+    #     --steps 6000 --from-run results/omniglot-mann-5class-conv4-protonet-conv4-frozen-96k \
+    #     --tag=-protonet-frozen-192k
     # ... then 96,000 more sequences with 256 slots and shift / rotation augmentation: the same frozen-encoder keys with
     #     --steps 3000 --set init_from=results/omniglot-mann-5class-conv4-protonet-frozen-192k --set lr=2.5e-4
     #     --set lr_decay_every=1500 --set mann_slots=256 --set mann_shift=2 --set mann_rotate=10
@@ -45,6 +46,7 @@ CPU-sized training budget unless --full.
     #     -protonet-frozen-width80-96k, -protonet-frozen-width80-192k (--from-run the first) and
     #     -protonet-frozen-width80-then-slots256-shift2-rot10-96k (--set init_from=the second)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,10 +65,12 @@ from fastadapt.train.evaluate import adaptation_latency_ms
 from fastadapt.train.trainer import git_commit, hardware, load_run, machine, train
 
 INSTANCES = (1, 2, 3, 4, 5, 10)
-PAPER = {5: {"1": 36.4, "2": 82.8, "3": 91.0, "4": 92.6, "5": 94.9, "10": 98.1}}   # Santoro 2016, Table 1
-PAPER_NOTE = ("Santoro et al. 2016, Table 1 (MANN, LSTM controller, 5 classes, one-hot labels, Omniglot test "
-              "classes, 100,000 training episodes). The 15-class numbers (Table 2, string labels) are not "
-              "compared here.")
+PAPER = {5: {"1": 36.4, "2": 82.8, "3": 91.0, "4": 92.6, "5": 94.9, "10": 98.1}}  # Santoro 2016, Table 1
+PAPER_NOTE = (
+    "Santoro et al. 2016, Table 1 (MANN, LSTM controller, 5 classes, one-hot labels, Omniglot test "
+    "classes, 100,000 training episodes). The 15-class numbers (Table 2, string labels) are not "
+    "compared here."
+)
 
 
 def main() -> None:
@@ -75,19 +79,39 @@ def main() -> None:
     p.add_argument("--steps", type=int, help="meta-batches of 16 sequences (default: the preset's)")
     p.add_argument("--full", action="store_true", help="Santoro's budget: 100,000 episodes (6,250 batches of 16)")
     p.add_argument("--encoder", choices=("pixels", "conv4"), help="controller input (default: preset, pixels)")
-    p.add_argument("--minutes", type=float, help="training budget on this machine: a probe sets the steps (with "
-                   "--full: at most the paper's 100,000 episodes)")
-    p.add_argument("--meta-batch", type=int, help="sequences per batch (default: the preset's 16); with --full the "
-                   "number of batches is scaled so the run still sees 100,000 episodes")
-    p.add_argument("--write", choices=("add", "key"), help="memory write vector (default: preset, a separate add "
-                   "vector; 'key' writes the read key, Santoro's eq. 8 literally)")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        help="training budget on this machine: a probe sets the steps (with "
+        "--full: at most the paper's 100,000 episodes)",
+    )
+    p.add_argument(
+        "--meta-batch",
+        type=int,
+        help="sequences per batch (default: the preset's 16); with --full the "
+        "number of batches is scaled so the run still sees 100,000 episodes",
+    )
+    p.add_argument(
+        "--write",
+        choices=("add", "key"),
+        help="memory write vector (default: preset, a separate add "
+        "vector; 'key' writes the read key, Santoro's eq. 8 literally)",
+    )
     p.add_argument("--episodes", type=int, default=1000, help="test sequences for the instance accuracies")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset value")
     p.add_argument("--tag", default="", help="appended to the run folder's name (variants trained with --set)")
-    p.add_argument("--resume", action="store_true", help="continue the run folder's training from its last "
-                   "checkpoint (after a crash, or with a larger --steps to extend it) instead of starting over")
-    p.add_argument("--from-run", metavar="DIR", help="extend the finished run in DIR: copy its checkpoints and log "
-                   "into this run's folder and resume there with this command's (larger) --steps")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run folder's training from its last "
+        "checkpoint (after a crash, or with a larger --steps to extend it) instead of starting over",
+    )
+    p.add_argument(
+        "--from-run",
+        metavar="DIR",
+        help="extend the finished run in DIR: copy its checkpoints and log "
+        "into this run's folder and resume there with this command's (larger) --steps",
+    )
     p.add_argument("--results", default="results")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
@@ -114,12 +138,16 @@ def main() -> None:
     cfg["val_every"] = min(cfg["val_every"], steps)
     cfg["log_every"] = min(cfg["log_every"], steps)
     cfg["ckpt_every"] = cfg["log_every"] * max(1, min(cfg["ckpt_every"], steps) // cfg["log_every"])
-    variant = "".join(f"-{v}" for v, default in ((cfg["mann_encoder"], "pixels"), (cfg.get("mann_write", "add"), "add"))
-                      if v != default)
+    variant = "".join(
+        f"-{v}"
+        for v, default in ((cfg["mann_encoder"], "pixels"), (cfg.get("mann_write", "add"), "add"))
+        if v != default
+    )
     full = a.full and cfg["steps"] * cfg["meta_batch"] >= 100_000
     budget = f"-{hardware().lower()}{a.minutes:g}min" if a.minutes and not full else ""
-    out = Path(a.results) / (preset + variant + ("-full" if full else "") + budget
-                             + ("-gpu" if full and hardware() == "GPU" else "") + a.tag)
+    out = Path(a.results) / (
+        preset + variant + ("-full" if full else "") + budget + ("-gpu" if full and hardware() == "GPU" else "") + a.tag
+    )
     if a.from_run:
         if out.exists():
             sys.exit(f"{out} exists; remove it, or continue it with --resume instead of --from-run.")
@@ -134,26 +162,40 @@ def main() -> None:
     latency = adaptation_latency_ms(learner, build_sampler(cfg, "test", a.classes, 1, 9, cfg["eval_seed"]), 20)
     wall = time.time() - t
     paper = PAPER.get(a.classes)
-    doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(), "machine": machine(),
-           "wall_seconds": wall, "preset": preset, "train_steps": cfg["steps"],
-           "train_episodes": cfg["steps"] * cfg["meta_batch"], "train_seconds": episodic["train_seconds"],
-           "continued_from": a.from_run, "init_from": cfg["init_from"] or None, "budget_minutes": a.minutes,
-           "probe_step_seconds": step_s,
-           "protocol": f"{a.classes} classes x 10 drawings per test sequence (length {10 * a.classes}), "
-                       f"{a.episodes} sequences, held-out (test) Omniglot characters; encoder {cfg['mann_encoder']}, "
-                       f"memory write vector {cfg.get('mann_write', 'add')!r}, meta-batch {cfg['meta_batch']}, "
-                       f"{cfg['image_size']}x{cfg['image_size']} images",
-           "overrides": a.set,
-           "instance_accuracy": {k: {**v, "accuracy_pct": 100 * v["accuracy"]} if isinstance(v, dict) else v
-                                 for k, v in inst.items()},
-           "paper_instance_accuracy_pct": paper, "paper": PAPER_NOTE,
-           "episodic_test": {k: v for k, v in episodic.items() if k in ("accuracy", "ci95", "nll", "ece", "episodes")},
-           "adaptation_latency": latency}
+    doc = {
+        "command": "python " + " ".join(sys.argv),
+        "seed": a.seed,
+        "commit": git_commit(),
+        "machine": machine(),
+        "wall_seconds": wall,
+        "preset": preset,
+        "train_steps": cfg["steps"],
+        "train_episodes": cfg["steps"] * cfg["meta_batch"],
+        "train_seconds": episodic["train_seconds"],
+        "continued_from": a.from_run,
+        "init_from": cfg["init_from"] or None,
+        "budget_minutes": a.minutes,
+        "probe_step_seconds": step_s,
+        "protocol": f"{a.classes} classes x 10 drawings per test sequence (length {10 * a.classes}), "
+        f"{a.episodes} sequences, held-out (test) Omniglot characters; encoder {cfg['mann_encoder']}, "
+        f"memory write vector {cfg.get('mann_write', 'add')!r}, meta-batch {cfg['meta_batch']}, "
+        f"{cfg['image_size']}x{cfg['image_size']} images",
+        "overrides": a.set,
+        "instance_accuracy": {
+            k: {**v, "accuracy_pct": 100 * v["accuracy"]} if isinstance(v, dict) else v for k, v in inst.items()
+        },
+        "paper_instance_accuracy_pct": paper,
+        "paper": PAPER_NOTE,
+        "episodic_test": {k: v for k, v in episodic.items() if k in ("accuracy", "ci95", "nll", "ece", "episodes")},
+        "adaptation_latency": latency,
+    }
     (out / "results.json").write_text(json.dumps(doc, indent=1))
     row = " / ".join(f"{100 * inst[str(k)]['accuracy']:.1f}" for k in INSTANCES)
     ref = " / ".join(f"{paper[str(k)]:.1f}" for k in INSTANCES) if paper else "n/a"
-    print(f"{preset}: instances {INSTANCES}: {row} % (paper {ref}); "
-          f"adapt {latency['adapt_ms']:.1f} ms/task; wrote {out / 'results.json'}")
+    print(
+        f"{preset}: instances {INSTANCES}: {row} % (paper {ref}); "
+        f"adapt {latency['adapt_ms']:.1f} ms/task; wrote {out / 'results.json'}"
+    )
 
 
 if __name__ == "__main__":

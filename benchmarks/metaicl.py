@@ -11,6 +11,7 @@ Any local Hugging Face causal LM can replace the tiny one: --model PATH skips bu
     python benchmarks/metaicl.py --model /path/to/gpt2-large --pretrain-steps 0   # a real LM (GPU advised)
     python benchmarks/metaicl.py --pretrain-steps 20 --steps 20 --episodes 2 --out /tmp/metaicl-smoke
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,12 +24,23 @@ from pathlib import Path
 
 import torch
 
-from fastadapt.text.metaicl import (PromptBuilder, PromptFormat, clinc150_tasks, context_length, evaluate_kshot,
-                                    load_causal_lm, load_tasks, make_tiny_lm, meta_train)
+from fastadapt.text.metaicl import (
+    PromptBuilder,
+    PromptFormat,
+    clinc150_tasks,
+    context_length,
+    evaluate_kshot,
+    load_causal_lm,
+    load_tasks,
+    make_tiny_lm,
+    meta_train,
+)
 from fastadapt.train.trainer import git_commit, machine
 
-PAPER = ("Min et al. 2022 report MetaICL above plain in-context prompting of the same LM (GPT-2 large) in most "
-         "of their settings, direct and channel; they measure real LMs, this benchmark a tiny one (stated).")
+PAPER = (
+    "Min et al. 2022 report MetaICL above plain in-context prompting of the same LM (GPT-2 large) in most "
+    "of their settings, direct and channel; they measure real LMs, this benchmark a tiny one (stated)."
+)
 
 
 def pretrain_lm(model, tok, texts: list[str], steps: int, batch: int, length: int, lr: float, seed: int) -> list[float]:
@@ -64,7 +76,9 @@ def main() -> None:
     p.add_argument("--pretrain-steps", type=int, default=1500)
     p.add_argument("--steps", type=int, default=1500, help="MetaICL meta-training steps per variant")
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-3, help="1e-3 suits the tiny model; Min 2022 use 1e-5 for GPT-2 large")
+    p.add_argument(
+        "--lr", type=float, default=1e-3, help="1e-3 suits the tiny model; Min 2022 use 1e-5 for GPT-2 large"
+    )
     p.add_argument("--episodes", type=int, default=40, help="test episodes per unseen task")
     p.add_argument("--queries", type=int, default=10)
     p.add_argument("--methods", default="direct,channel")
@@ -86,12 +100,15 @@ def main() -> None:
         all_text = [e["input"] for ts in (train_tasks, test_tasks) for ex in ts.values() for e in ex]
         all_text += [o for ts in (train_tasks, test_tasks) for ex in ts.values() for o in ex[0]["options"]]
         base, tok = make_tiny_lm(None, all_text, n_layer=4, n_embd=128, n_head=4, n_positions=512, seed=a.seed)
-        plain = [e["input"] for ex in train_tasks.values() for e in ex] + \
-                [o for ex in train_tasks.values() for o in ex[0]["options"]] * 20
+        plain = [e["input"] for ex in train_tasks.values() for e in ex] + [
+            o for ex in train_tasks.values() for o in ex[0]["options"]
+        ] * 20
         pre_losses = pretrain_lm(base, tok, plain, a.pretrain_steps, 16, 128, 1e-3, a.seed)
         base.save_pretrained(str(out / "base-lm"))
         tok.save_pretrained(str(out / "base-lm"))
-        model_desc = "tiny GPT-2 (4 layers, width 128, word-level vocab), LM-pretrained on unpaired training-domain text"
+        model_desc = (
+            "tiny GPT-2 (4 layers, width 128, word-level vocab), LM-pretrained on unpaired training-domain text"
+        )
     results = {}
     for method in a.methods.split(","):
         fmt = PromptFormat(method, max_example_tokens=64)
@@ -102,18 +119,37 @@ def main() -> None:
         meta_res = evaluate_kshot(model, builder, test_tasks, a.k, a.episodes, a.queries, seed=a.seed + 1)
         model.save_pretrained(str(out / f"metaicl-{method}"))
         tok.save_pretrained(str(out / f"metaicl-{method}"))
-        results[method] = {"plain_in_context": plain_res, "metaicl": meta_res,
-                           "meta_train_loss_first_last_100": [sum(losses[:100]) / max(1, len(losses[:100])),
-                                                              sum(losses[-100:]) / max(1, len(losses[-100:]))]}
-        print(f"{method}: plain {100 * plain_res['accuracy']:.2f} +- {100 * plain_res['ci95']:.2f}  "
-              f"MetaICL {100 * meta_res['accuracy']:.2f} +- {100 * meta_res['ci95']:.2f}  "
-              f"(chance {100 / 15:.1f})", flush=True)
-    doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(), "machine": machine(),
-           "wall_seconds": time.time() - t0, "model": model_desc, "k": a.k, "train_tasks": train_names,
-           "test_tasks": test_names, "pretrain_steps": a.pretrain_steps, "meta_train_steps": a.steps,
-           "pretrain_loss_last_100": sum(pre_losses[-100:]) / max(1, len(pre_losses[-100:])) if pre_losses else None,
-           "results": results, "paper": PAPER,
-           "real_llm_measured": bool(a.model)}
+        results[method] = {
+            "plain_in_context": plain_res,
+            "metaicl": meta_res,
+            "meta_train_loss_first_last_100": [
+                sum(losses[:100]) / max(1, len(losses[:100])),
+                sum(losses[-100:]) / max(1, len(losses[-100:])),
+            ],
+        }
+        print(
+            f"{method}: plain {100 * plain_res['accuracy']:.2f} +- {100 * plain_res['ci95']:.2f}  "
+            f"MetaICL {100 * meta_res['accuracy']:.2f} +- {100 * meta_res['ci95']:.2f}  "
+            f"(chance {100 / 15:.1f})",
+            flush=True,
+        )
+    doc = {
+        "command": "python " + " ".join(sys.argv),
+        "seed": a.seed,
+        "commit": git_commit(),
+        "machine": machine(),
+        "wall_seconds": time.time() - t0,
+        "model": model_desc,
+        "k": a.k,
+        "train_tasks": train_names,
+        "test_tasks": test_names,
+        "pretrain_steps": a.pretrain_steps,
+        "meta_train_steps": a.steps,
+        "pretrain_loss_last_100": sum(pre_losses[-100:]) / max(1, len(pre_losses[-100:])) if pre_losses else None,
+        "results": results,
+        "paper": PAPER,
+        "real_llm_measured": bool(a.model),
+    }
     (out / "results.json").write_text(json.dumps(doc, indent=1))
 
 

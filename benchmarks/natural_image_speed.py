@@ -5,6 +5,7 @@ meta-loss + backward + Adam), for the ProtoNet and pre-training-baseline presets
 
     python benchmarks/natural_image_speed.py [--steps 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,15 @@ def measure(preset: str, steps: int, augment: str, precision: str = "bf16") -> d
             total.append(t2 - t0)
     d, t = statistics.median(data), statistics.median(total)
     images = batch.support_x.shape[1] + batch.query_x.shape[1]
-    return {"preset": preset, "augment": augment, "precision": precision, "images_per_step": images * cfg["meta_batch"],
-            "data_seconds": round(d, 4), "step_seconds": round(t, 4), "data_share": round(d / t, 4)}
+    return {
+        "preset": preset,
+        "augment": augment,
+        "precision": precision,
+        "images_per_step": images * cfg["meta_batch"],
+        "data_seconds": round(d, 4),
+        "step_seconds": round(t, 4),
+        "data_share": round(d / t, 4),
+    }
 
 
 def main() -> None:
@@ -58,15 +66,24 @@ def main() -> None:
     a = p.parse_args()
     reuse_freed_memory()
     start = time.time()
-    rows = [measure("mini-imagenet-protonet-5w5s", a.steps, ""), measure("mini-imagenet-protonet-5w5s", a.steps, "natural"),
-            measure("mini-imagenet-baseline-5w5s", a.steps, "natural"),
-            measure("mini-imagenet-protonet-5w5s", a.steps, "", "fp32")]
+    rows = [
+        measure("mini-imagenet-protonet-5w5s", a.steps, ""),
+        measure("mini-imagenet-protonet-5w5s", a.steps, "natural"),
+        measure("mini-imagenet-baseline-5w5s", a.steps, "natural"),
+        measure("mini-imagenet-protonet-5w5s", a.steps, "", "fp32"),
+    ]
     for r in rows:
         print(r)
-    out = {"benchmark": "mini-ImageNet training step: data share, and fp32 vs bf16 encoder (medians, one process)",
-           "command": f"python benchmarks/natural_image_speed.py --steps {a.steps}", "rows": rows,
-           "bf16_speedup": round(rows[3]["step_seconds"] / rows[0]["step_seconds"], 2),
-           "goal_share": 0.05, "commit": git_commit(), "machine": machine(), "wall_seconds": round(time.time() - start, 1)}
+    out = {
+        "benchmark": "mini-ImageNet training step: data share, and fp32 vs bf16 encoder (medians, one process)",
+        "command": f"python benchmarks/natural_image_speed.py --steps {a.steps}",
+        "rows": rows,
+        "bf16_speedup": round(rows[3]["step_seconds"] / rows[0]["step_seconds"], 2),
+        "goal_share": 0.05,
+        "commit": git_commit(),
+        "machine": machine(),
+        "wall_seconds": round(time.time() - start, 1),
+    }
     Path(a.out).write_text(json.dumps(out, indent=1))
 
 

@@ -15,6 +15,7 @@ stays put, the former's gap at 512 draws is mostly estimator bias, not the model
 
     python benchmarks/np_likelihood_estimators.py results/gp-np-bruinsma2022-300k-plus600k --functions 300
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,11 @@ def estimates(learner, sampler, functions: int, batch: int, draws: list[int], se
         for k in draws:
             torch.manual_seed(seed + k)
             gen = torch.Generator().manual_seed(seed + k + 1)
-            for name, value in (("prior_mc", learner.log_likelihood(b, k)), ("elbo", learner.elbo(b, k)),
-                                ("importance_weighted", learner.importance_weighted_log_likelihood(b, k, gen))):
+            for name, value in (
+                ("prior_mc", learner.log_likelihood(b, k)),
+                ("elbo", learner.elbo(b, k)),
+                ("importance_weighted", learner.importance_weighted_log_likelihood(b, k, gen)),
+            ):
                 gaps.setdefault(f"{name}@{k}", []).append(oracle - value.double())
     return {key: {"mean": float(torch.cat(v).mean()), "ci95": ci95(torch.cat(v))} for key, v in gaps.items()}
 
@@ -59,17 +63,26 @@ def main() -> None:
     for run in a.runs:
         learner, cfg = load_run(run)
         if not hasattr(learner, "importance_weighted_log_likelihood"):
-            raise SystemExit(f"{run} is a {type(learner).__name__}, not a latent Neural Process: its likelihood "
-                             "is exact, there is nothing to estimate. Pass runs of --method np or anp.")
+            raise SystemExit(
+                f"{run} is a {type(learner).__name__}, not a latent Neural Process: its likelihood "
+                "is exact, there is nothing to estimate. Pass runs of --method np or anp."
+            )
         learner.eval()
         test = build_sampler(cfg, "test", None, cfg["shots"], cfg["queries"], cfg["eval_seed"])
         out[Path(run).name] = estimates(learner, test, a.functions, a.eval_batch, a.draws, a.seed)
         print(Path(run).name, {k: round(v["mean"], 3) for k, v in out[Path(run).name].items()}, flush=True)
-    doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(), "machine": machine(),
-           "wall_seconds": time.time() - t, "functions": a.functions, "draws": a.draws,
-           "metric": "oracle_joint - estimate, nats per target point (mean, 95% CI over functions); test functions "
-                     "as gp_np.py's (same eval seed, the first --functions of them)",
-           "gaps": out}
+    doc = {
+        "command": "python " + " ".join(sys.argv),
+        "seed": a.seed,
+        "commit": git_commit(),
+        "machine": machine(),
+        "wall_seconds": time.time() - t,
+        "functions": a.functions,
+        "draws": a.draws,
+        "metric": "oracle_joint - estimate, nats per target point (mean, 95% CI over functions); test functions "
+        "as gp_np.py's (same eval seed, the first --functions of them)",
+        "gaps": out,
+    }
     Path(a.out).write_text(json.dumps(doc, indent=1))
 
 

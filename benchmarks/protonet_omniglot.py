@@ -8,6 +8,7 @@ each model 5-way and 20-way at its own shot count; the CPU presets also test the
     python benchmarks/protonet_omniglot.py --shots 1 --full                               # paper protocol (GPU)
     python benchmarks/protonet_omniglot.py --shots 1 --eval-only                          # re-test a trained model
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ from fastadapt.tasks import build_sampler
 from fastadapt.train.evaluate import evaluate
 from fastadapt.train.trainer import git_commit, load_run, machine, train
 
-PAPER = {(5, 1): 98.8, (5, 5): 99.7, (20, 1): 96.0, (20, 5): 98.9}   # Snell et al. 2017, Table 1
+PAPER = {(5, 1): 98.8, (5, 5): 99.7, (20, 1): 96.0, (20, 5): 98.9}  # Snell et al. 2017, Table 1
 
 
 def served(shots: int, full: bool) -> list[tuple[int, int]]:
@@ -40,8 +41,11 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--lr-decay-every", type=int, default=None)
     p.add_argument("--full", action="store_true", help="paper protocol: 20,000 episodes, lr halved every 2,000")
-    p.add_argument("--eval-only", action="store_true",
-                   help="reuse the model already trained into results/<base preset>/ and only (re)test it")
+    p.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="reuse the model already trained into results/<base preset>/ and only (re)test it",
+    )
     p.add_argument("--results", default="results")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
@@ -51,8 +55,19 @@ def main() -> None:
     if a.eval_only:
         trained = json.loads((out / "results.json").read_text())
         cfg = json.loads((out / "config.json").read_text())
-        train_info = {k: trained[k] for k in ("command", "seed", "commit", "machine", "wall_seconds",
-                                              "train_steps", "train_seconds", "protocol")}
+        train_info = {
+            k: trained[k]
+            for k in (
+                "command",
+                "seed",
+                "commit",
+                "machine",
+                "wall_seconds",
+                "train_steps",
+                "train_seconds",
+                "protocol",
+            )
+        }
     else:
         cfg = get_preset(base)
         cfg["seed"] = a.seed
@@ -66,10 +81,18 @@ def main() -> None:
             shutil.rmtree(out)
         t = time.time()
         res = train(cfg, out)
-        train_info = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(),
-                      "machine": machine(), "wall_seconds": time.time() - t, "train_steps": cfg["steps"],
-                      "train_seconds": res["train_seconds"], "protocol": "paper (GPU)" if a.full else
-                      f"CPU budget: {cfg['steps']} episodes of 60-way {a.shots}-shot (paper trains to convergence)"}
+        train_info = {
+            "command": "python " + " ".join(sys.argv),
+            "seed": a.seed,
+            "commit": git_commit(),
+            "machine": machine(),
+            "wall_seconds": time.time() - t,
+            "train_steps": cfg["steps"],
+            "train_seconds": res["train_seconds"],
+            "protocol": "paper (GPU)"
+            if a.full
+            else f"CPU budget: {cfg['steps']} episodes of 60-way {a.shots}-shot (paper trains to convergence)",
+        }
     settings = served(a.shots, a.full)
     names = [f"omniglot-protonet-{w}w{k}s" for w, k in settings]
     device = cfg["device"] if cfg["device"] != "auto" else "cpu"
@@ -87,9 +110,16 @@ def main() -> None:
         t = time.time()
         r = evaluate(learner, build_sampler(c, "test", w, k, cfg["queries"], cfg["eval_seed"]), cfg["eval_episodes"])
         r = {key: v for key, v in r.items() if key != "config"}
-        doc = {**train_info, "preset": name, "ways": w, "shots": k, "test": r, "paper_accuracy": PAPER[(w, k)],
-               "model": f"trained once as {base}{suffix} (60-way {a.shots}-shot); serves "
-                        + ", ".join(n + suffix for n in names)}
+        doc = {
+            **train_info,
+            "preset": name,
+            "ways": w,
+            "shots": k,
+            "test": r,
+            "paper_accuracy": PAPER[(w, k)],
+            "model": f"trained once as {base}{suffix} (60-way {a.shots}-shot); serves "
+            + ", ".join(n + suffix for n in names),
+        }
         if a.eval_only:
             doc["test_command"] = "python " + " ".join(sys.argv)
             doc["test_commit"] = git_commit()

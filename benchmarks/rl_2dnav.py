@@ -19,6 +19,7 @@ pipeline at a toy scale in a minute or two (into /tmp unless --results is given)
     python benchmarks/rl_2dnav.py                      # writes results/rl-2dnav-*/ and results/rl_2dnav.json
     python benchmarks/rl_2dnav.py --smoke              # a few steps of everything, /tmp/rl_2dnav_smoke/
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,16 +42,43 @@ from fastadapt.train.trainer import git_commit, load_run, machine, train
 PRESETS = ["rl-2dnav-maml", "rl-2dnav-rl2", "rl-2dnav-pretrained", "rl-2dnav-random", "rl-2dnav-oracle"]
 FINE_TUNED = ("rl-2dnav-pretrained", "rl-2dnav-random")
 # Finn et al. 2017, Fig. 5 (left), MAML on 2D navigation: read off the plot, not printed in the paper's text.
-FINN_FIG5 = {"source": "Finn, Abbeel & Levine 2017, Fig. 5 (2D navigation), read approximately off the figure",
-             "maml": {"0 steps": "about -40", "1 step": "about -10 to -15",
-                      "2 steps": "about the same as 1 step or slightly better",
-                      "3 steps": "about the same as 1 step or slightly better"},
-             "baselines": "pretrained stays far below MAML after 1-3 steps, random lower still; the oracle is an "
-                          "upper bound close to MAML after adaptation (qualitative; values uncertain)"}
-SMOKE = ["steps=10", "meta_batch=4", "shots=5", "train_shots=5", "queries=5", "train_queries=5", "log_every=5",
-         "ckpt_every=10", "val_every=10", "val_episodes=4", "eval_episodes=8", "outer_epochs=5"]
-SMOKE_RL2 = ["steps=8", "meta_batch=4", "shots=3", "train_shots=3", "log_every=4", "ckpt_every=8", "val_every=8",
-             "val_episodes=4", "eval_episodes=8", "outer_epochs=4"]
+FINN_FIG5 = {
+    "source": "Finn, Abbeel & Levine 2017, Fig. 5 (2D navigation), read approximately off the figure",
+    "maml": {
+        "0 steps": "about -40",
+        "1 step": "about -10 to -15",
+        "2 steps": "about the same as 1 step or slightly better",
+        "3 steps": "about the same as 1 step or slightly better",
+    },
+    "baselines": "pretrained stays far below MAML after 1-3 steps, random lower still; the oracle is an "
+    "upper bound close to MAML after adaptation (qualitative; values uncertain)",
+}
+SMOKE = [
+    "steps=10",
+    "meta_batch=4",
+    "shots=5",
+    "train_shots=5",
+    "queries=5",
+    "train_queries=5",
+    "log_every=5",
+    "ckpt_every=10",
+    "val_every=10",
+    "val_episodes=4",
+    "eval_episodes=8",
+    "outer_epochs=5",
+]
+SMOKE_RL2 = [
+    "steps=8",
+    "meta_batch=4",
+    "shots=3",
+    "train_shots=3",
+    "log_every=4",
+    "ckpt_every=8",
+    "val_every=8",
+    "val_episodes=4",
+    "eval_episodes=8",
+    "outer_epochs=4",
+]
 
 
 def config(name: str, smoke: bool, seed: int) -> dict[str, Any]:
@@ -65,11 +93,24 @@ def run_preset(name: str, out: Path, smoke: bool, seed: int) -> dict[str, Any]:
     cfg = config(name, smoke, seed)
     resume = (out / LAST).exists() and not (out / "results.json").exists()
     if (out / "results.json").exists() and not smoke:
-        res = json.loads((out / "results.json").read_text())          # already trained: keep it
+        res = json.loads((out / "results.json").read_text())  # already trained: keep it
     else:
         res = train(cfg, out, resume=resume, overwrite=not resume, progress=False)
-    return {k: res[k] for k in ("returns", "returns_ci95", "stages", "score", "ci95", "score_stage", "tasks",
-                                "shots", "train_seconds", "train_steps")}
+    return {
+        k: res[k]
+        for k in (
+            "returns",
+            "returns_ci95",
+            "stages",
+            "score",
+            "ci95",
+            "score_stage",
+            "tasks",
+            "shots",
+            "train_seconds",
+            "train_steps",
+        )
+    }
 
 
 def tuned_fine_tuning(out: Path, lrs: list[float], val_tasks: int) -> dict[str, Any]:
@@ -86,8 +127,13 @@ def tuned_fine_tuning(out: Path, lrs: list[float], val_tasks: int) -> dict[str, 
     learner.inner_lr = learner.later_inner_lr = best
     test = build_sampler(cfg, "test", None, cfg["shots"], cfg["queries"], cfg["eval_seed"])
     res = evaluate_rl(learner, test, cfg["eval_episodes"])
-    return {"lr": best, "val_scores": scores, "returns": res["returns"], "returns_ci95": res["returns_ci95"],
-            "stages": res["stages"]}
+    return {
+        "lr": best,
+        "val_scores": scores,
+        "returns": res["returns"],
+        "returns_ci95": res["returns_ci95"],
+        "stages": res["stages"],
+    }
 
 
 def env_speed(tasks: int, envs: int, repeats: int) -> dict[str, float]:
@@ -118,14 +164,20 @@ def env_speed(tasks: int, envs: int, repeats: int) -> dict[str, float]:
         for t in range(fam.horizon):
             single.step(acts[t])
     one = n * fam.horizon / (time.perf_counter() - start)
-    return {"tasks": tasks, "envs_per_task": envs, "batched_env_steps_per_s": alone,
-            "batched_rollout_steps_per_s": with_policy, "single_gym_env_steps_per_s": one}
+    return {
+        "tasks": tasks,
+        "envs_per_task": envs,
+        "batched_env_steps_per_s": alone,
+        "batched_rollout_steps_per_s": with_policy,
+        "single_gym_env_steps_per_s": one,
+    }
 
 
 def simulation_share(name: str, smoke: bool, seed: int, iterations: int) -> dict[str, float]:
     """Wall time of ``iterations`` meta-iterations (collection + ``outer_epochs`` Adam steps each) and the share
     of it spent in rollouts (the learner's ``sim_seconds``)."""
     from fastadapt.learners import build_learner
+
     cfg = config(name, smoke, seed)
     torch.manual_seed(seed)
     learner = build_learner(cfg)
@@ -139,8 +191,12 @@ def simulation_share(name: str, smoke: bool, seed: int, iterations: int) -> dict
         opt.step()
         sim += metrics["sim_seconds"]
     wall = time.perf_counter() - start
-    return {"meta_iterations": iterations, "seconds_per_meta_iteration": wall / iterations,
-            "simulation_share": sim / wall, "env_steps_per_meta_iteration": env_steps(cfg)}
+    return {
+        "meta_iterations": iterations,
+        "seconds_per_meta_iteration": wall / iterations,
+        "simulation_share": sim / wall,
+        "env_steps_per_meta_iteration": env_steps(cfg),
+    }
 
 
 def env_steps(cfg: dict[str, Any]) -> int:
@@ -161,8 +217,13 @@ def main() -> None:
     a = p.parse_args()
     root = Path(a.results or ("/tmp/rl_2dnav_smoke" if a.smoke else "results"))
     out_json = Path(a.out) if a.out else root / "rl_2dnav.json"
-    summary: dict[str, Any] = {"benchmark": "benchmarks/rl_2dnav.py" + (" --smoke" if a.smoke else ""),
-                               "commit": git_commit(), "machine": machine(), "paper": FINN_FIG5, "runs": {}}
+    summary: dict[str, Any] = {
+        "benchmark": "benchmarks/rl_2dnav.py" + (" --smoke" if a.smoke else ""),
+        "commit": git_commit(),
+        "machine": machine(),
+        "paper": FINN_FIG5,
+        "runs": {},
+    }
     t0 = time.time()
     for name in a.only:
         run = run_preset(name, root / name, a.smoke, a.seed)
@@ -170,22 +231,35 @@ def main() -> None:
             lrs = [float(x) for x in a.baseline_lrs.split(",")]
             run["tuned_step_size"] = tuned_fine_tuning(root / name, lrs, 4 if a.smoke else 40)
         summary["runs"][name] = run
-        print(f"{name}: " + "; ".join(f"{s} {m:.2f} +- {c:.2f}" for s, m, c in
-                                      zip(run["stages"], run["returns"], run["returns_ci95"])), flush=True)
+        print(
+            f"{name}: "
+            + "; ".join(
+                f"{s} {m:.2f} +- {c:.2f}" for s, m, c in zip(run["stages"], run["returns"], run["returns_ci95"])
+            ),
+            flush=True,
+        )
     sizes = [(4, 5)] if a.smoke else [(20, 20), (100, 20)]
-    summary["speed"] = {"env": [env_speed(b, n, 1 if a.smoke else 5) for b, n in sizes],
-                        "meta_iteration": {name: simulation_share(name, a.smoke, a.seed, 1 if a.smoke else 3)
-                                           for name in ("rl-2dnav-maml", "rl-2dnav-rl2")}}
+    summary["speed"] = {
+        "env": [env_speed(b, n, 1 if a.smoke else 5) for b, n in sizes],
+        "meta_iteration": {
+            name: simulation_share(name, a.smoke, a.seed, 1 if a.smoke else 3)
+            for name in ("rl-2dnav-maml", "rl-2dnav-rl2")
+        },
+    }
     summary["seconds"] = time.time() - t0
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(summary, indent=1))
     for s in summary["speed"]["env"]:
-        print(f"{s['tasks']} tasks x {s['envs_per_task']} envs: batched env {s['batched_env_steps_per_s']:,.0f} "
-              f"steps/s, batched rollout with the policy {s['batched_rollout_steps_per_s']:,.0f} steps/s, one "
-              f"gymnasium env {s['single_gym_env_steps_per_s']:,.0f} steps/s")
+        print(
+            f"{s['tasks']} tasks x {s['envs_per_task']} envs: batched env {s['batched_env_steps_per_s']:,.0f} "
+            f"steps/s, batched rollout with the policy {s['batched_rollout_steps_per_s']:,.0f} steps/s, one "
+            f"gymnasium env {s['single_gym_env_steps_per_s']:,.0f} steps/s"
+        )
     for name, s in summary["speed"]["meta_iteration"].items():
-        print(f"{name}: {s['seconds_per_meta_iteration']:.2f} s per meta-iteration, simulation "
-              f"{100 * s['simulation_share']:.0f}% ({s['env_steps_per_meta_iteration']:,} env steps)")
+        print(
+            f"{name}: {s['seconds_per_meta_iteration']:.2f} s per meta-iteration, simulation "
+            f"{100 * s['simulation_share']:.0f}% ({s['env_steps_per_meta_iteration']:,} env steps)"
+        )
     print(f"wrote {out_json}")
 
 

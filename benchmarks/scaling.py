@@ -7,6 +7,7 @@ Communication model: one all-reduce of the flat meta-gradient per step, i.e. (pa
 a ring all-reduce moves 2 (N-1)/N times that per rank. Compute per rank scales as meta_batch / N, so the
 speed-up stays near-linear while a rank's share of tasks dominates the step time and cores are free.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,6 +27,7 @@ def worker(steps: int, out: str) -> None:
     from fastadapt.presets import get_preset
     from fastadapt.tasks import build_sampler
     from fastadapt.train.distributed import average_gradients, close_world, init_world, shard
+
     world, _ = init_world(torch.device("cpu"))
     cfg = get_preset("omniglot-maml-5w1s")
     torch.manual_seed(0)
@@ -45,12 +47,19 @@ def worker(steps: int, out: str) -> None:
         times.append(time.perf_counter() - t)
     if world.is_main:
         n_params = sum(p.numel() for p in learner.parameters())
-        Path(out).write_text(json.dumps({"median_seconds": statistics.median(times[2:]),
-                                         "p10_seconds": statistics.quantiles(times[2:], n=10)[0],
-                                         "p90_seconds": statistics.quantiles(times[2:], n=10)[-1],
-                                         "allreduce_median_seconds": statistics.median(comm[2:]),
-                                         "timed_iterations": steps, "parameters": n_params,
-                                         "threads": torch.get_num_threads()}))
+        Path(out).write_text(
+            json.dumps(
+                {
+                    "median_seconds": statistics.median(times[2:]),
+                    "p10_seconds": statistics.quantiles(times[2:], n=10)[0],
+                    "p90_seconds": statistics.quantiles(times[2:], n=10)[-1],
+                    "allreduce_median_seconds": statistics.median(comm[2:]),
+                    "timed_iterations": steps,
+                    "parameters": n_params,
+                    "threads": torch.get_num_threads(),
+                }
+            )
+        )
     close_world(world)
 
 
@@ -63,6 +72,7 @@ def main() -> None:
     if a.worker:
         return worker(a.steps, a.worker)
     from fastadapt.train.trainer import git_commit, machine
+
     t0 = time.time()
     cores = os.cpu_count() or 1
     rows = {}
@@ -72,29 +82,43 @@ def main() -> None:
         key = f"{n}x{threads}"
         out = f"/tmp/scaling-{key}.json"
         env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-        cmd = ([sys.executable, __file__] if n == 1 else
-               [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={n}", __file__])
+        cmd = (
+            [sys.executable, __file__]
+            if n == 1
+            else [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={n}", __file__]
+        )
         subprocess.run(cmd + ["--steps", str(a.steps), "--worker", out], env=env, check=True)
         rows[key] = dict(json.loads(Path(out).read_text()), processes=n)
     n = a.procs
     dist = rows[f"{n}x{max(1, cores // n)}"]
     per_core = rows["1x1"]["median_seconds"] / dist["median_seconds"]
-    res = {"command": "python " + " ".join(sys.argv), "seed": 0, "commit": git_commit(), "machine": machine(),
-           "workload": "MAML 2nd order, Omniglot 5w1s, Conv4, meta-batch 32, 1 inner step",
-           "configurations": {k: {"processes": v["processes"], "threads_per_process": v["threads"],
-                                  "seconds_per_iteration": v["median_seconds"],
-                                  "iterations_per_second": 1 / v["median_seconds"],
-                                  "p10_p90_seconds": [v["p10_seconds"], v["p90_seconds"]],
-                                  "allreduce_seconds": v["allreduce_median_seconds"],
-                                  "timed_iterations": v["timed_iterations"]} for k, v in rows.items()},
-           "speedup_vs_one_process_all_cores": rows[f"1x{cores}"]["median_seconds"] / dist["median_seconds"],
-           "speedup_vs_one_process_one_core": per_core,
-           "efficiency_per_core": per_core / (n * max(1, cores // n)),
-           "communication_bytes_per_step": dist["parameters"] * 4,
-           "communication_model": "one all-reduce of parameters x 4 bytes per step; ring all-reduce sends "
-                                  "2(N-1)/N of that per rank; measured all-reduce time is in allreduce_seconds",
-           "gpu": "not measured: the session that ran this had no GPU lent",
-           "wall_seconds": time.time() - t0}
+    res = {
+        "command": "python " + " ".join(sys.argv),
+        "seed": 0,
+        "commit": git_commit(),
+        "machine": machine(),
+        "workload": "MAML 2nd order, Omniglot 5w1s, Conv4, meta-batch 32, 1 inner step",
+        "configurations": {
+            k: {
+                "processes": v["processes"],
+                "threads_per_process": v["threads"],
+                "seconds_per_iteration": v["median_seconds"],
+                "iterations_per_second": 1 / v["median_seconds"],
+                "p10_p90_seconds": [v["p10_seconds"], v["p90_seconds"]],
+                "allreduce_seconds": v["allreduce_median_seconds"],
+                "timed_iterations": v["timed_iterations"],
+            }
+            for k, v in rows.items()
+        },
+        "speedup_vs_one_process_all_cores": rows[f"1x{cores}"]["median_seconds"] / dist["median_seconds"],
+        "speedup_vs_one_process_one_core": per_core,
+        "efficiency_per_core": per_core / (n * max(1, cores // n)),
+        "communication_bytes_per_step": dist["parameters"] * 4,
+        "communication_model": "one all-reduce of parameters x 4 bytes per step; ring all-reduce sends "
+        "2(N-1)/N of that per rank; measured all-reduce time is in allreduce_seconds",
+        "gpu": "not measured: the session that ran this had no GPU lent",
+        "wall_seconds": time.time() - t0,
+    }
     Path("results/scaling.json").write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))
 

@@ -7,6 +7,7 @@ number beside ours, and plots the fits before and after adaptation on a few test
     python benchmarks/sinusoid_maml.py --method maml metasgd --shots 5 10 20     # paper's 70,000 iterations
     python benchmarks/sinusoid_maml.py --method maml --shots 5 --steps 200 --results /tmp/r   # smoke test
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,14 +23,16 @@ from fastadapt.presets import get_preset
 from fastadapt.tasks import build_sampler
 from fastadapt.train.trainer import git_commit, load_run, machine, train
 
-PAPER = {"maml": {5: 1.13, 10: 0.85, 20: 0.71}, "metasgd": {5: 0.90, 10: 0.53, 20: 0.31}}   # Li 2017, Table 1
+PAPER = {"maml": {5: 1.13, 10: 0.85, 20: 0.71}, "metasgd": {5: 0.90, 10: 0.53, 20: 0.31}}  # Li 2017, Table 1
 
 
 def plot_fits(learner, cfg: dict, path: Path, tasks: int = 4) -> None:
     """Ground truth, support points, and the network before and after adaptation on ``tasks`` test tasks."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     sampler = build_sampler(cfg, "test", None, cfg["shots"], cfg["queries"], cfg["eval_seed"])
     batch = sampler.batch(0, tasks)
     amp, phase = sampler.task_params(0, tasks)
@@ -78,15 +81,29 @@ def main() -> None:
             learner, _ = load_run(out)
             plot_fits(learner, cfg, out / "fits.png")
             test = {k2: v for k2, v in res.items() if k2 != "config"}
-            doc = {"command": "python " + " ".join(sys.argv), "seed": a.seed, "commit": git_commit(),
-                   "machine": machine(), "wall_seconds": wall, "preset": name, "shots": k,
-                   "train_steps": cfg["steps"], "test_inner_steps": cfg["test_inner_steps"], "test": test,
-                   "mse": test["mse"], "ci95": test["ci95"], "test_tasks": test["episodes"],
-                   "paper_mse": PAPER[method][k], "paper": "Li et al. 2017, Table 1 (one inner step)",
-                   "plot": str(out / "fits.png")}
+            doc = {
+                "command": "python " + " ".join(sys.argv),
+                "seed": a.seed,
+                "commit": git_commit(),
+                "machine": machine(),
+                "wall_seconds": wall,
+                "preset": name,
+                "shots": k,
+                "train_steps": cfg["steps"],
+                "test_inner_steps": cfg["test_inner_steps"],
+                "test": test,
+                "mse": test["mse"],
+                "ci95": test["ci95"],
+                "test_tasks": test["episodes"],
+                "paper_mse": PAPER[method][k],
+                "paper": "Li et al. 2017, Table 1 (one inner step)",
+                "plot": str(out / "fits.png"),
+            }
             (out / "results.json").write_text(json.dumps(doc, indent=1))
-            print(f"{name}: MSE {test['mse']:.3f} +- {test['ci95']:.3f} (paper {PAPER[method][k]}) in {wall:.0f} s",
-                  flush=True)
+            print(
+                f"{name}: MSE {test['mse']:.3f} +- {test['ci95']:.3f} (paper {PAPER[method][k]}) in {wall:.0f} s",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

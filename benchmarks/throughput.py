@@ -4,6 +4,7 @@ ProtoNet training and evaluation episodes per second, and the share of wall time
 
     python benchmarks/throughput.py [--steps 40]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,13 +57,17 @@ def train_times(shots: int, steps: int) -> dict:
         loss.backward()
         opt.step()
         t2 = time.perf_counter()
-        if i >= 5:                                   # warm-up excluded
+        if i >= 5:  # warm-up excluded
             outside, model = outside + t1 - t0, model + t2 - t1
     total = outside + model
-    return {"train_episode": f"{cfg['train_ways']}-way {shots}-shot {cfg['train_queries']}-query",
-            "train_episodes_per_second": steps / total, "seconds_per_step": total / steps,
-            "share_outside_model": outside / total,
-            "preset_steps": cfg["steps"], "preset_minutes_at_this_rate": cfg["steps"] * total / steps / 60}
+    return {
+        "train_episode": f"{cfg['train_ways']}-way {shots}-shot {cfg['train_queries']}-query",
+        "train_episodes_per_second": steps / total,
+        "seconds_per_step": total / steps,
+        "share_outside_model": outside / total,
+        "preset_steps": cfg["steps"],
+        "preset_minutes_at_this_rate": cfg["steps"] * total / steps / 60,
+    }
 
 
 def eval_times(shots: int) -> dict:
@@ -81,9 +86,16 @@ def main() -> None:
     p.add_argument("--out", default="results/throughput.json")
     a = p.parse_args()
     t = time.time()
-    reuse = reuse_freed_memory()        # as the trainer does on the CPU (FASTADAPT_REUSE_FREED_MEMORY=0: off)
-    res = {"command": "python " + " ".join(sys.argv), "seed": 0, "commit": git_commit(), "machine": machine(),
-           "torch_threads": torch.get_num_threads(), "reuse_freed_memory": reuse, **prep_times()}
+    reuse = reuse_freed_memory()  # as the trainer does on the CPU (FASTADAPT_REUSE_FREED_MEMORY=0: off)
+    res = {
+        "command": "python " + " ".join(sys.argv),
+        "seed": 0,
+        "commit": git_commit(),
+        "machine": machine(),
+        "torch_threads": torch.get_num_threads(),
+        "reuse_freed_memory": reuse,
+        **prep_times(),
+    }
     for shots in (1, 5):
         res[f"{shots}shot"] = {**train_times(shots, a.steps), **eval_times(shots)}
     res["wall_seconds"] = time.time() - t

@@ -20,6 +20,7 @@ Deterministic and idempotent: records are sorted by path, keys sorted; a record 
 tree is kept as it is (its `git_commit` was taken while the entry was still there). Untracked entries (a run in
 progress) and entries with uncommitted changes are left alone and named.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"
 ARCHIVE = RESULTS / "archive.json"
-DOCS = ["README.md", "docs/*.md"]                       # cite by path, by bare name, by glob or by a `-suffix`
-CODE = ["tests", "benchmarks", "scripts", "src/fastadapt"]   # read by a literal results/<name> path
+DOCS = ["README.md", "docs/*.md"]  # cite by path, by bare name, by glob or by a `-suffix`
+CODE = ["tests", "benchmarks", "scripts", "src/fastadapt"]  # read by a literal results/<name> path
 
 # Cited in a way the scan below does not see; name -> who cites it.
 EXTRA_KEEP = {
@@ -47,7 +48,7 @@ EXTRA_KEEP = {
     "clinc150-summary-3x.json": "docs/results.md, CLINC150 text: summary of the cited `-3x` run",
     "mini-imagenet-protonet-5w1s": "issue #29 names this run folder (the 5w5s weights tested 1-shot) for eval/adapt",
     "blackbox-omniglot-lstm-20w1s-cosine-lr0.03": "docs/results.md (its run folder's results and config are "
-                                                  "committed); benchmarks/latency.py's 20-way command",
+    "committed); benchmarks/latency.py's 20-way command",
 }
 # Named by a benchmark only as what it writes, and cited by no document: archived.
 OUTPUT_ONLY = {
@@ -66,7 +67,7 @@ def braces(s: str) -> list[str]:
     m = re.search(r"\{([^{}]*)\}", s)
     if not m:
         return [s]
-    return [x for alt in m.group(1).split(",") for x in braces(s[:m.start()] + alt + s[m.end():])]
+    return [x for alt in m.group(1).split(",") for x in braces(s[: m.start()] + alt + s[m.end() :])]
 
 
 def citations(entries: list[str]) -> dict[str, list[str]]:
@@ -86,7 +87,7 @@ def citations(entries: list[str]) -> dict[str, list[str]]:
                 suffix = (tok.startswith("-") and not tok.startswith("--")) or tok.startswith("...-")
                 for t in braces(tok.lstrip(".")):
                     name = t.removeprefix("results/").split("/")[0].split("@")[0]
-                    if len(name.replace("*", "")) >= (6 if "*" in name else 4):   # not `*i*`, `*test*`
+                    if len(name.replace("*", "")) >= (6 if "*" in name else 4):  # not `*i*`, `*test*`
                         hit("*" + name if suffix else name, f"{rel} `{t}`")
     for d in CODE:
         for f in sorted((REPO / d).rglob("*")):
@@ -127,8 +128,10 @@ def log_lines(text: str) -> list[str]:
 
 def record(name: str) -> dict[str, Any]:
     path = RESULTS / name
-    rec: dict[str, Any] = {"path": f"results/{name}",
-                           "git_commit": git("log", "-1", "--format=%H", "--", f"results/{name}").strip()}
+    rec: dict[str, Any] = {
+        "path": f"results/{name}",
+        "git_commit": git("log", "-1", "--format=%H", "--", f"results/{name}").strip(),
+    }
     files = sorted(git("ls-files", "-z", "--", f"results/{name}").split("\0"))
     files = [f for f in files if f]
     if path.is_file():
@@ -163,8 +166,10 @@ def record(name: str) -> dict[str, Any]:
     elif main is not None:
         rec["numbers"] = compact(main)
     if others:
-        rec["other_json"] = {k: compact({kk: vv for kk, vv in v.items() if kk != "config"} if isinstance(v, dict)
-                                        else v) for k, v in others.items()}
+        rec["other_json"] = {
+            k: compact({kk: vv for kk, vv in v.items() if kk != "config"} if isinstance(v, dict) else v)
+            for k, v in others.items()
+        }
     if logs:
         rec["log_lines"] = logs
     cfgs = {k: {kk: vv for kk, vv in v.items() if kk not in CONFIG_DROP} for k, v in configs.items()}
@@ -179,8 +184,8 @@ def record(name: str) -> dict[str, Any]:
     return rec
 
 
-FIRST = ("path", "kind", "git_commit", "preset", "method")   # a record's leading keys; the rest sorted
-ONE_LINE = ("config", "files")                                # values written on one line however long
+FIRST = ("path", "kind", "git_commit", "preset", "method")  # a record's leading keys; the rest sorted
+ONE_LINE = ("config", "files")  # values written on one line however long
 
 
 def dumps(x: Any, indent: int = 0, width: int = 118) -> str:
@@ -191,18 +196,26 @@ def dumps(x: Any, indent: int = 0, width: int = 118) -> str:
     pad = " " * (indent + 1)
     if isinstance(x, dict):
         keys = [k for k in FIRST if k in x] + sorted(k for k in x if k not in FIRST) if "path" in x else sorted(x)
-        items = [f"{pad}{json.dumps(k, ensure_ascii=False)}: "
-                 + (json.dumps(x[k], sort_keys=True, ensure_ascii=False) if k in ONE_LINE and "path" in x
-                    else dumps(x[k], indent + 1, width)) for k in keys]
+        items = [
+            f"{pad}{json.dumps(k, ensure_ascii=False)}: "
+            + (
+                json.dumps(x[k], sort_keys=True, ensure_ascii=False)
+                if k in ONE_LINE and "path" in x
+                else dumps(x[k], indent + 1, width)
+            )
+            for k in keys
+        ]
         return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
     return "[\n" + ",\n".join(pad + dumps(v, indent + 1, width) for v in x) + "\n" + " " * indent + "]"
 
 
-ABOUT = ("Runs and results files that no document cites, kept as numbers without weights (issue #32). Each record: "
-         "path, git_commit (the last commit whose tree holds the full entry, weights included: "
-         "`git show <git_commit>:results/<name>/results.json`, `git checkout <git_commit> -- results/<name>`), "
-         "its numbers (lists over 16 values shortened to n / first / last), config, command, commit, machine, "
-         "times and files (bytes). Written by scripts/archive_results.py.")
+ABOUT = (
+    "Runs and results files that no document cites, kept as numbers without weights (issue #32). Each record: "
+    "path, git_commit (the last commit whose tree holds the full entry, weights included: "
+    "`git show <git_commit>:results/<name>/results.json`, `git checkout <git_commit> -- results/<name>`), "
+    "its numbers (lists over 16 values shortened to n / first / last), config, command, commit, machine, "
+    "times and files (bytes). Written by scripts/archive_results.py."
+)
 
 
 def main() -> int:
@@ -236,8 +249,10 @@ def main() -> int:
     if not a.quiet:
         print(f"keep ({len(keep)}):")
         for name in keep:
-            print(f"  {size(name) / 1e6:7.2f} MB  {name}  <- {'; '.join(cites[name][:2])}"
-                  + (f" (+{len(cites[name]) - 2})" if len(cites[name]) > 2 else ""))
+            print(
+                f"  {size(name) / 1e6:7.2f} MB  {name}  <- {'; '.join(cites[name][:2])}"
+                + (f" (+{len(cites[name]) - 2})" if len(cites[name]) > 2 else "")
+            )
     for line in left:
         print("left alone:", line)
 
@@ -245,22 +260,27 @@ def main() -> int:
     records = {r["path"]: r for r in old["entries"]}
     for name in archive:
         records[f"results/{name}"] = record(name)
-    for path in list(records):                         # an archived name that is cited again is no longer archive
+    for path in list(records):  # an archived name that is cited again is no longer archive
         name = path.removeprefix("results/")
         if name in keep:
             print(f"note: {path} is cited and in the tree again; its archive record is dropped")
             del records[path]
     doc = {"about": ABOUT, "entries": [records[k] for k in sorted(records)]}
     text = dumps(doc) + "\n"
-    print(f"archive: {len(archive)} entr{'y' if len(archive) == 1 else 'ies'} in the tree to archive, "
-          f"{len(records)} records in {ARCHIVE.relative_to(REPO)}")
+    print(
+        f"archive: {len(archive)} entr{'y' if len(archive) == 1 else 'ies'} in the tree to archive, "
+        f"{len(records)} records in {ARCHIVE.relative_to(REPO)}"
+    )
     for name in archive:
         print(f"  archive {size(name) / 1e6:7.2f} MB  {name}")
     if a.check:
         stale = not ARCHIVE.exists() or ARCHIVE.read_text() != text
         if stale or archive:
-            print("out of date:" + (" archive.json differs;" if stale else "")
-                  + (f" {len(archive)} uncited entries still in results/" if archive else ""))
+            print(
+                "out of date:"
+                + (" archive.json differs;" if stale else "")
+                + (f" {len(archive)} uncited entries still in results/" if archive else "")
+            )
             return 1
         return 0
     ARCHIVE.write_text(text)

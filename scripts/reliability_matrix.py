@@ -4,6 +4,7 @@
     .venv/bin/python scripts/reliability_matrix.py --only ckpt-nan-weights --no-write   # one case, prints it
 
 Exit status 1 when a case that is not marked open observes something other than what it expects."""
+
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,7 @@ def shorten(text: str, replace: dict[str, str], limit: int = 200) -> str:
     for old, new in replace.items():
         if old:
             text = text.replace(old, new)
-    text = re.sub(r"0x[0-9a-f]{6,}", "0x…", re.sub(r"\s+", " ", text)).strip()      # no memory addresses
+    text = re.sub(r"0x[0-9a-f]{6,}", "0x…", re.sub(r"\s+", " ", text)).strip()  # no memory addresses
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
     return text.replace("|", "\\|")
@@ -81,26 +82,40 @@ def document(rows: list[tuple[Case, Outcome | None, str, float]], replace: dict[
     passed = sum(1 for *_, s, _ in rows if s == "pass")
     opened = [(case, s) for case, _, s, _ in rows if case.open]
     skipped = sum(1 for *_, s, _ in rows if s.startswith("skipped"))
-    lines = [INTRO, "## Summary", "",
-             f"{len(rows)} cases: " + ", ".join(f"{n} {c}" for c, n in counts.items()) + ". "
-             f"{passed} observed what they expect, {len(opened)} open, {skipped} skipped"
-             f", {len(rows) - passed - len(opened) - skipped} failing.", ""]
+    lines = [
+        INTRO,
+        "## Summary",
+        "",
+        f"{len(rows)} cases: " + ", ".join(f"{n} {c}" for c, n in counts.items()) + ". "
+        f"{passed} observed what they expect, {len(opened)} open, {skipped} skipped"
+        f", {len(rows) - passed - len(opened) - skipped} failing.",
+        "",
+    ]
     if opened:
         lines += ["Open (known problems, listed here and not asserted in CI):", ""]
         lines += [f"* `{case.id}`: {case.open}" for case, _ in opened] + [""]
     found = [case for case, *_ in rows if case.found]
     if found:
-        lines += [f"Bugs these cases found, fixed in `src/` with a clear message (what happened before the fix):", ""]
+        lines += ["Bugs these cases found, fixed in `src/` with a clear message (what happened before the fix):", ""]
         lines += [f"* `{case.id}`: {case.found}" for case in found] + [""]
-    lines += ["## Cases", "", "| id | category | what the user does | expected | observed | status |",
-              "| --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        "## Cases",
+        "",
+        "| id | category | what the user does | expected | observed | status |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for case, out, status, _ in rows:
         observed = out.summary() if out is not None else "-"
         if out is not None and out.kind == "ok":
             observed = f"{'exit 0' if out.code == 0 else 'returned'}: {out.message}"
-        cells = [f"`{case.id}`", case.category, shorten(case.action, replace), shorten(case.expected(), replace),
-                 shorten(observed, replace), shorten(status.split(":")[0] if status.startswith("FAIL") else status,
-                                                     replace, 80)]
+        cells = [
+            f"`{case.id}`",
+            case.category,
+            shorten(case.action, replace),
+            shorten(case.expected(), replace),
+            shorten(observed, replace),
+            shorten(status.split(":")[0] if status.startswith("FAIL") else status, replace, 80),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -120,8 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="fastadapt-hostile-") as tmp:
         rows = run_all(cases, data_root, Path(tmp))
-        replace = {str(Path(tmp).resolve()): "<tmp>", tmp: "<tmp>", str(data_root.resolve()) if data_root else "":
-                   "<data>", str(data_root) if data_root else "": "<data>", str(Path.home()): "~"}
+        replace = {
+            str(Path(tmp).resolve()): "<tmp>",
+            tmp: "<tmp>",
+            str(data_root.resolve()) if data_root else "": "<data>",
+            str(data_root) if data_root else "": "<data>",
+            str(Path.home()): "~",
+        }
         text = document(rows, replace)
     failing = [(c.id, s) for c, _, s, _ in rows if s.startswith("FAIL")]
     print(f"{len(rows)} cases in {time.perf_counter() - t:.0f} s; failing: {len(failing)}")

@@ -1,4 +1,5 @@
 """Shared fixtures: the real Omniglot data from ../shared/data (or $FASTADAPT_DATA)."""
+
 from __future__ import annotations
 
 import os
@@ -26,14 +27,17 @@ def data_root() -> Path:
 @pytest.fixture(scope="session")
 def omniglot(data_root):
     from fastadapt.tasks.omniglot import load_images
+
     return load_images(data_root)
 
 
 @pytest.fixture
 def no_network(monkeypatch):
     """Any attempt to open a network connection fails (and Hugging Face is told it is offline)."""
+
     def refuse(*a, **k):
         raise OSError("network access attempted in a test")
+
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

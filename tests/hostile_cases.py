@@ -16,6 +16,7 @@ A case expects either a **clear error** or a **correct result**:
 
 ``tests/test_hostile_matrix.py`` asserts every case in CI; ``scripts/reliability_matrix.py`` runs them all and writes
 the table of expected and observed outcomes in ``docs/reliability.md``."""
+
 from __future__ import annotations
 
 import contextlib
@@ -28,9 +29,10 @@ import shutil
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,11 +41,23 @@ from PIL import Image
 CATEGORIES = ("data", "checkpoints", "configs", "folders", "api", "faults")
 PRESET = "omniglot-protonet-5w1s"
 # A real training of two steps on Omniglot, as small as it gets (used by the run-folder cases that need a run).
-TINY = ["steps=2", "train_ways=5", "hidden=8", "log_every=1", "ckpt_every=2", "val_every=2", "val_episodes=2",
-        "eval_episodes=2", "queries=1", "train_queries=1", "device=cpu"]
+TINY = [
+    "steps=2",
+    "train_ways=5",
+    "hidden=8",
+    "log_every=1",
+    "ckpt_every=2",
+    "val_every=2",
+    "val_episodes=2",
+    "eval_episodes=2",
+    "queries=1",
+    "train_queries=1",
+    "device=cpu",
+]
 
 
 # ----------------------------------------------------------------------------------------------- outcomes and cases
+
 
 @dataclass
 class Outcome:
@@ -53,10 +67,10 @@ class Outcome:
 
     kind: str
     message: str
-    code: int | None = None            # CLI exit code
-    exc: str = ""                      # API exception type
+    code: int | None = None  # CLI exit code
+    exc: str = ""  # API exception type
     traceback: bool = False
-    stderr: str = ""                   # CLI: all of stderr
+    stderr: str = ""  # CLI: all of stderr
 
     def summary(self) -> str:
         head = f"exit {self.code}" if self.code is not None else (self.exc or "returned")
@@ -67,19 +81,19 @@ class Outcome:
 class Case:
     id: str
     category: str
-    action: str                         # what the hostile user does
-    expect: str                         # "error" or "ok"
-    match: str                          # error: substring of the message; ok: what the check verifies
-    run: Callable[["Ctx"], Outcome]
-    code: int = 2                       # expected CLI exit code of an error
-    needs: tuple[str, ...] = ()         # "omniglot", "flowers": real data under the data root
-    open: str = ""                      # a known problem left open (not asserted in CI), with why
-    found: str = ""                     # a bug this case found (fixed in src): what happened before the fix
+    action: str  # what the hostile user does
+    expect: str  # "error" or "ok"
+    match: str  # error: substring of the message; ok: what the check verifies
+    run: Callable[[Ctx], Outcome]
+    code: int = 2  # expected CLI exit code of an error
+    needs: tuple[str, ...] = ()  # "omniglot", "flowers": real data under the data root
+    open: str = ""  # a known problem left open (not asserted in CI), with why
+    found: str = ""  # a bug this case found (fixed in src): what happened before the fix
 
     def expected(self) -> str:
         if self.expect == "ok":
             return f"correct result: {self.match}"
-        return f"clear error{f' (exit {self.code})' if self.code != 2 else ''} containing \"{self.match}\""
+        return f'clear error{f" (exit {self.code})" if self.code != 2 else ""} containing "{self.match}"'
 
 
 def verdict(case: Case, out: Outcome) -> tuple[bool, str]:
@@ -110,11 +124,12 @@ def cli(args: list[str], check: Callable[[], str] | None = None, after: Callable
     """Run ``fastadapt ARGS`` in this process. ``check`` (after a success) returns a description of what it verified
     or raises AssertionError; ``after`` (after a clean error) raises AssertionError when something was damaged."""
     from fastadapt.cli import main
+
     err, out = io.StringIO(), io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         try:
             code = main([str(a) for a in args])
-        except SystemExit as e:          # argparse's usage errors
+        except SystemExit as e:  # argparse's usage errors
             code = e.code if isinstance(e.code, int) else 2
     stderr = err.getvalue()
     tb = "Traceback" in stderr
@@ -133,8 +148,9 @@ def cli(args: list[str], check: Callable[[], str] | None = None, after: Callable
     return Outcome(kind, line, code=code, traceback=tb, stderr=stderr)
 
 
-def api(fn: Callable[[], Any], check: Callable[[Any], str] | None = None,
-        after: Callable[[], None] | None = None) -> Outcome:
+def api(
+    fn: Callable[[], Any], check: Callable[[Any], str] | None = None, after: Callable[[], None] | None = None
+) -> Outcome:
     """Call ``fn()``; an exception is a clear error when it is a ValueError / TypeError / OSError or one of
     fastadapt's own classes. ``check(result)`` verifies a success; ``after()`` verifies the files after an error."""
     try:
@@ -175,6 +191,7 @@ def umask(mask: int) -> Iterator[None]:
 
 # ----------------------------------------------------------------------------------------------- shared context
 
+
 class Ctx:
     """Temporary folders and the shared, lazily built fixtures of the cases (module scope in pytest)."""
 
@@ -201,9 +218,11 @@ class Ctx:
 
     # run folders made through the API (config.json + an untrained best checkpoint): no data, no training
     def run(self, kind: str = "gray") -> Path:
-        specs = {"gray": (PRESET, {"hidden": 8}),
-                 "colour": (PRESET, {"hidden": 8, "channels": 3, "image_size": 16}),
-                 "maml": ("omniglot-maml-5w1s", {"hidden": 8})}
+        specs = {
+            "gray": (PRESET, {"hidden": 8}),
+            "colour": (PRESET, {"hidden": 8, "channels": 3, "image_size": 16}),
+            "maml": ("omniglot-maml-5w1s", {"hidden": 8}),
+        }
         preset, over = specs[kind]
         return self._once(f"run-{kind}", lambda: make_run(self.root / "runs" / kind, preset, **over))
 
@@ -215,14 +234,17 @@ class Ctx:
         def make() -> Any:
             from fastadapt.learners import build_learner
             from fastadapt.presets import get_preset
+
             torch.manual_seed(0)
             over = {} if "sinusoid" in preset else {"hidden": 8}
             return build_learner({**get_preset(preset), **over}).eval()
+
         return self._once(f"learner-{preset}", make)
 
     def trained(self) -> tuple[Path, str]:
         """A real two-step Omniglot run, trained into a folder that already held a user's notes.md (the case
         'out-non-run-folder' checks that); returns the run folder and the stderr of its training."""
+
         def make() -> tuple[Path, str]:
             out = self.root / "runs" / "trained"
             out.mkdir(parents=True)
@@ -231,6 +253,7 @@ class Ctx:
             if outcome.kind != "ok":
                 raise AssertionError(f"the tiny training failed: {outcome.summary()}")
             return out, outcome.message
+
         return self._once("trained", make)
 
     def copy_trained(self, dest: Path) -> Path:
@@ -243,6 +266,7 @@ def make_run(out: Path, preset: str, **over: Any) -> Path:
     from fastadapt.presets import get_preset
     from fastadapt.train.checkpoint import save_checkpoint
     from fastadapt.train.run_log import BEST, write_config
+
     cfg = {**get_preset(preset), "device": "cpu", **over}
     torch.manual_seed(0)
     out.mkdir(parents=True)
@@ -258,17 +282,25 @@ def train_args(out: Path, data_root: Path | None, *sets: str, preset: str = PRES
 
 def config_args(out: Path, *sets: str) -> list[str]:
     """``fastadapt train`` with a configuration that check_config refuses before any data is read."""
-    return ["train", "--preset", PRESET, "--out", str(out), "--data-root", str(out.parent / "no-data")] + \
-        [a for s in ("device=cpu", *sets) for a in ("--set", s)]
+    return ["train", "--preset", PRESET, "--out", str(out), "--data-root", str(out.parent / "no-data")] + [
+        a for s in ("device=cpu", *sets) for a in ("--set", s)
+    ]
 
 
 # ----------------------------------------------------------------------------------------------- hostile files
 
+
 def image_bytes(mode: str = "RGB", size: tuple[int, int] = (16, 16), fmt: str = "PNG", colour: Any = None) -> bytes:
     buf = io.BytesIO()
     if colour is None:
-        colour = {"RGB": (200, 40, 40), "RGBA": (200, 40, 40, 128), "L": 90, "CMYK": (0, 200, 200, 0),
-                  "P": 3, "I;16": 30000}.get(mode, 0)
+        colour = {
+            "RGB": (200, 40, 40),
+            "RGBA": (200, 40, 40, 128),
+            "L": 90,
+            "CMYK": (0, 200, 200, 0),
+            "P": 3,
+            "I;16": 30000,
+        }.get(mode, 0)
     if mode == "I;16":
         img = Image.fromarray(np.full(size[::-1], colour, dtype=np.uint16))
     else:
@@ -281,10 +313,16 @@ def image_bytes(mode: str = "RGB", size: tuple[int, int] = (16, 16), fmt: str = 
 
 def png_header(width: int, height: int) -> bytes:
     """A syntactically valid PNG that claims ``width`` x ``height`` pixels (a decompression bomb's header)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def truncated_jpeg() -> bytes:
@@ -323,7 +361,7 @@ def query_tree(root: Path, n: int = 2) -> Path:
 
 def write_zip(path: Path, members: dict[str, bytes]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w") as zf:            # stored (no compression): member bytes can be flipped
+    with zipfile.ZipFile(path, "w") as zf:  # stored (no compression): member bytes can be flipped
         for name, data in members.items():
             zf.writestr(name, data)
     return path
@@ -333,9 +371,11 @@ def write_zip(path: Path, members: dict[str, bytes]) -> Path:
 def image_set(root: Path, members: dict[str, bytes], classes: int, images: int) -> Iterator[str]:
     """A small natural-image data set registered like mini-ImageNet (``root/hostile-set/hostile-set.zip``)."""
     from fastadapt.tasks import image_sets as ims
+
     name = "hostile-set"
-    spec = ims.ImageSetSpec(name, f"{name}.zip", "0" * 64, {"test": (classes, images)}, False,
-                            "Put hostile-set.zip at {where}.")
+    spec = ims.ImageSetSpec(
+        name, f"{name}.zip", "0" * 64, {"test": (classes, images)}, False, "Put hostile-set.zip at {where}."
+    )
     write_zip(root / name / f"{name}.zip", members)
     ims.SPECS[name] = spec
     try:
@@ -346,6 +386,7 @@ def image_set(root: Path, members: dict[str, bytes], classes: int, images: int) 
 
 def load_set(ctx: Ctx, case: str, members: dict[str, bytes], classes: int, images: int) -> Any:
     from fastadapt.tasks.image_sets import load_image_set
+
     root = ctx.folder(case)
     with image_set(root, members, classes, images) as name:
         return load_image_set(name, "test", root=root, workers=1, progress=False)
@@ -358,13 +399,19 @@ def flowers_zip(root: Path, members: dict[str, bytes]) -> Path:
 def omniglot_zips(root: Path, background: dict[str, bytes]) -> Path:
     png = image_bytes("L", (105, 105), colour=255)
     write_zip(root / "omniglot" / "images_background.zip", background)
-    write_zip(root / "omniglot" / "images_evaluation.zip",
-              {"images_evaluation/Angelic/character01/0965_01.png": png})
+    write_zip(root / "omniglot" / "images_evaluation.zip", {"images_evaluation/Angelic/character01/0965_01.png": png})
     return root
 
 
-def adapt(ctx: Ctx, case: str, support: dict[str, list[Any]] | None = None, kind: str = "colour",
-          query: Path | None = None, classes: int = 2, check: bool = True) -> Outcome:
+def adapt(
+    ctx: Ctx,
+    case: str,
+    support: dict[str, list[Any]] | None = None,
+    kind: str = "colour",
+    query: Path | None = None,
+    classes: int = 2,
+    check: bool = True,
+) -> Outcome:
     """``fastadapt adapt`` of a run (``kind``) on a support tree made of ``support`` and two plain query photos; a
     success is correct when every query gets a class of the support set with a finite probability."""
     base = ctx.folder(case)
@@ -378,12 +425,14 @@ def adapt(ctx: Ctx, case: str, support: dict[str, list[Any]] | None = None, kind
         assert rows and all(r["class"] in names for r in rows), f"predictions {rows}"
         assert all(0 < r["probability"] <= 1 for r in rows), f"probabilities {rows}"
         return f"{len(rows)} queries classified, finite probabilities"
+
     return cli(["adapt", ctx.run(kind), "--support", sup, "--query", qry, "--json", preds], verify if check else None)
 
 
 def decoded_pixels(ctx: Ctx, case: str, data: bytes, channels: int = 3, size: int = 8) -> Any:
     """``fastadapt adapt``'s image loader on one file: ``[channels, size, size]`` floats in [0, 1]."""
     from fastadapt.tasks.folders import load_image
+
     path = ctx.folder(case) / "photo.img"
     path.write_bytes(data)
     return load_image(path, size, channels=channels)
@@ -391,12 +440,14 @@ def decoded_pixels(ctx: Ctx, case: str, data: bytes, channels: int = 3, size: in
 
 # ----------------------------------------------------------------------------------------------- data cases
 
+
 def _tiny_set_members() -> dict[str, bytes]:
     return {f"c{c}/{i}.png": image_bytes(colour=(40 * c, 10 * i, 200)) for c in range(2) for i in range(2)}
 
 
 def data_crc(ctx: Ctx) -> Outcome:
     from fastadapt.tasks.image_sets import load_image_set
+
     root = ctx.folder("data-crc-error")
     with image_set(root, _tiny_set_members(), 2, 4) as name:
         z = root / name / f"{name}.zip"
@@ -409,10 +460,14 @@ def data_crc(ctx: Ctx) -> Outcome:
 
 
 def data_modes(ctx: Ctx) -> Outcome:
-    members = {"c0/gray.png": image_bytes("L", colour=90), "c0/cmyk.jpg": image_bytes("CMYK", fmt="JPEG"),
-               "c1/palette.png": image_bytes("P", colour=3), "c1/alpha.png": image_bytes("RGBA"),
-               "c1/tiny.png": image_bytes("RGB", (1, 1), colour=(0, 0, 255)),
-               "c1/wide.jpg": image_bytes("RGB", (300, 40), "JPEG", colour=(0, 255, 0))}
+    members = {
+        "c0/gray.png": image_bytes("L", colour=90),
+        "c0/cmyk.jpg": image_bytes("CMYK", fmt="JPEG"),
+        "c1/palette.png": image_bytes("P", colour=3),
+        "c1/alpha.png": image_bytes("RGBA"),
+        "c1/tiny.png": image_bytes("RGB", (1, 1), colour=(0, 0, 255)),
+        "c1/wide.jpg": image_bytes("RGB", (300, 40), "JPEG", colour=(0, 255, 0)),
+    }
 
     def check(d: Any) -> str:
         assert tuple(d.x.shape) == (6, 3, 84, 84) and d.x.dtype == torch.uint8, f"cache shape {tuple(d.x.shape)}"
@@ -423,12 +478,14 @@ def data_modes(ctx: Ctx) -> Outcome:
         assert abs(px["c1/wide.jpg"][1] - 255) <= 3, px
         assert px["c0/cmyk.jpg"][0] > 220 and px["c0/cmyk.jpg"][1] < 90, px
         return "6 images of 5 modes and 3 sizes decoded to 84x84 RGB with their colours"
+
     return api(lambda: load_set(ctx, "data-modes-in-archive", members, 2, 6), check)
 
 
 def data_bad_member(case: str, bad: bytes) -> Callable[[Ctx], Outcome]:
     def run(ctx: Ctx) -> Outcome:
         return api(lambda: load_set(ctx, case, {**_tiny_set_members(), "c1/bad.jpg": bad}, 2, 5))
+
     return run
 
 
@@ -441,6 +498,7 @@ def flowers_cli(case: str, members: dict[str, bytes] | None, raw: bytes | None =
             (root / "flowers102-partial").mkdir()
             (root / "flowers102-partial" / "flowers102-partial.zip").write_bytes(raw)
         return cli(["data", "flowers", "--data-root", root])
+
     return run
 
 
@@ -458,6 +516,7 @@ def data_escape(ctx: Ctx) -> Outcome:
     def nothing_written() -> str:
         assert not list(ctx.root.rglob("escaped.jpg")), "the escaping entry was written"
         return "nothing extracted"
+
     return cli(["data", "flowers", "--data-root", root], after=nothing_written)
 
 
@@ -465,6 +524,7 @@ def omniglot_cli(case: str, background: dict[str, bytes]) -> Callable[[Ctx], Out
     def run(ctx: Ctx) -> Outcome:
         root = omniglot_zips(ctx.folder(case), background)
         return cli(["data", "omniglot", "--data-root", root])
+
     return run
 
 
@@ -473,6 +533,7 @@ def omniglot_offline(ctx: Ctx) -> Outcome:
 
     def offline(*a: Any, **k: Any) -> Any:
         raise OSError("network is unreachable")
+
     root = ctx.folder("omniglot-missing-offline")
     with patched(urllib.request, "urlopen", offline):
         return cli(["data", "omniglot", "--data-root", root])
@@ -480,18 +541,26 @@ def omniglot_offline(ctx: Ctx) -> Outcome:
 
 def adapt_decoded(case: str, data: bytes, channels: int, expect: list[float], what: str) -> Callable[[Ctx], Outcome]:
     """The photo goes through `fastadapt adapt` (a success with sane predictions) and its decoded pixel is checked."""
+
     def run(ctx: Ctx) -> Outcome:
         kind = "colour" if channels == 3 else "gray"
         ext = ".jpg" if data[:2] == b"\xff\xd8" else ".png"
-        out = adapt(ctx, case, {"a": [(f"x{ext}", data)], "b": [image_bytes("L" if kind == "gray" else "RGB")]},
-                    kind=kind, query=None)
+        out = adapt(
+            ctx,
+            case,
+            {"a": [(f"x{ext}", data)], "b": [image_bytes("L" if kind == "gray" else "RGB")]},
+            kind=kind,
+            query=None,
+        )
         if out.kind != "ok":
             return out
         px = decoded_pixels(ctx, case + "-pixel", data, channels)[:, 4, 4].tolist()
         if any(abs(a - b) > 0.02 for a, b in zip(px, expect)):
-            return Outcome("wrong", f"succeeded, but the photo decoded to {[round(v, 3) for v in px]}, expected "
-                                    f"{expect}", code=0)
+            return Outcome(
+                "wrong", f"succeeded, but the photo decoded to {[round(v, 3) for v in px]}, expected {expect}", code=0
+            )
         return Outcome("ok", f"{out.message}; {what}", code=0)
+
     return run
 
 
@@ -509,11 +578,27 @@ def adapt_huge(ctx: Ctx) -> Outcome:
 def train_folder_too_few(ctx: Ctx) -> Outcome:
     base = ctx.folder("train-folder-3-classes")
     tree = photo_tree(base / "birds", {f"c{c}": [image_bytes(colour=(40 * c, 0, 0))] * 3 for c in range(3)})
-    return cli(["train", "--preset", PRESET, "--dataset", f"folder:{tree}", "--out", base / "run",
-                "--set", "image_size=16", "--set", "channels=3", "--set", "device=cpu"])
+    return cli(
+        [
+            "train",
+            "--preset",
+            PRESET,
+            "--dataset",
+            f"folder:{tree}",
+            "--out",
+            base / "run",
+            "--set",
+            "image_size=16",
+            "--set",
+            "channels=3",
+            "--set",
+            "device=cpu",
+        ]
+    )
 
 
 # ----------------------------------------------------------------------------------------------- checkpoint cases
+
 
 def eval_run(run: Path, *extra: str) -> list[Any]:
     return ["eval", run, "--latency-tasks", "0", *extra]
@@ -524,6 +609,7 @@ def ckpt_case(case: str, damage: Callable[[Path, Ctx], None]) -> Callable[[Ctx],
         r = ctx.copy_run("gray", ctx.folder(case) / "run")
         damage(r / "best.safetensors", ctx)
         return cli(eval_run(r))
+
     return run
 
 
@@ -535,6 +621,7 @@ def ckpt_pickle(ctx: Ctx) -> Outcome:
     def not_run() -> str:
         assert not marker.exists(), "the pickle payload ran"
         return "payload never executed"
+
     return cli(eval_run(r), after=not_run)
 
 
@@ -558,19 +645,23 @@ def _other_width(path: Path, ctx: Ctx) -> None:
     from fastadapt.learners import build_learner
     from fastadapt.presets import get_preset
     from fastadapt.train.checkpoint import save_checkpoint
+
     cfg = {**get_preset(PRESET), "hidden": 16}
     save_checkpoint(path, build_learner(cfg), {"config": cfg})
 
 
 def _non_finite(value: float) -> Callable[[Path, Ctx], None]:
     def damage(path: Path, ctx: Ctx) -> None:
-        from fastadapt.train.checkpoint import read_checkpoint
         from safetensors.torch import save
+
+        from fastadapt.train.checkpoint import read_checkpoint
+
         tensors, header = read_checkpoint(path)
         key = next(k for k, v in tensors.items() if v.is_floating_point() and v.numel() > 1)
         tensors[key] = tensors[key].clone()
         tensors[key].view(-1)[3] = value
         path.write_bytes(save(tensors, metadata={"fastadapt": json.dumps(header)}))
+
     return damage
 
 
@@ -580,26 +671,34 @@ def _missing(path: Path, ctx: Ctx) -> None:
 
 def _metadata(meta: dict[str, str] | None) -> Callable[[Path, Ctx], None]:
     def damage(path: Path, ctx: Ctx) -> None:
-        from fastadapt.train.checkpoint import read_checkpoint
         from safetensors.torch import save
+
+        from fastadapt.train.checkpoint import read_checkpoint
+
         tensors, _ = read_checkpoint(path)
         path.write_bytes(save(tensors, metadata=meta))
+
     return damage
 
 
 def _format(fmt: str) -> Callable[[Path, Ctx], None]:
     def damage(path: Path, ctx: Ctx) -> None:
-        from fastadapt.train.checkpoint import read_checkpoint
         from safetensors.torch import save
+
+        from fastadapt.train.checkpoint import read_checkpoint
+
         tensors, header = read_checkpoint(path)
         path.write_bytes(save(tensors, metadata={"fastadapt": json.dumps({**header, "format": fmt})}))
+
     return damage
 
 
 # ----------------------------------------------------------------------------------------------- config cases
 
-def saved_config(case: str, edit: Callable[[dict[str, Any]], Any], raw: bytes | None = None
-                 ) -> Callable[[Ctx], Outcome]:
+
+def saved_config(
+    case: str, edit: Callable[[dict[str, Any]], Any], raw: bytes | None = None
+) -> Callable[[Ctx], Outcome]:
     def run(ctx: Ctx) -> Outcome:
         r = ctx.copy_run("gray", ctx.folder(case) / "run")
         if raw is not None:
@@ -608,18 +707,22 @@ def saved_config(case: str, edit: Callable[[dict[str, Any]], Any], raw: bytes | 
             cfg = json.loads((r / "config.json").read_text())
             (r / "config.json").write_text(json.dumps(edit(cfg)))
         return cli(eval_run(r, "--episodes", "1", "--data-root", r.parent / "no-data"))
+
     return run
 
 
 def set_case(case: str, *sets: str, untouched: bool = True) -> Callable[[Ctx], Outcome]:
     """``fastadapt train --set ...`` refused; with ``untouched`` the --out folder must not have been created."""
+
     def run(ctx: Ctx) -> Outcome:
         out = ctx.folder(case) / "run"
 
         def not_created() -> str:
             assert not out.exists(), f"--out {out.name} was created although the configuration was refused"
             return "--out not created"
+
         return cli(config_args(out, *sets), after=not_created if untouched else None)
+
     return run
 
 
@@ -630,6 +733,7 @@ def set_cuda(ctx: Ctx) -> Outcome:
 
 def overwrite_refused(case: str, *sets: str) -> Callable[[Ctx], Outcome]:
     """``train --overwrite`` of a finished run with a configuration that cannot start: the old run stays as it was."""
+
     def run(ctx: Ctx) -> Outcome:
         r = ctx.copy_run("gray", ctx.folder(case) / "run")
         (r / "results.json").write_text('{"accuracy": 0.99}')
@@ -638,7 +742,9 @@ def overwrite_refused(case: str, *sets: str) -> Callable[[Ctx], Outcome]:
         def intact() -> str:
             assert {p.name: p.read_bytes() for p in r.iterdir()} == before, "the old run's files changed"
             return "old run untouched"
+
         return cli(config_args(r, *sets) + ["--overwrite"], after=intact)
+
     return run
 
 
@@ -649,6 +755,7 @@ def nan_predictions(ctx: Ctx) -> Outcome:
 
 
 # ----------------------------------------------------------------------------------------------- folder cases
+
 
 def out_non_run(ctx: Ctx) -> Outcome:
     out, _ = ctx.trained()
@@ -670,6 +777,7 @@ def out_existing_run(ctx: Ctx) -> Outcome:
 
     def intact() -> None:
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before, "the run's files changed"
+
     return cli(out_args(out), after=intact)
 
 
@@ -689,8 +797,9 @@ def out_read_only(ctx: Ctx) -> Outcome:
         out.chmod(0o755)
 
 
-def resume_case(case: str, edit: Callable[[Path], None], *sets: str, check: Callable[[Path, str], str] | None = None
-                ) -> Callable[[Ctx], Outcome]:
+def resume_case(
+    case: str, edit: Callable[[Path], None], *sets: str, check: Callable[[Path, str], str] | None = None
+) -> Callable[[Ctx], Outcome]:
     def run(ctx: Ctx) -> Outcome:
         out = ctx.copy_trained(ctx.folder(case) / "run")
         edit(out)
@@ -701,6 +810,7 @@ def resume_case(case: str, edit: Callable[[Path], None], *sets: str, check: Call
             except AssertionError as e:
                 return Outcome("wrong", f"resumed, but {e}", code=0)
         return res
+
     return run
 
 
@@ -726,6 +836,7 @@ def _damaged_first(out: Path) -> None:
 
 def stale_tmp(ctx: Ctx) -> Outcome:
     from fastadapt.train.run_log import LAST, prepare_out
+
     out = ctx.folder("stale-tmp-cleaned")
     stale = [out / ".last.safetensors.k3j_x9a2.tmp", out / ".metrics.jsonl.abc.tmp"]
     for p in stale:
@@ -737,6 +848,7 @@ def stale_tmp(ctx: Ctx) -> Outcome:
         assert not any(p.exists() for p in stale), "stale temporaries left"
         assert (out / "keep.tmp").exists() and (out / LAST).exists(), "a file that is not a temporary was removed"
         return "2 stale .tmp files removed, keep.tmp and last.safetensors kept"
+
     return api(lambda: prepare_out(out, resume=True), check)
 
 
@@ -745,6 +857,7 @@ def umask_respected(ctx: Ctx) -> Outcome:
     from fastadapt.presets import get_preset
     from fastadapt.train.checkpoint import save_checkpoint
     from fastadapt.train.run_log import write_config
+
     out = ctx.folder("umask-respected")
     cfg = {**get_preset(PRESET), "hidden": 8}
 
@@ -757,13 +870,16 @@ def umask_respected(ctx: Ctx) -> Outcome:
         modes = {p.name: oct(p.stat().st_mode & 0o777) for p in out.iterdir()}
         assert modes == {"config.json": "0o640", "best.safetensors": "0o640"}, f"modes {modes}"
         return "files written 0640 under umask 027"
+
     return api(write, check)
 
 
 # ----------------------------------------------------------------------------------------------- API cases
 
+
 def support(preset: str, n: int = 5, c: int | None = None, size: int | None = None) -> tuple[Any, Any]:
     from fastadapt.presets import get_preset
+
     cfg = get_preset(preset)
     g = torch.Generator().manual_seed(n)
     c = cfg["channels"] if c is None else c
@@ -774,14 +890,16 @@ def support(preset: str, n: int = 5, c: int | None = None, size: int | None = No
 MAML = "omniglot-maml-5w1s"
 
 
-def api_adapt(preset: str, make: Callable[[], tuple[Any, Any, Any]], query: Callable[[], Any] | None = None
-              ) -> Callable[[Ctx], Outcome]:
+def api_adapt(
+    preset: str, make: Callable[[], tuple[Any, Any, Any]], query: Callable[[], Any] | None = None
+) -> Callable[[Ctx], Outcome]:
     def run(ctx: Ctx) -> Outcome:
         learner = ctx.learner(preset)
         sx, sy, ways = make()
         if query is None:
             return api(lambda: learner.adapt(sx, sy, ways))
         return api(lambda: learner.adapt(sx, sy, ways).predict(query()))
+
     return run
 
 
@@ -798,6 +916,7 @@ def api_good(ctx: Ctx) -> Outcome:
     def check(p: Any) -> str:
         assert p.logits.shape == (3, 5) and torch.isfinite(p.logits).all(), f"logits {p.logits}"
         return "finite [3, 5] logits"
+
     return api(lambda: learner.adapt(sx, sy, 5).predict(support(PRESET, 3)[0]), check)
 
 
@@ -809,6 +928,7 @@ def api_regression_nan(ctx: Ctx) -> Outcome:
 
 def api_sampler_nan(ctx: Ctx) -> Outcome:
     from fastadapt.tasks import EpisodeSampler
+
     x = torch.rand(20, 1, 4, 4)
     x[3, 0, 1, 1] = float("nan")
     return api(lambda: EpisodeSampler(x, torch.arange(20) % 5, 5, 1, 1))
@@ -816,27 +936,39 @@ def api_sampler_nan(ctx: Ctx) -> Outcome:
 
 def api_sampler_ways(ctx: Ctx) -> Outcome:
     from fastadapt.tasks import EpisodeSampler
+
     return api(lambda: EpisodeSampler(torch.rand(20, 1, 4, 4), torch.arange(20) % 5, 8, 1, 1))
 
 
 def api_dataset_normalized(ctx: Ctx) -> Outcome:
     from fastadapt.tasks.own_data import FewShotDataset
+
     return api(lambda: FewShotDataset([(torch.full((3, 4, 4), -1.8), 0)], size=4))
 
 
 def api_class_split(ctx: Ctx) -> Outcome:
     from fastadapt.tasks.own_data import class_split
+
     return api(lambda: class_split(["a", "b", "c", "d", "e"]))
 
 
 # ----------------------------------------------------------------------------------------------- fault cases
 
+
 def ckpt_killed_write(ctx: Ctx) -> Outcome:
     """A process killed inside save_checkpoint leaves a half-written temporary beside the intact last checkpoint."""
     from fastadapt.train.run_log import LAST, RunLog, prepare_out
+
     out = ctx.folder("kill-mid-checkpoint-write")
-    cfg = {"steps": 10, "log_every": 2, "ckpt_every": 4, "val_every": 5, "lr": 1e-2, "lr_decay": 0.5,
-           "lr_decay_every": 3}
+    cfg = {
+        "steps": 10,
+        "log_every": 2,
+        "ckpt_every": 4,
+        "val_every": 5,
+        "lr": 1e-2,
+        "lr_decay": 0.5,
+        "lr_decay_every": 3,
+    }
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 2)
     opt = torch.optim.Adam(model.parameters())
@@ -855,6 +987,7 @@ def ckpt_killed_write(ctx: Ctx) -> Outcome:
         assert run.start == 4 and torch.equal(fresh.weight, model.weight), f"resumed at step {run.start}"
         assert not tmp.exists(), "the half-written temporary is still there"
         return "resumed from the intact step-4 checkpoint; the torn temporary removed"
+
     return api(resume, check)
 
 
@@ -865,6 +998,7 @@ def enospc(*a: Any, **k: Any) -> None:
 def disk_full_checkpoint(ctx: Ctx) -> Outcome:
     from fastadapt.nn.conv4 import Conv4
     from fastadapt.train.checkpoint import save_checkpoint
+
     out = ctx.folder("disk-full-checkpoint")
     path = out / "last.safetensors"
     save_checkpoint(path, Conv4(hidden=4), {"step": 1})
@@ -877,6 +1011,7 @@ def disk_full_checkpoint(ctx: Ctx) -> Outcome:
     def after() -> None:
         assert path.read_bytes() == before, "the previous checkpoint changed"
         assert [p.name for p in out.iterdir()] == ["last.safetensors"], "a temporary was left behind"
+
     return api(write, after=after)
 
 
@@ -887,12 +1022,13 @@ def disk_full_train(ctx: Ctx) -> Outcome:
         left = [p.name for p in out.iterdir() if p.name.endswith(".tmp")] if out.exists() else []
         assert not left, f"temporaries left: {left}"
         return "no temporary left"
+
     with patched(os, "fsync", enospc):
         return cli(config_args(out, "steps=0", "hidden=8", "eval_episodes=1"), after=no_tmp)
 
 
 class _FullDisk:
-    def __enter__(self) -> "_FullDisk":
+    def __enter__(self) -> _FullDisk:
         return self
 
     def __exit__(self, *exc: Any) -> bool:
@@ -906,14 +1042,17 @@ class _FullDisk:
 def disk_full_log(ctx: Ctx) -> Outcome:
     """The disk fills up while a training appends to metrics.jsonl (checkpoints went through)."""
     import builtins
+
     from fastadapt.train import run_log
+
     out = ctx.folder("disk-full-metrics-log") / "run"
 
     def full_open(path: Any, mode: str = "r", *a: Any, **k: Any) -> Any:
         if str(path).endswith("metrics.jsonl") and "a" in mode:
             return _FullDisk()
         return builtins.open(path, mode, *a, **k)
-    run_log.open = full_open                          # the module's name `open` shadows the builtin
+
+    run_log.open = full_open  # the module's name `open` shadows the builtin
     try:
         return cli(train_args(out, ctx.data()))
     finally:
@@ -925,6 +1064,7 @@ def interrupted(ctx: Ctx) -> Outcome:
 
     def ctrl_c(*a: Any, **k: Any) -> None:
         raise KeyboardInterrupt
+
     with patched(trainer, "train", ctrl_c):
         return cli(config_args(ctx.folder("ctrl-c-during-train") / "run"))
 
@@ -934,6 +1074,7 @@ def eval_flag(case: str, *flags: str, kind: str = "gray", data: bool = False) ->
         root = ctx.data() if data else ctx.folder(case) / "no-data"
         # argparse keeps the last --episodes: a case's own value overrides the 1 here
         return cli(eval_run(ctx.run(kind), "--episodes", "1", "--data-root", root, *flags))
+
     return run
 
 
@@ -944,6 +1085,7 @@ def eval_cuda(ctx: Ctx) -> Outcome:
 
 # ----------------------------------------------------------------------------------------------- the matrix
 
+
 def _cases() -> list[Case]:
     P, C = PRESET, "colour"
     gray_png, rgb = image_bytes("L", (28, 28)), image_bytes()
@@ -953,302 +1095,951 @@ def _cases() -> list[Case]:
         c.append(Case(*a, **k))
 
     # --- archives and data -------------------------------------------------------------------------------------
-    add("data-missing-archive", "data", "`fastadapt data flowers` with no archive under --data-root", "error",
-        "flowers102-partial.zip", flowers_cli("data-missing-archive", None))
-    add("data-truncated-zip", "data", "the flowers archive cut in half (interrupted download)", "error",
-        "not a readable zip archive", data_truncated_zip)
-    add("data-garbage-zip", "data", "a text file saved as flowers102-partial.zip", "error",
-        "not a readable zip archive", flowers_cli("data-garbage-zip", None, raw=b"<html>404 Not Found</html>"))
-    add("data-zip-path-escape", "data", "an archive entry `../../escaped.jpg` (zip slip)", "error",
-        "would escape the target folder", data_escape)
-    add("data-zip-absolute-path", "data", "an archive entry with an absolute path `/tmp/abs.jpg`", "error",
+    add(
+        "data-missing-archive",
+        "data",
+        "`fastadapt data flowers` with no archive under --data-root",
+        "error",
+        "flowers102-partial.zip",
+        flowers_cli("data-missing-archive", None),
+    )
+    add(
+        "data-truncated-zip",
+        "data",
+        "the flowers archive cut in half (interrupted download)",
+        "error",
+        "not a readable zip archive",
+        data_truncated_zip,
+    )
+    add(
+        "data-garbage-zip",
+        "data",
+        "a text file saved as flowers102-partial.zip",
+        "error",
+        "not a readable zip archive",
+        flowers_cli("data-garbage-zip", None, raw=b"<html>404 Not Found</html>"),
+    )
+    add(
+        "data-zip-path-escape",
+        "data",
+        "an archive entry `../../escaped.jpg` (zip slip)",
+        "error",
         "would escape the target folder",
-        flowers_cli("data-zip-absolute-path", {"001/a.jpg": rgb, "/tmp/abs.jpg": rgb}))
-    add("data-wrong-counts", "data", "a flowers archive with 3 classes of 2 photos (89 / 5,543 expected)", "error",
+        data_escape,
+    )
+    add(
+        "data-zip-absolute-path",
+        "data",
+        "an archive entry with an absolute path `/tmp/abs.jpg`",
+        "error",
+        "would escape the target folder",
+        flowers_cli("data-zip-absolute-path", {"001/a.jpg": rgb, "/tmp/abs.jpg": rgb}),
+    )
+    add(
+        "data-wrong-counts",
+        "data",
+        "a flowers archive with 3 classes of 2 photos (89 / 5,543 expected)",
+        "error",
         "expected 89 classes and 5543 images",
-        flowers_cli("data-wrong-counts", {f"00{k}/{i}.jpg": rgb for k in range(3) for i in range(2)}))
+        flowers_cli("data-wrong-counts", {f"00{k}/{i}.jpg": rgb for k in range(3) for i in range(2)}),
+    )
     add("data-crc-error", "data", "one archive member's bytes flipped (CRC mismatch)", "error", "c0/1.png", data_crc)
-    add("data-bomb-in-archive", "data", "an archive photo whose header claims 20000x20000 pixels", "error",
-        "DecompressionBombError", data_bad_member("data-bomb-in-archive", png_header(20000, 20000)))
-    add("data-truncated-jpeg-in-archive", "data", "an archive photo cut in half", "error",
-        "bad.jpg is not a readable image", data_bad_member("data-truncated-jpeg-in-archive", truncated_jpeg()))
-    add("data-text-in-archive", "data", "a text file named .jpg inside the archive", "error",
-        "bad.jpg is not a readable image", data_bad_member("data-text-in-archive", b"just some text"))
-    add("data-modes-in-archive", "data", "archive photos in grayscale, CMYK, palette, RGBA, 1x1 and 300x40", "ok",
-        "all decoded to 84x84 RGB with the right colours", data_modes)
-    add("omniglot-missing-offline", "data", "`fastadapt data omniglot` without the archives and without network",
-        "error", "could not be downloaded", omniglot_offline)
-    add("omniglot-wrong-counts", "data", "Omniglot archives holding one character each", "error",
+    add(
+        "data-bomb-in-archive",
+        "data",
+        "an archive photo whose header claims 20000x20000 pixels",
+        "error",
+        "DecompressionBombError",
+        data_bad_member("data-bomb-in-archive", png_header(20000, 20000)),
+    )
+    add(
+        "data-truncated-jpeg-in-archive",
+        "data",
+        "an archive photo cut in half",
+        "error",
+        "bad.jpg is not a readable image",
+        data_bad_member("data-truncated-jpeg-in-archive", truncated_jpeg()),
+    )
+    add(
+        "data-text-in-archive",
+        "data",
+        "a text file named .jpg inside the archive",
+        "error",
+        "bad.jpg is not a readable image",
+        data_bad_member("data-text-in-archive", b"just some text"),
+    )
+    add(
+        "data-modes-in-archive",
+        "data",
+        "archive photos in grayscale, CMYK, palette, RGBA, 1x1 and 300x40",
+        "ok",
+        "all decoded to 84x84 RGB with the right colours",
+        data_modes,
+    )
+    add(
+        "omniglot-missing-offline",
+        "data",
+        "`fastadapt data omniglot` without the archives and without network",
+        "error",
+        "could not be downloaded",
+        omniglot_offline,
+    )
+    add(
+        "omniglot-wrong-counts",
+        "data",
+        "Omniglot archives holding one character each",
+        "error",
         "found 1 alphabets and 1 characters",
-        omniglot_cli("omniglot-wrong-counts", {"images_background/Latin/character01/0001_01.png": gray_png}))
-    add("omniglot-path-escape", "data", "an Omniglot archive entry `../../evil.png`", "error",
-        "would escape the target folder", omniglot_cli("omniglot-path-escape", {"../../evil.png": gray_png}))
-    add("adapt-empty-class-folder", "data", "`fastadapt adapt` with an empty class folder in --support", "error",
-        "is empty", lambda x: adapt(x, "adapt-empty-class-folder", {"a": [rgb], "b": []}))
-    add("adapt-non-image-file", "data", "a notes.txt among the support photos", "error", "not a readable image",
-        lambda x: adapt(x, "adapt-non-image-file", {"a": [rgb], "b": [rgb, ("notes.txt", b"my notes")]}))
-    add("adapt-grayscale-photo", "data", "a grayscale photo given to a colour model", "ok",
+        omniglot_cli("omniglot-wrong-counts", {"images_background/Latin/character01/0001_01.png": gray_png}),
+    )
+    add(
+        "omniglot-path-escape",
+        "data",
+        "an Omniglot archive entry `../../evil.png`",
+        "error",
+        "would escape the target folder",
+        omniglot_cli("omniglot-path-escape", {"../../evil.png": gray_png}),
+    )
+    add(
+        "adapt-empty-class-folder",
+        "data",
+        "`fastadapt adapt` with an empty class folder in --support",
+        "error",
+        "is empty",
+        lambda x: adapt(x, "adapt-empty-class-folder", {"a": [rgb], "b": []}),
+    )
+    add(
+        "adapt-non-image-file",
+        "data",
+        "a notes.txt among the support photos",
+        "error",
+        "not a readable image",
+        lambda x: adapt(x, "adapt-non-image-file", {"a": [rgb], "b": [rgb, ("notes.txt", b"my notes")]}),
+    )
+    add(
+        "adapt-grayscale-photo",
+        "data",
+        "a grayscale photo given to a colour model",
+        "ok",
         "converted to RGB, gray 90 in every channel",
-        adapt_decoded("adapt-grayscale-photo", image_bytes("L", colour=90), 3, [90 / 255] * 3,
-                      "decoded as RGB (90, 90, 90)"))
-    add("adapt-cmyk-jpeg", "data", "a CMYK JPEG given to a colour model", "ok", "converted to RGB",
-        adapt_decoded("adapt-cmyk-jpeg", image_bytes("CMYK", fmt="JPEG", colour=(0, 255, 255, 0)), 3,
-                      [1.0, 0.0, 0.0], "decoded as red"))
-    add("adapt-palette-png", "data", "a palette (P mode) PNG", "ok", "palette colours looked up",
-        adapt_decoded("adapt-palette-png", image_bytes("P", colour=3), 3, [3 / 255, 252 / 255, 128 / 255],
-                      "decoded with its palette colour"))
-    add("adapt-rgba-png", "data", "a PNG with an alpha channel", "ok", "alpha dropped, colour kept",
-        adapt_decoded("adapt-rgba-png", image_bytes("RGBA", colour=(200, 40, 40, 128)), 3,
-                      [200 / 255, 40 / 255, 40 / 255], "decoded as its RGB colour"))
-    add("adapt-16bit-grayscale", "data", "a 16-bit grayscale PNG (mid gray, 30000 of 65535)", "ok",
+        adapt_decoded(
+            "adapt-grayscale-photo", image_bytes("L", colour=90), 3, [90 / 255] * 3, "decoded as RGB (90, 90, 90)"
+        ),
+    )
+    add(
+        "adapt-cmyk-jpeg",
+        "data",
+        "a CMYK JPEG given to a colour model",
+        "ok",
+        "converted to RGB",
+        adapt_decoded(
+            "adapt-cmyk-jpeg",
+            image_bytes("CMYK", fmt="JPEG", colour=(0, 255, 255, 0)),
+            3,
+            [1.0, 0.0, 0.0],
+            "decoded as red",
+        ),
+    )
+    add(
+        "adapt-palette-png",
+        "data",
+        "a palette (P mode) PNG",
+        "ok",
+        "palette colours looked up",
+        adapt_decoded(
+            "adapt-palette-png",
+            image_bytes("P", colour=3),
+            3,
+            [3 / 255, 252 / 255, 128 / 255],
+            "decoded with its palette colour",
+        ),
+    )
+    add(
+        "adapt-rgba-png",
+        "data",
+        "a PNG with an alpha channel",
+        "ok",
+        "alpha dropped, colour kept",
+        adapt_decoded(
+            "adapt-rgba-png",
+            image_bytes("RGBA", colour=(200, 40, 40, 128)),
+            3,
+            [200 / 255, 40 / 255, 40 / 255],
+            "decoded as its RGB colour",
+        ),
+    )
+    add(
+        "adapt-16bit-grayscale",
+        "data",
+        "a 16-bit grayscale PNG (mid gray, 30000 of 65535)",
+        "ok",
         "scaled to 8 bits, not clipped to white",
-        adapt_decoded("adapt-16bit-grayscale", image_bytes("I;16", colour=30000), 3, [30000 / 65535] * 3,
-                      "decoded as mid gray"),
+        adapt_decoded(
+            "adapt-16bit-grayscale", image_bytes("I;16", colour=30000), 3, [30000 / 65535] * 3, "decoded as mid gray"
+        ),
         found="exit 0, but the photo decoded as pure white (PIL's `convert` clips 16-bit values at 255): a silent "
-              "wrong result")
-    add("adapt-tiny-photo", "data", "a 1x1-pixel photo", "ok", "upscaled to the model's size",
-        adapt_decoded("adapt-tiny-photo", image_bytes("RGB", (1, 1), colour=(0, 0, 255)), 3, [0.0, 0.0, 1.0],
-                      "decoded as blue"))
+        "wrong result",
+    )
+    add(
+        "adapt-tiny-photo",
+        "data",
+        "a 1x1-pixel photo",
+        "ok",
+        "upscaled to the model's size",
+        adapt_decoded(
+            "adapt-tiny-photo", image_bytes("RGB", (1, 1), colour=(0, 0, 255)), 3, [0.0, 0.0, 1.0], "decoded as blue"
+        ),
+    )
     add("adapt-huge-photo", "data", "a 4000x3000 JPEG", "ok", "decoded at reduced scale and classified", adapt_huge)
-    add("adapt-decompression-bomb", "data", "a PNG whose header claims 20000x20000 pixels", "error",
+    add(
+        "adapt-decompression-bomb",
+        "data",
+        "a PNG whose header claims 20000x20000 pixels",
+        "error",
         "decompression bomb",
-        lambda x: adapt(x, "adapt-decompression-bomb", {"a": [rgb], "b": [("bomb.png", png_header(20000, 20000))]}))
-    add("adapt-truncated-jpeg", "data", "a JPEG cut in half", "error", "not a readable image",
-        lambda x: adapt(x, "adapt-truncated-jpeg", {"a": [rgb], "b": [("cut.jpg", truncated_jpeg())]}))
-    add("adapt-colour-into-grayscale-model", "data", "colour photos given to a grayscale (Omniglot) model", "error",
-        "mode 'RGB'", lambda x: adapt(x, "adapt-colour-into-grayscale-model", kind="gray",
-                                      query=adapt_gray_query_tree(x)))
-    add("adapt-one-class", "data", "a support folder with a single class", "error", "holds 1 class folder",
-        lambda x: adapt(x, "adapt-one-class", {"a": [rgb]}))
-    add("adapt-missing-support", "data", "--support naming a folder that does not exist", "error",
-        "does not exist", lambda x: cli(["adapt", x.run(C), "--support", x.root / "nowhere", "--query", x.root]))
-    add("adapt-empty-query", "data", "an empty --query folder", "error", "holds no images",
-        lambda x: adapt(x, "adapt-empty-query", query=x.folder("adapt-empty-query-q")))
-    add("train-folder-3-classes", "data", "`train --dataset folder:DIR` on a folder of 3 classes", "error",
-        "3 classes cannot be split", train_folder_too_few)
+        lambda x: adapt(x, "adapt-decompression-bomb", {"a": [rgb], "b": [("bomb.png", png_header(20000, 20000))]}),
+    )
+    add(
+        "adapt-truncated-jpeg",
+        "data",
+        "a JPEG cut in half",
+        "error",
+        "not a readable image",
+        lambda x: adapt(x, "adapt-truncated-jpeg", {"a": [rgb], "b": [("cut.jpg", truncated_jpeg())]}),
+    )
+    add(
+        "adapt-colour-into-grayscale-model",
+        "data",
+        "colour photos given to a grayscale (Omniglot) model",
+        "error",
+        "mode 'RGB'",
+        lambda x: adapt(x, "adapt-colour-into-grayscale-model", kind="gray", query=adapt_gray_query_tree(x)),
+    )
+    add(
+        "adapt-one-class",
+        "data",
+        "a support folder with a single class",
+        "error",
+        "holds 1 class folder",
+        lambda x: adapt(x, "adapt-one-class", {"a": [rgb]}),
+    )
+    add(
+        "adapt-missing-support",
+        "data",
+        "--support naming a folder that does not exist",
+        "error",
+        "does not exist",
+        lambda x: cli(["adapt", x.run(C), "--support", x.root / "nowhere", "--query", x.root]),
+    )
+    add(
+        "adapt-empty-query",
+        "data",
+        "an empty --query folder",
+        "error",
+        "holds no images",
+        lambda x: adapt(x, "adapt-empty-query", query=x.folder("adapt-empty-query-q")),
+    )
+    add(
+        "train-folder-3-classes",
+        "data",
+        "`train --dataset folder:DIR` on a folder of 3 classes",
+        "error",
+        "3 classes cannot be split",
+        train_folder_too_few,
+    )
 
     # --- checkpoints (`fastadapt eval` of a run folder whose best.safetensors was replaced) ------------------------
-    add("ckpt-pickle-payload", "checkpoints", "best.safetensors replaced by a pickle that runs a shell command",
-        "error", "not a safetensors checkpoint", ckpt_pickle)
-    add("ckpt-torch-save", "checkpoints", "best.safetensors replaced by a torch.save file (zip + pickle)", "error",
-        "not a safetensors checkpoint", ckpt_case("ckpt-torch-save", _torch_save))
-    add("ckpt-truncated", "checkpoints", "best.safetensors cut in half", "error", "not a safetensors checkpoint",
-        ckpt_case("ckpt-truncated", _truncate))
-    add("ckpt-empty", "checkpoints", "best.safetensors of 0 bytes", "error", "not a safetensors checkpoint",
-        ckpt_case("ckpt-empty", _empty))
-    add("ckpt-other-method", "checkpoints", "a MAML checkpoint in a ProtoNet run folder", "error",
-        "belongs to another model", ckpt_case("ckpt-other-method", _other_model))
-    add("ckpt-other-width", "checkpoints", "a checkpoint of a wider encoder (hidden 16, config 8)", "error",
-        "shape mismatch", ckpt_case("ckpt-other-width", _other_width))
-    add("ckpt-nan-weights", "checkpoints", "a checkpoint holding a NaN weight", "error", "non-finite weights",
-        ckpt_case("ckpt-nan-weights", _non_finite(float("nan"))))
-    add("ckpt-inf-weights", "checkpoints", "a checkpoint holding an infinite weight", "error", "non-finite weights",
-        ckpt_case("ckpt-inf-weights", _non_finite(float("inf"))))
-    add("ckpt-missing", "checkpoints", "a run folder without best.safetensors", "error", "No checkpoint at",
-        ckpt_case("ckpt-missing", _missing))
-    add("ckpt-wrong-format", "checkpoints", "a checkpoint whose metadata says format fastadapt-checkpoint-99",
-        "error", "expected 'fastadapt-checkpoint-1'",
-        ckpt_case("ckpt-wrong-format", _format("fastadapt-checkpoint-99")))
-    add("ckpt-no-metadata", "checkpoints", "a plain safetensors file (no fastadapt metadata)", "error",
-        "not a fastadapt checkpoint", ckpt_case("ckpt-no-metadata", _metadata(None)))
-    add("ckpt-metadata-not-json", "checkpoints", "fastadapt metadata that is not JSON", "error",
-        "metadata is damaged", ckpt_case("ckpt-metadata-not-json", _metadata({"fastadapt": "{oops"})),
-        found="exit 2 with only the JSON parser's message (`Expecting property name ...`), no file named")
-    add("ckpt-metadata-wrong-type", "checkpoints", "fastadapt metadata that is a JSON list", "error",
-        "metadata is damaged", ckpt_case("ckpt-metadata-wrong-type", _metadata({"fastadapt": "[1, 2]"})),
-        found='exit 1: internal error with a traceback (AttributeError)')
+    add(
+        "ckpt-pickle-payload",
+        "checkpoints",
+        "best.safetensors replaced by a pickle that runs a shell command",
+        "error",
+        "not a safetensors checkpoint",
+        ckpt_pickle,
+    )
+    add(
+        "ckpt-torch-save",
+        "checkpoints",
+        "best.safetensors replaced by a torch.save file (zip + pickle)",
+        "error",
+        "not a safetensors checkpoint",
+        ckpt_case("ckpt-torch-save", _torch_save),
+    )
+    add(
+        "ckpt-truncated",
+        "checkpoints",
+        "best.safetensors cut in half",
+        "error",
+        "not a safetensors checkpoint",
+        ckpt_case("ckpt-truncated", _truncate),
+    )
+    add(
+        "ckpt-empty",
+        "checkpoints",
+        "best.safetensors of 0 bytes",
+        "error",
+        "not a safetensors checkpoint",
+        ckpt_case("ckpt-empty", _empty),
+    )
+    add(
+        "ckpt-other-method",
+        "checkpoints",
+        "a MAML checkpoint in a ProtoNet run folder",
+        "error",
+        "belongs to another model",
+        ckpt_case("ckpt-other-method", _other_model),
+    )
+    add(
+        "ckpt-other-width",
+        "checkpoints",
+        "a checkpoint of a wider encoder (hidden 16, config 8)",
+        "error",
+        "shape mismatch",
+        ckpt_case("ckpt-other-width", _other_width),
+    )
+    add(
+        "ckpt-nan-weights",
+        "checkpoints",
+        "a checkpoint holding a NaN weight",
+        "error",
+        "non-finite weights",
+        ckpt_case("ckpt-nan-weights", _non_finite(float("nan"))),
+    )
+    add(
+        "ckpt-inf-weights",
+        "checkpoints",
+        "a checkpoint holding an infinite weight",
+        "error",
+        "non-finite weights",
+        ckpt_case("ckpt-inf-weights", _non_finite(float("inf"))),
+    )
+    add(
+        "ckpt-missing",
+        "checkpoints",
+        "a run folder without best.safetensors",
+        "error",
+        "No checkpoint at",
+        ckpt_case("ckpt-missing", _missing),
+    )
+    add(
+        "ckpt-wrong-format",
+        "checkpoints",
+        "a checkpoint whose metadata says format fastadapt-checkpoint-99",
+        "error",
+        "expected 'fastadapt-checkpoint-1'",
+        ckpt_case("ckpt-wrong-format", _format("fastadapt-checkpoint-99")),
+    )
+    add(
+        "ckpt-no-metadata",
+        "checkpoints",
+        "a plain safetensors file (no fastadapt metadata)",
+        "error",
+        "not a fastadapt checkpoint",
+        ckpt_case("ckpt-no-metadata", _metadata(None)),
+    )
+    add(
+        "ckpt-metadata-not-json",
+        "checkpoints",
+        "fastadapt metadata that is not JSON",
+        "error",
+        "metadata is damaged",
+        ckpt_case("ckpt-metadata-not-json", _metadata({"fastadapt": "{oops"})),
+        found="exit 2 with only the JSON parser's message (`Expecting property name ...`), no file named",
+    )
+    add(
+        "ckpt-metadata-wrong-type",
+        "checkpoints",
+        "fastadapt metadata that is a JSON list",
+        "error",
+        "metadata is damaged",
+        ckpt_case("ckpt-metadata-wrong-type", _metadata({"fastadapt": "[1, 2]"})),
+        found="exit 1: internal error with a traceback (AttributeError)",
+    )
 
     # --- configurations ------------------------------------------------------------------------------------------
-    add("config-json-list", "configs", "a run's config.json holding a JSON list", "error", "holds a JSON list",
-        saved_config("config-json-list", lambda cfg: [1, 2]))
-    add("config-json-invalid", "configs", "a run's config.json cut mid-object", "error", "not valid JSON",
-        saved_config("config-json-invalid", None, raw=b'{"method": "protonet",'))
-    add("config-json-wrong-type", "configs", "config.json with \"hidden\": \"8\" (a string)", "error",
+    add(
+        "config-json-list",
+        "configs",
+        "a run's config.json holding a JSON list",
+        "error",
+        "holds a JSON list",
+        saved_config("config-json-list", lambda cfg: [1, 2]),
+    )
+    add(
+        "config-json-invalid",
+        "configs",
+        "a run's config.json cut mid-object",
+        "error",
+        "not valid JSON",
+        saved_config("config-json-invalid", None, raw=b'{"method": "protonet",'),
+    )
+    add(
+        "config-json-wrong-type",
+        "configs",
+        'config.json with "hidden": "8" (a string)',
+        "error",
         "'hidden' is '8' (str), expected an int",
         saved_config("config-json-wrong-type", lambda cfg: {**cfg, "hidden": "8"}),
-        found='exit 1: internal error with a traceback from inside torch (TypeError)')
-    add("config-json-bool-for-int", "configs", "config.json with \"ways\": true", "error",
+        found="exit 1: internal error with a traceback from inside torch (TypeError)",
+    )
+    add(
+        "config-json-bool-for-int",
+        "configs",
+        'config.json with "ways": true',
+        "error",
         "'ways' is True (bool), expected an int",
         saved_config("config-json-bool-for-int", lambda cfg: {**cfg, "ways": True}),
-        found='accepted in silence (`true` taken as 1-way episodes)')
-    add("config-json-no-method", "configs", "config.json without a method", "error", "names no 'method'",
+        found="accepted in silence (`true` taken as 1-way episodes)",
+    )
+    add(
+        "config-json-no-method",
+        "configs",
+        "config.json without a method",
+        "error",
+        "names no 'method'",
         saved_config("config-json-no-method", lambda cfg: {k: v for k, v in cfg.items() if k != "method"}),
-        found='exit 2 with the message `method` and nothing else')
-    for case_id, what, message, setting in (          # one `--set KEY=VALUE` refused before any work
+        found="exit 2 with the message `method` and nothing else",
+    )
+    for case_id, what, message, setting in (  # one `--set KEY=VALUE` refused before any work
         ("set-unknown-key", "`--set stpes=3` (a typo)", "Did you mean 'steps'", "stpes=3"),
         ("set-no-equals", "`--set steps` without a value", "--set takes key=value", "steps"),
         ("set-string-for-int", "`--set steps=many`", "--set steps=many: expected a int", "steps=many"),
         ("set-float-for-int", "`--set eval_episodes=2.5`", "--set eval_episodes=2.5: expected", "eval_episodes=2.5"),
         ("set-bad-bool", "`--set freeze_encoder=maybe`", "expected a bool", "freeze_encoder=maybe"),
         ("set-bad-list", "`--set input_mean=abc`", "expected a JSON list of", "input_mean=abc"),
-        ("set-lr-decay-every-0", "`--set lr_decay_every=0`", "lr_decay_every must be a positive integer", "lr_decay_every=0"),
-        ("set-eval-episodes-0", "`--set eval_episodes=0`", "eval_episodes must be a positive integer", "eval_episodes=0"),
+        (
+            "set-lr-decay-every-0",
+            "`--set lr_decay_every=0`",
+            "lr_decay_every must be a positive integer",
+            "lr_decay_every=0",
+        ),
+        (
+            "set-eval-episodes-0",
+            "`--set eval_episodes=0`",
+            "eval_episodes must be a positive integer",
+            "eval_episodes=0",
+        ),
         ("set-train-ways-1", "`--set train_ways=1`", "train_ways must be an integer >= 2", "train_ways=1"),
         ("set-steps-negative", "`--set steps=-5`", "steps must be a non-negative integer", "steps=-5"),
         ("set-log-every-0", "`--set log_every=0`", "log_every must be a positive integer", "log_every=0"),
         ("set-meta-batch-0", "`--set meta_batch=0`", "meta_batch must be a positive integer", "meta_batch=0"),
-        ("set-val-episodes-negative", "`--set val_episodes=-1`", "val_episodes must be a positive integer", "val_episodes=-1"),
+        (
+            "set-val-episodes-negative",
+            "`--set val_episodes=-1`",
+            "val_episodes must be a positive integer",
+            "val_episodes=-1",
+        ),
         ("set-ways-0", "`--set ways=0`", "ways must be a positive integer", "ways=0"),
         ("set-train-shots-0", "`--set train_shots=0`", "train_shots must be a positive integer", "train_shots=0"),
         ("set-queries-negative", "`--set queries=-2`", "queries must be a positive integer", "queries=-2"),
         ("set-hidden-0", "`--set hidden=0`", "hidden must be a positive integer", "hidden=0"),
-        ("set-ckpt-not-multiple", "`--set ckpt_every=7` with log_every 50", "must be a multiple of log_every", "ckpt_every=7"),
+        (
+            "set-ckpt-not-multiple",
+            "`--set ckpt_every=7` with log_every 50",
+            "must be a multiple of log_every",
+            "ckpt_every=7",
+        ),
         ("set-lr-nan", "`--set lr=nan`", "lr=nan: expected a number, not NaN", "lr=nan"),
         ("set-lr-zero", "`--set lr=0`", "lr must be a positive number", "lr=0"),
     ):
         add(case_id, "configs", what, "error", message, set_case(case_id, setting))
-    add("set-device-cuda-cpu-only", "configs", "`--set device=cuda` on a CPU-only machine", "error",
-        "asks for a GPU", set_cuda)
-    add("set-device-unknown", "configs", "`--set device=gpu0`", "error", "device='gpu0' is not a device",
-        set_case("set-device-unknown", "device=gpu0"))
-    add("set-precision-unknown", "configs", "`--set precision=fp8`", "error", "precision must be one of",
-        set_case("set-precision-unknown", "precision=fp8"))
-    add("set-method-typo", "configs", "`--set method=protonett`", "error", "Did you mean 'protonet'",
-        set_case("set-method-typo", "method=protonett", untouched=False))
-    add("set-dataset-typo", "configs", "`--set dataset=omnigot`", "error", "Did you mean 'omniglot'",
-        set_case("set-dataset-typo", "dataset=omnigot", untouched=False))
-    add("unknown-preset", "configs", "`--preset omniglot-protonet-5w1` (a typo)", "error",
+    add(
+        "set-device-cuda-cpu-only",
+        "configs",
+        "`--set device=cuda` on a CPU-only machine",
+        "error",
+        "asks for a GPU",
+        set_cuda,
+    )
+    add(
+        "set-device-unknown",
+        "configs",
+        "`--set device=gpu0`",
+        "error",
+        "device='gpu0' is not a device",
+        set_case("set-device-unknown", "device=gpu0"),
+    )
+    add(
+        "set-precision-unknown",
+        "configs",
+        "`--set precision=fp8`",
+        "error",
+        "precision must be one of",
+        set_case("set-precision-unknown", "precision=fp8"),
+    )
+    add(
+        "set-method-typo",
+        "configs",
+        "`--set method=protonett`",
+        "error",
+        "Did you mean 'protonet'",
+        set_case("set-method-typo", "method=protonett", untouched=False),
+    )
+    add(
+        "set-dataset-typo",
+        "configs",
+        "`--set dataset=omnigot`",
+        "error",
+        "Did you mean 'omniglot'",
+        set_case("set-dataset-typo", "dataset=omnigot", untouched=False),
+    )
+    add(
+        "unknown-preset",
+        "configs",
+        "`--preset omniglot-protonet-5w1` (a typo)",
+        "error",
         "Did you mean 'omniglot-protonet-5w1s'",
-        lambda x: cli(["train", "--preset", "omniglot-protonet-5w1", "--out", x.folder("unknown-preset") / "r"]))
-    add("dataset-folder-empty", "configs", "`--dataset folder:` naming no folder", "error", "names no folder",
-        lambda x: cli(config_args(x.folder("dataset-folder-empty") / "r") + ["--dataset", "folder:"]))
-    add("overwrite-bad-config", "configs", "`--overwrite` of a finished run with lr_decay_every=0", "error",
-        "lr_decay_every must be a positive integer", overwrite_refused("overwrite-bad-config", "lr_decay_every=0"))
-    add("overwrite-init-from-missing", "configs", "`--overwrite` of a finished run with init_from naming no checkpoint",
-        "error", "init_from='no-such-run': no checkpoint",
+        lambda x: cli(["train", "--preset", "omniglot-protonet-5w1", "--out", x.folder("unknown-preset") / "r"]),
+    )
+    add(
+        "dataset-folder-empty",
+        "configs",
+        "`--dataset folder:` naming no folder",
+        "error",
+        "names no folder",
+        lambda x: cli(config_args(x.folder("dataset-folder-empty") / "r") + ["--dataset", "folder:"]),
+    )
+    add(
+        "overwrite-bad-config",
+        "configs",
+        "`--overwrite` of a finished run with lr_decay_every=0",
+        "error",
+        "lr_decay_every must be a positive integer",
+        overwrite_refused("overwrite-bad-config", "lr_decay_every=0"),
+    )
+    add(
+        "overwrite-init-from-missing",
+        "configs",
+        "`--overwrite` of a finished run with init_from naming no checkpoint",
+        "error",
+        "init_from='no-such-run': no checkpoint",
         overwrite_refused("overwrite-init-from-missing", "steps=0", "init_from=no-such-run"),
-        found="the old run was deleted, then the missing checkpoint was reported")
-    add("set-steps-per-task-huge", "configs", "`--set transductive_steps=1000000000000`", "error",
+        found="the old run was deleted, then the missing checkpoint was reported",
+    )
+    add(
+        "set-steps-per-task-huge",
+        "configs",
+        "`--set transductive_steps=1000000000000`",
+        "error",
         "transductive_steps must be an integer from 0 to 100,000",
-        set_case("set-steps-per-task-huge", "transductive_steps=1000000000000"), found="accepted: ran on for days")
-    add("set-width-0", "configs", "`--set relation_hidden=0` (a model with no units)", "error",
+        set_case("set-steps-per-task-huge", "transductive_steps=1000000000000"),
+        found="accepted: ran on for days",
+    )
+    add(
+        "set-width-0",
+        "configs",
+        "`--set relation_hidden=0` (a model with no units)",
+        "error",
         "relation_hidden must be an integer from 1 to 65,536",
-        lambda x: cli(["train", "--preset", "omniglot-relation-5w1s"] + config_args(x.folder("set-width-0") / "r",
-                                                                                      "relation_hidden=0")[3:]),
-        found="accepted: trained a model with no units")
-    add("set-inner-lr-huge", "configs", "`--set inner_lr=1e30` (finite, but the adapted weights overflow)", "error",
-        "NaN or infinite", nan_predictions, needs=("omniglot",),
-        found="exit 0 with accuracy 20.00% and NLL nan in the summary")
+        lambda x: cli(
+            ["train", "--preset", "omniglot-relation-5w1s"]
+            + config_args(x.folder("set-width-0") / "r", "relation_hidden=0")[3:]
+        ),
+        found="accepted: trained a model with no units",
+    )
+    add(
+        "set-inner-lr-huge",
+        "configs",
+        "`--set inner_lr=1e30` (finite, but the adapted weights overflow)",
+        "error",
+        "NaN or infinite",
+        nan_predictions,
+        needs=("omniglot",),
+        found="exit 0 with accuracy 20.00% and NLL nan in the summary",
+    )
 
     # --- run folders ---------------------------------------------------------------------------------------------
-    add("out-non-run-folder", "folders", "`train --out` into an existing folder of the user's own files", "ok",
-        "trains there and keeps the user's files", out_non_run, needs=("omniglot",))
-    add("out-existing-run", "folders", "`train --out` into a finished run without --resume / --overwrite", "error",
-        "already holds a run", out_existing_run)
-    add("out-is-a-file", "folders", "`train --out` naming an existing file", "error", "Cannot create run folder",
-        out_file)
+    add(
+        "out-non-run-folder",
+        "folders",
+        "`train --out` into an existing folder of the user's own files",
+        "ok",
+        "trains there and keeps the user's files",
+        out_non_run,
+        needs=("omniglot",),
+    )
+    add(
+        "out-existing-run",
+        "folders",
+        "`train --out` into a finished run without --resume / --overwrite",
+        "error",
+        "already holds a run",
+        out_existing_run,
+    )
+    add(
+        "out-is-a-file",
+        "folders",
+        "`train --out` naming an existing file",
+        "error",
+        "Cannot create run folder",
+        out_file,
+    )
     add("out-read-only", "folders", "`train --out` into a read-only folder", "error", "is read-only", out_read_only)
-    add("resume-and-overwrite", "folders", "`train --resume --overwrite`", "error", "not allowed with argument",
-        lambda x: cli(config_args(x.folder("resume-and-overwrite") / "r") + ["--resume", "--overwrite"]))
-    add("resume-torn-metrics-line", "folders", "`--resume` after a kill that tore metrics.jsonl's last line", "ok",
+    add(
+        "resume-and-overwrite",
+        "folders",
+        "`train --resume --overwrite`",
+        "error",
+        "not allowed with argument",
+        lambda x: cli(config_args(x.folder("resume-and-overwrite") / "r") + ["--resume", "--overwrite"]),
+    )
+    add(
+        "resume-torn-metrics-line",
+        "folders",
+        "`--resume` after a kill that tore metrics.jsonl's last line",
+        "ok",
         "resumes; the torn line is dropped with a warning",
-        resume_case("resume-torn-metrics-line", _torn, "steps=3", check=_torn_ok), needs=("omniglot",))
-    add("resume-damaged-metrics-line", "folders", "`--resume` with metrics.jsonl's first line damaged", "error",
-        "line 1: not a JSON object", resume_case("resume-damaged-metrics-line", _damaged_first, "steps=3"),
-        needs=("omniglot",))
-    add("resume-other-config", "folders", "`--resume` with another learning rate", "error",
-        "different configuration (keys ['lr'])", resume_case("resume-other-config", lambda o: None, "lr=0.5"),
-        needs=("omniglot",))
-    add("resume-fewer-steps", "folders", "`--resume` with fewer steps than done", "error", "already done 2 steps",
-        resume_case("resume-fewer-steps", lambda o: None, "steps=1"), needs=("omniglot",))
-    add("stale-tmp-cleaned", "folders", "a run folder with the .tmp files of killed writes", "ok",
-        "stale temporaries removed, other files kept", stale_tmp)
+        resume_case("resume-torn-metrics-line", _torn, "steps=3", check=_torn_ok),
+        needs=("omniglot",),
+    )
+    add(
+        "resume-damaged-metrics-line",
+        "folders",
+        "`--resume` with metrics.jsonl's first line damaged",
+        "error",
+        "line 1: not a JSON object",
+        resume_case("resume-damaged-metrics-line", _damaged_first, "steps=3"),
+        needs=("omniglot",),
+    )
+    add(
+        "resume-other-config",
+        "folders",
+        "`--resume` with another learning rate",
+        "error",
+        "different configuration (keys ['lr'])",
+        resume_case("resume-other-config", lambda o: None, "lr=0.5"),
+        needs=("omniglot",),
+    )
+    add(
+        "resume-fewer-steps",
+        "folders",
+        "`--resume` with fewer steps than done",
+        "error",
+        "already done 2 steps",
+        resume_case("resume-fewer-steps", lambda o: None, "steps=1"),
+        needs=("omniglot",),
+    )
+    add(
+        "stale-tmp-cleaned",
+        "folders",
+        "a run folder with the .tmp files of killed writes",
+        "ok",
+        "stale temporaries removed, other files kept",
+        stale_tmp,
+    )
     add("umask-respected", "folders", "writing a run under umask 027", "ok", "files get mode 0640", umask_respected)
-    add("eval-not-a-run", "folders", "`fastadapt eval` of a folder that is no run", "error",
-        "not a fastadapt run folder", lambda x: cli(eval_run(x.folder("eval-not-a-run"))))
+    add(
+        "eval-not-a-run",
+        "folders",
+        "`fastadapt eval` of a folder that is no run",
+        "error",
+        "not a fastadapt run folder",
+        lambda x: cli(eval_run(x.folder("eval-not-a-run"))),
+    )
 
     # --- the API of the learners ------------------------------------------------------------------------------------
     sx, sy = support(P)
-    add("api-good-input", "api", "ProtoNet.adapt / predict on a clean 5-way task (control)", "ok",
-        "finite logits", api_good)
-    add("api-empty-support", "api", "adapt on an empty support set", "error", "support set is empty",
-        api_adapt(P, lambda: (sx[:0], sy[:0], 5)))
-    add("api-nan-support", "api", "a NaN pixel in the support set", "error", "support_x contains 1 NaN or Inf",
-        api_adapt(P, lambda: (_nan(sx), sy, 5)))
-    add("api-inf-query", "api", "an infinite pixel in the queries", "error", "query_x contains 1 NaN or Inf",
-        api_adapt(P, lambda: (sx, sy, 5), lambda: _nan(support(P, 3)[0], float("inf"))))
-    add("api-labels-out-of-range", "api", "support label 7 in a 5-way task", "error", "labels must lie in 0..4",
-        api_adapt(P, lambda: (sx, torch.tensor([0, 1, 2, 3, 7]), 5)))
-    add("api-negative-labels", "api", "support label -1", "error", "labels must lie in 0..4",
-        api_adapt(P, lambda: (sx, torch.tensor([0, 1, 2, 3, -1]), 5)))
-    add("api-mismatched-lengths", "api", "5 support images but 4 labels", "error", "5 examples but support_y 4",
-        api_adapt(P, lambda: (sx, sy[:4], 5)))
-    add("api-float-labels", "api", "float labels (0.0, 1.0, ...)", "error", "integer class indices",
-        api_adapt(P, lambda: (sx, sy.float(), 5)))
-    add("api-ways-0", "api", "adapt(..., ways=0)", "error", "ways must be a positive integer",
+    add(
+        "api-good-input",
+        "api",
+        "ProtoNet.adapt / predict on a clean 5-way task (control)",
+        "ok",
+        "finite logits",
+        api_good,
+    )
+    add(
+        "api-empty-support",
+        "api",
+        "adapt on an empty support set",
+        "error",
+        "support set is empty",
+        api_adapt(P, lambda: (sx[:0], sy[:0], 5)),
+    )
+    add(
+        "api-nan-support",
+        "api",
+        "a NaN pixel in the support set",
+        "error",
+        "support_x contains 1 NaN or Inf",
+        api_adapt(P, lambda: (_nan(sx), sy, 5)),
+    )
+    add(
+        "api-inf-query",
+        "api",
+        "an infinite pixel in the queries",
+        "error",
+        "query_x contains 1 NaN or Inf",
+        api_adapt(P, lambda: (sx, sy, 5), lambda: _nan(support(P, 3)[0], float("inf"))),
+    )
+    add(
+        "api-labels-out-of-range",
+        "api",
+        "support label 7 in a 5-way task",
+        "error",
+        "labels must lie in 0..4",
+        api_adapt(P, lambda: (sx, torch.tensor([0, 1, 2, 3, 7]), 5)),
+    )
+    add(
+        "api-negative-labels",
+        "api",
+        "support label -1",
+        "error",
+        "labels must lie in 0..4",
+        api_adapt(P, lambda: (sx, torch.tensor([0, 1, 2, 3, -1]), 5)),
+    )
+    add(
+        "api-mismatched-lengths",
+        "api",
+        "5 support images but 4 labels",
+        "error",
+        "5 examples but support_y 4",
+        api_adapt(P, lambda: (sx, sy[:4], 5)),
+    )
+    add(
+        "api-float-labels",
+        "api",
+        "float labels (0.0, 1.0, ...)",
+        "error",
+        "integer class indices",
+        api_adapt(P, lambda: (sx, sy.float(), 5)),
+    )
+    add(
+        "api-ways-0",
+        "api",
+        "adapt(..., ways=0)",
+        "error",
+        "ways must be a positive integer",
         api_adapt(P, lambda: (sx, sy, 0)),
-        found='ValueError `Support labels must lie in 0..-1`')
-    add("api-wrong-channels", "api", "RGB images given to a grayscale ProtoNet", "error",
-        "takes images of shape [..., 1, 28, 28]", api_adapt(P, lambda: (*support(P, c=3), 5)),
-        found='RuntimeError from inside a convolution')
-    add("api-query-wrong-size", "api", "32x32 queries for a 28x28 ProtoNet", "error",
-        "query_x has shape (3, 1, 32, 32)", api_adapt(P, lambda: (sx, sy, 5), lambda: support(P, 3, size=32)[0]),
-        found='RuntimeError `mat1 and mat2 shapes cannot be multiplied`')
-    add("api-maml-wrong-size", "api", "100x100 images given to a 28x28 MAML", "error",
-        "takes images of shape [..., 1, 28, 28]", api_adapt(MAML, lambda: (*support(MAML, size=100), 5)),
-        found='RuntimeError `mat1 and mat2 shapes cannot be multiplied`')
-    add("api-maml-no-channel-dim", "api", "images without a channel dimension ([5, 28, 28]) given to MAML", "error",
-        "support_x has shape (5, 28, 28)", api_adapt(MAML, lambda: (support(MAML)[0][:, 0], support(MAML)[1], 5)),
-        found='RuntimeError from inside a convolution')
-    add("api-maml-more-classes", "api", "a 7-way support set for a 5-way MAML head", "error",
+        found="ValueError `Support labels must lie in 0..-1`",
+    )
+    add(
+        "api-wrong-channels",
+        "api",
+        "RGB images given to a grayscale ProtoNet",
+        "error",
+        "takes images of shape [..., 1, 28, 28]",
+        api_adapt(P, lambda: (*support(P, c=3), 5)),
+        found="RuntimeError from inside a convolution",
+    )
+    add(
+        "api-query-wrong-size",
+        "api",
+        "32x32 queries for a 28x28 ProtoNet",
+        "error",
+        "query_x has shape (3, 1, 32, 32)",
+        api_adapt(P, lambda: (sx, sy, 5), lambda: support(P, 3, size=32)[0]),
+        found="RuntimeError `mat1 and mat2 shapes cannot be multiplied`",
+    )
+    add(
+        "api-maml-wrong-size",
+        "api",
+        "100x100 images given to a 28x28 MAML",
+        "error",
+        "takes images of shape [..., 1, 28, 28]",
+        api_adapt(MAML, lambda: (*support(MAML, size=100), 5)),
+        found="RuntimeError `mat1 and mat2 shapes cannot be multiplied`",
+    )
+    add(
+        "api-maml-no-channel-dim",
+        "api",
+        "images without a channel dimension ([5, 28, 28]) given to MAML",
+        "error",
+        "support_x has shape (5, 28, 28)",
+        api_adapt(MAML, lambda: (support(MAML)[0][:, 0], support(MAML)[1], 5)),
+        found="RuntimeError from inside a convolution",
+    )
+    add(
+        "api-maml-more-classes",
+        "api",
+        "a 7-way support set for a 5-way MAML head",
+        "error",
         "output layer has 5 classes",
         api_adapt(MAML, lambda: (support(MAML, 7)[0], torch.arange(7), 7)),
-        found='IndexError `Target 5 is out of bounds`')
-    add("api-maml-nan-support", "api", "a NaN pixel in a MAML support set", "error", "support_x contains 1 NaN",
-        api_adapt(MAML, lambda: (_nan(support(MAML)[0]), support(MAML)[1], 5)))
-    add("api-regression-nan-query", "api", "a NaN query x for a sinusoid MAML", "error", "query_x contains 1 NaN",
-        api_regression_nan)
-    add("api-sampler-nan", "api", "EpisodeSampler over images holding a NaN", "error", "contain NaN or Inf",
-        api_sampler_nan)
-    add("api-sampler-too-many-ways", "api", "8-way episodes from 5 classes", "error", "has only 5 classes",
-        api_sampler_ways)
-    add("api-dataset-normalized", "api", "FewShotDataset of Normalize()d tensors (values < 0)", "error",
-        "Drop the Normalize transform", api_dataset_normalized)
+        found="IndexError `Target 5 is out of bounds`",
+    )
+    add(
+        "api-maml-nan-support",
+        "api",
+        "a NaN pixel in a MAML support set",
+        "error",
+        "support_x contains 1 NaN",
+        api_adapt(MAML, lambda: (_nan(support(MAML)[0]), support(MAML)[1], 5)),
+    )
+    add(
+        "api-regression-nan-query",
+        "api",
+        "a NaN query x for a sinusoid MAML",
+        "error",
+        "query_x contains 1 NaN",
+        api_regression_nan,
+    )
+    add(
+        "api-sampler-nan",
+        "api",
+        "EpisodeSampler over images holding a NaN",
+        "error",
+        "contain NaN or Inf",
+        api_sampler_nan,
+    )
+    add(
+        "api-sampler-too-many-ways",
+        "api",
+        "8-way episodes from 5 classes",
+        "error",
+        "has only 5 classes",
+        api_sampler_ways,
+    )
+    add(
+        "api-dataset-normalized",
+        "api",
+        "FewShotDataset of Normalize()d tensors (values < 0)",
+        "error",
+        "Drop the Normalize transform",
+        api_dataset_normalized,
+    )
     add("api-class-split-5", "api", "class_split of 5 classes", "error", "at least 6", api_class_split)
 
     # --- faults --------------------------------------------------------------------------------------------------
-    add("kill-mid-checkpoint-write", "faults", "a kill inside a checkpoint write (a torn .tmp beside last)", "ok",
-        "resume from the intact checkpoint; the .tmp removed", ckpt_killed_write)
-    add("disk-full-checkpoint", "faults", "disk full (ENOSPC) while writing a checkpoint", "error", "disk is full",
-        disk_full_checkpoint)
-    add("disk-full-train", "faults", "disk full (ENOSPC) while `fastadapt train` writes its run", "error",
-        "disk is full", disk_full_train)
-    add("disk-full-metrics-log", "faults", "disk full (ENOSPC) while a training appends to metrics.jsonl", "error",
-        "metrics.jsonl failed: No space left on device. The disk is full", disk_full_log, needs=("omniglot",),
-        found="exit 2 with only `[Errno 28] No space left on device`: no file named, no way forward")
-    add("ctrl-c-during-train", "faults", "Ctrl-C during `fastadapt train`", "error", "interrupted", interrupted,
-        code=130)
-    add("eval-ways-0", "faults", "`fastadapt eval --ways 0`", "error", "--ways must be a positive integer",
-        eval_flag("eval-ways-0", "--ways", "0"),
-        found="0 replaced in silence by the run's own ways")
-    add("eval-episodes-0", "faults", "`fastadapt eval --episodes 0`", "error", "--episodes must be a positive integer",
-        eval_flag("eval-episodes-0", "--episodes", "0"),
-        found="0 replaced in silence by the run's own eval_episodes")
-    add("eval-shots-0", "faults", "`fastadapt eval --shots 0`", "error", "--shots must be a positive integer",
-        eval_flag("eval-shots-0", "--shots", "0"),
-        found="0 replaced in silence by the run's own shots")
-    add("eval-queries-negative", "faults", "`fastadapt eval --queries -1`", "error",
-        "--queries must be a positive integer", eval_flag("eval-queries-negative", "--queries", "-1"))
-    add("eval-latency-negative", "faults", "`fastadapt eval --latency-tasks -1`", "error",
-        "--latency-tasks must be", eval_flag("eval-latency-negative", "--latency-tasks", "-1"))
-    add("eval-device-cuda-cpu-only", "faults", "`fastadapt eval --device cuda` on a CPU-only machine", "error",
-        "asks for a GPU", eval_cuda,
-        found='exit 1: internal error with a traceback (AssertionError `Torch not compiled with CUDA enabled`)')
-    add("eval-device-unknown", "faults", "`fastadapt eval --device gpu0`", "error", "device='gpu0' is not a device",
-        eval_flag("eval-device-unknown", "--device", "gpu0"))
-    add("eval-bad-split", "faults", "`fastadapt eval --split dev`", "error", "invalid choice: 'dev'",
-        eval_flag("eval-bad-split", "--split", "dev"))
-    add("eval-shots-too-many", "faults", "`fastadapt eval --shots 19 --queries 5` (Omniglot has 20 drawings)",
-        "error", "24 examples per class", eval_flag("eval-shots-too-many", "--shots", "19", "--queries", "5",
-                                                    data=True), needs=("omniglot",))
-    add("eval-maml-more-ways", "faults", "`fastadapt eval --ways 20` of a 5-way MAML run", "error",
-        "output layer has 5 classes", eval_flag("eval-maml-more-ways", "--ways", "20", kind="maml", data=True),
+    add(
+        "kill-mid-checkpoint-write",
+        "faults",
+        "a kill inside a checkpoint write (a torn .tmp beside last)",
+        "ok",
+        "resume from the intact checkpoint; the .tmp removed",
+        ckpt_killed_write,
+    )
+    add(
+        "disk-full-checkpoint",
+        "faults",
+        "disk full (ENOSPC) while writing a checkpoint",
+        "error",
+        "disk is full",
+        disk_full_checkpoint,
+    )
+    add(
+        "disk-full-train",
+        "faults",
+        "disk full (ENOSPC) while `fastadapt train` writes its run",
+        "error",
+        "disk is full",
+        disk_full_train,
+    )
+    add(
+        "disk-full-metrics-log",
+        "faults",
+        "disk full (ENOSPC) while a training appends to metrics.jsonl",
+        "error",
+        "metrics.jsonl failed: No space left on device. The disk is full",
+        disk_full_log,
         needs=("omniglot",),
-        found='exit 1: internal error with a traceback (IndexError `Target 5 is out of bounds`)')
-    add("eval-grayscale-run-on-flowers", "faults", "`fastadapt eval --dataset flowers102-partial` of an Omniglot run",
-        "error", "takes images of shape [..., 1, 28, 28]",
-        eval_flag("eval-grayscale-run-on-flowers", "--dataset", "flowers102-partial", data=True), needs=("flowers",),
-        found="exit 2 with torch's convolution message (`expected input[80, 3, 84, 84] to have 1 channels`)")
+        found="exit 2 with only `[Errno 28] No space left on device`: no file named, no way forward",
+    )
+    add(
+        "ctrl-c-during-train",
+        "faults",
+        "Ctrl-C during `fastadapt train`",
+        "error",
+        "interrupted",
+        interrupted,
+        code=130,
+    )
+    add(
+        "eval-ways-0",
+        "faults",
+        "`fastadapt eval --ways 0`",
+        "error",
+        "--ways must be a positive integer",
+        eval_flag("eval-ways-0", "--ways", "0"),
+        found="0 replaced in silence by the run's own ways",
+    )
+    add(
+        "eval-episodes-0",
+        "faults",
+        "`fastadapt eval --episodes 0`",
+        "error",
+        "--episodes must be a positive integer",
+        eval_flag("eval-episodes-0", "--episodes", "0"),
+        found="0 replaced in silence by the run's own eval_episodes",
+    )
+    add(
+        "eval-shots-0",
+        "faults",
+        "`fastadapt eval --shots 0`",
+        "error",
+        "--shots must be a positive integer",
+        eval_flag("eval-shots-0", "--shots", "0"),
+        found="0 replaced in silence by the run's own shots",
+    )
+    add(
+        "eval-queries-negative",
+        "faults",
+        "`fastadapt eval --queries -1`",
+        "error",
+        "--queries must be a positive integer",
+        eval_flag("eval-queries-negative", "--queries", "-1"),
+    )
+    add(
+        "eval-latency-negative",
+        "faults",
+        "`fastadapt eval --latency-tasks -1`",
+        "error",
+        "--latency-tasks must be",
+        eval_flag("eval-latency-negative", "--latency-tasks", "-1"),
+    )
+    add(
+        "eval-device-cuda-cpu-only",
+        "faults",
+        "`fastadapt eval --device cuda` on a CPU-only machine",
+        "error",
+        "asks for a GPU",
+        eval_cuda,
+        found="exit 1: internal error with a traceback (AssertionError `Torch not compiled with CUDA enabled`)",
+    )
+    add(
+        "eval-device-unknown",
+        "faults",
+        "`fastadapt eval --device gpu0`",
+        "error",
+        "device='gpu0' is not a device",
+        eval_flag("eval-device-unknown", "--device", "gpu0"),
+    )
+    add(
+        "eval-bad-split",
+        "faults",
+        "`fastadapt eval --split dev`",
+        "error",
+        "invalid choice: 'dev'",
+        eval_flag("eval-bad-split", "--split", "dev"),
+    )
+    add(
+        "eval-shots-too-many",
+        "faults",
+        "`fastadapt eval --shots 19 --queries 5` (Omniglot has 20 drawings)",
+        "error",
+        "24 examples per class",
+        eval_flag("eval-shots-too-many", "--shots", "19", "--queries", "5", data=True),
+        needs=("omniglot",),
+    )
+    add(
+        "eval-maml-more-ways",
+        "faults",
+        "`fastadapt eval --ways 20` of a 5-way MAML run",
+        "error",
+        "output layer has 5 classes",
+        eval_flag("eval-maml-more-ways", "--ways", "20", kind="maml", data=True),
+        needs=("omniglot",),
+        found="exit 1: internal error with a traceback (IndexError `Target 5 is out of bounds`)",
+    )
+    add(
+        "eval-grayscale-run-on-flowers",
+        "faults",
+        "`fastadapt eval --dataset flowers102-partial` of an Omniglot run",
+        "error",
+        "takes images of shape [..., 1, 28, 28]",
+        eval_flag("eval-grayscale-run-on-flowers", "--dataset", "flowers102-partial", data=True),
+        needs=("flowers",),
+        found="exit 2 with torch's convolution message (`expected input[80, 3, 84, 84] to have 1 channels`)",
+    )
     return c
 
 

@@ -1,4 +1,5 @@
 """A short real Omniglot meta-training shared by the metric-family slow tests (not a test module)."""
+
 from __future__ import annotations
 
 import time
@@ -45,6 +46,8 @@ def _short_training(method: str, data_root, episodes: int, **overrides) -> float
         loss.backward()
         opt.step()
     res = evaluate(learner, build_sampler(cfg, "test", 5, 1, 15, 2017), episodes)
-    print(f"{method}: {cfg['steps']} steps in {time.process_time() - start:.1f} s CPU, "
-          f"5-way 1-shot test accuracy {100 * res['accuracy']:.1f} +- {100 * res['ci95']:.1f}%")
+    print(
+        f"{method}: {cfg['steps']} steps in {time.process_time() - start:.1f} s CPU, "
+        f"5-way 1-shot test accuracy {100 * res['accuracy']:.1f} +- {100 * res['ci95']:.1f}%"
+    )
     return res["accuracy"]

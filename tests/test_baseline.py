@@ -1,4 +1,5 @@
 """The pre-training baseline (Chen 2019; Tian 2020): class-id batches, its supervised loss, and its test heads."""
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,7 @@ def test_class_id_batches_are_balanced_and_labelled_by_class():
     b = s.batch(0, 2)
     xs = torch.cat([b.support_x, b.query_x], 1)[..., 0, 0, 0]
     ys = torch.cat([b.support_y, b.query_y], 1)
-    assert torch.equal(xs, ys.float())                   # every image carries its own class id as label
+    assert torch.equal(xs, ys.float())  # every image carries its own class id as label
     assert torch.bincount(ys.flatten()).tolist() == [6] * 6
     with pytest.raises(ValueError, match="train_ways=6"):
         EpisodeSampler(x, y, ways=5, shots=1, queries=2).use_class_ids()
@@ -56,7 +57,7 @@ def test_logistic_head_separates_and_batches_like_single_tasks():
     torch.manual_seed(0)
     z = torch.randn(2, 10, 8)
     y = torch.arange(5).repeat(2).expand(2, 10)
-    z = z + 3 * F.one_hot(y, 8).float()                # separable
+    z = z + 3 * F.one_hot(y, 8).float()  # separable
     w, b = fit_logistic(F.normalize(z, dim=-1), y, 5)
     acc = ((F.normalize(z, dim=-1) @ w.transpose(-1, -2) + b.unsqueeze(-2)).argmax(-1) == y).float().mean()
     assert acc == 1.0

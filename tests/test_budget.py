@@ -1,4 +1,5 @@
 """Time budgets: steps that fit a wall-clock budget, measured on real steps."""
+
 import pytest
 
 from fastadapt.presets import get_preset
@@ -23,6 +24,6 @@ def test_steps_fill_the_budget_fraction_rounded_to_the_multiple(monkeypatch):
     monkeypatch.setattr(budget, "seconds_per_step", lambda cfg, timed: 0.5)
     assert steps_for_budget({}, 100, fraction=0.8) == (160, 0.5)
     assert steps_for_budget({}, 100, fraction=0.8, multiple=50) == (150, 0.5)
-    assert steps_for_budget({}, 1, fraction=0.8, minimum=10) == (10, 0.5)      # never fewer than the minimum
+    assert steps_for_budget({}, 1, fraction=0.8, minimum=10) == (10, 0.5)  # never fewer than the minimum
     with pytest.raises(ValueError, match="fraction"):
         steps_for_budget({}, 100, fraction=1.5)

@@ -1,4 +1,5 @@
 """Calibration metrics (train/calibration.py) against values computed by hand."""
+
 import math
 
 import pytest
@@ -27,7 +28,7 @@ def test_ece_with_fewer_bins_and_batch_dims():
 
 def test_perfectly_calibrated_is_zero():
     probs = torch.tensor([[0.5, 0.5], [0.5, 0.5]], dtype=torch.float64)
-    assert ece(probs, torch.tensor([0, 1])) == pytest.approx(0.0)     # argmax 0: one right, one wrong
+    assert ece(probs, torch.tensor([0, 1])) == pytest.approx(0.0)  # argmax 0: one right, one wrong
 
 
 def test_reliability_bins():

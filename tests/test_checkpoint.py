@@ -63,11 +63,12 @@ def test_write_is_atomic(tmp_path, monkeypatch):
 
     def crash(*a, **k):
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError, match="disk is full"):
         ck.save_checkpoint(path, Conv4(hidden=8), {"step": 2})
     assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["c.safetensors"]     # no temporary left behind
+    assert [p.name for p in tmp_path.iterdir()] == ["c.safetensors"]  # no temporary left behind
 
 
 def test_checkpoint_from_another_preset_refused_by_run_loader(tmp_path):
@@ -76,6 +77,7 @@ def test_checkpoint_from_another_preset_refused_by_run_loader(tmp_path):
     from fastadapt.learners import build_learner
     from fastadapt.presets import get_preset
     from fastadapt.train.trainer import load_run
+
     proto = get_preset("omniglot-protonet-5w1s")
     ck.save_checkpoint(tmp_path / "best.safetensors", build_learner(proto), {"config": proto})
     (tmp_path / "config.json").write_text(json.dumps(get_preset("omniglot-maml-5w1s")))
@@ -121,4 +123,4 @@ def test_non_finite_weights_refused(tmp_path, bad):
     before = [p.clone() for p in fresh.parameters()]
     with pytest.raises(ck.CheckpointError, match="non-finite weights"):
         ck.load_checkpoint(tmp_path / "c.safetensors", fresh)
-    assert all(torch.equal(a, b) for a, b in zip(before, fresh.parameters()))   # nothing half-loaded
+    assert all(torch.equal(a, b) for a, b in zip(before, fresh.parameters()))  # nothing half-loaded

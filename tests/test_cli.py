@@ -1,5 +1,6 @@
 """The CLI end to end on real Omniglot with a small budget; the same short training checks that
 ProtoNet learns (> 90% 5-way 1-shot on the test characters)."""
+
 import json
 import zipfile
 
@@ -10,8 +11,16 @@ from PIL import Image
 from fastadapt.cli import main
 
 pytestmark = pytest.mark.slow
-SHORT = ["steps=200", "train_ways=30", "val_every=100", "val_episodes=50", "eval_episodes=300",
-         "log_every=50", "ckpt_every=100", "device=cpu"]
+SHORT = [
+    "steps=200",
+    "train_ways=30",
+    "val_every=100",
+    "val_episodes=50",
+    "eval_episodes=300",
+    "log_every=50",
+    "ckpt_every=100",
+    "device=cpu",
+]
 
 
 @pytest.fixture(scope="module")
@@ -38,22 +47,47 @@ def test_eval_json_other_ways(run, data_root, capsys):
 
 def test_eval_within_alphabet_and_diagram(run, data_root, tmp_path, capsys):
     png = tmp_path / "rel.png"
-    assert main(["eval", str(run), "--within-alphabet", "--episodes", "30", "--diagram", str(png),
-                 "--data-root", str(data_root)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                str(run),
+                "--within-alphabet",
+                "--episodes",
+                "30",
+                "--diagram",
+                str(png),
+                "--data-root",
+                str(data_root),
+            ]
+        )
+        == 0
+    )
     assert "within-alphabet" in capsys.readouterr().out
     assert Image.open(png).size[0] > 100
 
 
 def test_eval_bn_transductive_changes_the_numbers_not_the_model(run, data_root, capsys):
-    common = ["eval", str(run), "--episodes", "40", "--queries", "1", "--json", "--latency-tasks", "0",
-              "--data-root", str(data_root)]
+    common = [
+        "eval",
+        str(run),
+        "--episodes",
+        "40",
+        "--queries",
+        "1",
+        "--json",
+        "--latency-tasks",
+        "0",
+        "--data-root",
+        str(data_root),
+    ]
     assert main(common) == 0
     running = json.loads(capsys.readouterr().out)
     assert main(common + ["--eval-bn", "transductive"]) == 0
     trans = json.loads(capsys.readouterr().out)
     assert (running["eval_bn"], trans["eval_bn"]) == ("running", "transductive")
     assert trans["nll"] != running["nll"] and trans["accuracy"] > 0.85
-    assert main(common) == 0                                     # the run folder's model is unchanged
+    assert main(common) == 0  # the run folder's model is unchanged
     assert json.loads(capsys.readouterr().out)["nll"] == running["nll"]
 
 

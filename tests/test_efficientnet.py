@@ -1,5 +1,6 @@
 """EfficientNet-Lite0: architecture, strict loading of the packaged ImageNet weights, and their ImageNet accuracy on
 mini-ImageNet test images (which are ImageNet-1k images of known wnids)."""
+
 from __future__ import annotations
 
 import io
@@ -14,8 +15,11 @@ from PIL import Image
 
 from fastadapt.nn import efficientnet as E
 
-ZIP = Path(os.environ.get("FASTADAPT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) \
-    / "mini-imagenet" / "mini-imagenet.zip"
+ZIP = (
+    Path(os.environ.get("FASTADAPT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    / "mini-imagenet"
+    / "mini-imagenet.zip"
+)
 PARAMS = 4_652_008  # EfficientNet-Lite0 with its 1000-way classifier ("4.7M")
 
 
@@ -44,7 +48,9 @@ def test_weights_match_the_package_state_dict():
     pytest.importorskip(E.WEIGHTS_PACKAGE)
     state = torch.load(E.weights_path(), map_location="cpu", weights_only=True)
     model = E.EfficientNetLite0()  # loads with strict=True
-    total = sum(v.numel() for k, v in state.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+    total = sum(
+        v.numel() for k, v in state.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+    )
     assert total == sum(p.numel() for p in model.parameters()) == PARAMS
     for k, v in model.state_dict().items():
         assert torch.equal(v, state[k]), k
@@ -67,7 +73,7 @@ def test_imagenet_accuracy_on_mini_imagenet():
     y = torch.tensor([index[f.split("/")[1]] for f in files])
     model = E.EfficientNetLite0().eval()
     with torch.no_grad():
-        top5 = torch.cat([model.logits(x[i:i + 50]) for i in range(0, len(x), 50)]).topk(5, dim=1).indices
+        top5 = torch.cat([model.logits(x[i : i + 50]) for i in range(0, len(x), 50)]).topk(5, dim=1).indices
     top1_acc = (top5[:, 0] == y).float().mean().item()
     top5_acc = (top5 == y[:, None]).any(1).float().mean().item()
     print(f"ImageNet top-1 {top1_acc:.3f}, top-5 {top5_acc:.3f} on 200 mini-ImageNet test images")

@@ -1,4 +1,5 @@
 """nn/episodic.py: encoders over inputs with leading dimensions."""
+
 import pytest
 import torch
 
@@ -32,8 +33,8 @@ def test_batch_statistics_normalize_by_the_batch_and_keep_running_averages():
     x = torch.randn(8, 3) * 2 + 1
     with batch_statistics(bn):
         y = bn(x)
-    expected = (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + bn.eps)   # batch statistics by hand
+    expected = (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + bn.eps)  # batch statistics by hand
     assert torch.allclose(y, expected, atol=1e-5)
     assert not bn.training and bn.momentum == 0.1
     assert all(torch.equal(v, before[k]) for k, v in bn.state_dict().items())
-    assert not torch.allclose(bn(x), expected, atol=1e-2)                            # running averages again
+    assert not torch.allclose(bn(x), expected, atol=1e-2)  # running averages again

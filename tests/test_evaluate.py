@@ -1,4 +1,5 @@
 """Evaluation (fastadapt.train.evaluate): bounded memory without changing the numbers."""
+
 from __future__ import annotations
 
 import torch
@@ -19,7 +20,7 @@ def test_chunked_evaluation_gives_the_same_predictions():
     seen = []
     real = learner.predict_batch
     learner.predict_batch = lambda b: (seen.append(b.support_x.shape[0] * 25), real(b))[1]
-    small, ys, _ = ev.collect(learner, s, episodes=30, batch_size=20, max_images=60)      # 2 episodes a chunk
+    small, ys, _ = ev.collect(learner, s, episodes=30, batch_size=20, max_images=60)  # 2 episodes a chunk
     assert max(seen) <= 60 and len(seen) == 15
     seen.clear()
     whole, ys2, _ = ev.collect(learner, s, episodes=30, batch_size=20, max_images=10_000)
@@ -37,19 +38,19 @@ def test_frozen_encoder_is_tested_on_features_with_the_same_predictions(tmp_path
     learner.configure_encoder(freeze=True, tta_flip=True)
     assert not any(p.requires_grad for p in learner.encoder.parameters())
     learner.train()
-    assert not learner.encoder.training                     # frozen BatchNorm keeps its running statistics
+    assert not learner.encoder.training  # frozen BatchNorm keeps its running statistics
     s = EpisodeSampler(x, y, ways=5, shots=2, queries=3, seed=1)
     calls = []
     real = learner.encoder.forward
     learner.encoder.forward = lambda b: (calls.append(len(b)), real(b))[1]
     fast, ys, _ = ev.collect(learner, s, episodes=20, batch_size=10)
-    assert sum(calls) == 2 * 120                             # every image once, and its mirror image once
+    assert sum(calls) == 2 * 120  # every image once, and its mirror image once
     del learner._feature_cache
     calls.clear()
     again, _, _ = ev.collect(learner, s, episodes=20, batch_size=10)
-    assert not calls and torch.equal(again.logits, fast.logits)            # read back from ~/.cache
+    assert not calls and torch.equal(again.logits, fast.logits)  # read back from ~/.cache
     assert len(list((tmp_path / ".cache" / "fastadapt" / "features").glob("*.safetensors"))) == 1
-    learner.frozen_encoder = False                           # the image path: encoder run per episode
+    learner.frozen_encoder = False  # the image path: encoder run per episode
     calls.clear()
     slow, ys2, _ = ev.collect(learner, s, episodes=20, batch_size=10)
     assert sum(calls) == 2 * 20 * 25 and torch.equal(ys, ys2)
@@ -59,24 +60,32 @@ def test_frozen_encoder_is_tested_on_features_with_the_same_predictions(tmp_path
 def test_chunks_are_bounded_by_input_values_too():
     """Large colour images go through fewer episodes at a time (activations grow with the image), small
     grayscale ones keep the image bound, and an episode is never split."""
+
     def batch(n, c, side, per_class=20):
         q = 5 * (per_class - 5)
-        return ev.TaskBatch(torch.zeros(n, 25, c, side, side), torch.zeros(n, 25, dtype=torch.long),
-                            torch.zeros(n, q, c, side, side), torch.zeros(n, q, dtype=torch.long), 5)
-    assert ev.episodes_per_chunk(batch(50, 1, 28)) == 1000 // 100                     # image bound (10 episodes)
-    assert ev.episodes_per_chunk(batch(50, 3, 84)) == 1                               # value bound: 189 images
+        return ev.TaskBatch(
+            torch.zeros(n, 25, c, side, side),
+            torch.zeros(n, 25, dtype=torch.long),
+            torch.zeros(n, q, c, side, side),
+            torch.zeros(n, q, dtype=torch.long),
+            5,
+        )
+
+    assert ev.episodes_per_chunk(batch(50, 1, 28)) == 1000 // 100  # image bound (10 episodes)
+    assert ev.episodes_per_chunk(batch(50, 3, 84)) == 1  # value bound: 189 images
     assert ev.episodes_per_chunk(batch(50, 3, 84), max_values=10**8) == 10
-    assert ev.episodes_per_chunk(batch(2, 3, 224)) == 1                               # never below one episode
+    assert ev.episodes_per_chunk(batch(2, 3, 224)) == 1  # never below one episode
 
 
 def test_nan_predictions_are_refused_not_averaged():
     """A model whose arithmetic overflows (weights or a setting too large) gets a clear error, not NLL nan."""
     import pytest
+
     torch.manual_seed(0)
     x, y = torch.randint(0, 256, (60, 1, 28, 28), dtype=torch.uint8), torch.arange(6).repeat_interleave(10)
     learner = ProtoNet(Conv4(1, hidden=8))
     s = EpisodeSampler(x, y, ways=5, shots=1, queries=2, seed=1)
-    ev.collect(learner, s, episodes=4)                                   # finite weights: fine
+    ev.collect(learner, s, episodes=4)  # finite weights: fine
     with torch.no_grad():
         next(learner.parameters()).fill_(float("nan"))
     with pytest.raises(ev.NonFinitePredictions, match=r"40 values .* on 4 episodes are NaN or infinite"):

@@ -1,4 +1,5 @@
 """adaptation_latency_ms (train/evaluate.py): per-task adaptation time in milliseconds."""
+
 import time
 
 import pytest
@@ -30,7 +31,7 @@ class Sleepy(Learner):
 class GradientStep(Sleepy):
     def adapt(self, support_x, support_y, ways=None):
         loss = (self.w * support_x.mean()) ** 2
-        (g,) = torch.autograd.grad(loss, [self.w])      # fails under no_grad
+        (g,) = torch.autograd.grad(loss, [self.w])  # fails under no_grad
         return self.w - g
 
 
@@ -39,7 +40,7 @@ def test_latency_is_measured_in_milliseconds_in_eval_mode():
     res = adaptation_latency_ms(m, sampler(), tasks=4, warmup=1)
     assert res["latency_tasks"] == 4 and m.calls == 5 and res["latency_grad"] is False
     assert 20 <= res["adapt_ms"] < 1000 and res["adapt_ms_p90"] >= res["adapt_ms"] - 1e-9
-    assert m.modes == [False] * 5 and m.training          # timed in eval(), mode restored
+    assert m.modes == [False] * 5 and m.training  # timed in eval(), mode restored
 
 
 def test_gradient_based_adaptation_is_timed_with_autograd_on():

@@ -8,10 +8,11 @@ The property: each call either raises a clear ValueError -- the same words from 
 a rule they share (`Learner.__init_subclass__` runs `check_tensors`, `check_support`, `check_input_shape` before any
 learner's own code) -- or returns finite predictions of the right shape (class probabilities summing to 1; Gaussian
 means and positive variances). Never another exception type, never NaN in silence."""
+
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -23,18 +24,36 @@ from fastadapt.learners import build_learner
 from fastadapt.learners._inner import GradientLearner
 from fastadapt.presets import get_preset
 
-SCALE = float(os.environ.get("FASTADAPT_FUZZ_SCALE", "1"))      # 20: a deeper local search
-FUZZ = settings(max_examples=int(120 * SCALE), deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+SCALE = float(os.environ.get("FASTADAPT_FUZZ_SCALE", "1"))  # 20: a deeper local search
+FUZZ = settings(
+    max_examples=int(120 * SCALE),
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
-CLASSIFIERS = {"protonet": "omniglot-protonet-5w1s", "matching": "omniglot-matching-5w1s",
-               "relation": "omniglot-relation-5w1s", "maml": "omniglot-maml-5w1s", "versa": "omniglot-versa-5w1s"}
+CLASSIFIERS = {
+    "protonet": "omniglot-protonet-5w1s",
+    "matching": "omniglot-matching-5w1s",
+    "relation": "omniglot-relation-5w1s",
+    "maml": "omniglot-maml-5w1s",
+    "versa": "omniglot-versa-5w1s",
+}
 REGRESSORS = {"cnp": "gp-cnp", "np": "gp-np", "anp": "gp-anp", "sinusoid-maml": "sinusoid-maml-5shot"}
-TINY = {"hidden": 8, "np_hidden": 16, "np_latent": 8, "np_heads": 2, "np_samples": 4, "mlp_hidden": 8,
-        "versa_eval_samples": 10, "relation_hidden": 4}
+TINY = {
+    "hidden": 8,
+    "np_hidden": 16,
+    "np_latent": 8,
+    "np_heads": 2,
+    "np_samples": 4,
+    "mlp_hidden": 8,
+    "versa_eval_samples": 10,
+    "relation_hidden": 4,
+}
 
 
-@lru_cache(maxsize=None)
+@cache
 def learner(preset: str):
     torch.manual_seed(0)
     return build_learner({**get_preset(preset), **TINY}).eval()
@@ -63,17 +82,24 @@ def corruption():
         st.tuples(st.just("dtype"), st.sampled_from(["support_x", "query_x", "support_y"]), st.sampled_from(DTYPES)),
         st.tuples(st.just("channels"), where, st.sampled_from([0, 2, 3])),
         st.tuples(st.just("size"), where, st.integers(1, 40), st.integers(1, 40)),
-        st.tuples(st.just("layout"), st.sampled_from(["no_channel_dim", "flat", "batched", "label_column",
-                                                      "label_scalar", "query_batched"])),
+        st.tuples(
+            st.just("layout"),
+            st.sampled_from(["no_channel_dim", "flat", "batched", "label_column", "label_scalar", "query_batched"]),
+        ),
         st.tuples(st.just("ways"), st.sampled_from(BAD_WAYS)),
     )
 
 
 def spec_strategy(regression: bool = False):
-    return st.fixed_dictionaries({
-        "ways": st.integers(1, 5), "shots": st.integers(1, 2), "queries": st.integers(0, 4),
-        "seed": st.integers(0, 2**31 - 1),
-        "bad": st.lists(regression_corruption() if regression else corruption(), max_size=2)})
+    return st.fixed_dictionaries(
+        {
+            "ways": st.integers(1, 5),
+            "shots": st.integers(1, 2),
+            "queries": st.integers(0, 4),
+            "seed": st.integers(0, 2**31 - 1),
+            "bad": st.lists(regression_corruption() if regression else corruption(), max_size=2),
+        }
+    )
 
 
 def _cast(t: torch.Tensor, dtype: str) -> torch.Tensor:
@@ -141,7 +167,7 @@ def make_task(spec: dict, c: int = 1, size: int = 28):
             elif a[0] == "query_batched":
                 qx = qx[None]
         elif kind == "ways":
-            arg_ways = (np.int64(3) if a[0] == "np3" else torch.tensor(3) if a[0] == "tensor3" else a[0])
+            arg_ways = np.int64(3) if a[0] == "np3" else torch.tensor(3) if a[0] == "tensor3" else a[0]
     return sx, sy, arg_ways, qx
 
 
@@ -168,8 +194,9 @@ def check_same_refusal(results: dict) -> None:
     if shared:
         (msg,) = shared
         for name, (kind, got, model) in results.items():
-            assert kind == "error" and (got == msg or own_words(model, got)), \
+            assert kind == "error" and (got == msg or own_words(model, got)), (
                 f"{name}: {kind} {got if kind == 'error' else ''!s:.200} where the others said {msg!r}"
+            )
 
 
 def expected_classes(model, sy, ways) -> int:
@@ -180,15 +207,15 @@ def expected_classes(model, sy, ways) -> int:
 
 
 # ---- classification -----------------------------------------------------------------------------------------
-@pytest.mark.filterwarnings(r"ignore:var\(\)")      # VERSA's spread over one draw: degrees of freedom <= 0
+@pytest.mark.filterwarnings(r"ignore:var\(\)")  # VERSA's spread over one draw: degrees of freedom <= 0
 @FUZZ
 @given(spec=spec_strategy())
 @example(spec={"ways": 3, "shots": 1, "queries": 2, "seed": 1, "bad": [("dtype", "support_x", "float64")]})
 @example(spec={"ways": 3, "shots": 1, "queries": 2, "seed": 1, "bad": [("dtype", "query_x", "uint8")]})
 @example(spec={"ways": 3, "shots": 2, "queries": 2, "seed": 1, "bad": [("layout", "label_column")]})  # Matching:
 # predictions of shape [6, 2, 3] in silence; the others: RuntimeErrors from inside the model
-@example(spec={"ways": 3, "shots": 1, "queries": 2, "seed": 1, "bad": [("ways", 2.0)]})          # TypeError (one_hot)
-@example(spec={"ways": 3, "shots": 1, "queries": 2, "seed": 1, "bad": [("ways", 10**12)]})       # allocator error
+@example(spec={"ways": 3, "shots": 1, "queries": 2, "seed": 1, "bad": [("ways", 2.0)]})  # TypeError (one_hot)
+@example(spec={"ways": 3, "shots": 1, "queries": 2, "seed": 1, "bad": [("ways", 10**12)]})  # allocator error
 @example(spec={"ways": 3, "shots": 1, "queries": 2, "seed": 1, "bad": [("dtype", "support_y", "int32")]})  # MAML
 @example(spec={"ways": 3, "shots": 1, "queries": 2, "seed": 1, "bad": [("dtype", "support_y", "float64")]})  # TypeError
 @example(spec={"ways": 3, "shots": 1, "queries": 2, "seed": 1, "bad": [("layout", "batched")]})  # MAML: conv2d error
@@ -204,8 +231,9 @@ def test_classifiers_refuse_alike_or_predict_probabilities(spec):
         if kind == "ok":
             probs = value.probs
             n = expected_classes(model, sy, ways)
-            assert probs.shape == (*qx.shape[:-3], n), f"{name}: probabilities {tuple(probs.shape)} for queries " \
-                                                       f"{tuple(qx.shape)} and {n} classes"
+            assert probs.shape == (*qx.shape[:-3], n), (
+                f"{name}: probabilities {tuple(probs.shape)} for queries {tuple(qx.shape)} and {n} classes"
+            )
             assert torch.isfinite(probs).all(), f"{name}: non-finite probabilities in silence"
             assert torch.allclose(probs.sum(-1), torch.ones(probs.shape[:-1]), atol=1e-4), name
     event(f"{sum(kind == 'ok' for kind, _, _ in results.values())} of {len(results)} predicted")
@@ -222,8 +250,9 @@ def regression_corruption():
         st.tuples(st.just("empty"), st.sampled_from(["support", "query"])),
         st.tuples(st.just("dtype"), where, st.sampled_from(["float64", "float16", "int64", "bool"])),
         st.tuples(st.just("dims"), where, st.sampled_from([0, 2, 3])),
-        st.tuples(st.just("layout"), st.sampled_from(["flat", "target_flat", "batched", "query_batched",
-                                                      "query_scalar"])),
+        st.tuples(
+            st.just("layout"), st.sampled_from(["flat", "target_flat", "batched", "query_batched", "query_scalar"])
+        ),
     )
 
 
@@ -244,7 +273,7 @@ def make_points(spec: dict):
             y = t["support_y"]
             t["support_y"] = y[:-1] if a[0] < 0 else torch.cat([y, y[:1]])
         elif kind == "empty":
-            for k in (("support_x", "support_y") if a[0] == "support" else ("query_x",)):
+            for k in ("support_x", "support_y") if a[0] == "support" else ("query_x",):
                 t[k] = t[k][:0]
         elif kind == "dtype":
             t[a[0]] = t[a[0]].to(getattr(torch, a[1]))
@@ -266,7 +295,7 @@ def make_points(spec: dict):
 
 @FUZZ
 @given(spec=spec_strategy(regression=True))
-@example(spec={"ways": 2, "shots": 2, "queries": 0, "seed": 1, "bad": []})        # ANP: RuntimeError on 0 queries
+@example(spec={"ways": 2, "shots": 2, "queries": 0, "seed": 1, "bad": []})  # ANP: RuntimeError on 0 queries
 @example(spec={"ways": 2, "shots": 2, "queries": 3, "seed": 1, "bad": [("layout", "target_flat")]})  # sinusoid
 # MAML broadcast [4] targets against [4, 1] outputs in silence
 @example(spec={"ways": 2, "shots": 2, "queries": 3, "seed": 1, "bad": [("layout", "flat")]})  # MAML: matmul error
@@ -285,12 +314,14 @@ def test_regressors_refuse_alike_or_predict_finite_gaussians(spec):
         kind, value = outcome(model, sx, sy, None, qx)
         results[name] = (kind, value if kind == "error" else "", model)
         if kind == "ok":
-            assert value.mean.shape == (*qx.shape[:-1], sy.shape[-1]), \
+            assert value.mean.shape == (*qx.shape[:-1], sy.shape[-1]), (
                 f"{name}: mean {tuple(value.mean.shape)} for queries {tuple(qx.shape)}"
+            )
             assert torch.isfinite(value.mean).all(), f"{name}: non-finite mean in silence"
             if value.var is not None:
-                assert value.var.shape == value.mean.shape and torch.isfinite(value.var).all() \
-                    and (value.var > 0).all(), f"{name}: variance {value.var}"
+                assert (
+                    value.var.shape == value.mean.shape and torch.isfinite(value.var).all() and (value.var > 0).all()
+                ), f"{name}: variance {value.var}"
     event(f"{sum(kind == 'ok' for kind, _, _ in results.values())} of {len(results)} predicted")
     check_same_refusal(results)
 
@@ -298,7 +329,8 @@ def test_regressors_refuse_alike_or_predict_finite_gaussians(spec):
 def test_the_fuzzed_learners_cover_several_families():
     names = {type(learner(p)).__name__ for p in [*CLASSIFIERS.values(), *REGRESSORS.values()]}
     assert len(names) >= 7, names
-    with pytest.raises(ValueError, match="support_x contains 1 NaN or Inf"):   # the shared words, as documented
-        sx, sy, ways, qx = make_task({"ways": 2, "shots": 1, "queries": 1, "seed": 0,
-                                      "bad": [("nonfinite", "support_x", "nan", 1)]})
+    with pytest.raises(ValueError, match="support_x contains 1 NaN or Inf"):  # the shared words, as documented
+        sx, sy, ways, qx = make_task(
+            {"ways": 2, "shots": 1, "queries": 1, "seed": 0, "bad": [("nonfinite", "support_x", "nan", 1)]}
+        )
         learner(CLASSIFIERS["relation"]).adapt(sx, sy, ways)

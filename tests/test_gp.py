@@ -1,4 +1,5 @@
 """GP task family and its exact-posterior oracle (tasks/gp.py)."""
+
 import math
 
 import pytest
@@ -21,10 +22,12 @@ def test_oracle_equals_direct_multivariate_normal():
     for i in range(4):
         x = torch.cat([b.support_x[i], b.query_x[i]]).double()
         y = torch.cat([b.support_y[i], b.query_y[i]]).double().squeeze(-1)
-        k = kernel(x, x) + noise ** 2 * torch.eye(12, dtype=torch.float64)
+        k = kernel(x, x) + noise**2 * torch.eye(12, dtype=torch.float64)
         # log p(y_T | y_C) = log p(y_C, y_T) - log p(y_C)
-        direct = (MultivariateNormal(torch.zeros(12, dtype=torch.float64), k).log_prob(y)
-                  - MultivariateNormal(torch.zeros(7, dtype=torch.float64), k[:7, :7]).log_prob(y[:7])) / 5
+        direct = (
+            MultivariateNormal(torch.zeros(12, dtype=torch.float64), k).log_prob(y)
+            - MultivariateNormal(torch.zeros(7, dtype=torch.float64), k[:7, :7]).log_prob(y[:7])
+        ) / 5
         assert joint[i].item() == pytest.approx(direct.item(), abs=1e-8)
         # marginals: conditional mean and variance by the textbook formula
         kinv = torch.linalg.inv(k[:7, :7])
@@ -38,11 +41,11 @@ def test_kernels(name):
     k = Kernel(name, 0.5, 1.3, period=0.7)
     x = torch.linspace(-2, 2, 30, dtype=torch.float64).unsqueeze(-1)
     c = k(x, x)
-    assert torch.allclose(torch.diagonal(c), torch.full((30,), 1.3 ** 2, dtype=torch.float64))
+    assert torch.allclose(torch.diagonal(c), torch.full((30,), 1.3**2, dtype=torch.float64))
     assert torch.linalg.eigvalsh(c + 1e-9 * torch.eye(30, dtype=torch.float64)).min() > -1e-8
     if name == "periodic":
         assert torch.allclose(k(x, x + 0.7), c, atol=1e-10)
-    else:   # decays with distance
+    else:  # decays with distance
         assert c[0, 1] > c[0, 5] > c[0, 29]
 
 
@@ -58,9 +61,9 @@ def test_samples_follow_the_prior():
     b = tasks.batch(0, 2000)
     x = torch.cat([b.support_x, b.query_x], 1).double()
     y = torch.cat([b.support_y, b.query_y], 1).double()
-    k = tasks.kernel(x, x) + 0.02 ** 2 * torch.eye(10, dtype=torch.float64)
+    k = tasks.kernel(x, x) + 0.02**2 * torch.eye(10, dtype=torch.float64)
     z = torch.linalg.solve_triangular(torch.linalg.cholesky(k), y, upper=False)
-    assert (z ** 2).mean().item() == pytest.approx(1.0, abs=0.05)
+    assert (z**2).mean().item() == pytest.approx(1.0, abs=0.05)
     assert b.support_x.min() >= -2 and b.support_x.max() <= 2
 
 

@@ -3,13 +3,13 @@ impossible configurations, occupied run folders, bad API inputs, full disks) obs
 (exit 2 and one `fastadapt <cmd>: error:` line without a traceback, or a ValueError-like exception with a message
 naming the problem) or a correct result. `scripts/reliability_matrix.py` writes the same cases' outcomes into
 docs/reliability.md."""
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 import pytest
-
 from hostile_cases import CASES, CATEGORIES, Ctx, available, run_case, verdict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ def ctx(tmp_path_factory) -> Ctx:
 @pytest.mark.parametrize("case", [c for c in CASES if not c.open], ids=lambda c: c.id)
 def test_hostile_case(case, ctx, request):
     if "omniglot" in case.needs:
-        ctx.data_root = request.getfixturevalue("data_root")          # skips without the Omniglot archives
+        ctx.data_root = request.getfixturevalue("data_root")  # skips without the Omniglot archives
     elif case.needs:
         ctx.data_root = Path(os.environ.get("FASTADAPT_DATA", REPO.parent / "shared" / "data"))
     missing = available(case, ctx.data_root)

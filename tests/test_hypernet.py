@@ -1,4 +1,5 @@
 """Hypernetwork learner (Ha 2017; Zhmoginov 2022): set-invariant weight generation, export, training."""
+
 import pytest
 import torch
 
@@ -15,8 +16,11 @@ def model(rank=0):
 
 def episode(n=4, k=2, q=3, seed=1):
     g = torch.Generator().manual_seed(seed)
-    return (torch.rand(n * k, 1, 28, 28, generator=g), torch.arange(n).repeat_interleave(k),
-            torch.rand(n * q, 1, 28, 28, generator=g))
+    return (
+        torch.rand(n * k, 1, 28, 28, generator=g),
+        torch.arange(n).repeat_interleave(k),
+        torch.rand(n * q, 1, 28, 28, generator=g),
+    )
 
 
 def perturb(m):
@@ -61,18 +65,23 @@ def test_starts_as_a_prototype_classifier():
         w = m.adapt(sx, sy).weights
         protos = class_means(m.embed(sx), sy, 4)
         torch.testing.assert_close(w.weight, 2 * protos)
-        torch.testing.assert_close(w.bias, -(protos ** 2).sum(-1))
+        torch.testing.assert_close(w.bias, -(protos**2).sum(-1))
         z = m.embed(qx)
         sq = torch.cdist(z, protos) ** 2
         logits = m.adapt(sx, sy).predict(qx).logits
-    torch.testing.assert_close(logits, (z ** 2).sum(-1, keepdim=True) - sq, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(logits, (z**2).sum(-1, keepdim=True) - sq, atol=1e-4, rtol=1e-4)
 
 
 def test_batched_path_matches_adapt():
     m = perturb(model(rank=2)).eval()
     eps = [episode(seed=s) for s in (1, 2)]
-    batch = TaskBatch(torch.stack([e[0] for e in eps]), torch.stack([e[1] for e in eps]),
-                      torch.stack([e[2] for e in eps]), torch.zeros(2, 12, dtype=torch.long), ways=4)
+    batch = TaskBatch(
+        torch.stack([e[0] for e in eps]),
+        torch.stack([e[1] for e in eps]),
+        torch.stack([e[2] for e in eps]),
+        torch.zeros(2, 12, dtype=torch.long),
+        ways=4,
+    )
     with torch.no_grad():
         batched = m.predict_batch(batch).logits
         for i, (sx, sy, qx) in enumerate(eps):
@@ -93,6 +102,7 @@ def test_short_training_beats_chance_and_its_initialisation(data_root):
     from fastadapt.presets import DEFAULTS
     from fastadapt.tasks import build_sampler
     from fastadapt.train.evaluate import evaluate
+
     torch.manual_seed(0)
     cfg = dict(DEFAULTS, data_root=str(data_root))
     m = HyperNet(Conv4(1, 32), dim=32, set_hidden=64)

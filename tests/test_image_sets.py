@@ -1,5 +1,6 @@
 """Natural-image data sets (fastadapt.tasks.image_sets): archive verification, the decoded cache, clear errors,
 and the real mini-ImageNet / flowers archives when present."""
+
 from __future__ import annotations
 
 import io
@@ -7,7 +8,6 @@ import os
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -51,12 +51,12 @@ def test_cache_holds_the_decoded_images(tiny):
     assert d.x.shape == (12, 3, 84, 84) and d.x.dtype == torch.uint8
     assert d.class_names == ["c0", "c1", "c2"] and d.y.tolist() == [0] * 4 + [1] * 4 + [2] * 4
     assert d.x[4 + 1, :, 5, 5].tolist() == [40, 10, 200]
-    assert d.x[4 + 2, :, 5, 5].tolist() == [90, 90, 90]            # grayscale -> RGB
-    assert d.x[8 + 3, :, 40, 40].tolist() == [80, 30, 200]         # 100x60 resized to 84x84
-    assert not d.published_sha256                                   # not the archive SOURCE.md names
+    assert d.x[4 + 2, :, 5, 5].tolist() == [90, 90, 90]  # grayscale -> RGB
+    assert d.x[8 + 3, :, 40, 40].tolist() == [80, 30, 200]  # 100x60 resized to 84x84
+    assert not d.published_sha256  # not the archive SOURCE.md names
     cache = tiny / "tiny" / "cache" / "tiny-test-84px.npy"
     stamp = cache.stat().st_mtime_ns
-    again = load_image_set("tiny", "test", root=tiny, progress=False)          # served from the cache
+    again = load_image_set("tiny", "test", root=tiny, progress=False)  # served from the cache
     assert cache.stat().st_mtime_ns == stamp and torch.equal(again.x, d.x)
     assert not list(cache.parent.glob(".*.tmp"))
 
@@ -126,4 +126,4 @@ def test_real_mini_imagenet_val_and_flowers():
     flowers = load_image_set("flowers102-partial", "test", root=SHARED, progress=False)
     assert flowers.x.shape == (5543, 3, 84, 84) and len(flowers.class_names) == 89
     assert int(torch.bincount(flowers.y).min()) == 28
-    assert 0.2 < float(flowers.x[:200].float().mean() / 255) < 0.6           # real photos, not blanks
+    assert 0.2 < float(flowers.x[:200].float().mean() / 255) < 0.6  # real photos, not blanks

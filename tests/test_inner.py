@@ -1,5 +1,6 @@
 """The shared functional inner loop (fastadapt.learners._inner): exact second-order meta-gradients with
 BatchNorm, first order, vmap == loop, BatchNorm modes, and no mutation of the user's module."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,15 +15,26 @@ from fastadapt.tasks import TaskBatch
 
 def small_net() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(2 * 3 * 3, 3))
+    return nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1),
+        nn.BatchNorm2d(2),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(2 * 3 * 3, 3),
+    )
 
 
 def batch(b: int = 2, dtype=torch.float64, seed: int = 1) -> TaskBatch:
     g = torch.Generator().manual_seed(seed)
     y = torch.arange(6).remainder(3).repeat(b, 1)
-    return TaskBatch(torch.randn(b, 6, 1, 6, 6, generator=g, dtype=dtype), y,
-                     torch.randn(b, 6, 1, 6, 6, generator=g, dtype=dtype), y.flip(-1), 3)
+    return TaskBatch(
+        torch.randn(b, 6, 1, 6, 6, generator=g, dtype=dtype),
+        y,
+        torch.randn(b, 6, 1, 6, 6, generator=g, dtype=dtype),
+        y.flip(-1),
+        3,
+    )
 
 
 def learnable_batch(b: int = 4, seed: int = 2) -> TaskBatch:
@@ -31,8 +43,9 @@ def learnable_batch(b: int = 4, seed: int = 2) -> TaskBatch:
     protos = torch.randn(b, 3, 1, 6, 6, generator=g)
     y = torch.arange(6).remainder(3).repeat(b, 1)
     pick = protos[torch.arange(b).unsqueeze(1), y]
-    return TaskBatch(pick + 0.3 * torch.randn(pick.shape, generator=g), y,
-                     pick + 0.3 * torch.randn(pick.shape, generator=g), y, 3)
+    return TaskBatch(
+        pick + 0.3 * torch.randn(pick.shape, generator=g), y, pick + 0.3 * torch.randn(pick.shape, generator=g), y, 3
+    )
 
 
 def meta_grad(learner, tb) -> torch.Tensor:
@@ -81,25 +94,36 @@ def test_first_order_is_maml_without_the_hessian_term():
     names = list(params)
     expected = []
     for t in tb:
+
         def support(p, t=t):
             return so._loss(so._forward(p, t.support_x), t.support_y)
 
         def query(p, t=t):
             return so._loss(so._forward(p, t.query_x), t.query_y)
+
         gs = grad(support)(params)
         phi = {n: params[n] - lr * gs[n] for n in names}
-        g = grad(query)(phi)                                    # first-order term, per task
-        hg = jvp(grad(support), (params,), (g,))[1]             # H_s(θ) g (H symmetric)
-        expected.append((torch.cat([g[n].reshape(-1) for n in names]),
-                         torch.cat([(g[n] - lr * hg[n]).reshape(-1) for n in names])))
+        g = grad(query)(phi)  # first-order term, per task
+        hg = jvp(grad(support), (params,), (g,))[1]  # H_s(θ) g (H symmetric)
+        expected.append(
+            (torch.cat([g[n].reshape(-1) for n in names]), torch.cat([(g[n] - lr * hg[n]).reshape(-1) for n in names]))
+        )
     exp_fo = torch.stack([e[0] for e in expected]).mean(0)
     exp_so = torch.stack([e[1] for e in expected]).mean(0)
     torch.testing.assert_close(g_fo, exp_fo, rtol=1e-9, atol=1e-11)
     torch.testing.assert_close(g_so, exp_so, rtol=1e-9, atol=1e-11)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"first_order": True}, {"lr_mode": "per_param"},
-                                    {"lr_mode": "per_layer_step", "multi_step_loss": True}, {"bn": "support"}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"first_order": True},
+        {"lr_mode": "per_param"},
+        {"lr_mode": "per_layer_step", "multi_step_loss": True},
+        {"bn": "support"},
+    ],
+)
 def test_vmap_path_equals_loop_path(kwargs):
     tb = batch(3, torch.float32)
     a = MAML(small_net(), inner_lr=0.2, inner_steps=2, batching="vmap", **kwargs)
@@ -138,8 +162,13 @@ def test_batchnorm_statistics_are_per_task_inside_the_batch():
     """A task's predictions do not depend on which other tasks share its meta-batch."""
     learner = MAML(small_net(), inner_lr=0.2, inner_steps=1).double()
     tb = batch(3)
-    other = TaskBatch(*(torch.cat([getattr(tb, k)[:1], 5 * getattr(tb, k)[1:]]) if k.endswith("x") else getattr(tb, k)
-                        for k in ("support_x", "support_y", "query_x", "query_y")), ways=3)
+    other = TaskBatch(
+        *(
+            torch.cat([getattr(tb, k)[:1], 5 * getattr(tb, k)[1:]]) if k.endswith("x") else getattr(tb, k)
+            for k in ("support_x", "support_y", "query_x", "query_y")
+        ),
+        ways=3,
+    )
     torch.testing.assert_close(learner.predict_batch(tb).logits[0], learner.predict_batch(other).logits[0])
 
 
@@ -149,7 +178,7 @@ def test_bn_support_mode_predicts_each_query_independently():
     for mode, independent in (("support", True), ("transductive", False)):
         pred = MAML(small_net(), inner_lr=0.2, bn=mode).double().adapt(t.support_x, t.support_y, 3)
         together = pred.predict(t.query_x).logits[:2]
-        alone = torch.cat([pred.predict(t.query_x[i:i + 1]).logits for i in range(2)])
+        alone = torch.cat([pred.predict(t.query_x[i : i + 1]).logits for i in range(2)])
         assert torch.allclose(together, alone) == independent, mode
 
 
@@ -178,7 +207,7 @@ def test_user_module_adapts_meta_trains_and_is_never_mutated():
     pre = {k: v.clone() for k, v in pre.items()}
     fast = learner.adapt(t.support_x, t.support_y, 3)
     assert fast.predict(t.query_x).logits.shape == (6, 3)
-    for k, v in learner.module.state_dict().items():          # adapt leaves the learner untouched too
+    for k, v in learner.module.state_dict().items():  # adapt leaves the learner untouched too
         assert torch.equal(v, pre[k]), k
     opt = torch.optim.Adam(learner.parameters(), 1e-2)
     first = None

@@ -1,5 +1,6 @@
 """The API boundary of every classification learner: bad support or query inputs give one clear ValueError with the
 same wording for every method, never NaN predictions in silence (`Learner.__init_subclass__` wraps each `adapt`)."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,17 +9,30 @@ import torch
 from fastadapt.learners import build_learner
 from fastadapt.presets import get_preset
 
-PRESETS = ["omniglot-protonet-5w1s", "omniglot-matching-5w1s", "omniglot-relation-5w1s", "omniglot-siamese-5w1s",
-           "omniglot-versa-5w1s", "omniglot-maml-5w1s", "omniglot-anil-5w1s", "omniglot-metasgd-5w1s",
-           "omniglot-reptile-5w1s", "omniglot-hypernet-5w1s", "omniglot-lstm-5w1s", "omniglot-icl-5w1s",
-           "omniglot-mann-5class", "mini-imagenet-baseline-5w1s"]
+PRESETS = [
+    "omniglot-protonet-5w1s",
+    "omniglot-matching-5w1s",
+    "omniglot-relation-5w1s",
+    "omniglot-siamese-5w1s",
+    "omniglot-versa-5w1s",
+    "omniglot-maml-5w1s",
+    "omniglot-anil-5w1s",
+    "omniglot-metasgd-5w1s",
+    "omniglot-reptile-5w1s",
+    "omniglot-hypernet-5w1s",
+    "omniglot-lstm-5w1s",
+    "omniglot-icl-5w1s",
+    "omniglot-mann-5class",
+    "mini-imagenet-baseline-5w1s",
+]
 
 
 @pytest.fixture(scope="module")
 def learners():
     torch.manual_seed(0)
-    return {p: build_learner({**get_preset(p), "hidden": 8} if "mann" not in p else get_preset(p)).eval()
-            for p in PRESETS}
+    return {
+        p: build_learner({**get_preset(p), "hidden": 8} if "mann" not in p else get_preset(p)).eval() for p in PRESETS
+    }
 
 
 def images(preset: str, n: int) -> torch.Tensor:

@@ -1,4 +1,5 @@
 """Recurrent meta-learner (Hochreiter 2001): query-order independence, support shuffling, training."""
+
 import pytest
 import torch
 
@@ -14,9 +15,13 @@ def model(**kw):
 
 def batch(b=2, n=4, k=2, q=3):
     g = torch.Generator().manual_seed(1)
-    return TaskBatch(torch.rand(b, n * k, 1, 28, 28, generator=g), torch.arange(n).repeat_interleave(k).expand(b, -1).clone(),
-                     torch.rand(b, n * q, 1, 28, 28, generator=g), torch.arange(n).repeat_interleave(q).expand(b, -1).clone(),
-                     ways=n)
+    return TaskBatch(
+        torch.rand(b, n * k, 1, 28, 28, generator=g),
+        torch.arange(n).repeat_interleave(k).expand(b, -1).clone(),
+        torch.rand(b, n * q, 1, 28, 28, generator=g),
+        torch.arange(n).repeat_interleave(q).expand(b, -1).clone(),
+        ways=n,
+    )
 
 
 @pytest.mark.parametrize("binding", ["outer", "concat"])
@@ -27,8 +32,9 @@ def test_output_does_not_depend_on_query_order(binding):
         p = m.adapt(bt[0].support_x, bt[0].support_y)
         torch.testing.assert_close(p.predict(bt[0].query_x[perm]).logits, p.predict(bt[0].query_x).logits[perm])
         shuffled = TaskBatch(bt.support_x, bt.support_y, bt.query_x[:, perm], bt.query_y[:, perm], ways=bt.ways)
-        torch.testing.assert_close(m.predict_batch(shuffled).logits, m.predict_batch(bt).logits[:, perm],
-                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            m.predict_batch(shuffled).logits, m.predict_batch(bt).logits[:, perm], atol=1e-5, rtol=1e-5
+        )
 
 
 def test_batched_path_matches_adapt_and_reads_support_in_order():
@@ -36,10 +42,11 @@ def test_batched_path_matches_adapt_and_reads_support_in_order():
     with torch.no_grad():
         batched = m.predict_batch(bt).logits
         for i, t in enumerate(bt):
-            torch.testing.assert_close(m.adapt(t.support_x, t.support_y, t.ways).predict(t.query_x).logits,
-                                       batched[i], atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(
+                m.adapt(t.support_x, t.support_y, t.ways).predict(t.query_x).logits, batched[i], atol=1e-5, rtol=1e-5
+            )
         rev = m.adapt(bt[0].support_x.flip(0), bt[0].support_y.flip(0)).predict(bt[0].query_x).logits
-    assert not torch.allclose(rev, batched[0])     # a sequence model: support order can matter
+    assert not torch.allclose(rev, batched[0])  # a sequence model: support order can matter
 
 
 def test_cosine_readout_is_invariant_to_the_norm_of_generated_weights():
@@ -94,10 +101,12 @@ def test_short_training_beats_chance(data_root):
     from fastadapt.presets import DEFAULTS
     from fastadapt.tasks import build_sampler
     from fastadapt.train.evaluate import evaluate
+
     torch.manual_seed(0)
     cfg = dict(DEFAULTS, data_root=str(data_root))
-    m = LSTMLearner(Conv4(1, 32), feat=32, embed=32, hidden=160, max_ways=5, readout="cosine",
-                    recurrent_lr_scale=0.1)                      # as the presets
+    m = LSTMLearner(
+        Conv4(1, 32), feat=32, embed=32, hidden=160, max_ways=5, readout="cosine", recurrent_lr_scale=0.1
+    )  # as the presets
     train = build_sampler(cfg, "train", 5, 1, 5, seed=0)
     opt = torch.optim.Adam(m.param_groups(), lr=3e-3)
     for group in opt.param_groups:
@@ -108,12 +117,13 @@ def test_short_training_beats_chance(data_root):
         loss.backward()
         opt.step()
     acc = evaluate(m, build_sampler(cfg, "test", 5, 1, 5, seed=1), 200)["accuracy"]
-    assert acc > 0.35, acc          # chance: 0.2
+    assert acc > 0.35, acc  # chance: 0.2
 
 
 @pytest.mark.parametrize("steps", [1, 2, 5])
 def test_lstm_final_state_equals_nn_lstm_in_value_and_gradient(steps):
     from fastadapt.learners.lstm_learner import lstm_final_state
+
     torch.manual_seed(0)
     lstm = torch.nn.LSTM(7, 12, batch_first=True).double()
     x = torch.randn(3, steps, 7, dtype=torch.float64, requires_grad=True)

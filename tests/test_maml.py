@@ -1,4 +1,5 @@
 """MAML (Finn 2017): the public constructor, presets, and a short real Omniglot training."""
+
 from __future__ import annotations
 
 import time
@@ -28,7 +29,7 @@ def test_presets_build_the_papers_settings():
     assert build_learner(get_preset("omniglot-fomaml-5w1s")).first_order
     pp = build_learner(get_preset("omniglot-mamlpp-20w1s"))
     assert pp.lr_mode == "per_layer_step" and pp.multi_step_loss and len(pp.lrs[0]) == 5
-    assert learner.task_chunk is None                                    # 0 in the config: the whole meta-batch
+    assert learner.task_chunk is None  # 0 in the config: the whole meta-batch
     chunked = build_learner(apply_overrides(cfg, ["task_chunk=8"]))
     assert chunked.task_chunk == 8
 
@@ -46,6 +47,7 @@ def test_short_maml_training_on_omniglot_5w1s_is_clearly_above_chance(data_root)
     """Second-order MAML, 5-way 1-shot, a few hundred small meta-batches (CI-sized; the paper trains 60,000)."""
     from fastadapt.tasks import build_sampler
     from fastadapt.train.evaluate import evaluate
+
     cfg = dict(get_preset("omniglot-maml-5w1s"), data_root=str(data_root))
     torch.manual_seed(0)
     learner = build_learner(cfg)

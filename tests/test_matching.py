@@ -1,4 +1,5 @@
 """Matching Networks (Vinyals 2016): cosine attention, full context embeddings, shapes and gradients."""
+
 import pytest
 import torch
 
@@ -55,7 +56,7 @@ def test_full_context_embedding_depends_on_the_whole_support_set():
     changed = zs.clone()
     changed[4] += 1.0
     g, g2 = fce.support(zs), fce.support(changed)
-    assert g.shape == (5, 4) and not torch.allclose(g[0], g2[0])          # context reaches example 0
+    assert g.shape == (5, 4) and not torch.allclose(g[0], g2[0])  # context reaches example 0
     zq = torch.randn(3, 4)
     assert fce.queries(zq, g).shape == (3, 4)
     assert not torch.allclose(fce.queries(zq, g), fce.queries(zq, g2))
@@ -88,4 +89,5 @@ def test_bad_scale():
 @pytest.mark.slow
 def test_short_omniglot_training_beats_85_percent(data_root):
     from metric_training import short_training
+
     assert short_training("matching", data_root) > 0.85

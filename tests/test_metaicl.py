@@ -6,13 +6,24 @@ import torch
 
 pytest.importorskip("transformers")
 
-from fastadapt.text.metaicl import (PromptBuilder, PromptFormat, continuation_logprobs, evaluate_kshot,  # noqa: E402
-                                    load_causal_lm, load_task, make_tiny_lm, meta_train, option_scores,
-                                    write_task)
+from fastadapt.text.metaicl import (  # noqa: E402
+    PromptBuilder,
+    PromptFormat,
+    continuation_logprobs,
+    evaluate_kshot,
+    load_causal_lm,
+    load_task,
+    make_tiny_lm,
+    meta_train,
+    option_scores,
+    write_task,
+)
 
 OPTS = ["positive", "negative"]
-DEMOS = [{"input": "good movie", "output": "positive", "options": OPTS},
-         {"input": "bad film", "output": "negative", "options": OPTS}]
+DEMOS = [
+    {"input": "good movie", "output": "positive", "options": OPTS},
+    {"input": "bad film", "output": "negative", "options": OPTS},
+]
 QUERY = {"input": "great movie", "output": "positive", "options": OPTS}
 NL = "\n"
 
@@ -30,16 +41,49 @@ def toks(tok, ids):
 def test_direct_prompt_is_exact(tiny):
     _, tok = tiny
     prefix, cont = PromptBuilder(tok, PromptFormat("direct"), 64).build(DEMOS, QUERY["input"], "negative")
-    assert toks(tok, prefix) == ["good", "movie", NL, "positive", NL, NL, NL, "bad", "film", NL, "negative",
-                                 NL, NL, NL, "great", "movie", NL]
+    assert toks(tok, prefix) == [
+        "good",
+        "movie",
+        NL,
+        "positive",
+        NL,
+        NL,
+        NL,
+        "bad",
+        "film",
+        NL,
+        "negative",
+        NL,
+        NL,
+        NL,
+        "great",
+        "movie",
+        NL,
+    ]
     assert toks(tok, cont) == ["negative"]
 
 
 def test_channel_prompt_is_exact(tiny):
     _, tok = tiny
     prefix, cont = PromptBuilder(tok, PromptFormat("channel"), 64).build(DEMOS, QUERY["input"], "positive")
-    assert toks(tok, prefix) == ["positive", NL, "good", "movie", NL, NL, NL, "negative", NL, "bad", "film",
-                                 NL, NL, NL, "positive", NL]
+    assert toks(tok, prefix) == [
+        "positive",
+        NL,
+        "good",
+        "movie",
+        NL,
+        NL,
+        NL,
+        "negative",
+        NL,
+        "bad",
+        "film",
+        NL,
+        NL,
+        NL,
+        "positive",
+        NL,
+    ]
     assert toks(tok, cont) == ["great", "movie"]
 
 
@@ -82,17 +126,19 @@ def test_tiny_gpt2_meta_trains_and_loads_from_path(tmp_path, no_network):
     tasks = {}
     for t in range(4):
         opts = [f"l{t}a", f"l{t}b"]
-        tasks[f"t{t}"] = [{"input": f"{a} {b}", "output": opts[(words.index(a) + t) % 2], "options": opts}
-                          for a, b in (rng.sample(words, 2) for _ in range(40))]
+        tasks[f"t{t}"] = [
+            {"input": f"{a} {b}", "output": opts[(words.index(a) + t) % 2], "options": opts}
+            for a, b in (rng.sample(words, 2) for _ in range(40))
+        ]
     texts = [e["input"] for ex in tasks.values() for e in ex] + [o for ex in tasks.values() for o in ex[0]["options"]]
     make_tiny_lm(tmp_path / "lm", texts, n_layer=1, n_embd=32, n_head=2, n_positions=128)
     write_task(tmp_path / "t0.jsonl", tasks["t0"])
     assert load_task(tmp_path / "t0.jsonl") == tasks["t0"]
-    model, tok = load_causal_lm(tmp_path / "lm")                    # any local path, no network
+    model, tok = load_causal_lm(tmp_path / "lm")  # any local path, no network
     b = PromptBuilder(tok, PromptFormat("direct"), 128)
     torch.manual_seed(0)
     losses = meta_train(model, b, tasks, k=4, steps=40, batch_size=8, lr=3e-3, log_every=0)
-    assert sum(losses[-5:]) / 5 < 0.75 * sum(losses[:5]) / 5     # about 3.0 -> 1.9
+    assert sum(losses[-5:]) / 5 < 0.75 * sum(losses[:5]) / 5  # about 3.0 -> 1.9
     res = evaluate_kshot(model, b, {"t0": tasks["t0"]}, k=4, episodes=3, queries=4)
     assert 0 <= res["accuracy"] <= 1 and res["episodes"] == 3
 

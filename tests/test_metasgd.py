@@ -1,4 +1,5 @@
 """Meta-SGD (Li 2017): learned per-parameter inner learning rates get exact gradients."""
+
 from __future__ import annotations
 
 import torch

@@ -1,6 +1,7 @@
 """Every classification learner meta-trains on real mini-ImageNet colour images and learns: 5-way 5-shot accuracy on
 held-out classes well above chance (20%) after a short training on the 16 validation classes. Images are shrunk from
 84x84 to 42x42 to fit CI's time (the presets' shape arithmetic then runs at another size too)."""
+
 from __future__ import annotations
 
 import os
@@ -18,16 +19,29 @@ from fastadapt.tasks.sampler import EpisodeSampler
 from fastadapt.train.evaluate import evaluate
 
 SHARED = Path(os.environ.get("FASTADAPT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not (SHARED / "mini-imagenet" / "mini-imagenet.zip").exists(),
-                                                    reason="no mini-ImageNet archive")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (SHARED / "mini-imagenet" / "mini-imagenet.zip").exists(), reason="no mini-ImageNet archive"
+    ),
+]
 # method -> (steps, lr, overrides): short schedules to clear the bar below on 2 busy cores; the gradient learners get
 # a larger inner learning rate than Finn's 0.01 (the presets' value) so a few dozen meta-steps suffice
 FAST_INNER = {"inner_lr": 0.1, "inner_steps": 2, "test_inner_steps": 5}
-SHORT = {"protonet": (60, 1e-3, {}), "matching": (60, 1e-3, {}), "relation": (80, 1e-3, {}),
-         "siamese": (60, 1e-3, {}), "versa": (60, 1e-3, {}), "fomaml": (60, 1e-3, FAST_INNER),
-         "anil": (60, 1e-3, FAST_INNER), "metasgd": (60, 1e-3, FAST_INNER),
-         "reptile": (40, 1e-3, {"inner_steps": 3, "test_inner_steps": 5}),
-         "hypernet": (80, 1e-3, {}), "icl": (80, 1e-3, {}), "baseline": (60, 1e-3, {})}
+SHORT = {
+    "protonet": (60, 1e-3, {}),
+    "matching": (60, 1e-3, {}),
+    "relation": (80, 1e-3, {}),
+    "siamese": (60, 1e-3, {}),
+    "versa": (60, 1e-3, {}),
+    "fomaml": (60, 1e-3, FAST_INNER),
+    "anil": (60, 1e-3, FAST_INNER),
+    "metasgd": (60, 1e-3, FAST_INNER),
+    "reptile": (40, 1e-3, {"inner_steps": 3, "test_inner_steps": 5}),
+    "hypernet": (80, 1e-3, {}),
+    "icl": (80, 1e-3, {}),
+    "baseline": (60, 1e-3, {}),
+}
 # Not here: the LSTM meta-learner, which does not learn on these images at a CI budget (25.5% after 200 5-shot
 # steps, 26.5% after 200 1-shot steps of 4 tasks, 23.1% at lr 3e-3; chance 20%): an open item, not a passing test.
 
@@ -70,6 +84,8 @@ def test_learner_learns_on_mini_imagenet(method, mini):
         loss.backward()
         opt.step()
     res = evaluate(learner, EpisodeSampler(tx, ty, 5, 5, 10, seed=2017), 100, batch_size=10)
-    print(f"{method}: {steps} steps in {time.perf_counter() - start:.1f} s, 5-way 5-shot test accuracy "
-          f"{100 * res['accuracy']:.1f} +- {100 * res['ci95']:.1f}%")
-    assert res["accuracy"] > 0.30                # chance is 0.20; +-0.03 is the interval over 100 episodes
+    print(
+        f"{method}: {steps} steps in {time.perf_counter() - start:.1f} s, 5-way 5-shot test accuracy "
+        f"{100 * res['accuracy']:.1f} +- {100 * res['ci95']:.1f}%"
+    )
+    assert res["accuracy"] > 0.30  # chance is 0.20; +-0.03 is the interval over 100 episodes

@@ -1,4 +1,5 @@
 """Latent Neural Process (learners/np.py)."""
+
 import pytest
 import torch
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
@@ -38,7 +39,7 @@ def test_function_samples_are_coherent_and_prediction_is_their_mixture():
     g = torch.Generator().manual_seed(0)
     f = pr.sample_functions(b.query_x, 6, generator=g)
     assert f.shape == (6, 30, 1)
-    assert f.std(0).mean() > 1e-4          # different latent draws -> different functions
+    assert f.std(0).mean() > 1e-4  # different latent draws -> different functions
     g = torch.Generator().manual_seed(0)
     mean, std = pr.decode_samples(b.query_x, 6, generator=g)
     assert torch.allclose(mean, f)
@@ -67,7 +68,7 @@ def test_order_invariance_and_errors(attention):
 def test_attentive_path_gives_each_target_its_own_representation():
     torch.manual_seed(0)
     model = NeuralProcess(hidden=32, latent=16, attention=True)
-    with torch.no_grad():                      # sharpen the (near-uniform at init) attention weights
+    with torch.no_grad():  # sharpen the (near-uniform at init) attention weights
         model.key_mlp[-1].weight.mul_(30)
     b = GPTasks(context=12, targets=5, seed=3).batch(0, 2)
     ctx = model.encode_context(b.support_x, b.support_y)
@@ -82,7 +83,10 @@ def test_attentive_path_gives_each_target_its_own_representation():
 def test_short_training_improves_target_log_likelihood():
     torch.manual_seed(0)
     model = NeuralProcess(hidden=64, latent=32, samples=16)
-    train, test = GPTasks(context="3-50", targets="1-50", seed=0), GPTasks(context="3-50", targets=50, seed=0, part="test")
+    train, test = (
+        GPTasks(context="3-50", targets="1-50", seed=0),
+        GPTasks(context="3-50", targets=50, seed=0, part="test"),
+    )
 
     def score():
         torch.manual_seed(1)
@@ -104,7 +108,7 @@ def test_evaluation_elbo_is_query_likelihood_minus_kl_per_point():
     torch.manual_seed(0)
     model = NeuralProcess(hidden=32, latent=16).eval()
     with torch.no_grad():
-        model.decoder[0].weight[:, 32:48] = 0                 # decoder input is [r (32), z (16), x]
+        model.decoder[0].weight[:, 32:48] = 0  # decoder input is [r (32), z (16), x]
     b = GPTasks(context=6, targets=9, seed=2).batch(0, 3)
     pr = model.adapt(b.support_x, b.support_y)
     mean, std = pr.decode_samples(b.query_x, 1)
@@ -116,7 +120,6 @@ def test_evaluation_elbo_is_query_likelihood_minus_kl_per_point():
     assert torch.allclose(model.log_likelihood(b, samples=3), exact / 9, atol=1e-5)
 
 
-
 def test_importance_weighted_likelihood_is_exact_when_q_is_the_true_posterior():
     """A linear-Gaussian NP in closed form: z ~ N(0, 1) a shared offset, y = z + N(0, s^2) noise, and q(z | set)
     the exact posterior given the set. Then p(y_T | C) = N(y_T; m_C 1, s^2 I + v_C 1 1^T), every importance weight
@@ -125,23 +128,25 @@ def test_importance_weighted_likelihood_is_exact_when_q_is_the_true_posterior():
     model = NeuralProcess(hidden=8, latent=1).double().eval()
 
     def posterior(x, y):
-        precision = 1 + y.shape[-2] / s ** 2
-        return y.sum(-2) / s ** 2 / precision, precision ** -0.5 * torch.ones_like(y[..., 0, :])
+        precision = 1 + y.shape[-2] / s**2
+        return y.sum(-2) / s**2 / precision, precision**-0.5 * torch.ones_like(y[..., 0, :])
 
     model.latent_dist = posterior
-    model.decode = lambda r, z, x: (z.unsqueeze(-2).expand(*x.shape[:-1], 1),
-                                    torch.full((*x.shape[:-1], 1), s, dtype=torch.float64))
+    model.decode = lambda r, z, x: (
+        z.unsqueeze(-2).expand(*x.shape[:-1], 1),
+        torch.full((*x.shape[:-1], 1), s, dtype=torch.float64),
+    )
     b = GPTasks(context=5, targets=7, seed=3).batch(0, 4)
     b = TaskBatch(b.support_x.double(), b.support_y.double(), b.query_x.double(), b.query_y.double())
     m, sd = posterior(b.support_x, b.support_y)
-    cov = s ** 2 * torch.eye(7, dtype=torch.float64) + sd.view(-1, 1, 1) ** 2
+    cov = s**2 * torch.eye(7, dtype=torch.float64) + sd.view(-1, 1, 1) ** 2
     exact = MultivariateNormal(m.expand(-1, 7), cov).log_prob(b.query_y.squeeze(-1)) / 7
     g = torch.Generator().manual_seed(0)
     assert torch.allclose(model.importance_weighted_log_likelihood(b, samples=3, generator=g), exact, atol=1e-10)
     assert torch.allclose(model.elbo(b, samples=200_000), exact, atol=5e-3)
     torch.manual_seed(0)
     assert (model.log_likelihood(b, samples=3) - exact).abs().max() > 1e-3
-    assert torch.allclose(model.log_likelihood(b, samples=200_000), exact, atol=5e-3)   # slowly, from below
+    assert torch.allclose(model.log_likelihood(b, samples=200_000), exact, atol=5e-3)  # slowly, from below
 
 
 def test_training_elbo_draws_average_the_likelihood_term():

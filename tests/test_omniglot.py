@@ -17,8 +17,11 @@ def read_split(data_root, part):
 def test_vinyals_split_matches_reference_lists(omniglot, data_root, part, chars):
     idx = og.split_characters(omniglot, "vinyals", part)
     assert len(idx) == chars
-    ours = {f"{omniglot.alphabets[i]}/character{omniglot.character[i]:02d}/rot{r:03d}"
-            for i in idx for r in (0, 90, 180, 270)}
+    ours = {
+        f"{omniglot.alphabets[i]}/character{omniglot.character[i]:02d}/rot{r:03d}"
+        for i in idx
+        for r in (0, 90, 180, 270)
+    }
     assert ours == set(read_split(data_root, part))
 
 
@@ -29,7 +32,7 @@ def test_lake_split_and_index(omniglot):
     assert len(set(omniglot.alphabets)) == 50 and sorted(omniglot.char_id) == list(range(1, 1624))
     assert (omniglot.drawer == np.arange(1, 21)).all()
     ink = omniglot.images.mean()
-    assert 5 < ink < 60                                     # strokes bright on a dark background
+    assert 5 < ink < 60  # strokes bright on a dark background
     with pytest.raises(ValueError, match="Unknown Omniglot split"):
         og.split_characters(omniglot, "vinyal", "train")
     with pytest.raises(ValueError, match="has parts"):
@@ -39,7 +42,7 @@ def test_lake_split_and_index(omniglot):
 def test_rotated_classes(data_root):
     ds = og.omniglot_classes("vinyals", "val", root=data_root)
     assert len(ds.class_names) == 688 and ds.x.shape == (688 * 20, 1, 28, 28)
-    a, b = ds.x[ds.y == 0][0, 0], ds.x[ds.y == 1][0, 0]   # same drawing, rot000 and rot090
+    a, b = ds.x[ds.y == 0][0, 0], ds.x[ds.y == 1][0, 0]  # same drawing, rot000 and rot090
     assert np.array_equal(np.rot90(a.numpy()), b.numpy())
 
 
@@ -65,7 +68,7 @@ def test_cache_round_trip_and_invalidation(archive_copy, omniglot):
     path = archive_copy / "omniglot" / "images_evaluation.zip"
     with zipfile.ZipFile(path) as src:
         entries = [(i, src.read(i)) for i in src.infolist()]
-    victim = min(i.filename for i, _ in entries if i.filename.endswith(".png"))   # first evaluation drawing
+    victim = min(i.filename for i, _ in entries if i.filename.endswith(".png"))  # first evaluation drawing
     blank = og.Image.new("1", (105, 105), 1)
     buf = io.BytesIO()
     blank.save(buf, "PNG")
@@ -112,6 +115,7 @@ def test_truncated_archive_refused(archive_copy):
 def test_missing_archive_offline_says_where(tmp_path, monkeypatch):
     def offline(*a, **k):
         raise OSError("network unreachable")
+
     monkeypatch.setattr(og.urllib.request, "urlopen", offline)
     with pytest.raises(og.ArchiveError) as e:
         og.load_images(tmp_path)
@@ -126,6 +130,7 @@ def test_download_checks_md5(tmp_path, monkeypatch):
 
         def __exit__(self, *a):
             return False
+
     monkeypatch.setattr(og.urllib.request, "urlopen", lambda *a, **k: Resp(b"not omniglot"))
     with pytest.raises(og.ArchiveError, match="md5"):
         og.archive_paths(tmp_path)
@@ -143,9 +148,12 @@ def test_data_root_resolution(monkeypatch, tmp_path):
 def test_trainval_split_trains_on_1200_characters(data_root):
     from fastadapt.presets import get_preset
     from fastadapt.tasks import build_sampler
+
     cfg = {**get_preset("omniglot-protonet-5w1s"), "data_root": str(data_root)}
-    classes = {s: {p: build_sampler({**cfg, "split": s}, p, 5, 1, 1, 0).num_classes for p in ("train", "val", "test")}
-               for s in ("vinyals", "vinyals-trainval")}
+    classes = {
+        s: {p: build_sampler({**cfg, "split": s}, p, 5, 1, 1, 0).num_classes for p in ("train", "val", "test")}
+        for s in ("vinyals", "vinyals-trainval")
+    }
     assert classes["vinyals"] == {"train": 1028 * 4, "val": 172 * 4, "test": 423 * 4}
     assert classes["vinyals-trainval"] == {"train": 1200 * 4, "val": 172 * 4, "test": 423 * 4}
     with pytest.raises(ValueError, match="Unknown Omniglot split 'vinyal'.*vinyals-trainval"):

@@ -1,4 +1,5 @@
 """Presets of the metric family (presets/omniglot_metric.py)."""
+
 import pytest
 
 from fastadapt.learners import build_learner

@@ -1,4 +1,5 @@
 """Hand-designed baselines and their learning-rate tuning."""
+
 import math
 
 import pytest

@@ -1,4 +1,5 @@
 """LearnedOptimizer: the standard torch.optim protocol, state_dict round trip, loading trained weights."""
+
 import json
 
 import pytest
@@ -32,7 +33,7 @@ def test_steps_parameters_in_place(rule_cls):
     grad = w.grad.clone()
     opt.step()
     expected, _ = rule(before.reshape(-1), grad.reshape(-1), rule.init_state(before.reshape(-1)), 0)
-    assert w.data_ptr() == ptr                                        # same tensor, updated in place
+    assert w.data_ptr() == ptr  # same tensor, updated in place
     torch.testing.assert_close(w.detach(), before + expected.detach().view_as(w))
     assert opt.state[w]["step"] == 1
     opt.zero_grad()
@@ -98,7 +99,7 @@ def test_weights_from_a_run_folder(tmp_path):
     model = _model()
     opt = LearnedOptimizer(model.parameters(), weights=str(tmp_path))
     assert opt.param_groups[0]["weights"] == str(tmp_path)
-    json.dumps(opt.state_dict()["param_groups"])                          # serializable
+    json.dumps(opt.state_dict()["param_groups"])  # serializable
     save_checkpoint(tmp_path / "other.safetensors", nn.Linear(2, 2), {"config": {"method": "protonet"}})
     with pytest.raises(ValueError, match="not a learned-optimizer"):
         LearnedOptimizer(model.parameters(), weights=tmp_path / "other.safetensors")
@@ -116,5 +117,5 @@ def test_double_precision_model_with_a_float_rule():
         model(torch.ones(2, 4, dtype=torch.float64)).sum().backward()
         opt.step()
     assert all(p.dtype == torch.float64 and not torch.equal(p, b) for p, b in zip(model.parameters(), before))
-    opt.load_state_dict(opt.state_dict())                                  # state cast to float64 and back
+    opt.load_state_dict(opt.state_dict())  # state cast to float64 and back
     opt.step()

@@ -1,4 +1,5 @@
 """Gradient preprocessing (Andrychowicz 2016, Appendix A) on fixed inputs."""
+
 import math
 
 import pytest
@@ -11,14 +12,17 @@ def test_matches_formula_on_fixed_inputs():
     g = torch.tensor([1.0, -0.5, 1e-5, -1e-6, 0.0, 3.0e4], dtype=torch.float64)
     out = preprocess_gradient(g, p=10.0)
     e10 = math.exp(10.0)
-    expected = torch.tensor([
-        [0.0, 1.0],                               # |g| >= e^-10: (log|g|/p, sign g)
-        [math.log(0.5) / 10, -1.0],
-        [-1.0, 1e-5 * e10],                       # 1e-5 < e^-10 = 4.54e-5: (-1, e^p g)
-        [-1.0, -1e-6 * e10],
-        [-1.0, 0.0],
-        [math.log(3.0e4) / 10, 1.0],
-    ], dtype=torch.float64)
+    expected = torch.tensor(
+        [
+            [0.0, 1.0],  # |g| >= e^-10: (log|g|/p, sign g)
+            [math.log(0.5) / 10, -1.0],
+            [-1.0, 1e-5 * e10],  # 1e-5 < e^-10 = 4.54e-5: (-1, e^p g)
+            [-1.0, -1e-6 * e10],
+            [-1.0, 0.0],
+            [math.log(3.0e4) / 10, 1.0],
+        ],
+        dtype=torch.float64,
+    )
     torch.testing.assert_close(out, expected)
 
 

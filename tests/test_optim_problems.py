@@ -1,4 +1,5 @@
 """Optimizee families: quadratics (Andrychowicz 2016) and classifiers on Omniglot-derived problems."""
+
 import os
 from pathlib import Path
 
@@ -18,7 +19,7 @@ def test_quadratic_closed_form_and_determinism():
     (g,) = torch.autograd.grad(loss, theta)
     torch.testing.assert_close(g, 2 * p.W.T @ r.detach())
     assert torch.equal(fam.problem(5).W, p.W) and not torch.equal(fam.problem(6).W, p.W)
-    assert not torch.equal(QuadraticFamily("test", seed=3).problem(5).W, p.W)      # held-out problems differ
+    assert not torch.equal(QuadraticFamily("test", seed=3).problem(5).W, p.W)  # held-out problems differ
     with pytest.raises(ValueError, match="part"):
         QuadraticFamily("dev")
 
@@ -38,7 +39,7 @@ def test_classifier_problems(model):
     assert 0.0 <= p.x.min() and p.x.max() <= 1.0
     params = p.init_params()
     loss = p.loss(params, 3)
-    assert loss.ndim == 0 and 1.0 < loss.item() < 4.0            # about log(10) at initialization
+    assert loss.ndim == 0 and 1.0 < loss.item() < 4.0  # about log(10) at initialization
     assert torch.equal(p.batch_index(3), p.batch_index(3)) and not torch.equal(p.batch_index(3), p.batch_index(4))
     assert torch.equal(fam.problem(0).params0[next(iter(params))], params[next(iter(params))])
 
@@ -65,4 +66,4 @@ def test_omniglot_families_use_disjoint_alphabets():
     assert tr.problem(0).x.shape == (200, 1, 28, 28)
     assert tr.problem(0).params0["w1"].shape == (20, 784) and "c1" in te.problem(0).params0
     train_imgs = {bytes(t.numpy()) for t in tr.x[::20]}
-    assert not train_imgs & {bytes(t.numpy()) for t in te.x[::20]}      # no character in both parts
+    assert not train_imgs & {bytes(t.numpy()) for t in te.x[::20]}  # no character in both parts

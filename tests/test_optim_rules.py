@@ -1,4 +1,5 @@
 """Learned update rules: the coordinatewise LSTM (Andrychowicz 2016) and the feature MLP (Metz 2020)."""
+
 import pytest
 import torch
 
@@ -36,9 +37,9 @@ def test_mlp_update_is_invariant_to_gradient_scale():
     p, g = torch.randn(7, dtype=torch.float64), torch.randn(7, dtype=torch.float64)
     d1, s1 = rule(p, g, rule.init_state(p), 0)
     d2, _ = rule(p, 100 * g, rule.init_state(p), 0)
-    torch.testing.assert_close(d1, d2, rtol=1e-3, atol=1e-9)      # equal up to the epsilon in the normalizers
+    torch.testing.assert_close(d1, d2, rtol=1e-3, atol=1e-9)  # equal up to the epsilon in the normalizers
     assert not torch.allclose(d1, rule(p, g.flip(0), rule.init_state(p), 0)[0])
-    torch.testing.assert_close(s1["m"][:, 1], 0.1 * g)          # momentum with decay 0.9 after one step
+    torch.testing.assert_close(s1["m"][:, 1], 0.1 * g)  # momentum with decay 0.9 after one step
     assert s1["v"].shape == (7,)
 
 

@@ -1,4 +1,5 @@
 """Meta-training of learned optimizers on quadratics: learning happens, runs resume, the CLI dispatches."""
+
 import json
 
 import pytest
@@ -13,8 +14,20 @@ from fastadapt.presets import get_preset
 
 def tiny_cfg(**kw):
     cfg = get_preset("l2o-quadratic")
-    cfg.update(steps=60, horizon=20, unroll=5, horizon_mult=2, log_every=10, ckpt_every=20, val_every=30,
-               val_problems=8, eval_problems=3, tune_problems=2, lr_grid="0.01,0.1", lr=3e-3)
+    cfg.update(
+        steps=60,
+        horizon=20,
+        unroll=5,
+        horizon_mult=2,
+        log_every=10,
+        ckpt_every=20,
+        val_every=30,
+        val_problems=8,
+        eval_problems=3,
+        tune_problems=2,
+        lr_grid="0.01,0.1",
+        lr=3e-3,
+    )
     cfg.update(kw)
     return cfg
 
@@ -35,10 +48,35 @@ def test_short_meta_training_on_quadratics_lowers_the_meta_loss(tmp_path, net):
 
 def test_resume_refuses_changed_config_and_cli_round_trip(tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["train", "--preset", "l2o-quadratic", "--out", str(out), "--set", "steps=4", "--set", "horizon=6",
-            "--set", "unroll=3", "--set", "log_every=2", "--set", "ckpt_every=2", "--set", "val_every=2",
-            "--set", "val_problems=2", "--set", "eval_problems=2", "--set", "tune_problems=1",
-            "--set", "horizon_mult=2", "--set", "lr_grid=0.01,0.1"]
+    args = [
+        "train",
+        "--preset",
+        "l2o-quadratic",
+        "--out",
+        str(out),
+        "--set",
+        "steps=4",
+        "--set",
+        "horizon=6",
+        "--set",
+        "unroll=3",
+        "--set",
+        "log_every=2",
+        "--set",
+        "ckpt_every=2",
+        "--set",
+        "val_every=2",
+        "--set",
+        "val_problems=2",
+        "--set",
+        "eval_problems=2",
+        "--set",
+        "tune_problems=1",
+        "--set",
+        "horizon_mult=2",
+        "--set",
+        "lr_grid=0.01,0.1",
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "quadratic test, 6 steps" in printed and "12 steps" in printed
@@ -46,7 +84,7 @@ def test_resume_refuses_changed_config_and_cli_round_trip(tmp_path, capsys):
     q = res["families"]["quadratic"]
     assert q["tuning"]["adam"]["grid"] == [0.01, 0.1] and q["h6"]["problems"] == 2
     assert (out / "curves_quadratic_h12.png").exists() and (out / "best.safetensors").exists()
-    assert main(args) == 2                                                 # existing run, no --resume
+    assert main(args) == 2  # existing run, no --resume
     cfg = json.loads((out / "config.json").read_text())
     with pytest.raises(ValueError, match="different configuration"):
         train_l2o({**cfg, "lr": 0.5}, out, resume=True, progress=False)
@@ -54,9 +92,9 @@ def test_resume_refuses_changed_config_and_cli_round_trip(tmp_path, capsys):
     assert "learned" in capsys.readouterr().out
     again = json.loads((out / "eval.json").read_text())["families"]["quadratic"]["h6"]["optimizers"]
     assert again["learned"]["final_mean"] == pytest.approx(q["h6"]["optimizers"]["learned"]["final_mean"])
-    assert main(args + ["--overwrite", "--set", "unroll=50"]) == 2           # invalid: the old run stays
+    assert main(args + ["--overwrite", "--set", "unroll=50"]) == 2  # invalid: the old run stays
     assert json.loads((out / "config.json").read_text())["steps"] == 4
-    assert main(args + ["--set", "steps=2", "--overwrite"]) == 0            # replaced by the new run
+    assert main(args + ["--set", "steps=2", "--overwrite"]) == 0  # replaced by the new run
     assert json.loads((out / "config.json").read_text())["steps"] == 2
 
 

@@ -1,4 +1,5 @@
 """Truncated backpropagation through unrolled optimization (Andrychowicz 2016)."""
+
 import pytest
 import torch
 
@@ -24,9 +25,9 @@ def test_windows_start_from_detached_state():
     rule = Recorder()
     problem = QuadraticFamily("train").problem(0)
     starts = []
-    for meta, params, states, seen in truncated_unrolls(rule, problem, horizon=12, unroll_len=5):
-        assert meta.requires_grad and params["theta"].grad_fn is not None    # attached within a window
-        meta.backward()                                                        # frees this window's graph
+    for meta, params, _states, seen in truncated_unrolls(rule, problem, horizon=12, unroll_len=5):
+        assert meta.requires_grad and params["theta"].grad_fn is not None  # attached within a window
+        meta.backward()  # frees this window's graph
         starts.append(len(seen))
     assert starts == [5, 5, 2]
     assert [t for t, leaf in sorted(rule.state_is_leaf.items()) if leaf] == [0, 5, 10]
@@ -63,7 +64,7 @@ def test_rollout_matches_unrolled_losses():
     rule = LSTMRule(hidden=6)
     problem = QuadraticFamily("val").problem(2)
     seen = []
-    for meta, _, _, losses in truncated_unrolls(rule, problem, 6, 3):
+    for _meta, _, _, losses in truncated_unrolls(rule, problem, 6, 3):
         seen += losses
     assert rollout(rule, problem, 6)[:6] == pytest.approx(seen, rel=1e-5)
     with pytest.raises(ValueError, match="positive"):

@@ -1,6 +1,7 @@
 """Your own data for meta-training (fastadapt.tasks.own_data): FewShotDataset over any (image, label) dataset, the
 reproducible class split, ImageFolder trees decoded once into a cache, `fastadapt data folder`, `fastadapt train
 --dataset folder:DIR`; runs that record their data root; `fastadapt --version`. All on tiny generated images."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,7 @@ import torch
 from PIL import Image
 
 from fastadapt.cli import main, package_version
-from fastadapt.tasks import DATASETS, EpisodeSampler, build_sampler
-from fastadapt.tasks import own_data
+from fastadapt.tasks import DATASETS, EpisodeSampler, build_sampler, own_data
 from fastadapt.tasks.folders import ImageFolderError
 from fastadapt.tasks.own_data import FewShotDataset, class_split, folder_split, image_folder_classes
 
@@ -60,8 +60,9 @@ def test_version(capsys, monkeypatch):
 
     def missing(name):
         raise PackageNotFoundError(name)
+
     monkeypatch.setattr("importlib.metadata.version", missing)
-    assert package_version() == "0.1.0"                # read from pyproject.toml
+    assert package_version() == "0.1.0"  # read from pyproject.toml
 
 
 def test_folder_is_decoded_once_then_read_from_its_cache(tree, monkeypatch):
@@ -69,18 +70,19 @@ def test_folder_is_decoded_once_then_read_from_its_cache(tree, monkeypatch):
     assert data.x.shape == (CLASSES * PER_CLASS, 3, 16, 16) and data.x.dtype == torch.uint8
     assert data.class_names == [f"class_{c:02d}" for c in range(CLASSES)]
     assert data.y.tolist() == [c for c in range(CLASSES) for _ in range(PER_CLASS)]
-    assert data.x[0, :, 0, 0].tolist() == list(colour(0))                       # RGB PNG, exact
-    assert data.x[PER_CLASS, 0, 0, 0] == data.x[PER_CLASS, 2, 0, 0]            # grayscale PNG as RGB
+    assert data.x[0, :, 0, 0].tolist() == list(colour(0))  # RGB PNG, exact
+    assert data.x[PER_CLASS, 0, 0, 0] == data.x[PER_CLASS, 2, 0, 0]  # grayscale PNG as RGB
     cache = tree / ".fastadapt-cache"
     index = json.loads((cache / "images-16px-3c.json").read_text())
     assert len(index["files"]) == CLASSES * PER_CLASS and index["files"][0][0] == "class_00/img_0.png"
 
     def no_rebuild(*a, **k):
         raise AssertionError("the cache was rebuilt although no file changed")
+
     monkeypatch.setattr(own_data, "_build_cache", no_rebuild)
     assert torch.equal(image_folder_classes(tree, 16, 3).x, data.x)
     monkeypatch.undo()
-    write_image(tree / "class_03" / "img_9", 3, 1, "rgb")                         # a new file: rebuilt
+    write_image(tree / "class_03" / "img_9", 3, 1, "rgb")  # a new file: rebuilt
     assert len(image_folder_classes(tree, 16, 3).x) == CLASSES * PER_CLASS + 1
 
 
@@ -89,7 +91,7 @@ def test_grayscale_folder_with_one_channel_has_the_ink_bright(tmp_path):
         (tmp_path / f"c{c}").mkdir()
         Image.new("L", (16, 16), 40 + 100 * c).save(tmp_path / f"c{c}" / "a.png")
     data = image_folder_classes(tmp_path, 8, 1)
-    assert data.x.shape == (2, 1, 8, 8) and data.x[:, 0, 0, 0].tolist() == [215, 115]   # 255 - v, as adapt reads
+    assert data.x.shape == (2, 1, 8, 8) and data.x[:, 0, 0, 0].tolist() == [215, 115]  # 255 - v, as adapt reads
 
 
 def test_class_split_is_reproducible_and_saved(tree):
@@ -103,16 +105,19 @@ def test_class_split_is_reproducible_and_saved(tree):
     assert got == split and path == tree / ".fastadapt-cache" / "split.json"
     saved = json.loads(path.read_text())
     assert {p: saved[p] for p in split} == split
-    saved["val"].append(saved["train"].pop())                                  # a user's edit is kept
+    saved["val"].append(saved["train"].pop())  # a user's edit is kept
     path.write_text(json.dumps(saved))
     assert folder_split(tree, names)[0]["val"] == saved["val"]
 
 
-@pytest.mark.parametrize("names, fractions, match", [
-    (["a", "b", "c", "d", "e"], (0.64, 0.16, 0.2), "5 classes cannot be split.*at least 6"),
-    (["a", "a", "b"], (0.64, 0.16, 0.2), "duplicates"),
-    ([str(i) for i in range(10)], (0.5, 0.5, 0.5), "three positive numbers summing to 1"),
-])
+@pytest.mark.parametrize(
+    "names, fractions, match",
+    [
+        (["a", "b", "c", "d", "e"], (0.64, 0.16, 0.2), "5 classes cannot be split.*at least 6"),
+        (["a", "a", "b"], (0.64, 0.16, 0.2), "duplicates"),
+        ([str(i) for i in range(10)], (0.5, 0.5, 0.5), "three positive numbers summing to 1"),
+    ],
+)
 def test_class_split_errors(names, fractions, match):
     with pytest.raises(ValueError, match=match):
         class_split(names, fractions)
@@ -125,12 +130,15 @@ def test_too_few_classes_for_five_way_episodes_says_what_to_do(tree):
         build_sampler(cfg, "val", 5, 1, 2, 0)
 
 
-@pytest.mark.parametrize("damage, match", [
-    ("one_class", "holds 1 class folder"),
-    ("empty_class", "class_01 is empty"),
-    ("not_an_image", "notes.txt is not a readable image.*Remove it"),
-    ("missing", "does not exist; expected"),
-])
+@pytest.mark.parametrize(
+    "damage, match",
+    [
+        ("one_class", "holds 1 class folder"),
+        ("empty_class", "class_01 is empty"),
+        ("not_an_image", "notes.txt is not a readable image.*Remove it"),
+        ("missing", "does not exist; expected"),
+    ],
+)
 def test_bad_trees_give_clear_errors(tmp_path, damage, match):
     root = tmp_path / "data"
     if damage == "one_class":
@@ -152,12 +160,14 @@ class Items(torch.utils.data.Dataset):
     classes = ["cat", "dog", "owl"]
 
     def __init__(self) -> None:
-        self.items = [(Image.new("RGB", (16, 16), (255, 0, 0)), 0),
-                      (Image.new("L", (32, 8), 128), 0),
-                      (torch.full((3, 16, 16), 0.5), torch.tensor(1)),
-                      (torch.full((1, 16, 16), 200, dtype=torch.uint8), 1),
-                      (torch.zeros(16, 16), 2),
-                      (torch.ones(3, 8, 8), 2)]
+        self.items = [
+            (Image.new("RGB", (16, 16), (255, 0, 0)), 0),
+            (Image.new("L", (32, 8), 128), 0),
+            (torch.full((3, 16, 16), 0.5), torch.tensor(1)),
+            (torch.full((1, 16, 16), 200, dtype=torch.uint8), 1),
+            (torch.zeros(16, 16), 2),
+            (torch.ones(3, 8, 8), 2),
+        ]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -175,23 +185,39 @@ def test_few_shot_dataset_materializes_the_images():
     task = data.sampler(ways=2, shots=1, queries=1, classes=["cat", "owl"]).batch(0)[0]
     assert task.support_x.shape == (2, 3, 16, 16) and task.support_x.dtype == torch.float32
     gray = FewShotDataset(Items(), size=8, channels=1)
-    assert gray.x.shape == (6, 1, 8, 8) and gray.x[0, 0, 0, 0] == 76              # red as luminance
+    assert gray.x.shape == (6, 1, 8, 8) and gray.x[0, 0, 0, 0] == 76  # red as luminance
     assert isinstance(data.sampler(2, 1, 1), EpisodeSampler)
 
 
-@pytest.mark.parametrize("item, match", [
-    ((torch.full((3, 4, 4), 2.0), 0), r"values span \[2, 2\]; expected floats in \[0, 1\]"),
-    ((torch.zeros(4, 4, 3), 0), "expected \\[C, H, W\\]"),
-    ((torch.zeros(3, 4, 4), "cat"), "not an integer class id"),
-    (([1, 2], 0), "expected a PIL image or a \\[C, H, W\\] tensor"),
-])
+@pytest.mark.parametrize(
+    "item, match",
+    [
+        ((torch.full((3, 4, 4), 2.0), 0), r"values span \[2, 2\]; expected floats in \[0, 1\]"),
+        ((torch.zeros(4, 4, 3), 0), "expected \\[C, H, W\\]"),
+        ((torch.zeros(3, 4, 4), "cat"), "not an integer class id"),
+        (([1, 2], 0), "expected a PIL image or a \\[C, H, W\\] tensor"),
+    ],
+)
 def test_few_shot_dataset_errors(item, match):
     with pytest.raises(ValueError, match=match):
         FewShotDataset([item], size=4)
 
 
-SMALL = ["image_size=16", "channels=3", "steps=3", "val_every=3", "ckpt_every=3", "log_every=1", "eval_episodes=5",
-         "val_episodes=5", "train_ways=5", "queries=2", "train_queries=2", "ways=2", "device=cpu"]
+SMALL = [
+    "image_size=16",
+    "channels=3",
+    "steps=3",
+    "val_every=3",
+    "ckpt_every=3",
+    "log_every=1",
+    "eval_episodes=5",
+    "val_episodes=5",
+    "train_ways=5",
+    "queries=2",
+    "train_queries=2",
+    "ways=2",
+    "device=cpu",
+]
 
 
 def test_train_and_eval_on_an_image_folder(tree, tmp_path, capsys):
@@ -212,6 +238,7 @@ def test_train_and_eval_on_an_image_folder(tree, tmp_path, capsys):
 def probe_sampler(cfg, part, ways, shots, queries, seed, within_group=False):
     """A task family whose data is a marker file under the data root: it fails where the root is not found."""
     from fastadapt.tasks.omniglot import data_root
+
     root = data_root(cfg.get("data_root") or None)
     if not (root / "probe.txt").exists():
         raise FileNotFoundError(f"no probe data under {root}")
@@ -227,17 +254,29 @@ def test_a_run_remembers_its_data_root(tmp_path, monkeypatch, capsys):
         (d / "probe.txt").write_text("")
     monkeypatch.setenv("FASTADAPT_DATA", str(data))
     out = tmp_path / "run"
-    sets = ["dataset=probe", "image_size=16", "steps=2", "val_every=2", "ckpt_every=2", "log_every=1",
-            "eval_episodes=3", "val_episodes=3", "train_ways=5", "queries=1", "train_queries=2", "device=cpu"]
+    sets = [
+        "dataset=probe",
+        "image_size=16",
+        "steps=2",
+        "val_every=2",
+        "ckpt_every=2",
+        "log_every=1",
+        "eval_episodes=3",
+        "val_episodes=3",
+        "train_ways=5",
+        "queries=1",
+        "train_queries=2",
+        "device=cpu",
+    ]
     args = ["train", "--preset", "omniglot-protonet-5w1s", "--out", str(out)] + [a for s in sets for a in ("--set", s)]
     assert main(args) == 0, capsys.readouterr().err
     assert json.loads((out / "config.json").read_text())["data_root"] == str(data)
     monkeypatch.delenv("FASTADAPT_DATA")
     evaluate = ["eval", str(out), "--episodes", "2", "--json", "--latency-tasks", "0"]
-    assert main(evaluate) == 0, capsys.readouterr().err                           # found without FASTADAPT_DATA
-    assert main(args + ["--set", "steps=4", "--resume"]) == 0, capsys.readouterr().err   # same config on resume
+    assert main(evaluate) == 0, capsys.readouterr().err  # found without FASTADAPT_DATA
+    assert main(args + ["--set", "steps=4", "--resume"]) == 0, capsys.readouterr().err  # same config on resume
     (data / "probe.txt").unlink()
-    assert main(evaluate + ["--data-root", str(other)]) == 0, capsys.readouterr().err   # --data-root overrides
+    assert main(evaluate + ["--data-root", str(other)]) == 0, capsys.readouterr().err  # --data-root overrides
     assert main(evaluate) == 2 and "no probe data" in capsys.readouterr().err
 
 
@@ -245,6 +284,7 @@ def test_quickstart_never_deletes_an_earlier_run(tmp_path):
     """Re-running scripts/quickstart.sh keeps the first run and trains into a numbered folder (the script runs here
     with stand-ins for the setup step and the fastadapt command, which record their arguments)."""
     import subprocess
+
     repo = Path(__file__).resolve().parents[1]
     (tmp_path / "scripts").mkdir()
     (tmp_path / "scripts" / "quickstart.sh").write_text((repo / "scripts" / "quickstart.sh").read_text())
@@ -257,9 +297,14 @@ def test_quickstart_never_deletes_an_earlier_run(tmp_path):
     first.mkdir(parents=True)
     (first / "best.safetensors").write_bytes(b"an earlier run")
     for _ in range(2):
-        subprocess.run(["bash", "scripts/quickstart.sh"], cwd=tmp_path, check=True, capture_output=True,
-                       env={"PATH": "/usr/bin:/bin", "FASTADAPT_DATA": str(tmp_path)})
-        (tmp_path / "runs" / "quickstart-protonet-5w1s-2").mkdir(exist_ok=True)       # what the training creates
+        subprocess.run(
+            ["bash", "scripts/quickstart.sh"],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            env={"PATH": "/usr/bin:/bin", "FASTADAPT_DATA": str(tmp_path)},
+        )
+        (tmp_path / "runs" / "quickstart-protonet-5w1s-2").mkdir(exist_ok=True)  # what the training creates
     calls = (fake.parent / "calls").read_text().splitlines()
     outs = [c.split("--out ")[1].split()[0] for c in calls if c.startswith("train")]
     assert outs == ["runs/quickstart-protonet-5w1s-2", "runs/quickstart-protonet-5w1s-3"]

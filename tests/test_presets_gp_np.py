@@ -1,4 +1,5 @@
 """The gp-cnp / gp-np / omniglot-versa presets run end to end through the trainer and the CLI."""
+
 import json
 
 import pytest
@@ -29,12 +30,14 @@ def test_versa_presets_registered():
             assert cfg["versa_samples"] == 10
 
 
-@pytest.mark.parametrize("name, encoder",
-                         [("gp-cnp", "encoder"), ("gp-np", "det_encoder"), ("gp-np", "latent_encoder")])
+@pytest.mark.parametrize(
+    "name, encoder", [("gp-cnp", "encoder"), ("gp-np", "det_encoder"), ("gp-np", "latent_encoder")]
+)
 def test_gp_presets_set_width_and_depth(name, encoder):
     from fastadapt.learners import build_learner
+
     cfg = apply_overrides(get_preset(name), ["np_hidden=32", "np_encoder_layers=2", "np_decoder_layers=5"])
     model = build_learner(cfg)
     widths = lambda mlp: [m.out_features for m in mlp if isinstance(m, torch.nn.Linear)]  # noqa: E731
     assert widths(getattr(model, encoder)) == [32, 32]
-    assert widths(model.decoder)[:-1] == [32] * 5   # five hidden layers, then the Gaussian head
+    assert widths(model.decoder)[:-1] == [32] * 5  # five hidden layers, then the Gaussian head

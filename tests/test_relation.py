@@ -1,4 +1,5 @@
 """Relation Networks (Sung 2018): embedding and relation modules, summed class features, MSE objective."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -31,7 +32,7 @@ def test_split_first_convolution_equals_concatenation():
     assert out.shape == (2, 3)
     for q in range(2):
         for c in range(3):
-            pair = torch.cat([classes[c], queries[q]])[None]                     # depth concatenation
+            pair = torch.cat([classes[c], queries[q]])[None]  # depth concatenation
             h = rel.block2(rel.post1(rel.conv1(pair)))
             assert torch.allclose(out[q, c], rel.fc(h.flatten(1))[0, 0], atol=1e-5)
 
@@ -82,7 +83,7 @@ def test_scores_become_probabilities_as_documented(probs):
 def test_transductive_bn_uses_each_tasks_own_statistics():
     m = small()
     m.train()
-    m.meta_loss(synthetic_batch())[0].backward()          # running averages move away from their start
+    m.meta_loss(synthetic_batch())[0].backward()  # running averages move away from their start
     m.set_eval_bn("transductive")
     m.eval()
     batch = synthetic_batch()
@@ -94,10 +95,10 @@ def test_transductive_bn_uses_each_tasks_own_statistics():
         fewer = m.adapt(t.support_x, t.support_y, 3).logits(t.query_x[:3])
         m.set_eval_bn("running")
         running = m.predict_batch(batch).logits
-    assert torch.allclose(fast[1], alone, atol=1e-4)                       # per task, not over the batch
+    assert torch.allclose(fast[1], alone, atol=1e-4)  # per task, not over the batch
     assert not torch.allclose(fast, running, atol=1e-3)
-    assert not torch.allclose(fewer, alone[:3], atol=1e-4)                 # queries depend on each other
-    assert all(torch.equal(v, state[k]) for k, v in m.state_dict().items())   # nothing learned at test
+    assert not torch.allclose(fewer, alone[:3], atol=1e-4)  # queries depend on each other
+    assert all(torch.equal(v, state[k]) for k, v in m.state_dict().items())  # nothing learned at test
 
 
 def test_bad_options():
@@ -112,4 +113,5 @@ def test_bad_options():
 @pytest.mark.slow
 def test_short_omniglot_training_beats_85_percent(data_root):
     from metric_training import short_training
+
     assert short_training("relation", data_root) > 0.85

@@ -1,4 +1,5 @@
 """fastadapt.nn.reorder: pool-then-ReLU is the same function as ReLU-then-pool, gradients included."""
+
 from __future__ import annotations
 
 import torch
@@ -10,14 +11,27 @@ from fastadapt.nn.reorder import pool_before_relu
 
 def relu_pool_net() -> nn.Sequential:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)),
-                         nn.Flatten(), nn.Linear(3 * 2 * 2, 2)).double()
+    return nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1),
+        nn.BatchNorm2d(3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)),
+        nn.Flatten(),
+        nn.Linear(3 * 2 * 2, 2),
+    ).double()
 
 
 def test_swaps_every_relu_pool_pair_and_nothing_else():
-    net = nn.Sequential(nn.ReLU(), nn.MaxPool2d(2), nn.LeakyReLU(), nn.MaxPool2d(2), nn.ReLU(),
-                        nn.MaxPool2d(2, return_indices=True), nn.Sequential(nn.ReLU(), nn.MaxPool2d(2)))
+    net = nn.Sequential(
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.LeakyReLU(),
+        nn.MaxPool2d(2),
+        nn.ReLU(),
+        nn.MaxPool2d(2, return_indices=True),
+        nn.Sequential(nn.ReLU(), nn.MaxPool2d(2)),
+    )
     assert pool_before_relu(net) == 2
     kinds = [type(m).__name__ for m in net]
     assert kinds[:6] == ["MaxPool2d", "ReLU", "LeakyReLU", "MaxPool2d", "ReLU", "MaxPool2d"]
@@ -47,14 +61,18 @@ def test_same_values_and_gradients_to_second_order():
 
 def test_conv4_loads_weights_of_the_relu_then_pool_layout():
     torch.manual_seed(1)
-    old = nn.Sequential(*(nn.Sequential(nn.Conv2d(c, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2))
-                          for c in (1, 4, 4, 4)))
+    old = nn.Sequential(
+        *(
+            nn.Sequential(nn.Conv2d(c, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2))
+            for c in (1, 4, 4, 4)
+        )
+    )
     with torch.no_grad():
         for m in old.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.running_mean.normal_()
                 m.running_var.uniform_(0.5, 2)
-                m.weight.normal_()           # negative scales too: pooling stays after BatchNorm
+                m.weight.normal_()  # negative scales too: pooling stays after BatchNorm
     net = Conv4(1, 4)
     net.encoder.load_state_dict(old.state_dict(), strict=True)
     x = torch.randn(3, 1, 28, 28)

@@ -1,4 +1,5 @@
 """Reptile (Nichol 2018): the outer update equals its closed form on a quadratic."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,11 +33,12 @@ def test_reptile_update_matches_closed_form_on_a_quadratic(batching):
     torch.testing.assert_close(w.grad.reshape(d, 1), w0 - mean_phi, rtol=1e-10, atol=1e-12)
     torch.optim.SGD(learner.parameters(), lr=eps).step()
     torch.testing.assert_close(w.detach().reshape(d, 1), w0 + eps * (mean_phi - w0), rtol=1e-10, atol=1e-12)
-    assert torch.equal(net.weight.detach().reshape(d, 1), w0)    # the user's module is untouched
+    assert torch.equal(net.weight.detach().reshape(d, 1), w0)  # the user's module is untouched
 
 
 def test_reptile_learns_sinusoids_a_little():
     from fastadapt.tasks.sinusoid import SinusoidTasks
+
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(1, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(), nn.Linear(40, 1))
     learner = Reptile(net, inner_lr=0.02, inner_steps=5, task_type="regression")

@@ -1,13 +1,13 @@
 """Meta-RL task families: batched rollouts equal single-environment (gymnasium) rollouts for the same seeds; the
 counter-based random numbers do not depend on how tasks are batched."""
+
 import numpy as np
 import pytest
 import torch
 
 from fastadapt.rl.policies import MLPPolicy
 from fastadapt.rl.rollout import MLPActor, rollout
-from fastadapt.tasks.rl_envs import (Bandits, PointNav, RLTaskSampler, action_noise, gym_env, hash32, normal,
-                                     uniform)
+from fastadapt.tasks.rl_envs import Bandits, PointNav, RLTaskSampler, action_noise, gym_env, hash32, normal, uniform
 
 
 def batch_of(family, tasks=3, shots=4):
@@ -34,20 +34,30 @@ def run_single(family, params, seed, n, actions):
     return out
 
 
-@pytest.mark.parametrize("family", [PointNav(horizon=30), Bandits(arms=4, horizon=5),
-                                    PointNav(horizon=20, oracle=True)], ids=["2dnav", "bandit", "2dnav-oracle"])
+@pytest.mark.parametrize(
+    "family",
+    [PointNav(horizon=30), Bandits(arms=4, horizon=5), PointNav(horizon=20, oracle=True)],
+    ids=["2dnav", "bandit", "2dnav-oracle"],
+)
 def test_batched_rollout_equals_single_environment_replay(family):
     batch = batch_of(family)
-    traj = rollout(batch.env(4), MLPActor(policy_for(family), policy_for(family).params()), 3, family.discrete,
-                   family.act_dim, dtype=torch.float64)
+    traj = rollout(
+        batch.env(4),
+        MLPActor(policy_for(family), policy_for(family).params()),
+        3,
+        family.discrete,
+        family.act_dim,
+        dtype=torch.float64,
+    )
     for b in range(len(batch)):
         for n in range(4):
             single = run_single(family, batch.params[b], batch.seeds[b], n, traj.actions[b, n])
             obs = np.stack([s[0] for s in single])
             np.testing.assert_array_equal(obs, traj.obs[b, n].float().numpy())
             # rewards to the last bit but for the rounding of a fused multiply-add in torch's vectorized kernels
-            np.testing.assert_allclose(np.array([s[1] for s in single], np.float32), traj.rewards[b, n].float().numpy(),
-                                       rtol=3e-7, atol=0)
+            np.testing.assert_allclose(
+                np.array([s[1] for s in single], np.float32), traj.rewards[b, n].float().numpy(), rtol=3e-7, atol=0
+            )
             np.testing.assert_array_equal(np.array([s[2] for s in single], np.float32), traj.mask[b, n].float().numpy())
 
 
@@ -56,7 +66,7 @@ def test_2dnav_terminates_at_the_goal_and_clips_actions():
     goal = torch.tensor([[0.25, -0.05]])
     env = family.make(goal, torch.tensor([1]), 1)
     env.reset()
-    obs, r, term = env.step(torch.tensor([[[5.0, -0.05]]]))          # clipped to 0.1
+    obs, r, term = env.step(torch.tensor([[[5.0, -0.05]]]))  # clipped to 0.1
     assert torch.allclose(obs, torch.tensor([[[0.1, -0.05]]])) and not term.any()
     assert torch.allclose(r, -torch.tensor([[0.15]]))
     env.step(torch.tensor([[[0.1, 0.0]]]))
@@ -77,14 +87,14 @@ def test_policy_rollouts_match_single_environment_policies_step_by_step():
             obs, _ = env.reset(options={"stream": 3, "episode": 0})
             rewards = []
             for t in range(25):
-                noise = action_noise(batch.seeds[b:b + 1], 3, t, 3, 2, False, torch.float64)[:, n:n + 1]
+                noise = action_noise(batch.seeds[b : b + 1], 3, t, 3, 2, False, torch.float64)[:, n : n + 1]
                 with torch.no_grad():
                     a = pol.dist(pol.params(), torch.tensor(obs, dtype=torch.float64).view(1, 1, 2)).sample(noise)
                 obs, r, term, _, _ = env.step(a.view(2).float().numpy())
                 rewards.append(r)
                 if term:
                     break
-            got = traj.rewards[b, n, :len(rewards)].numpy()
+            got = traj.rewards[b, n, : len(rewards)].numpy()
             np.testing.assert_allclose(got, rewards, rtol=1e-5, atol=1e-6)
 
 
@@ -114,6 +124,7 @@ def test_gym_env_is_a_gymnasium_env():
     env = gym_env(PointNav(), [0.2, 0.3])
     assert isinstance(env, gym.Env) and env.action_space.shape == (2,)
     from gymnasium.utils.env_checker import check_env
+
     check_env(env, skip_render_check=True)
 
 
@@ -121,6 +132,7 @@ def test_half_cheetah_steps():
     pytest.importorskip("gymnasium")
     pytest.importorskip("mujoco")
     from fastadapt.tasks.rl_envs import HalfCheetah
+
     for kind in ("vel", "dir"):
         fam = HalfCheetah(kind, horizon=5)
         batch = RLTaskSampler(fam, 2, 2, seed=0).batch(0, 2)
@@ -128,4 +140,4 @@ def test_half_cheetah_steps():
         traj = rollout(batch.env(2), MLPActor(pol, pol.params()), 0, False, fam.act_dim)
         assert traj.obs.shape == (2, 2, 5, 20) and torch.isfinite(traj.rewards).all()
         again = rollout(batch.env(2), MLPActor(pol, pol.params()), 0, False, fam.act_dim)
-        assert torch.equal(traj.rewards, again.rewards)               # initial states and actions are seeded
+        assert torch.equal(traj.rewards, again.rewards)  # initial states and actions are seeded

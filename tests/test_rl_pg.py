@@ -1,6 +1,7 @@
 """Policy-gradient estimators: unbiased against analytic gradients on bandits, and the MAML-RL meta-gradient
 against finite differences (of the true meta-objective of a deterministic bandit, and of the learner's own
 surrogate with its rollouts held fixed)."""
+
 import math
 
 import torch
@@ -47,7 +48,7 @@ def test_reinforce_with_baseline_is_unbiased_on_a_bandit():
     mean, se = mean_and_se(estimates)
     want = torch.cat([x.flatten() for x in exact])
     assert ((mean - want).abs() <= 4.5 * se + 1e-5).all(), (mean, want, se)
-    assert se.max() < 0.05 * want.abs().max()                       # the test can tell a wrong gradient
+    assert se.max() < 0.05 * want.abs().max()  # the test can tell a wrong gradient
 
 
 def true_meta_gradient(pol, p, alpha):
@@ -102,10 +103,10 @@ def test_maml_rl_loss_gradient_is_exact_for_fixed_rollouts():
     pol = MLPPolicy(2, 2, (3,), init_std=0.3).double()
     learner = MAMLRL(pol, inner_lr=0.3, kl_coef=0.05, later_inner_lr=0.2)
     sampler = RLTaskSampler(fam, 3, 3, seed=0, part="train", epochs=2)
-    learner.meta_loss(sampler.batch(0, 2))                            # epoch 0: collects the rollouts
+    learner.meta_loss(sampler.batch(0, 2))  # epoch 0: collects the rollouts
     with torch.no_grad():
         for v in pol.parameters():
-            v.add_(0.02 * torch.randn_like(v))                        # away from the collecting policy
+            v.add_(0.02 * torch.randn_like(v))  # away from the collecting policy
     later = sampler.batch(1, 2)
     assert later.epoch == 1
     loss, _ = learner.meta_loss(later)
@@ -130,5 +131,5 @@ def test_discounting_and_gae():
     assert torch.allclose(discount_cumsum(r, 0.5, segment=2), torch.tensor([[2.0, 2.0, 5.0, 4.0]]))
     v = torch.tensor([[0.5, 1.0, -1.0, 2.0]])
     ends = torch.tensor([[False, True, False, True]])
-    adv = gae(r, v, ends, 0.9, 1.0, segment=2)                       # lambda 1: return minus value, per episode
+    adv = gae(r, v, ends, 0.9, 1.0, segment=2)  # lambda 1: return minus value, per episode
     assert torch.allclose(adv, torch.tensor([[1 + 0.9 * 2 - 0.5, 2 - 1.0, 3 + 0.9 * 4 + 1.0, 4 - 2.0]]))

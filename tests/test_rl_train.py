@@ -1,6 +1,7 @@
 """Meta-RL through the one trainer: MAML-RL improves the adapted policy on bandits within seconds, a stopped run
 resumes to exactly the numbers of an uninterrupted one, `fastadapt eval` reports returns per adaptation stage, and
 the presets and learners refuse what cannot work."""
+
 import json
 
 import pytest
@@ -33,10 +34,10 @@ def test_maml_rl_adapted_policy_improves_on_bandits(tmp_path):
     torch.manual_seed(cfg["seed"])
     untrained = build_learner(cfg)
     tasks = build_sampler(cfg, "test", None, cfg["shots"], cfg["queries"], cfg["eval_seed"])
-    after, _ = collect_returns(trained, tasks, 200)                  # [tasks, 0..3 steps]
+    after, _ = collect_returns(trained, tasks, 200)  # [tasks, 0..3 steps]
     before, _ = collect_returns(untrained, tasks, 200)
-    assert paired_z(after[:, 1] - after[:, 0]) > 3                   # one policy-gradient step helps
-    assert paired_z(after[:, 1] - before[:, 1]) > 3                  # and more so from the meta-learned start
+    assert paired_z(after[:, 1] - after[:, 0]) > 3  # one policy-gradient step helps
+    assert paired_z(after[:, 1] - before[:, 1]) > 3  # and more so from the meta-learned start
     assert after[:, 3].mean() > after[:, 1].mean()
 
 
@@ -50,7 +51,7 @@ def comparable(run):
 def test_resume_after_a_stop_equals_an_uninterrupted_run(tmp_path, preset):
     sets = ["outer_epochs=2", "log_every=2", "ckpt_every=8", "val_every=4", "val_episodes=6", "eval_episodes=10"]
     stopped = tmp_path / "stopped"
-    train(cfg_of(preset, "steps=8", *sets), stopped, progress=False)              # "killed" after 8 steps
+    train(cfg_of(preset, "steps=8", *sets), stopped, progress=False)  # "killed" after 8 steps
     res_resumed = train(cfg_of(preset, "steps=16", *sets), stopped, resume=True, progress=False)
     res_whole = train(cfg_of(preset, "steps=16", *sets), tmp_path / "whole", progress=False)
     assert comparable(stopped) == comparable(tmp_path / "whole")
@@ -61,8 +62,24 @@ def test_resume_after_a_stop_equals_an_uninterrupted_run(tmp_path, preset):
 
 def test_fastadapt_eval_reports_returns_per_stage(tmp_path, capsys):
     out = tmp_path / "random"
-    assert main(["train", "--preset", "rl-bandit-maml", "--out", str(out), "--set", "steps=0",
-                 "--set", "eval_episodes=8", "--set", "device=cpu"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                "rl-bandit-maml",
+                "--out",
+                str(out),
+                "--set",
+                "steps=0",
+                "--set",
+                "eval_episodes=8",
+                "--set",
+                "device=cpu",
+            ]
+        )
+        == 0
+    )
     assert "0 steps" in capsys.readouterr().out
     assert main(["eval", str(out), "--episodes", "6", "--shots", "5", "--json", "--device", "cpu"]) == 0
     res = json.loads(capsys.readouterr().out)
@@ -72,11 +89,24 @@ def test_fastadapt_eval_reports_returns_per_stage(tmp_path, capsys):
 
 @pytest.mark.parametrize("preset", ["rl-2dnav-maml", "rl-2dnav-rl2", "rl-2dnav-oracle"])
 def test_2dnav_presets_train_a_few_steps(tmp_path, preset):
-    sets = ["steps=4", "outer_epochs=2", "log_every=2", "ckpt_every=2", "val_every=4", "meta_batch=2", "shots=2",
-            "train_shots=2", "queries=2", "train_queries=2", "horizon=8", "val_episodes=3", "eval_episodes=3",
-            "hidden=8"]
+    sets = [
+        "steps=4",
+        "outer_epochs=2",
+        "log_every=2",
+        "ckpt_every=2",
+        "val_every=4",
+        "meta_batch=2",
+        "shots=2",
+        "train_shots=2",
+        "queries=2",
+        "train_queries=2",
+        "horizon=8",
+        "val_episodes=3",
+        "eval_episodes=3",
+        "hidden=8",
+    ]
     res = train(cfg_of(preset, *sets), tmp_path / "run", progress=False)
-    assert all(-8 * 1.5 < r < 0 for r in res["returns"])             # at most 8 steps of distance < 1.5
+    assert all(-8 * 1.5 < r < 0 for r in res["returns"])  # at most 8 steps of distance < 1.5
     assert "held-out tasks" in (tmp_path / "run" / "summary.txt").read_text()
 
 
@@ -84,7 +114,7 @@ def test_rl_presets_are_valid_configurations():
     for name in RL_PRESETS:
         cfg = cfg_of(name)
         check_config(cfg)
-        build_learner(cfg)                                              # (HalfCheetah needs MuJoCo only to step)
+        build_learner(cfg)  # (HalfCheetah needs MuJoCo only to step)
         build_sampler(cfg, "train", None, cfg["train_shots"], cfg["train_queries"], 0)
     with pytest.raises(ValueError, match="ckpt_every .* multiple of outer_epochs"):
         build_sampler(cfg_of("rl-2dnav-maml", "ckpt_every=102"), "train", None, 20, 20, 0)
@@ -106,9 +136,9 @@ def test_rl2_adapt_carries_the_hidden_state_and_matches_its_rollouts():
     dist, _, _ = learner.forward_trials(traj)
     assert torch.allclose(dist.log_prob(traj.actions), traj.logp, atol=1e-10)
     first = learner.rollout(batch, 0, 4, episodes=4)
-    assert torch.equal(first.actions, traj.actions[:, :, :4])           # the same noise for the same steps
+    assert torch.equal(first.actions, traj.actions[:, :, :4])  # the same noise for the same steps
     policy = learner.adapt(first)
     assert policy.hidden.shape == (1, 12, 16)
-    rest = policy.rollout(batch, episodes=6, stream=0)                   # continues the trials: episodes 5-10
+    rest = policy.rollout(batch, episodes=6, stream=0)  # continues the trials: episodes 5-10
     assert torch.equal(rest.actions, traj.actions[:, :, 4:]) and torch.equal(rest.rewards, traj.rewards[:, :, 4:])
     assert torch.allclose(rest.logp, traj.logp[:, :, 4:], atol=1e-10)

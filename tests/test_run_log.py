@@ -1,4 +1,5 @@
 """The run folder bookkeeping shared by both meta-training loops."""
+
 import json
 import math
 
@@ -9,8 +10,7 @@ from fastadapt.presets import get_preset
 from fastadapt.train.checkpoint import CheckpointError, save_checkpoint
 from fastadapt.train.run_log import BEST, LAST, RunLog, check_resumable, git_commit, prepare_out, truncate_log
 
-CFG = {"steps": 10, "log_every": 2, "ckpt_every": 4, "val_every": 5, "lr": 1e-2, "lr_decay": 0.5,
-       "lr_decay_every": 3}
+CFG = {"steps": 10, "log_every": 2, "ckpt_every": 4, "val_every": 5, "lr": 1e-2, "lr_decay": 0.5, "lr_decay_every": 3}
 
 
 def _model_opt():
@@ -23,10 +23,10 @@ def test_cadence_schedule_and_window_average(tmp_path):
     model, opt = _model_opt()
     run = RunLog(tmp_path, CFG, model, opt, resume=False)
     assert [d for d in range(1, 11) if run.due(d, "val_every")] == [5, 10]
-    assert [d for d in range(1, 11) if run.due(d, "ckpt_every")] == [4, 8, 10]      # the last step always
+    assert [d for d in range(1, 11) if run.due(d, "ckpt_every")] == [4, 8, 10]  # the last step always
     assert [run.lr(s) for s in (0, 2, 3, 6)] == [1e-2, 1e-2, 5e-3, 2.5e-3]
     assert run.add(1, {"loss": 1.0}) == {}
-    assert run.add(2, {"loss": 3.0}) == {"loss": 2.0}                                 # mean over the window
+    assert run.add(2, {"loss": 3.0}) == {"loss": 2.0}  # mean over the window
     run.write(2, {"loss": 2.0}, 1e-2)
     rec = json.loads((tmp_path / "metrics.jsonl").read_text())
     assert rec["step"] == 2 and rec["loss"] == 2.0 and rec["lr"] == 1e-2 and rec["time"] >= 0
@@ -38,7 +38,7 @@ def test_resume_restores_state_and_refuses_another_config(tmp_path):
     run = RunLog(tmp_path, CFG, model, opt, resume=False, worst=math.inf)
     run.best = 0.25
     run.checkpoint(3, model, opt)
-    assert not (tmp_path / LAST).exists()                                             # 3 is not a checkpoint step
+    assert not (tmp_path / LAST).exists()  # 3 is not a checkpoint step
     run.checkpoint(4, model, opt)
     fresh = torch.nn.Linear(3, 2)
     fresh_opt = torch.optim.Adam(fresh.parameters(), lr=1e-2)
@@ -51,10 +51,10 @@ def test_resume_restores_state_and_refuses_another_config(tmp_path):
 
 def test_resume_accepts_more_steps_and_options_added_at_their_preset_value():
     cfg = get_preset("omniglot-mann-5class")
-    check_resumable(cfg, dict(cfg, steps=cfg["steps"] + 10), cfg["steps"])              # extend a finished run
+    check_resumable(cfg, dict(cfg, steps=cfg["steps"] + 10), cfg["steps"])  # extend a finished run
     with pytest.raises(ValueError, match="already done 7 steps"):
         check_resumable(cfg, dict(cfg, steps=5), 7)
-    older = {k: v for k, v in cfg.items() if k != "mann_erase"}                           # saved before the option
+    older = {k: v for k, v in cfg.items() if k != "mann_erase"}  # saved before the option
     check_resumable(older, cfg, 3)
     with pytest.raises(ValueError, match=r"keys \['mann_erase'\]"):
         check_resumable(older, dict(cfg, mann_erase="one"), 3)
@@ -81,13 +81,19 @@ def test_init_from_starts_with_a_trained_runs_weights_and_a_fresh_optimizer(tmp_
     (tmp_path / "a").mkdir()
     save_checkpoint(tmp_path / "a" / BEST, trained, {"config": CFG})
     model, opt = _model_opt()
-    start = lambda source, m=model: RunLog(tmp_path / "b", dict(CFG, init_from=source), m, opt,  # noqa: E731
-                                           resume=False, write=False)
-    assert start(str(tmp_path / "a")).start == 0                                        # a run folder: its best
+    start = lambda source, m=model: RunLog(  # noqa: E731
+        tmp_path / "b",
+        dict(CFG, init_from=source),
+        m,
+        opt,
+        resume=False,
+        write=False,
+    )
+    assert start(str(tmp_path / "a")).start == 0  # a run folder: its best
     assert torch.equal(model.weight, trained.weight) and not opt.state
     with pytest.raises(FileNotFoundError, match="init_from='.*missing'"):
         start(str(tmp_path / "missing"))
-    with pytest.raises(CheckpointError, match="shape mismatch"):                        # another architecture
+    with pytest.raises(CheckpointError, match="shape mismatch"):  # another architecture
         start(str(tmp_path / "a" / BEST), torch.nn.Linear(3, 4))
 
 
@@ -95,6 +101,7 @@ def test_encoder_from_loads_another_runs_encoder_and_nothing_else(tmp_path):
     from fastadapt.learners.mann import MANN
     from fastadapt.learners.protonet import ProtoNet
     from fastadapt.nn.conv4 import Conv4
+
     torch.manual_seed(1)
     proto = ProtoNet(Conv4(hidden=8))
     (tmp_path / "proto").mkdir()
@@ -102,19 +109,26 @@ def test_encoder_from_loads_another_runs_encoder_and_nothing_else(tmp_path):
     mann = MANN(image_size=16, encoder="conv4", hidden=8, controller=8, slots=4, width=4, heads=1)
     before = {k: v.clone() for k, v in mann.state_dict().items() if not k.startswith("encoder.")}
     opt = torch.optim.Adam(mann.parameters())
-    start = lambda m, source=str(tmp_path / "proto"): RunLog(tmp_path / "run", dict(CFG, encoder_from=source),  # noqa: E731
-                                                             m, opt, resume=False, write=False)
+    start = lambda m, source=str(tmp_path / "proto"): RunLog(  # noqa: E731
+        tmp_path / "run",
+        dict(CFG, encoder_from=source),
+        m,
+        opt,
+        resume=False,
+        write=False,
+    )
     start(mann)
     for k, v in proto.encoder.state_dict().items():
         assert torch.equal(mann.encoder.state_dict()[k], v)
-    assert all(torch.equal(mann.state_dict()[k], v) for k, v in before.items())        # the rest untouched
-    with pytest.raises(CheckpointError, match="no encoder shaped like"):                # another width
+    assert all(torch.equal(mann.state_dict()[k], v) for k, v in before.items())  # the rest untouched
+    with pytest.raises(CheckpointError, match="no encoder shaped like"):  # another width
         start(MANN(image_size=16, encoder="conv4", hidden=4, controller=8, slots=4, width=4, heads=1))
-    with pytest.raises(ValueError, match="mann_encoder=conv4"):                         # pixels: nothing to load
+    with pytest.raises(ValueError, match="mann_encoder=conv4"):  # pixels: nothing to load
         start(MANN(image_size=16, controller=8, slots=4, width=4, heads=1))
 
 
 # --- a run folder is owned; crash-safe logs; configs checked before any work; no leftovers -------------------
+
 
 @pytest.mark.parametrize("name", ["config.json", "metrics.jsonl", BEST, LAST, "results.json", "summary.txt"])
 def test_prepare_out_refuses_any_run_file_and_says_how_to_proceed(tmp_path, name):
@@ -135,11 +149,11 @@ def test_prepare_out_overwrite_deletes_only_the_run_files(tmp_path):
     assert (tmp_path / "results.json").exists()
     prepare_out(tmp_path, resume=False, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.md"]
-    prepare_out(tmp_path / "new", resume=False, overwrite=True)                       # nothing there: fine
+    prepare_out(tmp_path / "new", resume=False, overwrite=True)  # nothing there: fine
 
 
 def test_prepare_out_removes_temporaries_a_killed_write_left(tmp_path):
-    prepare_out(tmp_path, resume=False)                                               # none there: no error
+    prepare_out(tmp_path, resume=False)  # none there: no error
     stale = [tmp_path / ".last.safetensors.k3j_x9a2.tmp", tmp_path / ".metrics.jsonl.abc.tmp"]
     for p in stale:
         p.write_bytes(b"half")
@@ -151,7 +165,9 @@ def test_prepare_out_removes_temporaries_a_killed_write_left(tmp_path):
 
 def test_atomic_write_gives_the_umask_default_mode(tmp_path):
     import os
+
     from fastadapt.io import atomic_write_bytes
+
     old = os.umask(0o027)
     try:
         atomic_write_bytes(tmp_path / "a.json", b"{}")
@@ -171,31 +187,35 @@ def test_a_torn_last_log_line_is_dropped_on_resume_with_a_warning(tmp_path, caps
         run.write(step, {"loss": 1.0}, 1e-2)
     run.checkpoint(8, model, opt)
     with open(tmp_path / "metrics.jsonl", "a") as f:
-        f.write('{"loss": 0.5, "st')                                                  # killed mid-append
+        f.write('{"loss": 0.5, "st')  # killed mid-append
     resumed = RunLog(tmp_path, CFG, *_model_opt(), resume=True)
     assert resumed.start == 8
     err = capsys.readouterr().err
     assert "warning" in err and str(tmp_path / "metrics.jsonl") in err and "line 4" in err
     assert [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [2, 4, 6]
-    truncate_log(tmp_path / "metrics.jsonl", 8)                                       # clean now: no warning
+    truncate_log(tmp_path / "metrics.jsonl", 8)  # clean now: no warning
     assert capsys.readouterr().err == ""
 
 
 def test_a_damaged_log_line_before_the_last_is_an_error_naming_file_and_line(tmp_path):
     from fastadapt.train.run_log import read_log
+
     log = tmp_path / "metrics.jsonl"
     log.write_text('{"step": 2}\n{"step": 4, oops\n[4]\n{"step": 6}\n')
     with pytest.raises(ValueError, match=r"metrics\.jsonl, line 2: not a JSON object"):
         read_log(log)
-    log.write_text('{"step": 2}\n[4]\n{"step": 6}\n')                                 # JSON, but not a record
+    log.write_text('{"step": 2}\n[4]\n{"step": 6}\n')  # JSON, but not a record
     with pytest.raises(ValueError, match="line 2"):
         truncate_log(log, 6)
 
 
-@pytest.mark.parametrize("text, what", [("{\"method\": \"protonet\",", "not valid JSON"),
-                                        ("[1, 2]", "expected an object"), (b"\xff\xfe{", "not valid JSON")])
+@pytest.mark.parametrize(
+    "text, what",
+    [('{"method": "protonet",', "not valid JSON"), ("[1, 2]", "expected an object"), (b"\xff\xfe{", "not valid JSON")],
+)
 def test_a_damaged_config_json_is_an_error_naming_the_file(tmp_path, text, what):
     from fastadapt.train.trainer import load_run
+
     path = tmp_path / "config.json"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(ValueError, match=what) as e:
@@ -207,16 +227,20 @@ def _bad(**changes):
     return {**get_preset("omniglot-protonet-5w1s"), "device": "cpu", **changes}
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"lr_decay_every": 0}, "lr_decay_every must be a positive integer"),
-    ({"eval_episodes": 2.5}, "eval_episodes must be a positive integer"),
-    ({"val_episodes": -1}, "val_episodes must be a positive integer"),
-    ({"lr": 0.0}, "lr must be a positive number"),
-    ({"lr": "fast"}, "lr must be a positive number"),
-    ({"train_ways": 1}, "train_ways must be an integer >= 2"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"lr_decay_every": 0}, "lr_decay_every must be a positive integer"),
+        ({"eval_episodes": 2.5}, "eval_episodes must be a positive integer"),
+        ({"val_episodes": -1}, "val_episodes must be a positive integer"),
+        ({"lr": 0.0}, "lr must be a positive number"),
+        ({"lr": "fast"}, "lr must be a positive number"),
+        ({"train_ways": 1}, "train_ways must be an integer >= 2"),
+    ],
+)
 def test_check_config_refuses_values_that_cannot_train(changes, message):
     from fastadapt.train.trainer import check_config
+
     with pytest.raises(ValueError, match=message):
         check_config(_bad(**changes))
 
@@ -224,6 +248,7 @@ def test_check_config_refuses_values_that_cannot_train(changes, message):
 def test_check_config_accepts_every_preset_and_regression_has_no_train_ways():
     from fastadapt.presets import PRESETS
     from fastadapt.train.trainer import check_config
+
     for name in PRESETS:
         cfg = get_preset(name)
         if cfg.get("trainer") != "l2o":
@@ -233,6 +258,7 @@ def test_check_config_accepts_every_preset_and_regression_has_no_train_ways():
 
 def test_cuda_device_is_refused_without_a_gpu(monkeypatch):
     from fastadapt.train.trainer import check_config
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match="device='cuda:0' asks for a GPU.*device=cpu"):
         check_config(_bad(device="cuda:0"))
@@ -240,6 +266,7 @@ def test_cuda_device_is_refused_without_a_gpu(monkeypatch):
 
 def test_a_bad_config_with_overwrite_leaves_the_old_run_untouched(tmp_path):
     from fastadapt.train.trainer import train
+
     for name in ("results.json", "summary.txt", BEST):
         (tmp_path / name).write_text("committed")
     with pytest.raises(ValueError, match="lr_decay_every"):
@@ -249,6 +276,7 @@ def test_a_bad_config_with_overwrite_leaves_the_old_run_untouched(tmp_path):
 
 def test_init_sources_are_checked_on_a_copy_before_the_run_folder_is_touched(tmp_path):
     from fastadapt.train.run_log import check_init_sources
+
     trained, _ = _model_opt()
     with torch.no_grad():
         trained.weight.add_(1.0)
@@ -256,7 +284,7 @@ def test_init_sources_are_checked_on_a_copy_before_the_run_folder_is_touched(tmp
     save_checkpoint(tmp_path / "a" / BEST, trained, {"config": CFG})
     model, _ = _model_opt()
     before = model.weight.clone()
-    check_init_sources(dict(CFG, init_from=str(tmp_path / "a")), model)              # loads fine, into a copy
+    check_init_sources(dict(CFG, init_from=str(tmp_path / "a")), model)  # loads fine, into a copy
     assert torch.equal(model.weight, before)
     with pytest.raises(FileNotFoundError, match="init_from='.*missing'"):
         check_init_sources(dict(CFG, init_from=str(tmp_path / "missing")), model)

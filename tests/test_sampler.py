@@ -7,7 +7,7 @@ from fastadapt.tasks import EpisodeSampler, Task, TaskBatch
 def toy(n_classes=10, per_class=(6,), groups=None):
     counts = list(per_class) * n_classes if len(per_class) == 1 else list(per_class)
     y = torch.cat([torch.full((c,), i) for i, c in enumerate(counts)])
-    x = torch.arange(len(y)).float().view(-1, 1)           # x identifies the example
+    x = torch.arange(len(y)).float().view(-1, 1)  # x identifies the example
     return x, y
 
 
@@ -18,7 +18,7 @@ def test_shapes_and_labels():
     assert b.support_y.min() == 0 and b.support_y.max() == 4
     for t in b:
         sx, qx = t.support_x.flatten().long(), t.query_x.flatten().long()
-        assert len(set(sx.tolist()) | set(qx.tolist())) == 25            # no example drawn twice
+        assert len(set(sx.tolist()) | set(qx.tolist())) == 25  # no example drawn twice
         # every example carries the class its label says, consistently across support and query
         cls_of = {int(lbl): int(y[i]) for i, lbl in zip(sx, t.support_y)}
         assert len(set(cls_of.values())) == 5
@@ -38,7 +38,7 @@ def test_relabelling_is_random():
     x, y = toy(n_classes=5)
     s = EpisodeSampler(x, y, 5, 1, 1, seed=0)
     firsts = {int(y[int(s.batch(i).support_x[0, 0, 0])]) for i in range(40)}
-    assert len(firsts) > 1                                  # label 0 is not always the same class
+    assert len(firsts) > 1  # label 0 is not always the same class
 
 
 def test_uneven_class_sizes_respected():
@@ -46,15 +46,18 @@ def test_uneven_class_sizes_respected():
     s = EpisodeSampler(x, y, ways=3, shots=2, queries=2, seed=0)
     for i in range(20):
         used = {int(y[int(v)]) for v in s.batch(i).support_x.flatten()}
-        assert 0 not in used                                 # class 0 holds only 3 < 4 examples
+        assert 0 not in used  # class 0 holds only 3 < 4 examples
 
 
-@pytest.mark.parametrize("kw,msg", [
-    (dict(ways=11, shots=1, queries=1), "only 10 classes"),
-    (dict(ways=5, shots=4, queries=3), "7 examples per class"),
-    (dict(ways=0, shots=1, queries=1), "ways must be a positive"),
-    (dict(ways=5, shots=-1, queries=1), "shots must be a positive"),
-])
+@pytest.mark.parametrize(
+    "kw,msg",
+    [
+        (dict(ways=11, shots=1, queries=1), "only 10 classes"),
+        (dict(ways=5, shots=4, queries=3), "7 examples per class"),
+        (dict(ways=0, shots=1, queries=1), "ways must be a positive"),
+        (dict(ways=5, shots=-1, queries=1), "shots must be a positive"),
+    ],
+)
 def test_impossible_requests(kw, msg):
     x, y = toy()
     with pytest.raises(ValueError, match=msg):
@@ -63,7 +66,7 @@ def test_impossible_requests(kw, msg):
 
 def test_within_group():
     x, y = toy(n_classes=12)
-    groups = (y // 4)                                        # 3 groups of 4 classes
+    groups = y // 4  # 3 groups of 4 classes
     s = EpisodeSampler(x, y, 3, 1, 1, groups=groups, within_group=True, seed=0)
     seen = set()
     for i in range(30):

@@ -1,18 +1,20 @@
 """Santoro-style sequences (tasks/sequence.py): previous-step labels, instance counts, orders."""
+
 import pytest
 import torch
 
-from fastadapt.tasks.sequence import (as_sequence, batch_generator, instance_index,
-                                      permute_support, shifted_labels)
+from fastadapt.tasks.sequence import as_sequence, batch_generator, instance_index, permute_support, shifted_labels
 from fastadapt.tasks.task import TaskBatch
 
 
 def toy_batch(b=3, n=4, k=1, q=3):
     """Images whose pixel value encodes (episode, class, draw), so pairs can be checked after reordering."""
+
     def imgs(lo, m):
         cls = torch.arange(n).repeat_interleave(m)
         val = torch.arange(b).view(b, 1) * 1000 + cls * 10 + torch.arange(lo, lo + m).repeat(n)
         return val.float().view(b, n * m, 1, 1, 1).expand(b, n * m, 1, 2, 2).contiguous(), cls.expand(b, n * m)
+
     sx, sy = imgs(0, k)
     qx, qy = imgs(k, q)
     return TaskBatch(sx, sy.clone(), qx, qy.clone(), ways=n)
@@ -30,7 +32,7 @@ def test_sequence_keeps_image_label_pairs_and_shuffles_time():
     seq = as_sequence(batch, torch.Generator().manual_seed(1))
     cls_from_pixels = (seq.x[:, :, 0, 0, 0].long() % 1000) // 10
     assert torch.equal(cls_from_pixels, seq.y)
-    assert not torch.equal(seq.y, torch.cat([batch.support_y, batch.query_y], 1))   # order changed
+    assert not torch.equal(seq.y, torch.cat([batch.support_y, batch.query_y], 1))  # order changed
     assert seq.x.shape[:2] == (3, 16) and (torch.bincount(seq.y[0], minlength=4) == 4).all()
 
 
@@ -59,6 +61,7 @@ def test_batch_generator_is_a_function_of_the_batch():
 def test_sequence_sampler_on_omniglot_is_deterministic(data_root):
     from fastadapt.presets import DEFAULTS
     from fastadapt.tasks.sequence import omniglot_sequences
+
     cfg = dict(DEFAULTS, data_root=str(data_root))
     s = omniglot_sequences(cfg, "test", 5, 10, seed=3)
     one, two = s.batch(7, 2), s.batch(7, 2)

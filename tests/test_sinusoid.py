@@ -1,4 +1,5 @@
 """Sinusoid regression tasks (Finn 2017) and a short MAML training on them."""
+
 from __future__ import annotations
 
 import math

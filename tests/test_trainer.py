@@ -12,8 +12,16 @@ import torch
 from fastadapt.presets import apply_overrides, get_preset
 from fastadapt.train import trainer
 
-TINY = ["train_ways=5", "steps=30", "log_every=5", "ckpt_every=5", "val_every=10", "val_episodes=10",
-        "eval_episodes=20", "device=cpu"]
+TINY = [
+    "train_ways=5",
+    "steps=30",
+    "log_every=5",
+    "ckpt_every=5",
+    "val_every=10",
+    "val_episodes=10",
+    "eval_episodes=20",
+    "device=cpu",
+]
 
 
 def tiny_cfg(data_root, extra=()):
@@ -24,8 +32,14 @@ def tiny_cfg(data_root, extra=()):
 
 def cli(args, data_root, **kw):
     env = dict(os.environ, OMP_NUM_THREADS="1", FASTADAPT_DATA=str(data_root))
-    return subprocess.Popen([sys.executable, "-m", "fastadapt", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "fastadapt", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def comparable(run):
@@ -64,14 +78,22 @@ def test_same_seed_same_numbers_and_seed_matters(tmp_path, data_root):
     trainer.train(tiny_cfg(data_root, ["steps=10", "val_every=5", "seed=1"]), tmp_path / "c", progress=False)
     assert comparable(tmp_path / "a") == comparable(tmp_path / "b")
     assert comparable(tmp_path / "a")[0] != comparable(tmp_path / "c")[0]
-    for f in ("config.json", "metrics.jsonl", "best.safetensors", "last.safetensors", "results.json",
-              "summary.txt", "learning_curve.png"):
+    for f in (
+        "config.json",
+        "metrics.jsonl",
+        "best.safetensors",
+        "last.safetensors",
+        "results.json",
+        "summary.txt",
+        "learning_curve.png",
+    ):
         assert (tmp_path / "a" / f).exists(), f
     assert a["commit"] and a["machine"] and a["accuracy"] == b["accuracy"]
 
 
 def test_divergence_stops_with_step_and_keeps_checkpoint(tmp_path, data_root, monkeypatch):
     from fastadapt.learners.protonet import ProtoNet
+
     real = ProtoNet.meta_loss
     calls = {"n": 0}
 
@@ -81,6 +103,7 @@ def test_divergence_stops_with_step_and_keeps_checkpoint(tmp_path, data_root, mo
         if calls["n"] == 8:
             return loss * float("nan"), {**m, "loss": float("nan")}
         return loss, m
+
     monkeypatch.setattr(ProtoNet, "meta_loss", poisoned)
     with pytest.raises(trainer.TrainingDiverged, match="at step 8"):
         trainer.train(tiny_cfg(data_root), tmp_path / "run", progress=False)
@@ -99,7 +122,7 @@ def test_existing_run_needs_resume_and_config_must_match(tmp_path, data_root):
 def test_resume_with_more_steps_extends_a_finished_run_exactly(tmp_path, data_root):
     cfg = tiny_cfg(data_root, ["steps=10", "val_every=5"])
     trainer.train({**cfg, "steps": 5}, tmp_path / "ext", progress=False)
-    trainer.train(cfg, tmp_path / "ext", resume=True, progress=False)            # 5 more steps
+    trainer.train(cfg, tmp_path / "ext", resume=True, progress=False)  # 5 more steps
     trainer.train(cfg, tmp_path / "ref", progress=False)
     assert comparable(tmp_path / "ext") == comparable(tmp_path / "ref")
     with pytest.raises(ValueError, match="already done 10 steps"):
@@ -138,27 +161,34 @@ def test_read_only_output_folder(tmp_path, data_root):
 
 def test_time_limit_stops_after_a_validation_and_checkpoint(tmp_path, data_root):
     from fastadapt.train.checkpoint import read_checkpoint
+
     res = trainer.train(tiny_cfg(data_root, ["max_train_seconds=1e-9"]), tmp_path / "run", progress=False)
     rows = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert res["train_steps"] == 1 and [r["step"] for r in rows] == [1]    # stopped at once, of 30 steps
+    assert res["train_steps"] == 1 and [r["step"] for r in rows] == [1]  # stopped at once, of 30 steps
     assert "val_acc" in rows[0] and (tmp_path / "run" / "best.safetensors").exists()
-    assert read_checkpoint(tmp_path / "run" / "last.safetensors")[1]["meta"]["step"] == 1  # --resume continues from here
+    assert (
+        read_checkpoint(tmp_path / "run" / "last.safetensors")[1]["meta"]["step"] == 1
+    )  # --resume continues from here
 
 
 def test_param_group_lr_scale_is_applied_at_every_step(tmp_path, data_root):
     from fastadapt.train.checkpoint import read_checkpoint
-    cfg = apply_overrides(get_preset("omniglot-lstm-5w1s"),
-                          TINY + ["steps=6", "lstm_lr_scale=0.25", "lr_decay_every=4", "meta_batch=1", "train_queries=2"])
+
+    cfg = apply_overrides(
+        get_preset("omniglot-lstm-5w1s"),
+        TINY + ["steps=6", "lstm_lr_scale=0.25", "lr_decay_every=4", "meta_batch=1", "train_queries=2"],
+    )
     cfg["data_root"] = str(data_root)
     trainer.train(cfg, tmp_path / "run", progress=False)
     groups = read_checkpoint(tmp_path / "run" / "last.safetensors")[1]["optimizer"]["param_groups"]
-    decayed = cfg["lr"] * 0.5                                        # step 6: decayed once
+    decayed = cfg["lr"] * 0.5  # step 6: decayed once
     assert [g["lr"] for g in groups] == pytest.approx([decayed, decayed * 0.25])
 
 
 def test_cli_refuses_a_committed_run_folder_unless_overwrite(tmp_path, data_root, capsys):
     from fastadapt.cli import main
-    out = tmp_path / "committed"                                   # results kept, checkpoints not
+
+    out = tmp_path / "committed"  # results kept, checkpoints not
     out.mkdir()
     for name in ("results.json", "summary.txt"):
         (out / name).write_text("committed")
@@ -166,7 +196,7 @@ def test_cli_refuses_a_committed_run_folder_unless_overwrite(tmp_path, data_root
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "results.json, summary.txt" in err and "--overwrite" in err and "Traceback" not in err
-    assert main(args + ["--overwrite", "--set", "lr_decay_every=0"]) == 2       # checked before deleting
+    assert main(args + ["--overwrite", "--set", "lr_decay_every=0"]) == 2  # checked before deleting
     assert "lr_decay_every must be" in capsys.readouterr().err and (out / "summary.txt").read_text() == "committed"
     with pytest.raises(SystemExit):
         main(args + ["--overwrite", "--resume"])
@@ -176,12 +206,12 @@ def test_cli_refuses_a_committed_run_folder_unless_overwrite(tmp_path, data_root
 
 def test_without_a_terminal_each_validation_prints_one_progress_line(tmp_path, data_root, capsys):
     """A run in a log file or CI (no terminal: the progress bar turns itself off) still says how it goes."""
-    trainer.train(tiny_cfg(data_root, ["steps=20"]), tmp_path / "run")            # progress=None: stdout is no tty
+    trainer.train(tiny_cfg(data_root, ["steps=20"]), tmp_path / "run")  # progress=None: stdout is no tty
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("step ")]
     assert [ln.split(":")[0] for ln in lines] == ["step 10/20", "step 20/20"]
     assert "validation" in lines[0] and "min left" in lines[0]
     line = trainer.progress_line(50, 100, {"loss": 1.0}, {"score": 0.5, "ci95": 0.1}, 600.0, limit=660.0)
-    assert line.endswith("10.0 min, ~1 min left")                                   # the time limit comes first
+    assert line.endswith("10.0 min, ~1 min left")  # the time limit comes first
 
 
 def test_zero_steps_with_init_from_tests_those_weights(tmp_path, data_root):

@@ -1,4 +1,5 @@
 """Uncertainty tools (train/uncertainty.py)."""
+
 import math
 
 import pytest
@@ -8,8 +9,13 @@ from fastadapt.learners.base import Prediction
 from fastadapt.learners.cnp import CNP
 from fastadapt.learners.np import NeuralProcess
 from fastadapt.tasks.gp import GPTasks, Kernel
-from fastadapt.train.uncertainty import (interval_coverage, plot_gp_fits, predictive_entropy,
-                                         predictive_variance, regression_report)
+from fastadapt.train.uncertainty import (
+    interval_coverage,
+    plot_gp_fits,
+    predictive_entropy,
+    predictive_variance,
+    regression_report,
+)
 
 
 def test_entropy_extremes():
@@ -21,11 +27,11 @@ def test_coverage_of_calibrated_and_overconfident_gaussians():
     torch.manual_seed(0)
     mean, sd = torch.randn(200_000), torch.rand(200_000) + 0.5
     y = mean + sd * torch.randn(200_000)
-    cov = interval_coverage(mean, sd ** 2, y)
+    cov = interval_coverage(mean, sd**2, y)
     assert cov["50"] == pytest.approx(0.5, abs=0.01) and cov["90"] == pytest.approx(0.9, abs=0.01)
     assert cov["95"] == pytest.approx(0.95, abs=0.01)
-    over = interval_coverage(mean, sd ** 2 / 4, y)
-    assert over["90"] < 0.7                      # bands half as wide cover far less
+    over = interval_coverage(mean, sd**2 / 4, y)
+    assert over["90"] < 0.7  # bands half as wide cover far less
     with pytest.raises(ValueError, match="levels"):
         interval_coverage(mean, sd, y, levels=(1.5,))
 

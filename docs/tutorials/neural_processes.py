@@ -11,6 +11,7 @@ predictive spread shrinks as it sees more points, and how often the truth falls 
 Files go to runs/tutorials/neural-processes/ (or $FASTADAPT_TUTORIAL_OUT/neural-processes/): the run folder and
 fits.png (model mean, 95% band and function samples against the exact GP posterior).
 """
+
 from __future__ import annotations
 
 import os
@@ -30,10 +31,18 @@ OUT = Path(os.environ.get("FASTADAPT_TUTORIAL_OUT", "runs/tutorials")) / "neural
 
 # 1. Meta-train: each step draws 16 functions, shows the NP 3-50 of their points (the context) and trains it to
 #    predict the others (the targets) on the ELBO. The preset trains 40,000 steps; --set steps=... in the CLI.
-cfg = apply_overrides(get_preset("gp-np"), [f"steps={STEPS}", f"val_every={STEPS}", f"ckpt_every={STEPS}",
-                                            f"log_every={max(1, STEPS // 5)}", "val_episodes=100",
-                                            f"eval_episodes={TEST_TASKS}"])
-res = train(cfg, OUT / "run", overwrite=True, progress=False)     # = fastadapt train --preset gp-np --set ...
+cfg = apply_overrides(
+    get_preset("gp-np"),
+    [
+        f"steps={STEPS}",
+        f"val_every={STEPS}",
+        f"ckpt_every={STEPS}",
+        f"log_every={max(1, STEPS // 5)}",
+        "val_episodes=100",
+        f"eval_episodes={TEST_TASKS}",
+    ],
+)
+res = train(cfg, OUT / "run", overwrite=True, progress=False)  # = fastadapt train --preset gp-np --set ...
 print(f"test NLL per target point: {res['nll']:.3f} (MSE {res['mse']:.4f}) over {res['episodes']} unseen functions")
 
 # 2. The yardstick: the exact GP posterior (the true prior, known here) on the same test functions.
@@ -47,10 +56,12 @@ kernel = kernel_from_config(cfg)
 for n_context in (3, 10, 30):
     tasks = GPTasks(kernel, cfg["gp_noise"], context=n_context, targets=100, seed=7, part="test").batch(0, 64)
     with torch.no_grad():
-        pred = learner.adapt(tasks.support_x, tasks.support_y).predict(tasks.query_x)   # Prediction(mean, var)
+        pred = learner.adapt(tasks.support_x, tasks.support_y).predict(tasks.query_x)  # Prediction(mean, var)
     rep = regression_report(pred, tasks.query_y)
-    print(f"{n_context:2d} context points: predictive std (rms) {rep['mean_variance'] ** 0.5:.3f}, "
-          f"NLL {-rep['log_likelihood']:.3f}, 90% intervals hold {100 * rep['coverage']['90']:.0f}% of the truth")
+    print(
+        f"{n_context:2d} context points: predictive std (rms) {rep['mean_variance'] ** 0.5:.3f}, "
+        f"NLL {-rep['log_likelihood']:.3f}, 90% intervals hold {100 * rep['coverage']['90']:.0f}% of the truth"
+    )
 
 # 4. A picture: mean, 95% band and function samples (the latent z drawn several times) against the exact GP.
 few = GPTasks(kernel, cfg["gp_noise"], context=4, targets=50, seed=3, part="test").batch(0)[0]

@@ -10,6 +10,7 @@ Meta-train ProtoNet (Snell et al. 2017) on the background characters of Omniglot
 Data: the Omniglot archives under $FASTADAPT_DATA/omniglot/ (else ~/.cache/fastadapt/omniglot/, downloaded and
 checksummed when missing).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,12 +24,12 @@ from fastadapt.tasks.omniglot import omniglot_classes
 from fastadapt.train.evaluate import evaluate
 
 SMALL = os.environ.get("FASTADAPT_TUTORIAL_SMALL") == "1"
-STEPS = 30 if SMALL else 600                 # meta-training episodes
-TRAIN_WAYS = 20 if SMALL else 60             # Snell et al. train with more classes per episode than they test
+STEPS = 30 if SMALL else 600  # meta-training episodes
+TRAIN_WAYS = 20 if SMALL else 60  # Snell et al. train with more classes per episode than they test
 TEST_EPISODES = 100 if SMALL else 1000
 
 torch.manual_seed(0)
-reuse_freed_memory()                         # faster CPU steps in a hand-written loop (see fastadapt.cpu_memory)
+reuse_freed_memory()  # faster CPU steps in a hand-written loop (see fastadapt.cpu_memory)
 
 # 1. Data: 1,028 training characters x 4 rotations, each with 20 drawings, as one uint8 tensor [M, 1, 28, 28].
 train = omniglot_classes("vinyals", "train")
@@ -58,14 +59,16 @@ print(f"meta-trained {STEPS} episodes in {time.perf_counter() - start:.1f} s")
 learner.eval()
 test_sampler = fastadapt.EpisodeSampler(test.x, test.y, ways=5, shots=1, queries=15, seed=2017)
 res = evaluate(learner, test_sampler, episodes=TEST_EPISODES)
-print(f"5-way 1-shot test accuracy: {100 * res['accuracy']:.2f} +- {100 * res['ci95']:.2f}% "
-      f"over {TEST_EPISODES} episodes (NLL {res['nll']:.3f}, ECE {res['ece']:.3f})")
+print(
+    f"5-way 1-shot test accuracy: {100 * res['accuracy']:.2f} +- {100 * res['ci95']:.2f}% "
+    f"over {TEST_EPISODES} episodes (NLL {res['nll']:.3f}, ECE {res['ece']:.3f})"
+)
 
 # 6. One task by hand: adaptation is a function from a support set to a predictor.
-task = test_sampler.batch(0)[0]                            # a Task: support_x [5, 1, 28, 28], query_x [75, 1, 28, 28]
+task = test_sampler.batch(0)[0]  # a Task: support_x [5, 1, 28, 28], query_x [75, 1, 28, 28]
 with torch.no_grad():
-    predictor = learner.adapt(task.support_x, task.support_y)   # the five prototypes
-    probs = predictor.predict(task.query_x).probs              # [75, 5] class probabilities
+    predictor = learner.adapt(task.support_x, task.support_y)  # the five prototypes
+    probs = predictor.predict(task.query_x).probs  # [75, 5] class probabilities
 print(f"one episode by hand: {int((probs.argmax(-1) == task.query_y).sum())} of {len(task.query_y)} queries right")
 
 print(f"RESULT protonet_omniglot_accuracy={res['accuracy']:.4f}")

@@ -1,4 +1,5 @@
 """`fastadapt train | eval | adapt | presets | data`: the command-line interface."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,10 +17,12 @@ from .cpu_memory import reuse_freed_memory
 def package_version() -> str:
     """fastadapt's version from the installed package's metadata, else from the checkout's pyproject.toml."""
     from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("fastadapt")
     except PackageNotFoundError:
         import re
+
         pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
         found = re.search(r'^version\s*=\s*"([^"]+)"', pyproject.read_text(), re.M) if pyproject.exists() else None
         return found.group(1) if found else "unknown"
@@ -31,29 +34,33 @@ def dataset_arg(value: str) -> str:
     prefix, sep, path = value.partition(":")
     if prefix == "folder" and sep:
         if not path:
-            raise ValueError("--dataset folder: names no folder; use --dataset folder:/path/to/DIR "
-                             "(DIR/<class name>/<images>).")
+            raise ValueError(
+                "--dataset folder: names no folder; use --dataset folder:/path/to/DIR (DIR/<class name>/<images>)."
+            )
         return "folder:" + str(Path(path).expanduser().absolute())
     return value
 
 
 def _train(a: argparse.Namespace) -> None:
     from .presets import apply_overrides, get_preset
+
     cfg = apply_overrides(get_preset(a.preset), a.set or [])
     if a.data_root:
         cfg["data_root"] = a.data_root
     if a.dataset:
         cfg["dataset"] = dataset_arg(a.dataset)
-    if cfg.get("trainer") == "l2o":                      # learning to optimize has its own loop
+    if cfg.get("trainer") == "l2o":  # learning to optimize has its own loop
         from .optim.trainer import train_l2o as train
     else:
         from .train.trainer import train
     kw = {"overwrite": True} if a.overwrite else {}
     if kw and "overwrite" not in inspect.signature(train).parameters:
-        raise ValueError(f"--overwrite is not supported by the {cfg.get('trainer')} trainer yet; delete the run "
-                         f"files in --out yourself, or choose another --out.")
+        raise ValueError(
+            f"--overwrite is not supported by the {cfg.get('trainer')} trainer yet; delete the run "
+            f"files in --out yourself, or choose another --out."
+        )
     res = train(cfg, a.out or f"runs/{a.preset}", resume=a.resume, **kw)
-    if not res:                                    # a non-zero rank under torchrun: rank 0 reports
+    if not res:  # a non-zero rank under torchrun: rank 0 reports
         return
     print((Path(a.out or f"runs/{a.preset}") / "summary.txt").read_text().strip())
     if a.json:
@@ -63,10 +70,12 @@ def _train(a: argparse.Namespace) -> None:
 def _l2o_eval(a: argparse.Namespace) -> bool:
     """Learned-optimizer runs (config "trainer": "l2o") are evaluated by fastadapt.optim."""
     from .train.run_log import read_config
+
     cfg_path = Path(a.run_dir) / "config.json"
     if not cfg_path.exists() or read_config(cfg_path).get("trainer") != "l2o":
         return False
     from .optim.trainer import evaluate_run
+
     res = evaluate_run(a.run_dir, eval_problems=a.episodes, results_name="eval.json")
     print(json.dumps(res) if a.json else (Path(a.run_dir) / "summary.txt").read_text().strip())
     return True
@@ -76,11 +85,14 @@ def check_eval_args(a: argparse.Namespace) -> None:
     """Refuse `fastadapt eval` settings that cannot mean anything (an explicit 0 would otherwise fall back to the
     run's own value in silence), and a device this machine does not have."""
     from .train.trainer import check_device
+
     for flag in ("ways", "shots", "queries", "episodes"):
         value = getattr(a, flag)
         if value is not None and value < 1:
-            raise ValueError(f"--{flag} must be a positive integer, got {value}; leave it out to use the run's own "
-                             f"value (its config.json).")
+            raise ValueError(
+                f"--{flag} must be a positive integer, got {value}; leave it out to use the run's own "
+                f"value (its config.json)."
+            )
     if a.latency_tasks < 0:
         raise ValueError(f"--latency-tasks must be >= 0 (0 skips the timing), got {a.latency_tasks}.")
     try:
@@ -94,14 +106,16 @@ def _eval(a: argparse.Namespace) -> None:
     from .train.calibration import reliability_diagram
     from .train.evaluate import collect, summarize
     from .train.trainer import load_run, resolve_device
+
     check_eval_args(a)
     if _l2o_eval(a):
         return
     device = resolve_device(a.device)
     learner, cfg = load_run(a.run_dir, device=device)
-    if learner.task_type == "rl":                  # meta-RL: average returns per adaptation stage (fastadapt.rl)
+    if learner.task_type == "rl":  # meta-RL: average returns per adaptation stage (fastadapt.rl)
         from .rl.evaluate import eval_rl_run
         from .train.trainer import git_commit, machine
+
         res, line = eval_rl_run(learner, cfg, a.split, a.episodes, a.shots, device)
         res.update(run=str(a.run_dir), commit=git_commit(), machine=machine())
         print(json.dumps(res) if a.json else line)
@@ -110,10 +124,11 @@ def _eval(a: argparse.Namespace) -> None:
         learner.set_eval_bn(a.eval_bn)
     if a.finetune_steps:
         from .learners.finetune import SupportFineTuning
+
         learner = SupportFineTuning(learner, a.finetune_steps, a.finetune_lr)
     if a.data_root:
         cfg["data_root"] = a.data_root
-    if a.dataset:                            # cross-domain: test the run's model on another data set
+    if a.dataset:  # cross-domain: test the run's model on another data set
         cfg["dataset"] = a.dataset
     ways, shots = a.ways or cfg["ways"], a.shots or cfg["shots"]
     queries, episodes = a.queries or cfg["queries"], a.episodes or cfg["eval_episodes"]
@@ -121,34 +136,55 @@ def _eval(a: argparse.Namespace) -> None:
     pred, labels, secs = collect(learner, sampler, episodes, device=device)
     res = summarize(pred, labels)
     from .train.trainer import git_commit, machine
-    res.update(command="fastadapt " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["eval"] else "fastadapt eval",
-               run=str(a.run_dir), commit=git_commit(), machine=machine())
-    res.update(ways=ways, shots=shots, split=a.split, dataset=cfg["dataset"], within_alphabet=a.within_alphabet,
-               eval_bn=learner.eval_bn, episodes_per_second=episodes / secs)
+
+    res.update(
+        command="fastadapt " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["eval"] else "fastadapt eval",
+        run=str(a.run_dir),
+        commit=git_commit(),
+        machine=machine(),
+    )
+    res.update(
+        ways=ways,
+        shots=shots,
+        split=a.split,
+        dataset=cfg["dataset"],
+        within_alphabet=a.within_alphabet,
+        eval_bn=learner.eval_bn,
+        episodes_per_second=episodes / secs,
+    )
     if a.latency_tasks:
         from .train.evaluate import adaptation_latency_ms
+
         res.update(adaptation_latency_ms(learner, sampler, a.latency_tasks, device=device))
     if a.diagram and pred.logits is not None:
         reliability_diagram(pred.probs, labels, a.diagram, title=f"{Path(a.run_dir).name} {ways}w{shots}s")
     if a.json:
         print(json.dumps(res))
     elif "mse" in res:
-        print(f"{shots}-shot on {a.split}: MSE {res['mse']:.4f} +- {res['ci95']:.4f} over {res['episodes']} tasks"
-              + (f"; NLL {res['nll']:.4f}" if "nll" in res else ""))
+        print(
+            f"{shots}-shot on {a.split}: MSE {res['mse']:.4f} +- {res['ci95']:.4f} over {res['episodes']} tasks"
+            + (f"; NLL {res['nll']:.4f}" if "nll" in res else "")
+        )
     else:
         proto = (" (within-alphabet)" if a.within_alphabet else "") + (
-            ", BatchNorm batch statistics (transductive)" if learner.eval_bn == "transductive" else "")
-        print(f"{ways}-way {shots}-shot on {cfg['dataset']} {a.split}{proto}: accuracy {100 * res['accuracy']:.2f} +- "
-              f"{100 * res['ci95']:.2f}% over {res['episodes']} episodes; NLL {res['nll']:.4f}, "
-              f"ECE {res['ece']:.4f}, Brier {res['brier']:.4f}")
+            ", BatchNorm batch statistics (transductive)" if learner.eval_bn == "transductive" else ""
+        )
+        print(
+            f"{ways}-way {shots}-shot on {cfg['dataset']} {a.split}{proto}: accuracy {100 * res['accuracy']:.2f} +- "
+            f"{100 * res['ci95']:.2f}% over {res['episodes']} episodes; NLL {res['nll']:.4f}, "
+            f"ECE {res['ece']:.4f}, Brier {res['brier']:.4f}"
+        )
     if a.latency_tasks and not a.json:
-        print(f"adaptation latency: {res['adapt_ms']:.2f} ms per task (median of {res['latency_tasks']}; "
-              f"mean {res['adapt_ms_mean']:.2f}, p90 {res['adapt_ms_p90']:.2f})")
+        print(
+            f"adaptation latency: {res['adapt_ms']:.2f} ms per task (median of {res['latency_tasks']}; "
+            f"mean {res['adapt_ms_mean']:.2f}, p90 {res['adapt_ms_p90']:.2f})"
+        )
 
 
 def _adapt(a: argparse.Namespace) -> None:
     from .tasks.folders import load_query_folder, load_support_folder
     from .train.trainer import load_run
+
     learner, cfg = load_run(a.run_dir)
     size, channels = cfg["image_size"], cfg.get("channels", 1)
     sx, sy, classes, _ = load_support_folder(a.support, size, channels, a.fit)
@@ -156,20 +192,24 @@ def _adapt(a: argparse.Namespace) -> None:
     with torch.no_grad():
         probs = learner.adapt(sx, sy, len(classes)).predict(qx).probs
     conf, idx = probs.max(-1)
-    rows = [{"query": str(f), "class": classes[i], "probability": float(c)} for f, i, c in zip(files, idx.tolist(), conf)]
+    rows = [
+        {"query": str(f), "class": classes[i], "probability": float(c)} for f, i, c in zip(files, idx.tolist(), conf)
+    ]
     for r in rows:
         print(f"{r['query']}\t{r['class']}\t{r['probability']:.3f}")
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
     if a.sheet:
         from .train.plots import contact_sheet
-        truth = [f.parent.name if f.parent.name in classes else None for f in files]   # queries filed by class
+
+        truth = [f.parent.name if f.parent.name in classes else None for f in files]  # queries filed by class
         contact_sheet(sx, sy, classes, qx, idx, conf, a.sheet, truth=truth if any(truth) else None)
         print(f"contact sheet: {a.sheet}")
 
 
 def _presets(a: argparse.Namespace) -> None:
     from .presets import PRESETS
+
     for name, p in sorted(PRESETS.items()):
         print(f"{name:32s} {p['description']}")
 
@@ -177,51 +217,66 @@ def _presets(a: argparse.Namespace) -> None:
 def _data_folder(a: argparse.Namespace) -> None:
     """`fastadapt data folder DIR`: decode the image folder into its cache and show the class split."""
     import time
+
     from .tasks.own_data import folder_split, image_folder_classes
+
     t = time.perf_counter()
     size = a.size or 84
     data = image_folder_classes(a.path, size, a.channels)
     split, path = folder_split(a.path, data.class_names)
     counts = dict(zip(data.class_names, torch.bincount(data.y, minlength=len(data.class_names)).tolist()))
-    print(f"{Path(a.path).expanduser().absolute()}: {len(counts)} classes, {len(data.x)} images at {size}x{size} "
-          f"{'RGB' if a.channels == 3 else 'grayscale'}, cached in {path.parent} "
-          f"(ready in {time.perf_counter() - t:.1f} s)")
+    print(
+        f"{Path(a.path).expanduser().absolute()}: {len(counts)} classes, {len(data.x)} images at {size}x{size} "
+        f"{'RGB' if a.channels == 3 else 'grayscale'}, cached in {path.parent} "
+        f"(ready in {time.perf_counter() - t:.1f} s)"
+    )
     for part, names in split.items():
         shown = ", ".join(f"{c} ({counts[c]})" for c in names[:12]) + (", ..." if len(names) > 12 else "")
         print(f"  {part}: {len(names)} classes, {sum(counts[c] for c in names)} images: {shown}")
     print(f"  images per class: min {min(counts.values())}, max {max(counts.values())}")
     fewest = min(len(split["val"]), len(split["test"]))
     if fewest < 5:
-        print(f"  note: val / test hold {fewest} classes: train with --set ways={fewest} (5-way episodes need 5 "
-              f"classes in each part), or add class folders")
+        print(
+            f"  note: val / test hold {fewest} classes: train with --set ways={fewest} (5-way episodes need 5 "
+            f"classes in each part), or add class folders"
+        )
     print(f"  split: {path} (edit it to move classes between parts)")
 
 
 def _data(a: argparse.Namespace) -> None:
     import time
+
     t = time.perf_counter()
     if a.name == "folder" or a.path:
         if a.name != "folder" or not a.path:
-            raise ValueError("Only `fastadapt data folder DIR` takes a folder: DIR holds one sub-folder of images "
-                             "per class." if a.path else "`fastadapt data folder` needs the folder: "
-                             "fastadapt data folder DIR.")
+            raise ValueError(
+                "Only `fastadapt data folder DIR` takes a folder: DIR holds one sub-folder of images per class."
+                if a.path
+                else "`fastadapt data folder` needs the folder: fastadapt data folder DIR."
+            )
         return _data_folder(a)
     a.size = a.size or 28
     if a.name != "omniglot":
         from .tasks.image_sets import SPECS, load_image_set
+
         name = "flowers102-partial" if a.name == "flowers" else a.name
         for part in SPECS[name].parts:
             d = load_image_set(name, part, root=a.data_root or None)
-            print(f"{name} {part}: {len(d.class_names)} classes, {len(d.x)} images at "
-                  f"{d.x.shape[-1]}x{d.x.shape[-2]} RGB, counts verified, sha256 "
-                  f"{'as published' if d.published_sha256 else 'differs from the published archive (contents checked)'}"
-                  f" (ready in {time.perf_counter() - t:.1f} s)")
+            print(
+                f"{name} {part}: {len(d.class_names)} classes, {len(d.x)} images at "
+                f"{d.x.shape[-1]}x{d.x.shape[-2]} RGB, counts verified, sha256 "
+                f"{'as published' if d.published_sha256 else 'differs from the published archive (contents checked)'}"
+                f" (ready in {time.perf_counter() - t:.1f} s)"
+            )
         return
     from .tasks.omniglot import load_images, split_characters
+
     data = load_images(a.data_root or None, a.size)
-    print(f"Omniglot: {len(set(data.alphabets))} alphabets, {len(data.alphabets)} characters, "
-          f"{data.images.shape[0] * data.images.shape[1]} images at {a.size}x{a.size} "
-          f"(ready in {time.perf_counter() - t:.1f} s)")
+    print(
+        f"Omniglot: {len(set(data.alphabets))} alphabets, {len(data.alphabets)} characters, "
+        f"{data.images.shape[0] * data.images.shape[1]} images at {a.size}x{a.size} "
+        f"(ready in {time.perf_counter() - t:.1f} s)"
+    )
     for split, parts in (("vinyals", ("train", "val", "test")), ("lake", ("background", "evaluation"))):
         print(f"  {split}: " + ", ".join(f"{p} {len(split_characters(data, split, p))} characters" for p in parts))
 
@@ -236,11 +291,17 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="run folder (default runs/<preset>)")
     keep = t.add_mutually_exclusive_group()
     keep.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    keep.add_argument("--overwrite", action="store_true",
-                      help="replace the run in --out: its run files are deleted once the configuration is valid")
+    keep.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in --out: its run files are deleted once the configuration is valid",
+    )
     t.add_argument("--data-root", help="folder holding omniglot/ (default $FASTADAPT_DATA or ~/.cache/fastadapt)")
-    t.add_argument("--dataset", help="train on another data set than the preset's, e.g. folder:DIR for your own "
-                                      "images in DIR/<class>/<images> (split into train / val / test classes)")
+    t.add_argument(
+        "--dataset",
+        help="train on another data set than the preset's, e.g. folder:DIR for your own "
+        "images in DIR/<class>/<images> (split into train / val / test classes)",
+    )
     t.add_argument("--json", action="store_true", help="also print the test results as JSON")
     t.set_defaults(fn=_train)
     e = sub.add_parser("eval", help="evaluate a run folder on test episodes")
@@ -252,30 +313,50 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test", choices=("train", "val", "test"))
     e.add_argument("--within-alphabet", action="store_true", help="draw each episode from one alphabet (Lake 2015)")
     e.add_argument("--diagram", help="write a reliability diagram PNG here")
-    e.add_argument("--eval-bn", choices=("running", "transductive"),
-                   help="test-time BatchNorm: running averages (default) or each task's batch statistics, as the "
-                        "released code of Sung 2018 and Gordon 2019 tests (ProtoNet, Relation, VERSA)")
-    e.add_argument("--finetune-steps", type=int, default=0,
-                   help="fine-tune the encoder on each support set first (Hu 2022, P>M>F), this many Adam steps")
+    e.add_argument(
+        "--eval-bn",
+        choices=("running", "transductive"),
+        help="test-time BatchNorm: running averages (default) or each task's batch statistics, as the "
+        "released code of Sung 2018 and Gordon 2019 tests (ProtoNet, Relation, VERSA)",
+    )
+    e.add_argument(
+        "--finetune-steps",
+        type=int,
+        default=0,
+        help="fine-tune the encoder on each support set first (Hu 2022, P>M>F), this many Adam steps",
+    )
     e.add_argument("--finetune-lr", type=float, default=1e-4, help="learning rate of that fine-tuning")
-    e.add_argument("--dataset", help="test on another data set than the run's (cross-domain), e.g. "
-                                      "flowers102-partial for a mini-ImageNet run")
+    e.add_argument(
+        "--dataset",
+        help="test on another data set than the run's (cross-domain), e.g. flowers102-partial for a mini-ImageNet run",
+    )
     e.add_argument("--device", default="auto")
     e.add_argument("--data-root")
     e.add_argument("--json", action="store_true", help="print one JSON object")
-    e.add_argument("--latency-tasks", type=int, default=20,
-                   help="time learner.adapt on this many single tasks and report ms per task (0: skip)")
+    e.add_argument(
+        "--latency-tasks",
+        type=int,
+        default=20,
+        help="time learner.adapt on this many single tasks and report ms per task (0: skip)",
+    )
     e.set_defaults(fn=_eval)
     d = sub.add_parser("adapt", help="classify your own images from a few labelled examples")
     d.add_argument("run_dir")
     d.add_argument("--support", required=True, help="folder with one sub-folder of images per class")
     d.add_argument("--query", required=True, help="folder of images to classify")
     d.add_argument("--json", metavar="FILE", help="also write the predictions as JSON")
-    d.add_argument("--sheet", metavar="PNG", help="write a contact sheet: support images per class, each query "
-                                                  "with its predicted class and probability")
-    d.add_argument("--fit", choices=("stretch", "crop"), default="stretch",
-                   help="how photos meet the model's square input: resize ignoring the aspect ratio (as "
-                        "mini-ImageNet was built; default) or centre-crop the largest square first")
+    d.add_argument(
+        "--sheet",
+        metavar="PNG",
+        help="write a contact sheet: support images per class, each query with its predicted class and probability",
+    )
+    d.add_argument(
+        "--fit",
+        choices=("stretch", "crop"),
+        default="stretch",
+        help="how photos meet the model's square input: resize ignoring the aspect ratio (as "
+        "mini-ImageNet was built; default) or centre-crop the largest square first",
+    )
     d.set_defaults(fn=_adapt)
     sub.add_parser("presets", help="list presets").set_defaults(fn=_presets)
     g = sub.add_parser("data", help="prepare and verify a dataset")
@@ -290,21 +371,23 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    reuse_freed_memory()            # CPU steps no longer page-fault (fastadapt.cpu_memory)
+    reuse_freed_memory()  # CPU steps no longer page-fault (fastadapt.cpu_memory)
     try:
         args.fn(args)
-    except (ValueError, KeyError, OSError, RuntimeError) as e:      # what a user's input or machine can cause
+    except (ValueError, KeyError, OSError, RuntimeError) as e:  # what a user's input or machine can cause
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"fastadapt {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"fastadapt {args.command}: interrupted (a training run resumes with --resume)", file=sys.stderr)
         return 130
-    except Exception:                                                 # anything else is a bug of ours
+    except Exception:  # anything else is a bug of ours
         traceback.print_exc()
-        print(f"fastadapt {args.command}: internal error in fastadapt {package_version()}, not caused by your input: "
-              f"please report it on fastadapt's issue tracker with the command you ran and the traceback above",
-              file=sys.stderr)
+        print(
+            f"fastadapt {args.command}: internal error in fastadapt {package_version()}, not caused by your input: "
+            f"please report it on fastadapt's issue tracker with the command you ran and the traceback above",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -11,13 +11,14 @@ there for the next allocation: the process's memory then stays at its peak inste
 which a training process reaches every step anyway. The PyTorch performance guide's advice (jemalloc or
 tcmalloc through ``LD_PRELOAD``) fixes the same thing from outside the process; this works from inside it.
 """
+
 from __future__ import annotations
 
 import ctypes
 import os
 import platform
 
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4         # glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameters (malloc.h)
 _done = False
 
 

@@ -1,4 +1,5 @@
 """Atomic file writes: a crash leaves either the old file or the new one, never half of one."""
+
 from __future__ import annotations
 
 import os
@@ -28,7 +29,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise OSError(f"Cannot write {path}: {e.strerror}. Check that {path.parent} exists and is writable.") from e
     try:
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o666 & ~current_umask())   # mkstemp makes 0600; give what open() would
+            os.fchmod(f.fileno(), 0o666 & ~current_umask())  # mkstemp makes 0600; give what open() would
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -1,11 +1,13 @@
 """Name -> factory registries that modules fill in themselves, so adding a method, a task family or a
 preset means adding one module, not editing a central list."""
+
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 
 def import_submodules(package: ModuleType, skip: tuple[str, ...] = ()) -> None:
@@ -29,11 +31,13 @@ class Registry(dict):
                 raise KeyError(f"{self.what} {name!r} is registered twice.")
             self[name] = obj
             return obj
+
         return deco
 
     def get_or_raise(self, name: str) -> Any:
         if name not in self:
             import difflib
+
             close = difflib.get_close_matches(name, list(self), n=3)
             hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
             raise ValueError(f"Unknown {self.what} {name!r}.{hint} Known: {sorted(self)}.")

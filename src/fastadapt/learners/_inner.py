@@ -16,13 +16,15 @@ built-in kernel gives wrong second-order gradients in torch 2.13. Its statistics
 
 Running statistics are neither used nor updated.
 """
+
 from __future__ import annotations
 
 import contextvars
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +55,7 @@ def task_vmap(fn: Callable) -> Callable:
             return mapped(*args)
         finally:
             _IN_VMAP.reset(token)
+
     return run
 
 
@@ -62,7 +65,7 @@ class _TaskBatchNormMixin:
 
     def forward(self, x: Tensor) -> Tensor:
         rows = _STATS_ROWS.get()
-        if rows is None and not _IN_VMAP.get():      # one task per call: the fused kernel is exact and faster
+        if rows is None and not _IN_VMAP.get():  # one task per call: the fused kernel is exact and faster
             return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
         # Written so that autograd keeps one activation-sized tensor (the centred input), as the fused kernel
         # does: the centred input is shared by the variance and the output, and the affine scale is folded
@@ -108,7 +111,7 @@ Params = dict[str, Tensor]
 class FastWeights:
     """A task adapted by a gradient-based learner: its fast weights (and support set, for ``bn="support"``)."""
 
-    learner: "GradientLearner"
+    learner: GradientLearner
     params: Params
     support_x: Tensor
 
@@ -142,33 +145,50 @@ class GradientLearner(Learner):
         task_type: ``"classification"`` (cross-entropy on logits) or ``"regression"`` (squared error).
     """
 
-    def __init__(self, module: nn.Module, inner_lr: float = 0.4, inner_steps: int = 1,
-                 test_inner_steps: int | None = None, first_order: bool = False,
-                 adapt: Callable[[str], bool] | None = None, lr_mode: str = "fixed",
-                 multi_step_loss: bool = False, msl_anneal: int = 10000, bn: str = "transductive",
-                 batching: str = "auto", task_chunk: int | None = None,
-                 task_type: str = "classification") -> None:
+    def __init__(
+        self,
+        module: nn.Module,
+        inner_lr: float = 0.4,
+        inner_steps: int = 1,
+        test_inner_steps: int | None = None,
+        first_order: bool = False,
+        adapt: Callable[[str], bool] | None = None,
+        lr_mode: str = "fixed",
+        multi_step_loss: bool = False,
+        msl_anneal: int = 10000,
+        bn: str = "transductive",
+        batching: str = "auto",
+        task_chunk: int | None = None,
+        task_type: str = "classification",
+    ) -> None:
         super().__init__()
         if task_chunk is not None and task_chunk < 1:
-            raise ValueError(f"task_chunk is a number of tasks >= 1 (or None for the whole meta-batch), "
-                             f"got {task_chunk}.")
+            raise ValueError(
+                f"task_chunk is a number of tasks >= 1 (or None for the whole meta-batch), got {task_chunk}."
+            )
         self.task_chunk = task_chunk
-        for name, val, ok in (("bn", bn, BN_MODES), ("batching", batching, BATCHING), ("lr_mode", lr_mode, LR_MODES),
-                              ("task_type", task_type, ("classification", "regression"))):
+        for name, val, ok in (
+            ("bn", bn, BN_MODES),
+            ("batching", batching, BATCHING),
+            ("lr_mode", lr_mode, LR_MODES),
+            ("task_type", task_type, ("classification", "regression")),
+        ):
             if val not in ok:
                 raise ValueError(f"{name} must be one of {ok}, got {val!r}.")
         if inner_steps < 0 or (test_inner_steps is not None and test_inner_steps < 0):
             raise ValueError(f"inner_steps must be >= 0, got {inner_steps} / {test_inner_steps}.")
         if not math.isfinite(inner_lr):
-            raise ValueError(f"inner_lr must be a finite number, got {inner_lr}; a NaN or infinite step makes every "
-                             f"adapted weight, and so every prediction, NaN.")
+            raise ValueError(
+                f"inner_lr must be a finite number, got {inner_lr}; a NaN or infinite step makes every "
+                f"adapted weight, and so every prediction, NaN."
+            )
         self.module = functional_copy(module)
         self.inner_steps, self.first_order = inner_steps, first_order
         self.test_inner_steps = inner_steps if test_inner_steps is None else test_inner_steps
         self.bn, self.batching, self.task_type = bn, batching, task_type
         weighted = [m for m in self.module.modules() if any(True for _ in m.parameters(recurse=False))]
         linears = [m for m in weighted if isinstance(m, nn.Linear)]
-        if task_type == "regression" and weighted and isinstance(weighted[0], nn.Linear):   # an MLP on points
+        if task_type == "regression" and weighted and isinstance(weighted[0], nn.Linear):  # an MLP on points
             self.point_dims = (linears[0].in_features, linears[-1].out_features)
         self.lr_mode, self.multi_step_loss, self.msl_anneal = lr_mode, multi_step_loss, msl_anneal
         names = [n for n, _ in self.module.named_parameters()]
@@ -177,12 +197,16 @@ class GradientLearner(Learner):
             raise ValueError(f"The adapt filter selected no parameter; parameters are {names}.")
         self.inner_lr = float(inner_lr)
         if lr_mode == "per_param":
-            self.lrs = nn.ParameterList([nn.Parameter(torch.full_like(p, inner_lr))
-                                         for n, p in self.module.named_parameters() if n in self.adapt_names])
+            self.lrs = nn.ParameterList(
+                [
+                    nn.Parameter(torch.full_like(p, inner_lr))
+                    for n, p in self.module.named_parameters()
+                    if n in self.adapt_names
+                ]
+            )
         elif lr_mode == "per_layer_step":
             steps = max(inner_steps, self.test_inner_steps, 1)
-            self.lrs = nn.ParameterList([nn.Parameter(torch.full((steps,), float(inner_lr)))
-                                         for _ in self.adapt_names])
+            self.lrs = nn.ParameterList([nn.Parameter(torch.full((steps,), float(inner_lr))) for _ in self.adapt_names])
         self.register_buffer("meta_iterations", torch.zeros((), dtype=torch.long))
 
     # ---- functional pieces -------------------------------------------------------------------------------
@@ -220,8 +244,9 @@ class GradientLearner(Learner):
     def _params(self) -> Params:
         return dict(self.module.named_parameters())
 
-    def inner_loop(self, params: Params, support_x: Tensor, support_y: Tensor, steps: int,
-                   first_order: bool | None = None) -> list[Params]:
+    def inner_loop(
+        self, params: Params, support_x: Tensor, support_y: Tensor, steps: int, first_order: bool | None = None
+    ) -> list[Params]:
         """Fast weights after each of ``steps`` SGD steps on one task's support loss (index 0: the start).
         Second order unless ``first_order``: the returned weights are differentiable functions of ``params``."""
         first_order = self.first_order if first_order is None else first_order
@@ -252,8 +277,9 @@ class GradientLearner(Learner):
             gs = torch.autograd.grad(fn(inputs), list(inputs.values()), create_graph=create)
         return dict(zip(inputs, gs))
 
-    def _task(self, params: Params, sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor, steps: int,
-              weights: Tensor | None) -> tuple[Tensor, Tensor]:
+    def _task(
+        self, params: Params, sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor, steps: int, weights: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
         """Query loss (weighted over steps with the multi-step loss) and final query outputs of one task."""
         history = self.inner_loop(params, sx, sy, steps)
         if weights is None:
@@ -303,28 +329,33 @@ class GradientLearner(Learner):
         last = list(self.module.modules())[-1]
         if isinstance(last, nn.Linear) and ways > last.out_features:
             n = last.out_features
-            raise ValueError(f"{ways}-way task, but this {type(self).__name__} model's output layer has {n} classes "
-                             f"(it was built for {n}-way tasks, the configuration's ways). Use at most {n} classes, "
-                             f"or train a model with --set ways={ways} --set train_ways={ways}.")
+            raise ValueError(
+                f"{ways}-way task, but this {type(self).__name__} model's output layer has {n} classes "
+                f"(it was built for {n}-way tasks, the configuration's ways). Use at most {n} classes, "
+                f"or train a model with --set ways={ways} --set train_ways={ways}."
+            )
         return ways
 
     def check_one_task(self, x: Tensor, what: str) -> None:
         """Images of one task, ``[N, C, H, W]``: the convolutions take no further leading dimensions."""
         shape = getattr(self, "input_shape", None)
         if shape is not None and isinstance(x, Tensor) and x.dim() != len(shape) + 1:
-            raise ValueError(f"{type(self).__name__} adapts one task at a time: {what} must be [N, "
-                             f"{', '.join(map(str, shape))}], got shape {tuple(x.shape)}; use predict_batch for a "
-                             f"batch of tasks.")
+            raise ValueError(
+                f"{type(self).__name__} adapts one task at a time: {what} must be [N, "
+                f"{', '.join(map(str, shape))}], got shape {tuple(x.shape)}; use predict_batch for a "
+                f"batch of tasks."
+            )
 
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> FastWeights:
         """Fast weights for one task (``test_inner_steps`` in ``eval()``); this module is not modified."""
         self.check_one_task(support_x, "support_x")
         if self.task_type == "classification":
             self.check_classes(support_y, ways)
-        differentiable = torch.is_grad_enabled()     # under no_grad nobody back-propagates through the adaptation:
-        with torch.enable_grad():                    # first-order steps, the same weights without the graph
-            fast = self.inner_loop(self._params(), support_x, support_y, self._steps(),
-                                   first_order=None if differentiable else True)[-1]
+        differentiable = torch.is_grad_enabled()  # under no_grad nobody back-propagates through the adaptation:
+        with torch.enable_grad():  # first-order steps, the same weights without the graph
+            fast = self.inner_loop(
+                self._params(), support_x, support_y, self._steps(), first_order=None if differentiable else True
+            )[-1]
         return FastWeights(self, fast, support_x)
 
     def predict_batch(self, batch: TaskBatch) -> Prediction:
@@ -374,12 +405,17 @@ def head_filter(module: nn.Module) -> Callable[[str], bool]:
     if last is None:
         raise ValueError(f"{type(module).__name__} has no parameters to adapt.")
     prefix = f"{last}." if last else ""
-    return lambda n: n.startswith(prefix) and "." not in n[len(prefix):]
+    return lambda n: n.startswith(prefix) and "." not in n[len(prefix) :]
 
 
 def common_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
     """Learner arguments shared by the gradient-based presets."""
-    return dict(inner_lr=cfg.get("inner_lr", 0.4), inner_steps=cfg.get("inner_steps", 1),
-                test_inner_steps=cfg.get("test_inner_steps"), bn=cfg.get("bn", "transductive"),
-                batching=cfg.get("batching", "auto"), task_chunk=cfg.get("task_chunk") or None,
-                task_type="regression" if cfg.get("dataset") == "sinusoid" else "classification")
+    return dict(
+        inner_lr=cfg.get("inner_lr", 0.4),
+        inner_steps=cfg.get("inner_steps", 1),
+        test_inner_steps=cfg.get("test_inner_steps"),
+        bn=cfg.get("bn", "transductive"),
+        batching=cfg.get("batching", "auto"),
+        task_chunk=cfg.get("task_chunk") or None,
+        task_type="regression" if cfg.get("dataset") == "sinusoid" else "classification",
+    )

@@ -1,7 +1,9 @@
 """ANIL, Almost No Inner Loop (Raghu, Raghu, Bengio & Vinyals 2020): MAML whose inner loop adapts only the head."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 
@@ -16,11 +18,24 @@ class ANIL(GradientLearner):
     (by default the parameters of the last submodule that has any, e.g. the final ``nn.Linear``) adapts.
     Pass ``adapt`` (a ``name -> bool`` filter) to choose the head yourself. Other arguments as `GradientLearner`."""
 
-    def __init__(self, module: nn.Module, inner_lr: float = 0.4, inner_steps: int = 1,
-                 first_order: bool = False, adapt: Callable[[str], bool] | None = None, **kwargs: Any) -> None:
-        super().__init__(module, inner_lr=inner_lr, inner_steps=inner_steps, first_order=first_order,
-                         adapt=adapt or head_filter(module), **kwargs)
+    def __init__(
+        self,
+        module: nn.Module,
+        inner_lr: float = 0.4,
+        inner_steps: int = 1,
+        first_order: bool = False,
+        adapt: Callable[[str], bool] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            module,
+            inner_lr=inner_lr,
+            inner_steps=inner_steps,
+            first_order=first_order,
+            adapt=adapt or head_filter(module),
+            **kwargs,
+        )
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "ANIL":
+    def from_config(cls, cfg: dict[str, Any]) -> ANIL:
         return cls(build_network(cfg), first_order=cfg.get("first_order", False), **common_kwargs(cfg))

@@ -1,5 +1,6 @@
 """The one abstraction every family shares (see DESIGN.md): adaptation is a function from a support
 set to a predictor. A `Learner` is an `nn.Module` whose parameters are the meta-parameters."""
+
 from __future__ import annotations
 
 import contextlib
@@ -18,7 +19,7 @@ from ..nn.episodic import batch_statistics, check_precision, embed
 from ..registry import Registry
 from ..tasks.task import TaskBatch
 
-METHODS = Registry("method")   # name -> Learner subclass with a from_config(cfg) classmethod
+METHODS = Registry("method")  # name -> Learner subclass with a from_config(cfg) classmethod
 EVAL_BN = ("running", "transductive")
 
 
@@ -49,10 +50,11 @@ class Prediction:
         return (self.logits.argmax(-1) == y).float().mean()
 
     @staticmethod
-    def stack(preds: list["Prediction"]) -> "Prediction":
+    def stack(preds: list[Prediction]) -> Prediction:
         def st(name: str) -> Tensor | None:
             vals = [getattr(p, name) for p in preds]
             return None if vals[0] is None else torch.stack(vals)
+
         return Prediction(st("logits"), st("mean"), st("var"))
 
 
@@ -78,7 +80,7 @@ class Learner(nn.Module):
 
     task_type: str = "classification"
     eval_bn: str = "running"
-    input_shape: tuple[int, int, int] | None = None   # [C, H, W] of the images it takes (set by build_learner)
+    input_shape: tuple[int, int, int] | None = None  # [C, H, W] of the images it takes (set by build_learner)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Every learner's own ``adapt`` gets the same input checks at the API boundary (`check_support`), and the
@@ -86,19 +88,21 @@ class Learner(nn.Module):
         super().__init_subclass__(**kwargs)
         raw = cls.__dict__.get("adapt")
         if raw is not None and not getattr(raw, "_checked", False):
+
             @functools.wraps(raw)
             def adapt(self, support_x, support_y=None, ways=None):
                 check_tensors(self, support_x, support_y, ways)
                 check_support(support_x, support_y, ways, self.task_type)
                 check_input_shape(self, support_x, "support_x")
                 if isinstance(support_y, Tensor) and support_y.dtype in (torch.int32, torch.int16, torch.uint8):
-                    support_y = support_y.long()        # class indices of any integer dtype check_labels takes
+                    support_y = support_y.long()  # class indices of any integer dtype check_labels takes
                 return guard_queries(raw(self, support_x, support_y, ways), self, support_x)
 
             adapt._checked = True
             cls.adapt = adapt
         batched = cls.__dict__.get("predict_batch")
         if batched is not None and not getattr(batched, "_checked", False):
+
             @functools.wraps(batched)
             def predict_batch(self, batch):
                 check_input_shape(self, getattr(batch, "support_x", None), "support_x")
@@ -107,18 +111,21 @@ class Learner(nn.Module):
 
             predict_batch._checked = True
             cls.predict_batch = predict_batch
+
     supports_eval_bn: bool = False
     precision: str = "fp32"
     supports_precision: tuple[str, ...] = ("fp32",)
-    global_labels: bool = False      # trained on batches labelled by class id (supervised pre-training)
+    global_labels: bool = False  # trained on batches labelled by class id (supervised pre-training)
 
     def set_precision(self, precision: str) -> None:
         """Compute precision of the learner's heavy part (``"fp32"``, ``"bf16"``; ``"fp16"`` on CUDA); weights stay
         fp32. Learners list what they offer in ``supports_precision``."""
         check_precision(precision)
         if precision not in self.supports_precision:
-            raise ValueError(f"{type(self).__name__} offers precision {list(self.supports_precision)}, not "
-                             f"{precision!r}; use one of those.")
+            raise ValueError(
+                f"{type(self).__name__} offers precision {list(self.supports_precision)}, not "
+                f"{precision!r}; use one of those."
+            )
         self.precision = precision
 
     def set_eval_bn(self, mode: str) -> None:
@@ -126,8 +133,10 @@ class Learner(nn.Module):
             raise ValueError(f"eval_bn must be one of {EVAL_BN}, got {mode!r}.")
         if mode != "running" and not self.supports_eval_bn:
             supported = sorted(n for n, c in METHODS.items() if getattr(c, "supports_eval_bn", False))
-            raise ValueError(f"{type(self).__name__} does not offer eval_bn={mode!r}; the learners that do: "
-                             f"{', '.join(supported)}. Leave eval_bn at 'running' for this one.")
+            raise ValueError(
+                f"{type(self).__name__} does not offer eval_bn={mode!r}; the learners that do: "
+                f"{', '.join(supported)}. Leave eval_bn at 'running' for this one."
+            )
         self.eval_bn = mode
 
     @property
@@ -161,7 +170,7 @@ class Learner(nn.Module):
         return loss, metrics
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "Learner":
+    def from_config(cls, cfg: dict[str, Any]) -> Learner:
         raise NotImplementedError(f"{cls.__name__} cannot be built from a preset configuration yet.")
 
 
@@ -173,9 +182,9 @@ class EncoderLearner(Learner):
 
     supports_eval_bn = True
     supports_precision = ("fp32", "bf16", "fp16")
-    frozen_encoder = False        # encoder fixed (no gradients, BatchNorm on running statistics)
-    tta_flip = False              # test-time features: the mean of an image's and its mirror image's
-    features_given = False        # inputs are already encoder features (set by evaluation over frozen features)
+    frozen_encoder = False  # encoder fixed (no gradients, BatchNorm on running statistics)
+    tta_flip = False  # test-time features: the mean of an image's and its mirror image's
+    features_given = False  # inputs are already encoder features (set by evaluation over frozen features)
 
     def configure_encoder(self, freeze: bool = False, tta_flip: bool = False) -> None:
         """``freeze``: keep the encoder as it is (a pretrained backbone used as a fixed feature extractor; only the
@@ -184,7 +193,7 @@ class EncoderLearner(Learner):
         self.encoder.requires_grad_(not freeze)
         self.train(self.training)
 
-    def train(self, mode: bool = True) -> "EncoderLearner":
+    def train(self, mode: bool = True) -> EncoderLearner:
         super().train(mode)
         if self.frozen_encoder:
             self.encoder.eval()
@@ -221,7 +230,7 @@ class EncoderLearner(Learner):
         raise NotImplementedError
 
     def predict_batch(self, batch: TaskBatch) -> Prediction:
-        if self.transductive_eval:                 # each task normalized by its own examples
+        if self.transductive_eval:  # each task normalized by its own examples
             return super().predict_batch(batch)
         return self.predict_jointly(batch)
 
@@ -232,8 +241,10 @@ def check_support(support_x: Any, support_y: Any, ways: int | None, task_type: s
     if not isinstance(support_x, Tensor) or not isinstance(support_y, Tensor):
         return
     if support_x.shape[:1] != support_y.shape[:1]:
-        raise ValueError(f"support_x holds {support_x.shape[0] if support_x.dim() else 0} examples but support_y "
-                         f"{support_y.shape[0] if support_y.dim() else 0} labels; give one label per example.")
+        raise ValueError(
+            f"support_x holds {support_x.shape[0] if support_x.dim() else 0} examples but support_y "
+            f"{support_y.shape[0] if support_y.dim() else 0} labels; give one label per example."
+        )
     if support_x.numel() == 0 or support_y.numel() == 0:
         raise ValueError("The support set is empty; adapt needs at least one labelled example (per class).")
     check_finite(support_x, "support_x")
@@ -251,10 +262,12 @@ def check_input_shape(learner: Any, x: Any, what: str) -> None:
         return
     if x.dim() < 4 or tuple(x.shape[-3:]) != tuple(want):
         c, h, w = want
-        raise ValueError(f"{what} has shape {tuple(x.shape)}, but this model takes images of shape [..., {c}, {h}, "
-                         f"{w}] ({c} channel{'s' if c > 1 else ''}, {h}x{w} pixels: its configuration's channels "
-                         f"and image_size). Convert and resize the images first (`fastadapt adapt` does so for "
-                         f"image files).")
+        raise ValueError(
+            f"{what} has shape {tuple(x.shape)}, but this model takes images of shape [..., {c}, {h}, "
+            f"{w}] ({c} channel{'s' if c > 1 else ''}, {h}x{w} pixels: its configuration's channels "
+            f"and image_size). Convert and resize the images first (`fastadapt adapt` does so for "
+            f"image files)."
+        )
 
 
 def guard_queries(predictor: Any, learner: Any = None, support_x: Any = None) -> Any:
@@ -278,7 +291,7 @@ def guard_queries(predictor: Any, learner: Any = None, support_x: Any = None) ->
     try:
         object.__setattr__(predictor, "predict", checked)
     except (AttributeError, TypeError):
-        pass                                    # a predictor with slots keeps its own checks
+        pass  # a predictor with slots keeps its own checks
     return predictor
 
 
@@ -307,16 +320,19 @@ def _model_dtype(learner: Any) -> torch.dtype:
 def _check_float32(learner: Any, x: Any, what: str) -> None:
     """A tensor of the model's floating dtype (float32 for any model built from a configuration)."""
     if not isinstance(x, Tensor):
-        raise InputTypeError(f"{what} must be a torch.Tensor, got {type(x).__name__}; convert it with "
-                             f"torch.as_tensor(...).")
+        raise InputTypeError(
+            f"{what} must be a torch.Tensor, got {type(x).__name__}; convert it with torch.as_tensor(...)."
+        )
     want = _model_dtype(learner)
     if x.dtype != want:
         images = getattr(learner, "input_shape", None) is not None
         convert = "x.float()" if want == torch.float32 else f"x.to({want})"
         hint = f" (uint8 pixels: {convert} / 255)" if images and not (x.is_floating_point() or x.is_complex()) else ""
-        raise InputTypeError(f"{what} has dtype {x.dtype}, but this model takes {str(want).replace('torch.', '')} "
-                             f"{'images with values in [0, 1]' if images else 'values'}; convert it with "
-                             f"{convert}{hint}.")
+        raise InputTypeError(
+            f"{what} has dtype {x.dtype}, but this model takes {str(want).replace('torch.', '')} "
+            f"{'images with values in [0, 1]' if images else 'values'}; convert it with "
+            f"{convert}{hint}."
+        )
 
 
 def check_tensors(learner: Any, support_x: Any, support_y: Any, ways: Any) -> None:
@@ -337,34 +353,45 @@ def check_tensors(learner: Any, support_x: Any, support_y: Any, ways: Any) -> No
         return
     _check_float32(learner, support_x, "support_x")
     if not isinstance(support_y, Tensor):
-        raise InputTypeError(f"support_y must be a torch.Tensor, got {type(support_y).__name__}; convert it with "
-                             f"torch.as_tensor(...).")
+        raise InputTypeError(
+            f"support_y must be a torch.Tensor, got {type(support_y).__name__}; convert it with torch.as_tensor(...)."
+        )
     if learner.task_type == "regression":
         _check_float32(learner, support_y, "support_y")
         if getattr(learner, "scalar_targets", False):
             if support_x.dim() < 2 or support_y.shape != support_x.shape[:-1]:
-                raise ValueError(f"support_x must be [..., N, dim] and support_y [..., N] (one scalar target per "
-                                 f"point), got {tuple(support_x.shape)} and {tuple(support_y.shape)}.")
+                raise ValueError(
+                    f"support_x must be [..., N, dim] and support_y [..., N] (one scalar target per "
+                    f"point), got {tuple(support_x.shape)} and {tuple(support_y.shape)}."
+                )
             return
         if support_x.dim() < 2 or support_y.dim() < 2 or support_x.shape[:-1] != support_y.shape[:-1]:
-            raise ValueError(f"support_x and support_y must be [..., N, dim] with the same leading shape, got "
-                             f"{tuple(support_x.shape)} and {tuple(support_y.shape)}. Add a trailing dimension for "
-                             f"1-D data (x.unsqueeze(-1)).")
+            raise ValueError(
+                f"support_x and support_y must be [..., N, dim] with the same leading shape, got "
+                f"{tuple(support_x.shape)} and {tuple(support_y.shape)}. Add a trailing dimension for "
+                f"1-D data (x.unsqueeze(-1))."
+            )
         dims = getattr(learner, "point_dims", None)
         if dims is not None and (support_x.shape[-1], support_y.shape[-1]) != tuple(dims):
-            raise ValueError(f"support_x and support_y hold points of dimension {support_x.shape[-1]} with targets "
-                             f"of dimension {support_y.shape[-1]}, but this model takes dimension {dims[0]} with "
-                             f"targets of dimension {dims[1]} (shapes [..., N, {dims[0]}] and [..., N, {dims[1]}]).")
+            raise ValueError(
+                f"support_x and support_y hold points of dimension {support_x.shape[-1]} with targets "
+                f"of dimension {support_y.shape[-1]}, but this model takes dimension {dims[0]} with "
+                f"targets of dimension {dims[1]} (shapes [..., N, {dims[0]}] and [..., N, {dims[1]}])."
+            )
         return
     if support_x.shape[:1] != support_y.shape[:1]:
-        return                                  # check_support reports the counts of examples and labels
+        return  # check_support reports the counts of examples and labels
     if support_x.dim() >= 4 and support_y.shape != support_x.shape[:-3]:
-        raise ValueError(f"support_y has shape {tuple(support_y.shape)}, but support_x holds images of shape "
-                         f"{tuple(support_x.shape[-3:])} in leading dimensions {tuple(support_x.shape[:-3])}: give "
-                         f"one class index per image, a tensor of shape {tuple(support_x.shape[:-3])}.")
+        raise ValueError(
+            f"support_y has shape {tuple(support_y.shape)}, but support_x holds images of shape "
+            f"{tuple(support_x.shape[-3:])} in leading dimensions {tuple(support_x.shape[:-3])}: give "
+            f"one class index per image, a tensor of shape {tuple(support_x.shape[:-3])}."
+        )
     if ways is not None and not support_y.is_floating_point() and ways > support_y.numel() > 0:
-        raise ValueError(f"ways={ways} classes, but the support set holds {support_y.numel()} examples: every class "
-                         f"needs at least one. Pass the number of classes the labels 0..ways-1 name.")
+        raise ValueError(
+            f"ways={ways} classes, but the support set holds {support_y.numel()} examples: every class "
+            f"needs at least one. Pass the number of classes the labels 0..ways-1 name."
+        )
 
 
 def check_query_tensor(learner: Any, x: Any, support_x: Any = None) -> None:
@@ -373,12 +400,17 @@ def check_query_tensor(learner: Any, x: Any, support_x: Any = None) -> None:
     if learner is None or not _takes_float_tensors(learner):
         return
     _check_float32(learner, x, "query_x")
-    if learner.task_type == "regression" and isinstance(support_x, Tensor) and (
-            x.dim() != support_x.dim() or x.shape[:-2] != support_x.shape[:-2] or x.shape[-1] != support_x.shape[-1]):
+    if (
+        learner.task_type == "regression"
+        and isinstance(support_x, Tensor)
+        and (x.dim() != support_x.dim() or x.shape[:-2] != support_x.shape[:-2] or x.shape[-1] != support_x.shape[-1])
+    ):
         want = ", ".join([*map(str, support_x.shape[:-2]), "Q", str(support_x.shape[-1])])
-        raise ValueError(f"query_x has shape {tuple(x.shape)}, but the support points have shape "
-                         f"{tuple(support_x.shape)}: give queries of shape ({want}), the same leading dimensions "
-                         f"and point dimension.")
+        raise ValueError(
+            f"query_x has shape {tuple(x.shape)}, but the support points have shape "
+            f"{tuple(support_x.shape)}: give queries of shape ({want}), the same leading dimensions "
+            f"and point dimension."
+        )
 
 
 def count_non_finite(pred: Any) -> int:
@@ -401,18 +433,22 @@ def check_prediction(pred: Any, x: Tensor) -> None:
     bad = count_non_finite(pred)
     if bad:
         big = float(x.abs().max()) if x.numel() else 0.0
-        raise ValueError(f"The prediction holds {bad} NaN or infinite values although the inputs are finite: support "
-                         f"or query values this large (largest |query_x| {big:.3g}) overflow the model's float32 "
-                         f"arithmetic. Give images with values in [0, 1] (regression values of moderate size); if "
-                         f"the inputs are ordinary, check that the model's weights are finite.")
+        raise ValueError(
+            f"The prediction holds {bad} NaN or infinite values although the inputs are finite: support "
+            f"or query values this large (largest |query_x| {big:.3g}) overflow the model's float32 "
+            f"arithmetic. Give images with values in [0, 1] (regression values of moderate size); if "
+            f"the inputs are ordinary, check that the model's weights are finite."
+        )
 
 
 def check_finite(x: Tensor, what: str = "support_x") -> None:
     """Refuse NaN/Inf inputs with a message instead of silently producing NaN predictions."""
     if x.is_floating_point() and not torch.isfinite(x).all():
         n = int((~torch.isfinite(x)).sum())
-        raise ValueError(f"{what} contains {n} NaN or Inf values; clean the data before "
-                         f"{'predicting' if what.startswith('query') else 'adapting'}.")
+        raise ValueError(
+            f"{what} contains {n} NaN or Inf values; clean the data before "
+            f"{'predicting' if what.startswith('query') else 'adapting'}."
+        )
 
 
 def check_labels(support_y: Tensor, ways: int | None) -> int:
@@ -424,8 +460,9 @@ def check_labels(support_y: Tensor, ways: int | None) -> int:
     elif int(ways) < 1:
         raise ValueError(f"ways must be a positive integer (the number of classes in the support set), got {ways!r}.")
     if support_y.numel() and (int(support_y.min()) < 0 or int(support_y.max()) >= ways):
-        raise ValueError(f"Support labels must lie in 0..{ways - 1}, got range "
-                         f"{int(support_y.min())}..{int(support_y.max())}.")
+        raise ValueError(
+            f"Support labels must lie in 0..{ways - 1}, got range {int(support_y.min())}..{int(support_y.max())}."
+        )
     return ways
 
 
@@ -433,6 +470,12 @@ def backbone_spec(cfg: dict[str, Any]) -> BackboneSpec:
     """The encoder a configuration asks for (``backbone``, ``channels``, ``hidden``, ``image_size``, ``input_mean`` /
     ``input_std``, ``drop_block``): the one place learners' factories read it from."""
     mean, std = cfg.get("input_mean") or None, cfg.get("input_std") or None
-    return BackboneSpec(cfg.get("backbone", "conv4"), cfg.get("channels", 1), cfg.get("hidden", 64),
-                        cfg.get("image_size", 28), None if mean is None else tuple(mean),
-                        None if std is None else tuple(std), cfg.get("drop_block", 0.0))
+    return BackboneSpec(
+        cfg.get("backbone", "conv4"),
+        cfg.get("channels", 1),
+        cfg.get("hidden", 64),
+        cfg.get("image_size", 28),
+        None if mean is None else tuple(mean),
+        None if std is None else tuple(std),
+        cfg.get("drop_block", 0.0),
+    )

@@ -1,6 +1,7 @@
 """The baseline users pick first: supervised pre-training on all meta-train classes, then a head fitted on each
 support set. Chen et al. (2019, "A Closer Look at Few-shot Classification": Baseline and Baseline++) and Tian et al.
 (2020, "Rethinking Few-Shot Image Classification: a Good Embedding Is All You Need", RFS)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ TEST_HEADS = ("prototype", "logistic")
 class HeadPredictor:
     """A task adapted by the baseline: a linear head on normalized features."""
 
-    learner: "PretrainedBaseline"
+    learner: PretrainedBaseline
     weight: Tensor
     bias: Tensor
 
@@ -43,12 +44,20 @@ class PretrainedBaseline(EncoderLearner):
 
     global_labels = True
 
-    def __init__(self, encoder: nn.Module, features: int, num_classes: int, head: str = "linear",
-                 test_head: str = "prototype", scale: float = 10.0) -> None:
+    def __init__(
+        self,
+        encoder: nn.Module,
+        features: int,
+        num_classes: int,
+        head: str = "linear",
+        test_head: str = "prototype",
+        scale: float = 10.0,
+    ) -> None:
         super().__init__()
         if head not in HEADS or test_head not in TEST_HEADS:
-            raise ValueError(f"head must be one of {HEADS} and test_head one of {TEST_HEADS}, got {head!r} / "
-                             f"{test_head!r}.")
+            raise ValueError(
+                f"head must be one of {HEADS} and test_head one of {TEST_HEADS}, got {head!r} / {test_head!r}."
+            )
         if num_classes < 2:
             raise ValueError(f"Pre-training needs at least 2 classes, got num_classes={num_classes}.")
         self.encoder = encoder.to(memory_format=torch.channels_last)
@@ -65,8 +74,10 @@ class PretrainedBaseline(EncoderLearner):
         x = torch.cat([batch.support_x, batch.query_x], dim=1)
         y = torch.cat([batch.support_y, batch.query_y], dim=1).reshape(-1)
         if int(y.max()) >= self.classifier.out_features:
-            raise ValueError(f"Label {int(y.max())} is outside the classifier's {self.classifier.out_features} "
-                             f"classes; set baseline_classes to the number of training classes.")
+            raise ValueError(
+                f"Label {int(y.max())} is outside the classifier's {self.classifier.out_features} "
+                f"classes; set baseline_classes to the number of training classes."
+            )
         logits = self.train_logits(self.embed(x).flatten(0, -2))
         loss = F.cross_entropy(logits, y)
         return loss, {"loss": loss.item(), "acc": (logits.argmax(-1) == y).float().mean().item()}
@@ -89,8 +100,13 @@ class PretrainedBaseline(EncoderLearner):
         return Prediction(logits=normalize_features(query) @ w.transpose(-1, -2) + b.unsqueeze(-2))
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "PretrainedBaseline":
+    def from_config(cls, cfg: dict[str, Any]) -> PretrainedBaseline:
         spec = backbone_spec(cfg)
-        return cls(spec.build(), spec.features, cfg.get("baseline_classes", cfg["train_ways"]),
-                   cfg.get("baseline_head", "linear"), cfg.get("baseline_test_head", "prototype"),
-                   cfg.get("baseline_scale", 10.0))
+        return cls(
+            spec.build(),
+            spec.features,
+            cfg.get("baseline_classes", cfg["train_ways"]),
+            cfg.get("baseline_head", "linear"),
+            cfg.get("baseline_test_head", "prototype"),
+            cfg.get("baseline_scale", 10.0),
+        )

@@ -7,6 +7,7 @@ Garnelo et al.'s code; the floor caps the log-likelihood per point at ``-log(m) 
 Trained by maximum likelihood of the targets; as in the paper the context points are decoded too
 (``train_on_context``). ``adapt`` is one forward pass of the encoder.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,16 +36,20 @@ def check_layers(encoder_layers: int, decoder_layers: int) -> None:
     """An encoder of at least one layer (its output is the ``hidden``-wide representation) and a decoder of zero or
     more hidden layers (np_encoder_layers, np_decoder_layers)."""
     if encoder_layers < 1 or decoder_layers < 0:
-        raise ValueError(f"encoder_layers must be >= 1 and decoder_layers >= 0 (np_encoder_layers, np_decoder_layers), "
-                         f"got {encoder_layers} and {decoder_layers}.")
+        raise ValueError(
+            f"encoder_layers must be >= 1 and decoder_layers >= 0 (np_encoder_layers, np_decoder_layers), "
+            f"got {encoder_layers} and {decoder_layers}."
+        )
 
 
 def check_regression_set(x: Tensor, y: Tensor, what: str) -> None:
     """Context/target tensors must be ``[..., N, dx]`` and ``[..., N, dy]`` with ``N >= 1``."""
     if x.dim() < 2 or y.dim() < 2 or x.shape[:-1] != y.shape[:-1]:
-        raise ValueError(f"{what} x and y must be [..., N, dim] with the same leading shape, got "
-                         f"{tuple(x.shape)} and {tuple(y.shape)}. Add a trailing dimension for 1-D data "
-                         f"(x.unsqueeze(-1)).")
+        raise ValueError(
+            f"{what} x and y must be [..., N, dim] with the same leading shape, got "
+            f"{tuple(x.shape)} and {tuple(y.shape)}. Add a trailing dimension for 1-D data "
+            f"(x.unsqueeze(-1))."
+        )
     if x.shape[-2] == 0:
         raise ValueError(f"{what} set is empty; a neural process needs at least one context point.")
 
@@ -65,12 +70,12 @@ def targets_with_context(batch: TaskBatch, train_on_context: bool) -> tuple[Tens
 class CNPPredictor:
     """A task adapted by a CNP: its aggregated representation ``r``."""
 
-    learner: "CNP"
+    learner: CNP
     r: Tensor
 
     def predict(self, x: Tensor) -> Prediction:
         mean, std = self.learner.decode(self.r, x)
-        return Prediction(mean=mean, var=std ** 2)
+        return Prediction(mean=mean, var=std**2)
 
 
 @METHODS.register("cnp")
@@ -80,13 +85,21 @@ class CNP(Learner):
 
     task_type = "regression"
 
-    def __init__(self, x_dim: int = 1, y_dim: int = 1, hidden: int = 128, encoder_layers: int = 4,
-                 decoder_layers: int = 2, train_on_context: bool = True, min_std: float = 0.1) -> None:
+    def __init__(
+        self,
+        x_dim: int = 1,
+        y_dim: int = 1,
+        hidden: int = 128,
+        encoder_layers: int = 4,
+        decoder_layers: int = 2,
+        train_on_context: bool = True,
+        min_std: float = 0.1,
+    ) -> None:
         super().__init__()
         if not 0 < min_std < 1:
             raise ValueError(f"min_std (the predictive standard deviation floor) must lie in (0, 1), got {min_std}.")
         check_layers(encoder_layers, decoder_layers)
-        self.point_dims = (x_dim, y_dim)            # adapt refuses points of other dimensions (base.check_tensors)
+        self.point_dims = (x_dim, y_dim)  # adapt refuses points of other dimensions (base.check_tensors)
         self.encoder = mlp([x_dim + y_dim] + [hidden] * encoder_layers)
         self.decoder = mlp([hidden + x_dim] + [hidden] * decoder_layers + [2 * y_dim])
         self.train_on_context, self.min_std = train_on_context, min_std
@@ -123,7 +136,13 @@ class CNP(Learner):
         return gaussian_log_prob(mean, std, batch.query_y).flatten(1).mean(-1)
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "CNP":
-        return cls(cfg.get("x_dim", 1), cfg.get("y_dim", 1), cfg.get("np_hidden", 128),
-                   cfg.get("np_encoder_layers", 4), cfg.get("np_decoder_layers", 2),
-                   train_on_context=cfg.get("train_on_context", True), min_std=cfg.get("np_min_std", 0.1))
+    def from_config(cls, cfg: dict[str, Any]) -> CNP:
+        return cls(
+            cfg.get("x_dim", 1),
+            cfg.get("y_dim", 1),
+            cfg.get("np_hidden", 128),
+            cfg.get("np_encoder_layers", 4),
+            cfg.get("np_decoder_layers", 2),
+            train_on_context=cfg.get("train_on_context", True),
+            min_std=cfg.get("np_min_std", 0.1),
+        )

@@ -2,6 +2,7 @@
 fine-tune" (Hu, Li, Stühmer, Kim & Hospedales 2022, P>M>F). Before adapting, a copy of the learner's encoder takes a few
 gradient steps on pseudo-tasks made from the support set alone: one augmented view of the support images serves as
 the support set, another as the queries, scored by the learner's own prediction rule."""
+
 from __future__ import annotations
 
 import copy
@@ -22,8 +23,9 @@ class SupportFineTuning(Learner):
     def __init__(self, learner: EncoderLearner, steps: int = 20, lr: float = 1e-4, seed: int = 0) -> None:
         super().__init__()
         if not isinstance(learner, EncoderLearner):
-            raise ValueError(f"Support-set fine-tuning needs a learner over an image encoder, not "
-                             f"{type(learner).__name__}.")
+            raise ValueError(
+                f"Support-set fine-tuning needs a learner over an image encoder, not {type(learner).__name__}."
+            )
         if steps < 1 or lr <= 0:
             raise ValueError(f"Fine-tuning needs steps >= 1 and lr > 0, got steps={steps}, lr={lr}.")
         self.learner, self.steps, self.lr, self.seed = learner, steps, lr, seed

@@ -1,5 +1,6 @@
 """Heads on embedded support sets, shared by the metric and pre-training learners: class means, the power transform,
 L2 normalization and a logistic-regression head fitted per task."""
+
 from __future__ import annotations
 
 import torch
@@ -9,8 +10,8 @@ from torch import Tensor
 
 def class_means(z: Tensor, y: Tensor, ways: int) -> Tensor:
     """Mean embedding per class: ``z [..., S, D]``, ``y [..., S]`` -> ``[..., ways, D]``."""
-    onehot = F.one_hot(y.long(), ways).to(z.dtype)                       # [..., S, N]
-    counts = onehot.sum(-2).clamp_min(1).unsqueeze(-1)                  # [..., N, 1]
+    onehot = F.one_hot(y.long(), ways).to(z.dtype)  # [..., S, N]
+    counts = onehot.sum(-2).clamp_min(1).unsqueeze(-1)  # [..., N, 1]
     return onehot.transpose(-1, -2) @ z / counts
 
 
@@ -27,8 +28,9 @@ def normalize_features(z: Tensor) -> Tensor:
     return F.normalize(z, dim=-1)
 
 
-def fit_logistic(z: Tensor, y: Tensor, ways: int, steps: int = 100, lr: float = 0.5, weight_decay: float = 5e-4,
-                 scale: float = 10.0) -> tuple[Tensor, Tensor]:
+def fit_logistic(
+    z: Tensor, y: Tensor, ways: int, steps: int = 100, lr: float = 0.5, weight_decay: float = 5e-4, scale: float = 10.0
+) -> tuple[Tensor, Tensor]:
     """Multinomial logistic regression on features ``z [..., S, D]`` (any leading task dims, fitted jointly and
     independently per task) by full-batch Adam from the class means: weights ``[..., N, D]`` and biases ``[..., N]``.
     RFS fits scikit-learn's LogisticRegression on the support features; this is the same model, batched on tensors."""
@@ -41,7 +43,8 @@ def fit_logistic(z: Tensor, y: Tensor, ways: int, steps: int = 100, lr: float = 
         for _ in range(steps):
             logits = z @ w.transpose(-1, -2) + b.unsqueeze(-2)
             loss = F.cross_entropy(logits.reshape(-1, ways), target) + weight_decay * w.square().sum() / max(
-                1, w[..., 0, 0].numel())
+                1, w[..., 0, 0].numel()
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -5,6 +5,7 @@ support set produces the final classifier layer of the task, and optionally a lo
 feature layer in front of it. Adaptation is one forward pass; `HyperPredictor.export()` returns the
 generated classifier as a plain ``nn.Module`` for deployment.
 """
+
 from __future__ import annotations
 
 import copy
@@ -43,7 +44,7 @@ def apply_generated(z: Tensor, w: GeneratedWeights) -> Tensor:
 class HyperPredictor:
     """A task adapted by the hypernetwork: the embedding network plus generated layers."""
 
-    learner: "HyperNet"
+    learner: HyperNet
     weights: GeneratedWeights
 
     def predict(self, x: Tensor) -> Prediction:
@@ -91,7 +92,7 @@ class HyperNet(Learner):
     applied to all embeddings first. BatchNorm in the encoder follows the module mode, as in ProtoNet.
     """
 
-    supports_precision = ("fp32", "bf16", "fp16")   # the encoder runs under autocast (nn.episodic.embed)
+    supports_precision = ("fp32", "bf16", "fp16")  # the encoder runs under autocast (nn.episodic.embed)
 
     def __init__(self, encoder: nn.Module | None = None, dim: int = 64, set_hidden: int = 256, rank: int = 0) -> None:
         super().__init__()
@@ -110,10 +111,12 @@ class HyperNet(Learner):
     def generate(self, z: Tensor, y: Tensor, ways: int) -> GeneratedWeights:
         """Weights for support embeddings ``z [..., S, D]`` with labels ``y [..., S]``."""
         if z.shape[-1] != self.dim:
-            raise ValueError(f"The encoder gives {z.shape[-1]} features but the hypernetwork expects "
-                             f"{self.dim}; set dim to the encoder's output size.")
-        codes = class_means(F.relu(self.rho(z)), y, ways)                  # [..., N, H]
-        context = codes.mean(-2, keepdim=True)                             # [..., 1, H]
+            raise ValueError(
+                f"The encoder gives {z.shape[-1]} features but the hypernetwork expects "
+                f"{self.dim}; set dim to the encoder's output size."
+            )
+        codes = class_means(F.relu(self.rho(z)), y, ways)  # [..., N, H]
+        context = codes.mean(-2, keepdim=True)  # [..., 1, H]
         feature = None
         if self.rank:
             uv = self.low_rank(context.squeeze(-2)).view(*z.shape[:-2], 2, self.dim, self.rank)
@@ -133,7 +136,8 @@ class HyperNet(Learner):
         return Prediction(logits=apply_generated(z[:, s:], self.generate(z[:, :s], batch.support_y, batch.ways)))
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "HyperNet":
+    def from_config(cls, cfg: dict[str, Any]) -> HyperNet:
         spec = backbone_spec(cfg)
-        return cls(spec.build(), dim=spec.features, set_hidden=cfg.get("hyper_hidden", 256),
-                   rank=cfg.get("hyper_rank", 0))
+        return cls(
+            spec.build(), dim=spec.features, set_hidden=cfg.get("hyper_hidden", 256), rank=cfg.get("hyper_rank", 0)
+        )

@@ -14,11 +14,13 @@ embedding is concatenated instead (``[W_x f(x_i), e(y_i)]``, as CAML does, Fifty
 label live in separate coordinates and attention can compare inputs without label terms mixed in.
 
 The attention mask is causal: ``P_i`` sees ``P_1..P_i``; the probe ``Z_i`` sees ``P_1..P_{i-1}`` and itself
-(it predicts ``y_i`` from the first ``i-1`` examples, Garg's loss at every prefix length); a query ``Q_j`` sees all of ``P`` and itself,
+(it predicts ``y_i`` from the first ``i-1`` examples, Garg's loss at every prefix length); a query ``Q_j`` sees all of
+``P`` and itself,
 never another query, so predictions are per query (non-transductive) and never see later tokens.
 Classification uses label tokens ``e(y)`` over ``max_ways`` classes and reads logits from a linear head;
 labels are permuted per training episode (Kirsch 2022) so the mapping must be inferred from the context.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -40,8 +42,8 @@ def icl_mask(context: int, probes: int, queries: int, device: torch.device | Non
     allow = torch.zeros(t, t, dtype=torch.bool, device=device)
     allow[:s, :s] = torch.ones(s, s, dtype=torch.bool, device=device).tril()
     if p:
-        allow[s:s + p, :s] = torch.ones(p, s, dtype=torch.bool, device=device).tril(-1)
-    allow[s + p:, :s] = True
+        allow[s : s + p, :s] = torch.ones(p, s, dtype=torch.bool, device=device).tril(-1)
+    allow[s + p :, :s] = True
     idx = torch.arange(s, t, device=device)
     allow[idx, idx] = True
     return allow
@@ -51,7 +53,7 @@ def permute_labels(batch: TaskBatch, generator: torch.Generator | None = None) -
     """A random label permutation per episode, applied to support and query alike, and a random order
     of the support examples (Kirsch 2022): class identities carry no information across episodes."""
     b, n = len(batch), batch.ways
-    perm = torch.rand(b, n, generator=generator).argsort(-1).to(batch.support_y.device)     # [B, N]
+    perm = torch.rand(b, n, generator=generator).argsort(-1).to(batch.support_y.device)  # [B, N]
     order = torch.rand(b, batch.support_y.shape[1], generator=generator).argsort(-1).to(batch.support_y.device)
     sy = perm.gather(1, batch.support_y.long()).gather(1, order)
     sx = batch.support_x[torch.arange(b, device=order.device).unsqueeze(1), order]
@@ -64,7 +66,7 @@ def random_rotation(batch: TaskBatch, generator: torch.Generator | None = None) 
     position in feature space, e.g. which intents the training set held) carry over across episodes."""
     b, d = len(batch), batch.support_x.shape[-1]
     q, r = torch.linalg.qr(torch.randn(b, d, d, generator=generator))
-    q = (q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)).to(batch.support_x)   # Haar-uniform
+    q = (q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)).to(batch.support_x)  # Haar-uniform
     return replace(batch, support_x=batch.support_x @ q, query_x=batch.query_x @ q)
 
 
@@ -87,7 +89,7 @@ class MLPEmbed(nn.Module):
 class ContextPredictor:
     """A task "adapted" in context: the stored support set, read again for every prediction."""
 
-    learner: "ICLTransformer"
+    learner: ICLTransformer
     support_x: Tensor
     support_y: Tensor
     ways: int | None
@@ -110,27 +112,42 @@ class ICLTransformer(Learner):
     embeddings of that size (the transformer's width is then ``dim + label_dim``).
     """
 
-    def __init__(self, embedder: nn.Module, feat_dim: int, max_ways: int = 5, dim: int = 128, layers: int = 4,
-                 heads: int = 4, dropout: float = 0.0, prefix_loss: bool = False, permute: bool = True,
-                 rotate: bool = False, label_dim: int = 0, init: str = "default", nn_scale: float = 10.0) -> None:
+    def __init__(
+        self,
+        embedder: nn.Module,
+        feat_dim: int,
+        max_ways: int = 5,
+        dim: int = 128,
+        layers: int = 4,
+        heads: int = 4,
+        dropout: float = 0.0,
+        prefix_loss: bool = False,
+        permute: bool = True,
+        rotate: bool = False,
+        label_dim: int = 0,
+        init: str = "default",
+        nn_scale: float = 10.0,
+    ) -> None:
         super().__init__()
         if label_dim < 0 or (label_dim and max_ways <= 0):
-            raise ValueError(f"icl_label_dim must be 0 or, for classification, positive; got {label_dim} "
-                             f"with max_ways={max_ways}.")
+            raise ValueError(
+                f"icl_label_dim must be 0 or, for classification, positive; got {label_dim} with max_ways={max_ways}."
+            )
         width = dim + label_dim
         if width % heads:
-            raise ValueError(f"The transformer width icl_dim + icl_label_dim ({width}) must be divisible by "
-                             f"icl_heads ({heads}).")
+            raise ValueError(
+                f"The transformer width icl_dim + icl_label_dim ({width}) must be divisible by icl_heads ({heads})."
+            )
         self.embedder, self.max_ways, self.prefix_loss, self.permute = embedder, max_ways, prefix_loss, permute
         self.rotate, self.label_dim = rotate, label_dim
         self.task_type = "classification" if max_ways > 0 else "regression"
-        self.scalar_targets = max_ways <= 0     # regression targets are scalars: y is [..., N], not [..., N, 1]
+        self.scalar_targets = max_ways <= 0  # regression targets are scalars: y is [..., N], not [..., N, 1]
         self.x_proj = nn.Linear(feat_dim, dim)
         # Classification: LayerNorm puts input features on the scale of the label embeddings (unit-norm sentence
         # embeddings would otherwise be swamped by them). Regression keeps |x|, which the target depends on.
         self.x_norm = nn.LayerNorm(dim) if max_ways > 0 else nn.Identity()
         if max_ways > 0:
-            self.y_emb = nn.Embedding(max_ways + 1, label_dim or dim)   # index max_ways: the unknown label
+            self.y_emb = nn.Embedding(max_ways + 1, label_dim or dim)  # index max_ways: the unknown label
             # Logits read against the label embeddings themselves (tied, as an LM ties its output layer):
             # attending to the right context pair already yields the right logit, which shortens the loss
             # plateau of in-context classification (Kirsch 2022).
@@ -139,8 +156,9 @@ class ICLTransformer(Learner):
             self.y_proj = nn.Linear(1, dim)
             self.unknown = nn.Parameter(torch.zeros(dim))
             self.head = nn.Linear(dim, 1)
-        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout, activation="gelu", batch_first=True,
-                                           norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            width, heads, 4 * width, dropout, activation="gelu", batch_first=True, norm_first=True
+        )
         self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(width)
         if init == "nn":
@@ -164,28 +182,30 @@ class ICLTransformer(Learner):
         width, att = dim + lab, layers[0].self_attn
         hd = att.head_dim
         if not lab or hd < dim + 1 or self.max_ways + 1 > lab:
-            raise ValueError(f"icl_init='nn' needs icl_label_dim >= icl_max_ways + 1 ({self.max_ways + 1}) and "
-                             f"attention heads of width >= icl_dim + 1 (icl_dim={dim}, head width {hd}): use "
-                             f"icl_heads=1 or a smaller icl_dim.")
-        if self.x_proj.in_features == dim:              # identity: cosine geometry of the inputs kept exactly
+            raise ValueError(
+                f"icl_init='nn' needs icl_label_dim >= icl_max_ways + 1 ({self.max_ways + 1}) and "
+                f"attention heads of width >= icl_dim + 1 (icl_dim={dim}, head width {hd}): use "
+                f"icl_heads=1 or a smaller icl_dim."
+            )
+        if self.x_proj.in_features == dim:  # identity: cosine geometry of the inputs kept exactly
             self.x_proj.weight.copy_(torch.eye(dim))
             self.x_proj.bias.zero_()
-        emb = torch.linalg.qr(torch.randn(lab, self.max_ways + 1))[0].t() * lab ** 0.5   # orthogonal labels
+        emb = torch.linalg.qr(torch.randn(lab, self.max_ways + 1))[0].t() * lab**0.5  # orthogonal labels
         self.y_emb.weight.copy_(emb)
-        for blk in layers:                              # residual identities: zero output weights
+        for blk in layers:  # residual identities: zero output weights
             for lin in (blk.self_attn.out_proj, blk.linear2):
                 lin.weight.zero_()
                 lin.bias.zero_()
         w, b = att.in_proj_weight, att.in_proj_bias
         w.zero_()
         b.zero_()
-        alpha = (scale * hd ** 0.5 / dim) ** 0.5       # q.k / sqrt(hd) = scale * cos(x_q, x_k) for |x|^2 = dim
-        w[:dim, :dim] = torch.eye(dim) * alpha          # query: its input coordinates
-        w[width:width + dim, :dim] = torch.eye(dim) * alpha   # key: the same
+        alpha = (scale * hd**0.5 / dim) ** 0.5  # q.k / sqrt(hd) = scale * cos(x_q, x_k) for |x|^2 = dim
+        w[:dim, :dim] = torch.eye(dim) * alpha  # query: its input coordinates
+        w[width : width + dim, :dim] = torch.eye(dim) * alpha  # key: the same
         unknown = emb[self.max_ways] / emb[self.max_ways].norm()
-        b[dim] = 1.0                                   # a constant query coordinate meets a key coordinate that is
-        w[width + dim, dim:] = -4 * scale * hd ** 0.5 * unknown / lab ** 0.5   # large for unknown-label tokens
-        w[2 * width + dim:3 * width, dim:] = torch.eye(lab)                   # values: label coordinates
+        b[dim] = 1.0  # a constant query coordinate meets a key coordinate that is
+        w[width + dim, dim:] = -4 * scale * hd**0.5 * unknown / lab**0.5  # large for unknown-label tokens
+        w[2 * width + dim : 3 * width, dim:] = torch.eye(lab)  # values: label coordinates
         att.out_proj.weight[dim:, dim:] = torch.eye(lab)
         self.head.weight.zero_()
         self.head.bias.zero_()
@@ -208,15 +228,18 @@ class ICLTransformer(Learner):
             return self.unknown.expand(*shape, -1)
         return self.y_proj(y.unsqueeze(-1).to(self.unknown.dtype))
 
-    def forward(self, support_x: Tensor, support_y: Tensor, query_x: Tensor, ways: int | None = None,
-                probes: bool = False) -> dict[str, Tensor]:
+    def forward(
+        self, support_x: Tensor, support_y: Tensor, query_x: Tensor, ways: int | None = None, probes: bool = False
+    ) -> dict[str, Tensor]:
         """Predictions for ``query_x [B, M, ...]`` given context ``[B, S, ...]`` (``S`` may be 0). With
         ``probes`` also returns ``probe_*``: the prediction of each support label from the examples before it."""
         if self.max_ways > 0:
             ways = check_labels(support_y.reshape(-1), ways) if ways is None else ways
             if ways > self.max_ways:
-                raise ValueError(f"This in-context learner reads at most {self.max_ways} classes (icl_max_ways), "
-                                 f"got a {ways}-way task. Train one with icl_max_ways >= {ways}.")
+                raise ValueError(
+                    f"This in-context learner reads at most {self.max_ways} classes (icl_max_ways), "
+                    f"got a {ways}-way task. Train one with icl_max_ways >= {ways}."
+                )
         b, s, m = support_x.shape[0], support_x.shape[1], query_x.shape[1]
         dev = query_x.device
         fs, fq = self.features(support_x, 2), self.features(query_x, 2)
@@ -234,7 +257,7 @@ class ICLTransformer(Learner):
         h = torch.cat(toks, 1)
         allow = icl_mask(s, p, m, dev)
         h = self.norm(self.blocks(h, mask=~allow))
-        out = self.head(h[:, s:])                                        # probes and queries
+        out = self.head(h[:, s:])  # probes and queries
         if self.max_ways > 0:
             out = out @ self.y_emb.weight[:ways].t() / out.shape[-1] ** 0.5
             res = {"logits": out[:, p:]}
@@ -251,6 +274,7 @@ class ICLTransformer(Learner):
         if not getattr(self.embedder, "loads_pretrained", False):
             return []
         from ..text.encoder import frozen_state_keys
+
         return frozen_state_keys(self, "embedder.")
 
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> ContextPredictor:
@@ -280,28 +304,41 @@ class ICLTransformer(Learner):
         return loss, metrics
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "ICLTransformer":
+    def from_config(cls, cfg: dict[str, Any]) -> ICLTransformer:
         kind = cfg.get("icl_embedder", "conv4")
-        if kind in ("conv4", "backbone"):      # "backbone": the config's image backbone (conv4 by default)
+        if kind in ("conv4", "backbone"):  # "backbone": the config's image backbone (conv4 by default)
             spec = backbone_spec(cfg)
             embedder, feat = spec.build(), spec.features
         elif kind == "mlp":
             embedder = MLPEmbed(cfg["input_dim"], cfg.get("icl_dim", 128), cfg.get("icl_embed_layers", 1))
             feat = embedder.out_dim
-        elif kind == "minilm":          # token ids in; the encoder's top layers train with the transformer
+        elif kind == "minilm":  # token ids in; the encoder's top layers train with the transformer
             from ..text.encoder import SentenceEncoder
+
             if cfg.get("icl_rotate", False):
-                raise ValueError("icl_rotate rotates vector inputs; it does not apply to token ids "
-                                 "(icl_embedder='minilm'). Set icl_rotate=false.")
+                raise ValueError(
+                    "icl_rotate rotates vector inputs; it does not apply to token ids "
+                    "(icl_embedder='minilm'). Set icl_rotate=false."
+                )
             embedder = SentenceEncoder(trainable_layers=cfg.get("finetune_layers", 2))
             feat = embedder.dim
         else:
-            raise ValueError(f"icl_embedder must be 'conv4' (images), 'mlp' (vectors) or 'minilm' (token ids), "
-                             f"got {kind!r}.")
+            raise ValueError(
+                f"icl_embedder must be 'conv4' (images), 'mlp' (vectors) or 'minilm' (token ids), got {kind!r}."
+            )
         regression = cfg.get("dataset") == "linreg"
-        return cls(embedder, feat, max_ways=0 if regression else cfg.get("icl_max_ways", cfg["ways"]),
-                   dim=cfg.get("icl_dim", 128), layers=cfg.get("icl_layers", 4), heads=cfg.get("icl_heads", 4),
-                   dropout=cfg.get("icl_dropout", 0.0), prefix_loss=cfg.get("icl_prefix_loss", regression),
-                   permute=cfg.get("icl_permute", True), rotate=cfg.get("icl_rotate", False),
-                   label_dim=cfg.get("icl_label_dim", 0), init=cfg.get("icl_init", "default"),
-                   nn_scale=cfg.get("icl_nn_scale", 10.0))
+        return cls(
+            embedder,
+            feat,
+            max_ways=0 if regression else cfg.get("icl_max_ways", cfg["ways"]),
+            dim=cfg.get("icl_dim", 128),
+            layers=cfg.get("icl_layers", 4),
+            heads=cfg.get("icl_heads", 4),
+            dropout=cfg.get("icl_dropout", 0.0),
+            prefix_loss=cfg.get("icl_prefix_loss", regression),
+            permute=cfg.get("icl_permute", True),
+            rotate=cfg.get("icl_rotate", False),
+            label_dim=cfg.get("icl_label_dim", 0),
+            init=cfg.get("icl_init", "default"),
+            nn_scale=cfg.get("icl_nn_scale", 10.0),
+        )

@@ -15,6 +15,7 @@ budget. The LSTM needs about ``max_ways * embed`` cells to hold one summary per 
 scores a query by the cosine between its embedding and each generated class weight, times a learned scale
 (Gidaris & Komodakis, 2018), so the norms of the generated weights do not decide the class.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,19 +41,19 @@ def lstm_final_state(lstm: nn.LSTM, x: Tensor) -> tuple[Tensor, Tensor]:
     ``lstm(x)``, but for the short support sequences read here (batch 1 at adaptation) about half the time
     of the fused oneDNN kernel on CPU, which pays a fixed cost of ~0.5 ms a call."""
     if lstm.num_layers != 1 or lstm.bidirectional or not lstm.batch_first or lstm.proj_size:
-        raise ValueError("lstm_final_state takes a one-layer, unidirectional, batch-first nn.LSTM without "
-                         "projection.")
+        raise ValueError("lstm_final_state takes a one-layer, unidirectional, batch-first nn.LSTM without projection.")
     b, s, _ = x.shape
     hidden = lstm.hidden_size
     if s == 0:
         raise ValueError("lstm_final_state needs a sequence of at least one step (the support set is empty).")
-    gates_x = torch.addmm(lstm.bias_ih_l0 + lstm.bias_hh_l0, x.reshape(b * s, -1),
-                          lstm.weight_ih_l0.t()).view(b, s, 4 * hidden)
+    gates_x = torch.addmm(lstm.bias_ih_l0 + lstm.bias_hh_l0, x.reshape(b * s, -1), lstm.weight_ih_l0.t()).view(
+        b, s, 4 * hidden
+    )
     h = c = None
-    for t in range(s):   # step 0 starts from h = c = 0: no recurrent product, no forget term
+    for t in range(s):  # step 0 starts from h = c = 0: no recurrent product, no forget term
         gates = gates_x[:, t] if h is None else torch.addmm(gates_x[:, t], h, lstm.weight_hh_l0.t())
-        i, f, _, o = gates.sigmoid().chunk(4, -1)    # one sigmoid for all gates; g is the tanh block
-        g = gates[:, 2 * hidden:3 * hidden].tanh()
+        i, f, _, o = gates.sigmoid().chunk(4, -1)  # one sigmoid for all gates; g is the tanh block
+        g = gates[:, 2 * hidden : 3 * hidden].tanh()
         c = i * g if c is None else f * c + i * g
         h = o * torch.tanh(c)
     return h, c
@@ -62,7 +63,7 @@ def lstm_final_state(lstm: nn.LSTM, x: Tensor) -> tuple[Tensor, Tensor]:
 class RecurrentPredictor:
     """A task adapted by the LSTM learner: generated classifier ``weight [..., N, d]``, ``bias [..., N]``."""
 
-    learner: "LSTMLearner"
+    learner: LSTMLearner
     weight: Tensor
     bias: Tensor
 
@@ -78,16 +79,25 @@ class LSTMLearner(Learner):
     BatchNorm in the encoder follows the module mode, as in ProtoNet.
     """
 
-    supports_precision = ("fp32", "bf16", "fp16")   # the encoder runs under autocast (nn.episodic.embed)
+    supports_precision = ("fp32", "bf16", "fp16")  # the encoder runs under autocast (nn.episodic.embed)
 
-    def __init__(self, encoder: nn.Module | None = None, feat: int = 64, embed: int = 64, hidden: int = 256,
-                 max_ways: int = 5, shuffle_support: bool = True, binding: str = "outer",
-                 recurrent_lr_scale: float = 1.0, readout: str = "dot") -> None:
+    def __init__(
+        self,
+        encoder: nn.Module | None = None,
+        feat: int = 64,
+        embed: int = 64,
+        hidden: int = 256,
+        max_ways: int = 5,
+        shuffle_support: bool = True,
+        binding: str = "outer",
+        recurrent_lr_scale: float = 1.0,
+        readout: str = "dot",
+    ) -> None:
         super().__init__()
         if readout not in READOUTS:
             raise ValueError(f"readout (lstm_readout) must be one of {READOUTS}, got {readout!r}.")
         self.readout_kind = readout
-        if readout == "cosine":      # cosine classifier with a learned scale (Gidaris & Komodakis, 2018)
+        if readout == "cosine":  # cosine classifier with a learned scale (Gidaris & Komodakis, 2018)
             self.cosine_scale = nn.Parameter(torch.tensor(10.0))
         if recurrent_lr_scale <= 0:
             raise ValueError(f"recurrent_lr_scale (lstm_lr_scale) must be positive, got {recurrent_lr_scale}.")
@@ -100,8 +110,8 @@ class LSTMLearner(Learner):
         extra = max_ways * embed if binding == "outer" else 0
         self.lstm = nn.LSTM(embed + max_ways + extra, hidden, batch_first=True)
         self.readout = nn.Linear(2 * hidden, max_ways * (embed + 1))
-        with torch.no_grad():   # forget-gate bias (Gers et al., 2000): remember the support by default
-            self.lstm.bias_ih_l0[hidden:2 * hidden].fill_(1.0)
+        with torch.no_grad():  # forget-gate bias (Gers et al., 2000): remember the support by default
+            self.lstm.bias_ih_l0[hidden : 2 * hidden].fill_(1.0)
         if binding == "outer" and hidden >= max_ways * embed:
             self._init_filing()
 
@@ -114,24 +124,26 @@ class LSTMLearner(Learner):
         as a cosine prototype classifier on the same features) that meta-training then reshapes."""
         n, d, h = self.max_ways, self.embed_dim, self.lstm.hidden_size
         cells = torch.arange(n * d)
-        for gate in (0, 1, 2):   # input, forget, candidate of the filing cells: no random inputs, which would
-            self.lstm.weight_ih_l0[gate * h + cells] = 0.0    # add noise at every step of other classes
+        for gate in (0, 1, 2):  # input, forget, candidate of the filing cells: no random inputs, which would
+            self.lstm.weight_ih_l0[gate * h + cells] = 0.0  # add noise at every step of other classes
             self.lstm.weight_hh_l0[gate * h + cells] = 0.0
-        self.lstm.bias_ih_l0[2 * h + cells] = 0.0      # nor a constant candidate, which would pile up likewise
+        self.lstm.bias_ih_l0[2 * h + cells] = 0.0  # nor a constant candidate, which would pile up likewise
         self.lstm.bias_hh_l0[2 * h + cells] = 0.0
-        self.lstm.weight_ih_l0[2 * h + cells, d + n + cells] = 1.0               # candidate g <- y (x) e
-        self.lstm.bias_ih_l0[h:2 * h].fill_(3.0)                                   # forget gate ~0.95
+        self.lstm.weight_ih_l0[2 * h + cells, d + n + cells] = 1.0  # candidate g <- y (x) e
+        self.lstm.bias_ih_l0[h : 2 * h].fill_(3.0)  # forget gate ~0.95
         cls, k = cells // d, cells % d
         self.readout.weight.mul_(0.1)
-        self.readout.weight[cls * (d + 1) + k, h + cells] = 1.0                    # W[c, k] <- cell (c, k)
+        self.readout.weight[cls * (d + 1) + k, h + cells] = 1.0  # W[c, k] <- cell (c, k)
 
     def param_groups(self) -> list[dict[str, Any]]:
         """The LSTM and its readout learn at ``recurrent_lr_scale`` times the encoder's rate (a smaller rate
         keeps the filing initialisation from being overwritten while the encoder adapts)."""
         recurrent = list(self.lstm.parameters()) + list(self.readout.parameters())
         ids = {id(p) for p in recurrent}
-        return [{"params": [p for p in self.parameters() if id(p) not in ids]},
-                {"params": recurrent, "lr_scale": self.recurrent_lr_scale}]
+        return [
+            {"params": [p for p in self.parameters() if id(p) not in ids]},
+            {"params": recurrent, "lr_scale": self.recurrent_lr_scale},
+        ]
 
     def classify(self, e: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
         """Logits ``[..., Q, N]`` of query embeddings ``e [..., Q, d]`` under a generated classifier: ``W e + b``
@@ -146,15 +158,17 @@ class LSTMLearner(Learner):
 
     def _check_ways(self, ways: int) -> None:
         if ways > self.max_ways:
-            raise ValueError(f"This LSTM learner has {self.max_ways} label units but the task has {ways} ways; "
-                             f"train one with max_ways >= {ways} (preset key lstm_max_ways).")
+            raise ValueError(
+                f"This LSTM learner has {self.max_ways} label units but the task has {ways} ways; "
+                f"train one with max_ways >= {ways} (preset key lstm_max_ways)."
+            )
 
     def read(self, e: Tensor, y: Tensor, ways: int) -> tuple[Tensor, Tensor]:
         """Read the support sequence ``e [B, S, d]``, ``y [B, S]`` -> classifier ``[B, N, d]``, ``[B, N]``."""
         self._check_ways(ways)
         onehot = F.one_hot(y.long(), self.max_ways).to(e.dtype)
         pair = [e, onehot]
-        if self.binding == "outer":   # tensor-product code of the pair (Smolensky, 1990)
+        if self.binding == "outer":  # tensor-product code of the pair (Smolensky, 1990)
             pair.append((onehot.unsqueeze(-1) * e.unsqueeze(-2)).flatten(-2))
         h, c = lstm_final_state(self.lstm, torch.cat(pair, -1))
         out = self.readout(torch.cat([h, c], -1)).view(e.shape[0], self.max_ways, self.embed_dim + 1)
@@ -179,10 +193,16 @@ class LSTMLearner(Learner):
         return super().meta_loss(batch)
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "LSTMLearner":
+    def from_config(cls, cfg: dict[str, Any]) -> LSTMLearner:
         spec = backbone_spec(cfg)
-        return cls(spec.build(), feat=spec.features, embed=cfg.get("lstm_embed", 64),
-                   hidden=cfg.get("lstm_hidden", 256),
-                   max_ways=cfg.get("lstm_max_ways", max(cfg.get("ways", 5), cfg.get("train_ways", 5))),
-                   shuffle_support=cfg.get("lstm_shuffle", True), binding=cfg.get("lstm_binding", "outer"),
-                   recurrent_lr_scale=cfg.get("lstm_lr_scale", 1.0), readout=cfg.get("lstm_readout", "dot"))
+        return cls(
+            spec.build(),
+            feat=spec.features,
+            embed=cfg.get("lstm_embed", 64),
+            hidden=cfg.get("lstm_hidden", 256),
+            max_ways=cfg.get("lstm_max_ways", max(cfg.get("ways", 5), cfg.get("train_ways", 5))),
+            shuffle_support=cfg.get("lstm_shuffle", True),
+            binding=cfg.get("lstm_binding", "outer"),
+            recurrent_lr_scale=cfg.get("lstm_lr_scale", 1.0),
+            readout=cfg.get("lstm_readout", "dot"),
+        )

@@ -1,10 +1,11 @@
 """MAML (Finn, Abbeel & Levine 2017), its first-order approximation, and the MAML++ options
 (Antoniou, Edwards & Storkey 2019): learned per-layer per-step inner learning rates and the multi-step loss."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-import torch
 from torch import nn
 
 from ._inner import GradientLearner, common_kwargs
@@ -32,16 +33,29 @@ class MAML(GradientLearner):
     >>> predictor = learner.adapt(support_x, support_y)      # my_net is never modified
     """
 
-    def __init__(self, module: nn.Module, inner_lr: float = 0.4, inner_steps: int = 1,
-                 first_order: bool = False, adapt: Callable[[str], bool] | None = None, **kwargs: Any) -> None:
-        super().__init__(module, inner_lr=inner_lr, inner_steps=inner_steps, first_order=first_order,
-                         adapt=adapt, **kwargs)
+    def __init__(
+        self,
+        module: nn.Module,
+        inner_lr: float = 0.4,
+        inner_steps: int = 1,
+        first_order: bool = False,
+        adapt: Callable[[str], bool] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            module, inner_lr=inner_lr, inner_steps=inner_steps, first_order=first_order, adapt=adapt, **kwargs
+        )
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "MAML":
-        return cls(build_network(cfg), first_order=cfg.get("first_order", False),
-                   lr_mode=cfg.get("lr_mode", "fixed"), multi_step_loss=cfg.get("multi_step_loss", False),
-                   msl_anneal=cfg.get("msl_anneal", 10000), **common_kwargs(cfg))
+    def from_config(cls, cfg: dict[str, Any]) -> MAML:
+        return cls(
+            build_network(cfg),
+            first_order=cfg.get("first_order", False),
+            lr_mode=cfg.get("lr_mode", "fixed"),
+            multi_step_loss=cfg.get("multi_step_loss", False),
+            msl_anneal=cfg.get("msl_anneal", 10000),
+            **common_kwargs(cfg),
+        )
 
 
 @METHODS.register("fomaml")

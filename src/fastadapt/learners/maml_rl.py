@@ -29,6 +29,7 @@ Baselines (Finn 2017, Fig. 5): ``inner_steps=0`` trains one policy on all tasks 
 ``steps=0`` tests the random initialization fine-tuned ("random"); ``rl_oracle=true`` gives the policy the task's
 goal as input ("oracle"; trained like the pretrained baseline).
 """
+
 from __future__ import annotations
 
 import math
@@ -45,7 +46,7 @@ from ..rl.rollout import MLPActor, Trajectories, rollout
 from ..tasks.rl_envs import RLTaskBatch, family_from_config
 from .base import METHODS, Learner
 
-EVAL_STREAM = 1000          # random streams of evaluation rollouts (training stages use 0, 1, ...)
+EVAL_STREAM = 1000  # random streams of evaluation rollouts (training stages use 0, 1, ...)
 
 
 @dataclass
@@ -54,7 +55,7 @@ class AdaptedPolicy:
     (``[B, ...]``) once adapted. ``rollout(batch)`` draws rollouts of it; ``dist(obs)`` gives its action
     distribution."""
 
-    learner: "MAMLRL"
+    learner: MAMLRL
     params: Params
     steps: int
 
@@ -68,19 +69,25 @@ class AdaptedPolicy:
 @dataclass
 class _Collected:
     key: tuple
-    stages: list[tuple[Trajectories, Tensor]]     # adaptation data and advantages, one per inner step
+    stages: list[tuple[Trajectories, Tensor]]  # adaptation data and advantages, one per inner step
     post: Trajectories
     post_adv: Tensor
     sim_seconds: float
 
 
 def _positive(name: str, value: Any, integer: bool = False, zero: bool = False) -> None:
-    ok = (not isinstance(value, bool) and isinstance(value, int if integer else (int, float))
-          and math.isfinite(value) and (value >= 0 if zero else value > 0))
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, int if integer else (int, float))
+        and math.isfinite(value)
+        and (value >= 0 if zero else value > 0)
+    )
     if not ok:
         what = "integer" if integer else "number"
-        raise ValueError(f"{name} must be a {'non-negative' if zero else 'positive'} {what}, got {value!r}; set it "
-                         f"with --set {name}=...")
+        raise ValueError(
+            f"{name} must be a {'non-negative' if zero else 'positive'} {what}, got {value!r}; set it "
+            f"with --set {name}=..."
+        )
 
 
 @METHODS.register("maml-rl")
@@ -95,10 +102,20 @@ class MAMLRL(Learner):
 
     task_type = "rl"
 
-    def __init__(self, policy: MLPPolicy, inner_lr: float = 0.1, inner_steps: int = 1,
-                 later_inner_lr: float | None = None, first_order: bool = False, clip_eps: float = 0.3,
-                 kl_coef: float = 5e-4, gamma: float = 0.99, gae_lambda: float = 1.0, eval_steps: int = 3,
-                 center_adv: bool = True) -> None:
+    def __init__(
+        self,
+        policy: MLPPolicy,
+        inner_lr: float = 0.1,
+        inner_steps: int = 1,
+        later_inner_lr: float | None = None,
+        first_order: bool = False,
+        clip_eps: float = 0.3,
+        kl_coef: float = 5e-4,
+        gamma: float = 0.99,
+        gae_lambda: float = 1.0,
+        eval_steps: int = 3,
+        center_adv: bool = True,
+    ) -> None:
         super().__init__()
         later_inner_lr = inner_lr if later_inner_lr is None else later_inner_lr
         for name, value in (("inner_lr", inner_lr), ("later_inner_lr", later_inner_lr), ("kl_coef", kl_coef)):
@@ -117,17 +134,26 @@ class MAMLRL(Learner):
         self._cache: _Collected | None = None
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "MAMLRL":
+    def from_config(cls, cfg: dict[str, Any]) -> MAMLRL:
         family = family_from_config(cfg)
         width, layers = cfg.get("hidden", 100), cfg.get("policy_layers", 2)
         _positive("hidden", width, integer=True)
         _positive("policy_layers", layers, integer=True, zero=True)
-        policy = MLPPolicy(family.obs_dim, family.act_dim, (width,) * layers, family.discrete,
-                           init_std=cfg.get("init_std", 1.0))
-        return cls(policy, inner_lr=cfg.get("inner_lr", 0.1), inner_steps=cfg.get("inner_steps", 1),
-                   later_inner_lr=cfg.get("later_inner_lr"), first_order=cfg.get("first_order", False),
-                   clip_eps=cfg.get("clip_eps", 0.3), kl_coef=cfg.get("kl_coef", 5e-4), gamma=cfg.get("gamma", 0.99),
-                   gae_lambda=cfg.get("gae_lambda", 1.0), eval_steps=cfg.get("eval_steps", 3))
+        policy = MLPPolicy(
+            family.obs_dim, family.act_dim, (width,) * layers, family.discrete, init_std=cfg.get("init_std", 1.0)
+        )
+        return cls(
+            policy,
+            inner_lr=cfg.get("inner_lr", 0.1),
+            inner_steps=cfg.get("inner_steps", 1),
+            later_inner_lr=cfg.get("later_inner_lr"),
+            first_order=cfg.get("first_order", False),
+            clip_eps=cfg.get("clip_eps", 0.3),
+            kl_coef=cfg.get("kl_coef", 5e-4),
+            gamma=cfg.get("gamma", 0.99),
+            gae_lambda=cfg.get("gae_lambda", 1.0),
+            eval_steps=cfg.get("eval_steps", 3),
+        )
 
     # ---- pieces --------------------------------------------------------------------------------------------------
     def _lr(self, step: int) -> float:
@@ -159,8 +185,9 @@ class MAMLRL(Learner):
 
     def rollout(self, batch: RLTaskBatch, params: Params, stream: int, rollouts: int) -> Trajectories:
         fam, dtype = batch.family, self.policy.layers[0].weight.dtype
-        return rollout(batch.env(rollouts), MLPActor(self.policy, params), stream, fam.discrete, fam.act_dim,
-                       dtype=dtype)
+        return rollout(
+            batch.env(rollouts), MLPActor(self.policy, params), stream, fam.discrete, fam.act_dim, dtype=dtype
+        )
 
     # ---- Learner API ---------------------------------------------------------------------------------------------
     def initial_policy(self) -> AdaptedPolicy:
@@ -171,14 +198,17 @@ class MAMLRL(Learner):
         """One policy-gradient step per task on ``trajectories`` (rollouts ``[B, N, T]`` of ``start``, by default the
         meta-learned policy); this module is not modified."""
         if not isinstance(trajectories, Trajectories):
-            raise TypeError(f"adapt takes the Trajectories of rollouts (e.g. policy.rollout(batch)), got "
-                            f"{type(trajectories).__name__}.")
+            raise TypeError(
+                f"adapt takes the Trajectories of rollouts (e.g. policy.rollout(batch)), got "
+                f"{type(trajectories).__name__}."
+            )
         start = start or self.initial_policy()
-        fast = self.inner_step(start.params, trajectories, self.advantages(trajectories), self._lr(start.steps),
-                               second_order=False)
+        fast = self.inner_step(
+            start.params, trajectories, self.advantages(trajectories), self._lr(start.steps), second_order=False
+        )
         return AdaptedPolicy(self, {n: v.detach() for n, v in fast.items()}, start.steps + 1)
 
-    adapt._checked = True                 # takes trajectories, not a labelled support set (see Learner)
+    adapt._checked = True  # takes trajectories, not a labelled support set (see Learner)
 
     @torch.no_grad()
     def _collect(self, batch: RLTaskBatch) -> _Collected:
@@ -213,11 +243,13 @@ class MAMLRL(Learner):
         for k, (traj, adv) in enumerate(data.stages):
             fast = self.inner_step(fast, traj, adv, self._lr(k), second_order=not self.first_order)
         post = data.post
-        obj, clipped = clipped_objective(self.log_prob(fast, post), post.logp, data.post_adv, post.mask,
-                                         self.clip_eps)
+        obj, clipped = clipped_objective(self.log_prob(fast, post), post.logp, data.post_adv, post.mask, self.clip_eps)
         loss = -obj.mean()
-        metrics = {"return_post": float(post.mean_return().mean()), "clip_frac": float(clipped.mean()),
-                   "sim_seconds": data.sim_seconds if fresh else 0.0}
+        metrics = {
+            "return_post": float(post.mean_return().mean()),
+            "clip_frac": float(clipped.mean()),
+            "sim_seconds": data.sim_seconds if fresh else 0.0,
+        }
         if data.stages:
             pre = data.stages[0][0]
             dist = self.policy.dist(theta, pre.flat(pre.obs))
@@ -254,4 +286,5 @@ class MAMLRL(Learner):
 def _flat_dist(traj: Trajectories, dist: Dist) -> Dist:
     """``dist`` (over ``[B, N * T]`` observations) reshaped like ``traj``'s behaviour distribution ``[B, N, T]``."""
     from ..rl.policies import make_dist
+
     return make_dist(traj.discrete, tuple(s.reshape(*traj.logp.shape, s.shape[-1]) for s in dist.state()))

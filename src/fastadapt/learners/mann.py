@@ -7,6 +7,7 @@ at the first step), and the network predicts the label of ``x_t`` (`fastadapt.ta
 As an episodic learner, ``adapt`` writes the support set into memory by running that sequence, and
 ``predict`` takes one step per query from the resulting state (no gradient steps, queries independent).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -37,15 +38,16 @@ def least_used(usage: Tensor, heads: int) -> Tensor:
     ``usage [B, S]`` -> ``[B, R, S]``. Their sum is Santoro's ``w^lu`` (ones at the R smallest usages)."""
     if heads > usage.shape[-1]:
         raise ValueError(f"{heads} heads need at least {heads} memory slots, got {usage.shape[-1]}.")
-    idx = usage.topk(heads, dim=-1, largest=False).indices                 # [B, R]
+    idx = usage.topk(heads, dim=-1, largest=False).indices  # [B, R]
     return F.one_hot(idx, usage.shape[-1]).to(usage.dtype)
 
 
 ERASE = ("heads", "one")
 
 
-def lrua_write(memory: Tensor, usage: Tensor, prev_read: Tensor, values: Tensor, gate: Tensor,
-               erase: str = "heads") -> tuple[Tensor, Tensor]:
+def lrua_write(
+    memory: Tensor, usage: Tensor, prev_read: Tensor, values: Tensor, gate: Tensor, erase: str = "heads"
+) -> tuple[Tensor, Tensor]:
     """Least-recently-used write (Santoro 2016, eqs. 6-8): each head adds its vector to
     ``sigmoid(gate) * w^r_{t-1} + (1 - sigmoid(gate)) * w^lu_{t-1}``. Erased first: the R least-used slots,
     one per head (``erase="heads"``), or only the least-used one, as Santoro's text has it (``"one"``: a
@@ -74,23 +76,27 @@ class MANNState:
     reads: Tensor
     last_y: Tensor
 
-    def expand(self, q: int) -> "MANNState":
+    def expand(self, q: int) -> MANNState:
         """Each of the B states repeated for ``q`` independent continuations: leading dim ``B*q``."""
-        return MANNState(*(t.repeat_interleave(q, dim=0) for t in
-                           (self.h, self.c, self.memory, self.usage, self.read_w, self.reads, self.last_y)))
+        return MANNState(
+            *(
+                t.repeat_interleave(q, dim=0)
+                for t in (self.h, self.c, self.memory, self.usage, self.read_w, self.reads, self.last_y)
+            )
+        )
 
 
 @dataclass
 class MemoryPredictor:
     """A task adapted by a MANN: the state after reading the support sequence."""
 
-    learner: "MANN"
+    learner: MANN
     state: MANNState
     ways: int
 
     def predict(self, x: Tensor) -> Prediction:
-        feats = self.learner.features(x).unsqueeze(0)                       # [1, Q, F]
-        logits = self.learner.predict_from(self.state, feats, self.ways)     # [1, Q, N]
+        feats = self.learner.features(x).unsqueeze(0)  # [1, Q, F]
+        logits = self.learner.predict_from(self.state, feats, self.ways)  # [1, Q, N]
         return Prediction(logits=logits[0])
 
 
@@ -115,10 +121,24 @@ class MANN(Learner):
     e.g. one taken from a trained Prototypical Network with the config key ``encoder_from``.
     """
 
-    def __init__(self, image_size: int = 28, channels: int = 1, max_ways: int = 5, encoder: str = "pixels",
-                 controller: int = 200, slots: int = 128, width: int = 40, heads: int = 4, gamma: float = 0.95,
-                 hidden: int = 64, write: str = "add", erase: str = "heads", shift: int = 0,
-                 rotate: float = 0.0, freeze_encoder: bool = False) -> None:
+    def __init__(
+        self,
+        image_size: int = 28,
+        channels: int = 1,
+        max_ways: int = 5,
+        encoder: str = "pixels",
+        controller: int = 200,
+        slots: int = 128,
+        width: int = 40,
+        heads: int = 4,
+        gamma: float = 0.95,
+        hidden: int = 64,
+        write: str = "add",
+        erase: str = "heads",
+        shift: int = 0,
+        rotate: float = 0.0,
+        freeze_encoder: bool = False,
+    ) -> None:
         super().__init__()
         if shift < 0:
             raise ValueError(f"shift (mann_shift) is a number of pixels >= 0, got {shift}.")
@@ -136,22 +156,24 @@ class MANN(Learner):
             raise ValueError(f"usage decay gamma must lie in [0, 1], got {gamma}.")
         self.encoder_kind = encoder
         if freeze_encoder and encoder != "conv4":
-            raise ValueError(f"freeze_encoder (mann_freeze_encoder) needs a learned encoder (mann_encoder='conv4'); "
-                             f"the {encoder!r} encoder has no weights to freeze.")
+            raise ValueError(
+                f"freeze_encoder (mann_freeze_encoder) needs a learned encoder (mann_encoder='conv4'); "
+                f"the {encoder!r} encoder has no weights to freeze."
+            )
         self.encoder = Conv4(channels, hidden) if encoder == "conv4" else nn.Flatten()
         self.freeze_encoder = freeze_encoder
         self.encoder.requires_grad_(not freeze_encoder)
-        if freeze_encoder:   # inference-only convolutions run ~1.7x faster channels-last on CPU
+        if freeze_encoder:  # inference-only convolutions run ~1.7x faster channels-last on CPU
             self.encoder.to(memory_format=torch.channels_last)
-        feat = hidden * (image_size // 16) ** 2 if encoder == "conv4" else channels * image_size ** 2
+        feat = hidden * (image_size // 16) ** 2 if encoder == "conv4" else channels * image_size**2
         self.max_ways, self.slots, self.width, self.heads, self.gamma = max_ways, slots, width, heads, gamma
         self.cell = nn.LSTMCell(feat + max_ways + heads * width, controller)
-        self.access = nn.Linear(controller, heads * (width + 2))             # key, gate, strength per head
+        self.access = nn.Linear(controller, heads * (width + 2))  # key, gate, strength per head
         self.add = nn.Linear(controller, heads * width) if write == "add" else None
         self.out = nn.Linear(controller + heads * width, max_ways)
 
     # --- the recurrent core ---------------------------------------------------------------------------
-    def train(self, mode: bool = True) -> "MANN":
+    def train(self, mode: bool = True) -> MANN:
         super().train(mode)
         if self.freeze_encoder:
             self.encoder.eval()
@@ -164,10 +186,15 @@ class MANN(Learner):
 
     def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype = torch.float32) -> MANNState:
         z = lambda *s: torch.zeros(*s, device=device, dtype=dtype)  # noqa: E731
-        return MANNState(z(batch, self.cell.hidden_size), z(batch, self.cell.hidden_size),
-                         torch.full((batch, self.slots, self.width), 1e-6, device=device, dtype=dtype),
-                         z(batch, self.slots), z(batch, self.heads, self.slots), z(batch, self.heads * self.width),
-                         torch.full((batch,), -1, device=device, dtype=torch.long))
+        return MANNState(
+            z(batch, self.cell.hidden_size),
+            z(batch, self.cell.hidden_size),
+            torch.full((batch, self.slots, self.width), 1e-6, device=device, dtype=dtype),
+            z(batch, self.slots),
+            z(batch, self.heads, self.slots),
+            z(batch, self.heads * self.width),
+            torch.full((batch,), -1, device=device, dtype=torch.long),
+        )
 
     def onehot(self, y: Tensor) -> Tensor:
         """One-hot over ``max_ways`` units; ``-1`` (no label) gives zeros."""
@@ -176,10 +203,9 @@ class MANN(Learner):
     def step(self, state: MANNState, feats: Tensor, shown_y: Tensor) -> tuple[Tensor, MANNState]:
         """One time step: input features ``[B, F]`` with the label shown ``[B]`` -> logits ``[B, max_ways]``."""
         b = feats.shape[0]
-        h, c = self.cell(torch.cat([feats, self.onehot(shown_y).to(feats.dtype), state.reads], -1),
-                         (state.h, state.c))
+        h, c = self.cell(torch.cat([feats, self.onehot(shown_y).to(feats.dtype), state.reads], -1), (state.h, state.c))
         acc = self.access(h).view(b, self.heads, self.width + 2)
-        keys, gate, strength = torch.tanh(acc[..., :self.width]), acc[..., self.width], 1 + F.softplus(acc[..., -1])
+        keys, gate, strength = torch.tanh(acc[..., : self.width]), acc[..., self.width], 1 + F.softplus(acc[..., -1])
         # Santoro's order: write (to the last-read or least-used slots), then read the updated memory.
         # The slot read at step t is where step t+1, which sees x_t's label, writes: that binds them.
         values = keys if self.add is None else torch.tanh(self.add(h)).view(b, self.heads, self.width)
@@ -221,8 +247,10 @@ class MANN(Learner):
     # --- the episodic API -----------------------------------------------------------------------------
     def _check_ways(self, ways: int) -> None:
         if ways > self.max_ways:
-            raise ValueError(f"This MANN has {self.max_ways} label units but the task has {ways} ways; "
-                             f"train with max_ways >= {ways} (preset key mann_max_ways).")
+            raise ValueError(
+                f"This MANN has {self.max_ways} label units but the task has {ways} ways; "
+                f"train with max_ways >= {ways} (preset key mann_max_ways)."
+            )
 
     def _write(self, support_x: Tensor, support_y: Tensor) -> MANNState:
         """Run the support sequence (``[B, S, ...]``): step s shows x_s with the label of step s-1."""
@@ -254,7 +282,7 @@ class MANN(Learner):
             seq = replace(seq, x=random_translate(seq.x, self.shift, gen))
         units = None
         if self.max_ways > seq.ways:
-            units = random_orders(seq.y.shape[0], self.max_ways, gen)[:, :seq.ways].to(seq.y.device)
+            units = random_orders(seq.y.shape[0], self.max_ways, gen)[:, : seq.ways].to(seq.y.device)
         logits = self.sequence_logits(seq, units)
         loss = F.cross_entropy(logits.reshape(-1, seq.ways), seq.y.reshape(-1))
         hit = (logits.argmax(-1) == seq.y).float()
@@ -266,24 +294,35 @@ class MANN(Learner):
         return loss, metrics
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "MANN":
-        return cls(image_size=cfg.get("image_size", 28), channels=cfg.get("channels", 1),
-                   max_ways=cfg.get("mann_max_ways", max(cfg.get("ways", 5), cfg.get("train_ways", 5))),
-                   encoder=cfg.get("mann_encoder", "pixels"), controller=cfg.get("mann_controller", 200),
-                   slots=cfg.get("mann_slots", 128), width=cfg.get("mann_width", 40),
-                   heads=cfg.get("mann_heads", 4), gamma=cfg.get("mann_gamma", 0.95), hidden=cfg.get("hidden", 64),
-                   write=cfg.get("mann_write", "add"), erase=cfg.get("mann_erase", "heads"),
-                   shift=cfg.get("mann_shift", 0), rotate=cfg.get("mann_rotate", 0.0),
-                   freeze_encoder=cfg.get("mann_freeze_encoder", False))
+    def from_config(cls, cfg: dict[str, Any]) -> MANN:
+        return cls(
+            image_size=cfg.get("image_size", 28),
+            channels=cfg.get("channels", 1),
+            max_ways=cfg.get("mann_max_ways", max(cfg.get("ways", 5), cfg.get("train_ways", 5))),
+            encoder=cfg.get("mann_encoder", "pixels"),
+            controller=cfg.get("mann_controller", 200),
+            slots=cfg.get("mann_slots", 128),
+            width=cfg.get("mann_width", 40),
+            heads=cfg.get("mann_heads", 4),
+            gamma=cfg.get("mann_gamma", 0.95),
+            hidden=cfg.get("hidden", 64),
+            write=cfg.get("mann_write", "add"),
+            erase=cfg.get("mann_erase", "heads"),
+            shift=cfg.get("mann_shift", 0),
+            rotate=cfg.get("mann_rotate", 0.0),
+            freeze_encoder=cfg.get("mann_freeze_encoder", False),
+        )
 
 
 @torch.no_grad()
-def instance_accuracy(learner: MANN, sampler, episodes: int = 1000, batch_size: int = 50,
-                      instances: tuple[int, ...] = (1, 2, 3, 4, 5, 10)) -> dict[str, Any]:
+def instance_accuracy(
+    learner: MANN, sampler, episodes: int = 1000, batch_size: int = 50, instances: tuple[int, ...] = (1, 2, 3, 4, 5, 10)
+) -> dict[str, Any]:
     """Santoro 2016's metric: accuracy at the k-th presentation of a class within test sequences, for each k
     in ``instances``, with a 95% confidence interval over sequences (episodes lacking a k-th instance are
     skipped for that k)."""
     import math
+
     was = learner.training
     learner.eval()
     hits = {k: [] for k in instances}
@@ -301,7 +340,9 @@ def instance_accuracy(learner: MANN, sampler, episodes: int = 1000, batch_size: 
     out: dict[str, Any] = {"episodes": episodes}
     for k in instances:
         v = torch.cat(hits[k]).double()
-        out[str(k)] = {"accuracy": float(v.mean()) if len(v) else float("nan"),
-                       "ci95": float(1.96 * v.std() / math.sqrt(len(v))) if len(v) > 1 else float("nan"),
-                       "sequences": len(v)}
+        out[str(k)] = {
+            "accuracy": float(v.mean()) if len(v) else float("nan"),
+            "ci95": float(1.96 * v.std() / math.sqrt(len(v))) if len(v) > 1 else float("nan"),
+            "sequences": len(v),
+        }
     return out

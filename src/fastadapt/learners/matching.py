@@ -1,4 +1,5 @@
 """Matching Networks for one-shot learning (Vinyals, Blundell, Lillicrap, Kavukcuoglu & Wierstra, 2016)."""
+
 from __future__ import annotations
 
 import math
@@ -14,14 +15,14 @@ from ..nn.episodic import embed
 from ..tasks.task import TaskBatch
 from .base import METHODS, Learner, Prediction, backbone_spec, check_labels
 
-MASKED = -1e9   # logit of a class with no support example (probability 0 without NaN gradients)
+MASKED = -1e9  # logit of a class with no support example (probability 0 without NaN gradients)
 
 
 def attention_class_logits(att_logits: Tensor, support_y: Tensor, ways: int) -> Tensor:
     """Class logits ``[..., Q, N]`` whose softmax is ``sum_i a(x, x_i) onehot(y_i)`` for the attention
     ``a = softmax(att_logits [..., Q, S])`` over the support set: per class, the log-sum-exp of the
     attention logits of its support examples."""
-    mask = F.one_hot(support_y.long(), ways).to(torch.bool)                       # [..., S, N]
+    mask = F.one_hot(support_y.long(), ways).to(torch.bool)  # [..., S, N]
     pad = torch.zeros(mask.shape, dtype=att_logits.dtype, device=att_logits.device).masked_fill(~mask, MASKED)
     return torch.logsumexp(att_logits.unsqueeze(-1) + pad.unsqueeze(-3), dim=-2)
 
@@ -66,7 +67,7 @@ class FullContextEmbedding(nn.Module):
 class MatchingPredictor:
     """A task adapted by a Matching Network: the (context-)embedded support set and its labels."""
 
-    learner: "MatchingNet"
+    learner: MatchingNet
     support_g: Tensor
     support_y: Tensor
     ways: int
@@ -91,14 +92,22 @@ class MatchingNet(Learner):
     distribution over classes; its log is returned as logits.
     """
 
-    supports_precision = ("fp32", "bf16", "fp16")   # the encoder runs under autocast (nn.episodic.embed)
+    supports_precision = ("fp32", "bf16", "fp16")  # the encoder runs under autocast (nn.episodic.embed)
 
-    def __init__(self, encoder: nn.Module | None = None, features: int = 64, fce: bool = False,
-                 fce_steps: int = 5, scale: float = 10.0, learn_scale: bool = True) -> None:
+    def __init__(
+        self,
+        encoder: nn.Module | None = None,
+        features: int = 64,
+        fce: bool = False,
+        fce_steps: int = 5,
+        scale: float = 10.0,
+        learn_scale: bool = True,
+    ) -> None:
         super().__init__()
         if not 0 < scale < math.inf:
-            raise ValueError(f"scale (the cosine's inverse temperature, cosine_scale) must be a positive finite "
-                             f"number, got {scale}.")
+            raise ValueError(
+                f"scale (the cosine's inverse temperature, cosine_scale) must be a positive finite number, got {scale}."
+            )
         self.encoder = (encoder if encoder is not None else Conv4()).to(memory_format=torch.channels_last)
         self.fce = FullContextEmbedding(features, fce_steps) if fce else None
         log_scale = torch.tensor(math.log(scale))
@@ -130,8 +139,13 @@ class MatchingNet(Learner):
         return Prediction(logits=attention_class_logits(att, batch.support_y, batch.ways))
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "MatchingNet":
+    def from_config(cls, cfg: dict[str, Any]) -> MatchingNet:
         spec = backbone_spec(cfg)
-        return cls(spec.build(), features=spec.features,
-                   fce=cfg.get("fce", False), fce_steps=cfg.get("fce_steps", 5),
-                   scale=cfg.get("cosine_scale", 10.0), learn_scale=cfg.get("learn_scale", True))
+        return cls(
+            spec.build(),
+            features=spec.features,
+            fce=cfg.get("fce", False),
+            fce_steps=cfg.get("fce_steps", 5),
+            scale=cfg.get("cosine_scale", 10.0),
+            learn_scale=cfg.get("learn_scale", True),
+        )

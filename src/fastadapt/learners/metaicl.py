@@ -2,6 +2,7 @@
 LM's weights; ``adapt`` stores k demonstrations (the prompt); ``predict`` scores every option of each query
 and returns the scores as logits; ``meta_loss`` is MetaICL's in-context LM loss. Episodes come from
 `tasks/text_tasks.py`. The prompt machinery lives in `text/metaicl.py`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,12 +14,12 @@ from torch import Tensor
 from ..tasks.task import TaskBatch
 from .base import METHODS, Learner, Prediction
 
-PAD_SCORE = -1e4      # logit of a padding option (a task with fewer options than the batch's ways)
+PAD_SCORE = -1e4  # logit of a padding option (a task with fewer options than the batch's ways)
 
 
 @dataclass
 class PromptPredictor:
-    learner: "MetaICL"
+    learner: MetaICL
     demos: list
     ways: int
 
@@ -33,16 +34,19 @@ class MetaICL(Learner):
     def __init__(self, model: Any, tokenizer: Any, method: str = "direct", max_example_tokens: int = 256) -> None:
         super().__init__()
         from ..text.metaicl import PromptBuilder, PromptFormat, context_length
+
         self.model, self.tokenizer = model, tokenizer
-        self.builder = PromptBuilder(tokenizer, PromptFormat(method, max_example_tokens=max_example_tokens),
-                                     context_length(model))
+        self.builder = PromptBuilder(
+            tokenizer, PromptFormat(method, max_example_tokens=max_example_tokens), context_length(model)
+        )
 
     def score(self, demos: list, queries: list, ways: int) -> Tensor:
         from ..text.metaicl import option_scores
+
         out = torch.full((len(queries), ways), PAD_SCORE)
         for i, q in enumerate(queries):
             s = option_scores(self.model, self.builder, demos, q)
-            out[i, :len(s)] = s
+            out[i, : len(s)] = s
         return out
 
     def adapt(self, support_x: Any, support_y: Any = None, ways: int | None = None) -> PromptPredictor:
@@ -61,6 +65,7 @@ class MetaICL(Learner):
 
     def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
         from ..text.metaicl import metaicl_loss
+
         demos, queries = self._text(batch)
         loss = metaicl_loss(self.model, self.builder, [(d, q) for d, qs in zip(demos, queries) for q in qs])
         return loss, {"loss": loss.item()}
@@ -77,10 +82,13 @@ class MetaICL(Learner):
         return sd
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "MetaICL":
+    def from_config(cls, cfg: dict[str, Any]) -> MetaICL:
         from ..text.metaicl import load_causal_lm
+
         if not cfg.get("model_path"):
-            raise ValueError("MetaICL needs a local Hugging Face causal LM: --set model_path=FOLDER "
-                             "(benchmarks/metaicl.py writes a tiny GPT-2 you can use).")
+            raise ValueError(
+                "MetaICL needs a local Hugging Face causal LM: --set model_path=FOLDER "
+                "(benchmarks/metaicl.py writes a tiny GPT-2 you can use)."
+            )
         model, tok = load_causal_lm(cfg["model_path"])
         return cls(model, tok, cfg.get("metaicl_method", "direct"), cfg.get("max_example_tokens", 256))

@@ -17,6 +17,7 @@ cross-attention from each target input to the context inputs (keys and queries t
 ``x``), over self-attended encodings of the context pairs (with a residual connection, so the
 encodings stay distinct at initialization), so every target gets its own ``r``.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,10 +34,10 @@ from .cnp import check_layers, check_regression_set, gaussian_log_prob, mlp, tar
 
 def gaussian_kl(mu_q: Tensor, std_q: Tensor, mu_p: Tensor, std_p: Tensor) -> Tensor:
     """KL( N(mu_q, std_q^2) || N(mu_p, std_p^2) ) of diagonal Gaussians, summed over the last dimension."""
-    return (torch.log(std_p / std_q) + (std_q ** 2 + (mu_q - mu_p) ** 2) / (2 * std_p ** 2) - 0.5).sum(-1)
+    return (torch.log(std_p / std_q) + (std_q**2 + (mu_q - mu_p) ** 2) / (2 * std_p**2) - 0.5).sum(-1)
 
 
-Gaussian = tuple[Tensor, Tensor]   # (mean, std) of a diagonal Gaussian
+Gaussian = tuple[Tensor, Tensor]  # (mean, std) of a diagonal Gaussian
 
 
 def log_mean_exp(log_w: Tensor) -> Tensor:
@@ -53,19 +54,19 @@ def diagonal_gaussian_log_density(z: Tensor, mean: Tensor, std: Tensor) -> Tenso
 class NPPredictor:
     """A task adapted by an NP: the encoded context (deterministic path) and ``q(z | C)``."""
 
-    learner: "NeuralProcess"
-    context: tuple[Tensor, Tensor, Tensor]        # context x, encoded values, (mean-aggregated r or keys)
+    learner: NeuralProcess
+    context: tuple[Tensor, Tensor, Tensor]  # context x, encoded values, (mean-aggregated r or keys)
     z_mean: Tensor
     z_std: Tensor
 
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         eps = torch.randn((n, *self.z_mean.shape), generator=generator, dtype=self.z_mean.dtype).to(self.z_mean.device)
-        return self.z_mean + self.z_std * eps                                 # [n, ..., Z]
+        return self.z_mean + self.z_std * eps  # [n, ..., Z]
 
     def decode_samples(self, x: Tensor, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Decoder mean and std for ``n`` draws of ``z``: ``[n, ..., T, dy]`` each."""
         z = self.sample_z(n, generator)
-        r = self.learner.read_out(self.context, x)                            # [..., T, H]
+        r = self.learner.read_out(self.context, x)  # [..., T, H]
         return self.learner.decode(r.expand(n, *r.shape), z, x.expand(n, *x.shape))
 
     def sample_functions(self, x: Tensor, n: int = 10, generator: torch.Generator | None = None) -> Tensor:
@@ -75,15 +76,15 @@ class NPPredictor:
     def predict(self, x: Tensor, samples: int | None = None) -> Prediction:
         """Moment-matched Gaussian of the predictive mixture over ``samples`` latent draws."""
         mean, std = self.decode_samples(x, samples or self.learner.samples)
-        m = mean.mean(0)       # law of total variance, as mean spread + noise: E[mean^2] - m^2 cancels to 0 or below
-        return Prediction(mean=m, var=(std ** 2).mean(0) + ((mean - m) ** 2).mean(0))     # for large means in float32
+        m = mean.mean(0)  # law of total variance, as mean spread + noise: E[mean^2] - m^2 cancels to 0 or below
+        return Prediction(mean=m, var=(std**2).mean(0) + ((mean - m) ** 2).mean(0))  # for large means in float32
 
     def log_likelihood(self, x: Tensor, y: Tensor, samples: int | None = None) -> Tensor:
         """Monte Carlo estimate of ``log p(y_T | C) / T`` per task, ``log mean_k prod_t p(y_t | z_k)``: the
         joint likelihood of the targets (a lower-biased estimate; the bias shrinks with ``samples``)."""
         k = samples or self.learner.samples
         mean, std = self.decode_samples(x, k)
-        lp = gaussian_log_prob(mean, std, y.expand(k, *y.shape)).flatten(-2).sum(-1)   # [k, ...]
+        lp = gaussian_log_prob(mean, std, y.expand(k, *y.shape)).flatten(-2).sum(-1)  # [k, ...]
         return log_mean_exp(lp) / (y.shape[-2] * y.shape[-1])
 
 
@@ -96,10 +97,22 @@ class NeuralProcess(Learner):
 
     task_type = "regression"
 
-    def __init__(self, x_dim: int = 1, y_dim: int = 1, hidden: int = 128, latent: int = 128,
-                 encoder_layers: int = 3, decoder_layers: int = 2, samples: int = 32,
-                 train_on_context: bool = True, deterministic_path: bool = True, min_std: float = 0.1,
-                 attention: bool = False, heads: int = 8, train_samples: int = 1) -> None:
+    def __init__(
+        self,
+        x_dim: int = 1,
+        y_dim: int = 1,
+        hidden: int = 128,
+        latent: int = 128,
+        encoder_layers: int = 3,
+        decoder_layers: int = 2,
+        samples: int = 32,
+        train_on_context: bool = True,
+        deterministic_path: bool = True,
+        min_std: float = 0.1,
+        attention: bool = False,
+        heads: int = 8,
+        train_samples: int = 1,
+    ) -> None:
         super().__init__()
         if not 0 < min_std < 1:
             raise ValueError(f"min_std (the predictive standard deviation floor) must lie in (0, 1), got {min_std}.")
@@ -108,17 +121,19 @@ class NeuralProcess(Learner):
         if train_samples < 1:
             raise ValueError(f"train_samples (latent draws per training ELBO) must be >= 1, got {train_samples}.")
         check_layers(encoder_layers, decoder_layers)
-        self.point_dims = (x_dim, y_dim)            # adapt refuses points of other dimensions (base.check_tensors)
+        self.point_dims = (x_dim, y_dim)  # adapt refuses points of other dimensions (base.check_tensors)
         self.latent_encoder = mlp([x_dim + y_dim] + [hidden] * encoder_layers)
         self.latent_head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent))
         self.deterministic_path = deterministic_path
         self.det_encoder = mlp([x_dim + y_dim] + [hidden] * encoder_layers) if deterministic_path else None
         if attention and not deterministic_path:
-            raise ValueError("attention=True (Attentive NP) attends over the deterministic path; keep deterministic_path=True.")
+            raise ValueError(
+                "attention=True (Attentive NP) attends over the deterministic path; keep deterministic_path=True."
+            )
         if attention and hidden % heads:
             raise ValueError(f"hidden ({hidden}) must be divisible by the number of attention heads ({heads}).")
         self.attention = attention
-        if attention:   # Kim et al. (2019): self-attention over the context encodings, cross-attention from targets
+        if attention:  # Kim et al. (2019): self-attention over the context encodings, cross-attention from targets
             self.self_attn = nn.MultiheadAttention(hidden, heads, batch_first=True)
             self.key_mlp = mlp([x_dim, hidden, hidden])
             self.cross_attn = nn.MultiheadAttention(hidden, heads, batch_first=True)
@@ -143,7 +158,7 @@ class NeuralProcess(Learner):
         v = self.det_encoder(torch.cat([x, y], -1))
         if self.attention:
             flat = v.reshape(-1, *v.shape[-2:])
-            v = v + self.self_attn(flat, flat, flat, need_weights=False)[0].reshape(v.shape)   # residual
+            v = v + self.self_attn(flat, flat, flat, need_weights=False)[0].reshape(v.shape)  # residual
             return x, v, v.mean(-2)
         return x, v, v.mean(-2)
 
@@ -153,7 +168,7 @@ class NeuralProcess(Learner):
         if not self.attention:
             return r.unsqueeze(-2).expand(*x.shape[:-1], r.shape[-1])
         lead = x.shape[:-2]
-        q = self.key_mlp(x).reshape(lead.numel(), x.shape[-2], v.shape[-1])     # (not -1: T may be 0)
+        q = self.key_mlp(x).reshape(lead.numel(), x.shape[-2], v.shape[-1])  # (not -1: T may be 0)
         k = self.key_mlp(xc).reshape(-1, xc.shape[-2], v.shape[-1])
         out = self.cross_attn(q, k, v.reshape(-1, *v.shape[-2:]), need_weights=False)[0]
         return out.reshape(*lead, x.shape[-2], v.shape[-1])
@@ -171,14 +186,16 @@ class NeuralProcess(Learner):
     def predict_batch(self, batch: TaskBatch) -> Prediction:
         return self.adapt(batch.support_x, batch.support_y).predict(batch.query_x)
 
-    def posterior_draws(self, batch: TaskBatch, xt: Tensor, yt: Tensor, samples: int,
-                        generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Gaussian, Gaussian]:
+    def posterior_draws(
+        self, batch: TaskBatch, xt: Tensor, yt: Tensor, samples: int, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor, Gaussian, Gaussian]:
         """``samples`` draws ``z ~ q(z | C u T)`` and, for each, the summed log-likelihood of the points
         ``xt, yt`` given the context: ``(log_lik [k, ...], z [k, ..., Z], (mu, std) of q(z | C),
         (mu, std) of q(z | C u T))``."""
         mu_p, std_p = self.latent_dist(batch.support_x, batch.support_y)
-        mu_q, std_q = self.latent_dist(torch.cat([batch.support_x, batch.query_x], -2),
-                                       torch.cat([batch.support_y, batch.query_y], -2))
+        mu_q, std_q = self.latent_dist(
+            torch.cat([batch.support_x, batch.query_x], -2), torch.cat([batch.support_y, batch.query_y], -2)
+        )
         device = std_q.device if generator is None else generator.device
         eps = torch.randn((samples, *std_q.shape), generator=generator, dtype=std_q.dtype, device=device)
         z = mu_q + std_q * eps.to(std_q.device)
@@ -187,8 +204,9 @@ class NeuralProcess(Learner):
         log_lik = gaussian_log_prob(mean, std, yt.expand(samples, *yt.shape)).flatten(-2).sum(-1)
         return log_lik, z, (mu_p, std_p), (mu_q, std_q)
 
-    def elbo_terms(self, batch: TaskBatch, xt: Tensor | None = None, yt: Tensor | None = None,
-                   samples: int = 1) -> tuple[Tensor, Tensor, int]:
+    def elbo_terms(
+        self, batch: TaskBatch, xt: Tensor | None = None, yt: Tensor | None = None, samples: int = 1
+    ) -> tuple[Tensor, Tensor, int]:
         """Per task: the sum of the log-likelihoods of the points ``xt, yt`` (default: the training points,
         see `targets_with_context`) averaged over ``samples`` draws ``z ~ q(z | C u T)``, the KL term, and the
         number of decoded points."""
@@ -206,8 +224,9 @@ class NeuralProcess(Learner):
         return (loglik - kl) / n
 
     @torch.no_grad()
-    def importance_weighted_log_likelihood(self, batch: TaskBatch, samples: int | None = None,
-                                           generator: torch.Generator | None = None) -> Tensor:
+    def importance_weighted_log_likelihood(
+        self, batch: TaskBatch, samples: int | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
         """Per-task importance-weighted estimate of the joint query log-likelihood per point ``[B]``
         (Burda et al., 2016): ``log mean_k p(y_T | C, z_k) q(z_k | C) / q(z_k | C u T)`` with
         ``z_k ~ q(z | C u T)``. It estimates the same ``log p(y_T | C)`` as `log_likelihood`, whose draws come
@@ -231,10 +250,19 @@ class NeuralProcess(Learner):
         return self.adapt(batch.support_x, batch.support_y).log_likelihood(batch.query_x, batch.query_y, samples)
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "NeuralProcess":
-        return cls(cfg.get("x_dim", 1), cfg.get("y_dim", 1), cfg.get("np_hidden", 128), cfg.get("np_latent", 128),
-                   cfg.get("np_encoder_layers", 3), cfg.get("np_decoder_layers", 2), samples=cfg.get("np_samples", 32),
-                   train_on_context=cfg.get("train_on_context", True),
-                   deterministic_path=cfg.get("np_deterministic_path", True), min_std=cfg.get("np_min_std", 0.1),
-                   attention=cfg.get("np_attention", False), heads=cfg.get("np_heads", 8),
-                   train_samples=cfg.get("np_train_samples", 1))
+    def from_config(cls, cfg: dict[str, Any]) -> NeuralProcess:
+        return cls(
+            cfg.get("x_dim", 1),
+            cfg.get("y_dim", 1),
+            cfg.get("np_hidden", 128),
+            cfg.get("np_latent", 128),
+            cfg.get("np_encoder_layers", 3),
+            cfg.get("np_decoder_layers", 2),
+            samples=cfg.get("np_samples", 32),
+            train_on_context=cfg.get("train_on_context", True),
+            deterministic_path=cfg.get("np_deterministic_path", True),
+            min_std=cfg.get("np_min_std", 0.1),
+            attention=cfg.get("np_attention", False),
+            heads=cfg.get("np_heads", 8),
+            train_samples=cfg.get("np_train_samples", 1),
+        )

@@ -1,4 +1,5 @@
 """Prototypical Networks (Snell, Swersky & Zemel, 2017)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from .base import METHODS, EncoderLearner, Prediction, backbone_spec, check_fini
 from .heads import class_means, fit_logistic, power_transform  # noqa: F401 (class_means re-exported)
 
 DISTANCES = ("euclidean", "cosine")
-TRANSFORMS = ("", "power")     # "power": Hu et al. 2021's power transform of (non-negative) features
+TRANSFORMS = ("", "power")  # "power": Hu et al. 2021's power transform of (non-negative) features
 
 
 def prototype_logits(q: Tensor, protos: Tensor, distance: str, scale: float) -> Tensor:
@@ -25,17 +26,18 @@ def prototype_logits(q: Tensor, protos: Tensor, distance: str, scale: float) -> 
     return -sq.clamp_min(0)
 
 
-def refine_prototypes(protos: Tensor, support: Tensor, support_y: Tensor, query: Tensor, steps: int,
-                      logits_fn, temperature: float = 1.0) -> Tensor:
+def refine_prototypes(
+    protos: Tensor, support: Tensor, support_y: Tensor, query: Tensor, steps: int, logits_fn, temperature: float = 1.0
+) -> Tensor:
     """Transductive prototypes: ``steps`` rounds of soft k-means over the episode's unlabelled queries (Ren et al.
     2018, "Meta-Learning for Semi-Supervised Few-Shot Classification"). Each round assigns every query to the classes
     by ``softmax(logits_fn(query, protos) / temperature)`` and recomputes each prototype as the mean of its support
     examples and its softly assigned queries. Shapes: ``protos [..., N, D]``, ``support [..., S, D]``,
     ``query [..., Q, D]``."""
-    onehot = F.one_hot(support_y.long(), protos.shape[-2]).to(support.dtype)            # [..., S, N]
-    total, count = onehot.transpose(-1, -2) @ support, onehot.sum(-2).unsqueeze(-1)     # [..., N, D], [..., N, 1]
+    onehot = F.one_hot(support_y.long(), protos.shape[-2]).to(support.dtype)  # [..., S, N]
+    total, count = onehot.transpose(-1, -2) @ support, onehot.sum(-2).unsqueeze(-1)  # [..., N, D], [..., N, 1]
     for _ in range(steps):
-        w = torch.softmax(logits_fn(query, protos) / temperature, dim=-1)               # [..., Q, N]
+        w = torch.softmax(logits_fn(query, protos) / temperature, dim=-1)  # [..., Q, N]
         protos = (total + w.transpose(-1, -2) @ query) / (count + w.sum(-2).unsqueeze(-1))
     return protos
 
@@ -46,15 +48,16 @@ class PrototypePredictor:
     the head fitted from them). A transductive ProtoNet (``transductive_steps``) keeps the support embeddings and
     refines the prototypes with each set of queries it is given, so a query's prediction depends on the others."""
 
-    learner: "ProtoNet"
+    learner: ProtoNet
     prototypes: Tensor
     bias: Tensor | None = None
     support: tuple[Tensor, Tensor] | None = None
 
     def predict(self, x: Tensor) -> Prediction:
         q = self.learner.test_embed(x)
-        return Prediction(logits=self.learner.logits(q, self.learner.transduce(self.prototypes, self.support, q),
-                                                     self.bias))
+        return Prediction(
+            logits=self.learner.logits(q, self.learner.transduce(self.prototypes, self.support, q), self.bias)
+        )
 
 
 @METHODS.register("protonet")
@@ -68,19 +71,30 @@ class ProtoNet(EncoderLearner):
     batch statistics, see :class:`Learner`). Inputs may carry leading batch dimensions.
     """
 
-    def __init__(self, encoder: nn.Module | None = None, distance: str = "euclidean", scale: float = 10.0,
-                 feature_transform: str = "", head_steps: int = 0, transductive_steps: int = 0,
-                 transductive_temperature: float = 1.0) -> None:
+    def __init__(
+        self,
+        encoder: nn.Module | None = None,
+        distance: str = "euclidean",
+        scale: float = 10.0,
+        feature_transform: str = "",
+        head_steps: int = 0,
+        transductive_steps: int = 0,
+        transductive_temperature: float = 1.0,
+    ) -> None:
         super().__init__()
         if transductive_steps < 0 or (transductive_steps and head_steps) or not transductive_temperature > 0:
-            raise ValueError(f"transductive_steps (soft k-means rounds over the queries) must be >= 0, cannot be "
-                             f"combined with head_steps, and transductive_temperature must be positive; got "
-                             f"transductive_steps={transductive_steps}, head_steps={head_steps}, "
-                             f"transductive_temperature={transductive_temperature}.")
+            raise ValueError(
+                f"transductive_steps (soft k-means rounds over the queries) must be >= 0, cannot be "
+                f"combined with head_steps, and transductive_temperature must be positive; got "
+                f"transductive_steps={transductive_steps}, head_steps={head_steps}, "
+                f"transductive_temperature={transductive_temperature}."
+            )
         self.transductive_steps, self.transductive_temperature = transductive_steps, transductive_temperature
         if head_steps < 0 or (head_steps and distance != "cosine"):
-            raise ValueError(f"head_steps (fitting the cosine head on the support set) must be >= 0 and needs "
-                             f"distance='cosine'; got head_steps={head_steps}, distance={distance!r}.")
+            raise ValueError(
+                f"head_steps (fitting the cosine head on the support set) must be >= 0 and needs "
+                f"distance='cosine'; got head_steps={head_steps}, distance={distance!r}."
+            )
         self.head_steps = head_steps
         if distance not in DISTANCES:
             raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}.")
@@ -106,12 +120,18 @@ class ProtoNet(EncoderLearner):
         """The prototypes refined with the queries (`refine_prototypes`) when transductive, else unchanged."""
         if not self.transductive_steps or support is None:
             return protos
-        if self.distance == "cosine":               # soft k-means on the sphere the cosine logits live on
+        if self.distance == "cosine":  # soft k-means on the sphere the cosine logits live on
             (z, y), query = support, F.normalize(query, dim=-1)
             support = (F.normalize(z, dim=-1), y)
             protos = class_means(support[0], y, protos.shape[-2])
-        return refine_prototypes(protos, *support, query, self.transductive_steps,
-                                 lambda q, p: self.logits(q, p, None), self.transductive_temperature)
+        return refine_prototypes(
+            protos,
+            *support,
+            query,
+            self.transductive_steps,
+            lambda q, p: self.logits(q, p, None),
+            self.transductive_temperature,
+        )
 
     def logits(self, query: Tensor, protos: Tensor, bias: Tensor | None) -> Tensor:
         if bias is None:
@@ -122,8 +142,9 @@ class ProtoNet(EncoderLearner):
         ways = check_labels(support_y, ways)
         check_finite(support_x)
         z = self.test_embed(support_x)
-        return PrototypePredictor(self, *self.prototypes(z, support_y, ways),
-                                  support=(z, support_y) if self.transductive_steps else None)
+        return PrototypePredictor(
+            self, *self.prototypes(z, support_y, ways), support=(z, support_y) if self.transductive_steps else None
+        )
 
     def predict_jointly(self, batch: TaskBatch) -> Prediction:
         support, query = self.embed_jointly(batch)
@@ -131,8 +152,12 @@ class ProtoNet(EncoderLearner):
         return Prediction(logits=self.logits(query, self.transduce(protos, (support, batch.support_y), query), bias))
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "ProtoNet":
-        return cls(backbone_spec(cfg).build(), distance=cfg.get("distance", "euclidean"),
-                   feature_transform=cfg.get("feature_transform", ""), head_steps=cfg.get("head_steps", 0),
-                   transductive_steps=cfg.get("transductive_steps", 0),
-                   transductive_temperature=cfg.get("transductive_temperature", 1.0))
+    def from_config(cls, cfg: dict[str, Any]) -> ProtoNet:
+        return cls(
+            backbone_spec(cfg).build(),
+            distance=cfg.get("distance", "euclidean"),
+            feature_transform=cfg.get("feature_transform", ""),
+            head_steps=cfg.get("head_steps", 0),
+            transductive_steps=cfg.get("transductive_steps", 0),
+            transductive_temperature=cfg.get("transductive_temperature", 1.0),
+        )

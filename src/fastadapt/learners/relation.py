@@ -1,4 +1,5 @@
 """Relation Networks: "Learning to Compare" (Sung, Yang, Zhang, Xiang, Torr & Hospedales, 2018)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -27,11 +28,20 @@ class RelationEmbedding(nn.Module):
     ReLU), unpadded and max-pooled in the first two, padded and unpooled in the last two:
     ``[B, C, 28, 28] -> [B, 64, 5, 5]`` (a feature map, not a vector)."""
 
-    def __init__(self, in_channels: int = 1, hidden: int = 64, mean: Sequence[float] | None = None,
-                 std: Sequence[float] | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        hidden: int = 64,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> None:
         super().__init__()
-        self.net = nn.Sequential(_block(in_channels, hidden, 0, True), _block(hidden, hidden, 0, True),
-                                 _block(hidden, hidden, 1, False), _block(hidden, hidden, 1, False))
+        self.net = nn.Sequential(
+            _block(in_channels, hidden, 0, True),
+            _block(hidden, hidden, 0, True),
+            _block(hidden, hidden, 1, False),
+            _block(hidden, hidden, 1, False),
+        )
         self.input_norm = InputNorm(in_channels, mean, std)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -60,8 +70,10 @@ class RelationModule(nn.Module):
         self.block2 = _block(channels, channels, 1, True)
         side = map_size // 2 // 2
         if side < 1:
-            raise ValueError(f"Feature maps of side {map_size} are too small for the relation module's two "
-                             f"2x2 poolings; use larger images (28x28 gives 5x5 maps).")
+            raise ValueError(
+                f"Feature maps of side {map_size} are too small for the relation module's two "
+                f"2x2 poolings; use larger images (28x28 gives 5x5 maps)."
+            )
         self.fc = nn.Sequential(nn.Linear(channels * side * side, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 1))
 
     def forward(self, classes: Tensor, queries: Tensor) -> Tensor:
@@ -70,9 +82,9 @@ class RelationModule(nn.Module):
         w, b = self.conv1.weight, self.conv1.bias
         a = F.conv2d(classes.reshape(-1, *classes.shape[-3:]), w[:, :c], b, padding=1)
         q = F.conv2d(queries.reshape(-1, *queries.shape[-3:]), w[:, c:], None, padding=1)
-        a = a.reshape(*classes.shape[:-3], *a.shape[1:])                        # [..., N, C, H, W]
-        q = q.reshape(*queries.shape[:-3], *q.shape[1:])                        # [..., Q, C, H, W]
-        pairs = q.unsqueeze(-4) + a.unsqueeze(-5)                                # [..., Q, N, C, H, W]
+        a = a.reshape(*classes.shape[:-3], *a.shape[1:])  # [..., N, C, H, W]
+        q = q.reshape(*queries.shape[:-3], *q.shape[1:])  # [..., Q, C, H, W]
+        pairs = q.unsqueeze(-4) + a.unsqueeze(-5)  # [..., Q, N, C, H, W]
         lead = pairs.shape[:-3]
         h = self.block2(self.post1(pairs.reshape(-1, *pairs.shape[-3:])))
         return self.fc(h.flatten(1)).reshape(lead)
@@ -82,12 +94,12 @@ class RelationModule(nn.Module):
 class RelationPredictor:
     """A task adapted by a Relation Network: one summed feature map per class."""
 
-    learner: "RelationNet"
+    learner: RelationNet
     class_maps: Tensor
 
     def logits(self, x: Tensor) -> Tensor:
         """Relation logits ``[..., Q, N]`` (with ``eval_bn="transductive"`` the queries ``x`` are one batch)."""
-        with self.learner.test_statistics():      # the pairs too are one batch
+        with self.learner.test_statistics():  # the pairs too are one batch
             return self.learner.relation(self.class_maps, self.learner.embed(x))
 
     def scores(self, x: Tensor) -> Tensor:
@@ -114,8 +126,16 @@ class RelationNet(EncoderLearner):
     statistics (see :class:`Learner`).
     """
 
-    def __init__(self, in_channels: int = 1, hidden: int = 64, image_size: int = 28, relation_hidden: int = 8,
-                 probs: str = "odds", mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        hidden: int = 64,
+        image_size: int = 28,
+        relation_hidden: int = 8,
+        probs: str = "odds",
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> None:
         super().__init__()
         if probs not in PROBS:
             raise ValueError(f"probs must be one of {PROBS}, got {probs!r}.")
@@ -126,7 +146,7 @@ class RelationNet(EncoderLearner):
     @staticmethod
     def class_maps(maps: Tensor, y: Tensor, ways: int) -> Tensor:
         """Sum over shots: support maps ``[..., S, C, H, W]`` -> ``[..., N, C, H, W]``."""
-        onehot = F.one_hot(y.long(), ways).to(maps.dtype)                      # [..., S, N]
+        onehot = F.one_hot(y.long(), ways).to(maps.dtype)  # [..., S, N]
         summed = onehot.transpose(-1, -2) @ maps.flatten(-3)
         return summed.reshape(*summed.shape[:-1], *maps.shape[-3:])
 
@@ -153,10 +173,19 @@ class RelationNet(EncoderLearner):
         return loss, {"loss": loss.item(), "acc": acc.item()}
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "RelationNet":
+    def from_config(cls, cfg: dict[str, Any]) -> RelationNet:
         spec = backbone_spec(cfg)
         if spec.name != "conv4":
-            raise ValueError(f"The Relation Network compares feature maps of its own 4-block embedding (Sung 2018); "
-                             f"backbone={spec.name!r} is not offered for it. Leave backbone at 'conv4'.")
-        return cls(spec.in_channels, spec.hidden, spec.image_size, cfg.get("relation_hidden", 8),
-                   cfg.get("relation_probs", "odds"), spec.mean, spec.std)
+            raise ValueError(
+                f"The Relation Network compares feature maps of its own 4-block embedding (Sung 2018); "
+                f"backbone={spec.name!r} is not offered for it. Leave backbone at 'conv4'."
+            )
+        return cls(
+            spec.in_channels,
+            spec.hidden,
+            spec.image_size,
+            cfg.get("relation_hidden", 8),
+            cfg.get("relation_probs", "odds"),
+            spec.mean,
+            spec.std,
+        )

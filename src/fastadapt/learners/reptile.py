@@ -1,7 +1,9 @@
 """Reptile (Nichol, Achiam & Schulman 2018): a first-order meta-learner with its own outer update."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -20,8 +22,14 @@ class Reptile(GradientLearner):
     Reptile update direction; with plain SGD at learning rate ``eps`` it is exactly
     ``theta <- theta + eps * (mean_b phi_b - theta)``. Evaluation adapts with ``test_inner_steps`` steps."""
 
-    def __init__(self, module: nn.Module, inner_lr: float = 0.1, inner_steps: int = 5,
-                 adapt: Callable[[str], bool] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        module: nn.Module,
+        inner_lr: float = 0.1,
+        inner_steps: int = 5,
+        adapt: Callable[[str], bool] | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.pop("first_order", None)
         super().__init__(module, inner_lr=inner_lr, inner_steps=inner_steps, first_order=True, adapt=adapt, **kwargs)
 
@@ -41,7 +49,10 @@ class Reptile(GradientLearner):
         with torch.no_grad():
             qloss, out = task_vmap(lambda f, sx, qx, qy: (self._loss(o := self._query_forward(f, sx, qx), qy), o))(
                 {n: phi.get(n, params[n].detach().expand(len(batch), *params[n].shape)) for n in params},
-                batch.support_x, batch.query_x, batch.query_y)
+                batch.support_x,
+                batch.query_x,
+                batch.query_y,
+            )
         metrics = {"loss": float(qloss.mean()), "reptile_step": float(loss.detach())}
         if self.task_type == "classification":
             metrics["acc"] = (out.argmax(-1) == batch.query_y).float().mean().item()
@@ -50,5 +61,5 @@ class Reptile(GradientLearner):
         return loss, metrics
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "Reptile":
+    def from_config(cls, cfg: dict[str, Any]) -> Reptile:
         return cls(build_network(cfg), **common_kwargs(cfg))

@@ -12,6 +12,7 @@ head, the clipped surrogate, a value loss and an optional entropy bonus; like MA
 ``adapt(trajectories)`` runs the recurrence over episodes of a task and returns the policy with that hidden state;
 evaluation reports the average return of episodes 1, 2, ... of fresh trials.
 """
+
 from __future__ import annotations
 
 import time
@@ -34,8 +35,7 @@ class RL2Actor:
     """The recurrent policy stepping through rollouts: hidden state ``[1, B * N, H]`` and the previous step's
     action, reward and end-of-episode flag."""
 
-    def __init__(self, learner: "RL2", b: int, n: int, hidden: Tensor | None = None, prev: Tensor | None = None
-                 ) -> None:
+    def __init__(self, learner: RL2, b: int, n: int, hidden: Tensor | None = None, prev: Tensor | None = None) -> None:
         p = next(learner.parameters())
         self.learner, self.b, self.n = learner, b, n
         self.h = hidden if hidden is not None else p.new_zeros(1, b * n, learner.hidden)
@@ -55,7 +55,7 @@ class RL2Actor:
 class RL2Policy:
     """The recurrent policy after some episodes of each trial: continue them with ``rollout``."""
 
-    learner: "RL2"
+    learner: RL2
     hidden: Tensor
     prev: Tensor
     episodes_seen: int = 0
@@ -65,8 +65,16 @@ class RL2Policy:
         b, n = self.prev.shape[:2]
         fam = batch.family
         actor = RL2Actor(self.learner, b, n, self.hidden, self.prev)
-        return rollout(batch.env(n), actor, stream, fam.discrete, fam.act_dim, episodes,
-                       dtype=self.learner.pi.weight.dtype, first_episode=self.episodes_seen)
+        return rollout(
+            batch.env(n),
+            actor,
+            stream,
+            fam.discrete,
+            fam.act_dim,
+            episodes,
+            dtype=self.learner.pi.weight.dtype,
+            first_episode=self.episodes_seen,
+        )
 
 
 @dataclass
@@ -84,9 +92,21 @@ class RL2(Learner):
 
     task_type = "rl"
 
-    def __init__(self, obs_dim: int, act_dim: int, discrete: bool, hidden: int = 128, episodes: int = 3,
-                 gamma: float = 0.99, gae_lambda: float = 0.95, clip_eps: float = 0.2, vf_coef: float = 0.5,
-                 ent_coef: float = 0.0, init_std: float = 1.0, reward_scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        discrete: bool,
+        hidden: int = 128,
+        episodes: int = 3,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        clip_eps: float = 0.2,
+        vf_coef: float = 0.5,
+        ent_coef: float = 0.0,
+        init_std: float = 1.0,
+        reward_scale: float = 1.0,
+    ) -> None:
         super().__init__()
         _positive("hidden", hidden, integer=True)
         _positive("rl2_episodes", episodes, integer=True)
@@ -112,13 +132,22 @@ class RL2(Learner):
         self._cache: _Collected | None = None
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "RL2":
+    def from_config(cls, cfg: dict[str, Any]) -> RL2:
         fam = family_from_config(cfg)
-        return cls(fam.obs_dim, fam.act_dim, fam.discrete, hidden=cfg.get("hidden", 128),
-                   episodes=cfg.get("rl2_episodes", 3), gamma=cfg.get("gamma", 0.99),
-                   gae_lambda=cfg.get("gae_lambda", 0.95), clip_eps=cfg.get("clip_eps", 0.2),
-                   vf_coef=cfg.get("vf_coef", 0.5), ent_coef=cfg.get("ent_coef", 0.0),
-                   init_std=cfg.get("init_std", 1.0), reward_scale=cfg.get("reward_scale", 1.0))
+        return cls(
+            fam.obs_dim,
+            fam.act_dim,
+            fam.discrete,
+            hidden=cfg.get("hidden", 128),
+            episodes=cfg.get("rl2_episodes", 3),
+            gamma=cfg.get("gamma", 0.99),
+            gae_lambda=cfg.get("gae_lambda", 0.95),
+            clip_eps=cfg.get("clip_eps", 0.2),
+            vf_coef=cfg.get("vf_coef", 0.5),
+            ent_coef=cfg.get("ent_coef", 0.0),
+            init_std=cfg.get("init_std", 1.0),
+            reward_scale=cfg.get("reward_scale", 1.0),
+        )
 
     # ---- pieces --------------------------------------------------------------------------------------------------
     def head(self, out: Tensor) -> Dist:
@@ -146,8 +175,15 @@ class RL2(Learner):
 
     def rollout(self, batch: RLTaskBatch, stream: int, trials: int, episodes: int | None = None) -> Trajectories:
         fam = batch.family
-        return rollout(batch.env(trials), RL2Actor(self, len(batch), trials), stream, fam.discrete, fam.act_dim,
-                       episodes or self.episodes, dtype=self.pi.weight.dtype)
+        return rollout(
+            batch.env(trials),
+            RL2Actor(self, len(batch), trials),
+            stream,
+            fam.discrete,
+            fam.act_dim,
+            episodes or self.episodes,
+            dtype=self.pi.weight.dtype,
+        )
 
     # ---- Learner API ---------------------------------------------------------------------------------------------
     def adapt(self, trajectories: Trajectories) -> RL2Policy:
@@ -156,11 +192,14 @@ class RL2(Learner):
             raise TypeError(f"adapt takes the Trajectories of rollouts, got {type(trajectories).__name__}.")
         with torch.no_grad():
             _, _, h = self.forward_trials(trajectories)
-        last = self.extra_inputs(trajectories.actions[:, :, -1], trajectories.rewards[:, :, -1],
-                                 trajectories.ends[:, :, -1] | (trajectories.mask[:, :, -1] == 0))
+        last = self.extra_inputs(
+            trajectories.actions[:, :, -1],
+            trajectories.rewards[:, :, -1],
+            trajectories.ends[:, :, -1] | (trajectories.mask[:, :, -1] == 0),
+        )
         return RL2Policy(self, h, last, trajectories.episodes)
 
-    adapt._checked = True                 # takes trajectories, not a labelled support set (see Learner)
+    adapt._checked = True  # takes trajectories, not a labelled support set (see Learner)
 
     @torch.no_grad()
     def _collect(self, batch: RLTaskBatch) -> _Collected:
@@ -169,7 +208,7 @@ class RL2(Learner):
         sim = time.perf_counter() - t
         _, values, _ = self.forward_trials(traj)
         ends = torch.zeros_like(traj.ends)
-        ends[..., -1] = True                                    # the trial is one episode of the meta-MDP
+        ends[..., -1] = True  # the trial is one episode of the meta-MDP
         adv = gae(traj.rewards * self.reward_scale, values, ends, self.gamma, self.gae_lambda)
         return _Collected(self._key(batch), traj, normalize(adv, traj.mask), adv + values, sim)
 
@@ -191,9 +230,15 @@ class RL2(Learner):
         ent = masked_mean(dist.entropy(), traj.mask).mean()
         loss = -obj.mean() + self.vf_coef * vloss - self.ent_coef * ent
         ret = traj.episode_returns().mean((0, 1))
-        metrics = {"loss": float(loss.detach()), "value_loss": float(vloss.detach()), "entropy": float(ent.detach()),
-                   "clip_frac": float(clipped.mean()), "return_first": float(ret[0]), "return_last": float(ret[-1]),
-                   "sim_seconds": data.sim_seconds if fresh else 0.0}
+        metrics = {
+            "loss": float(loss.detach()),
+            "value_loss": float(vloss.detach()),
+            "entropy": float(ent.detach()),
+            "clip_frac": float(clipped.mean()),
+            "return_first": float(ret[0]),
+            "return_last": float(ret[-1]),
+            "sim_seconds": data.sim_seconds if fresh else 0.0,
+        }
         return loss, metrics
 
     # ---- evaluation ----------------------------------------------------------------------------------------------
@@ -201,7 +246,7 @@ class RL2(Learner):
         """Names of the columns of `evaluate_returns`."""
         return [f"episode {e + 1}" for e in range(stages)]
 
-    score_stage = None                    # checkpoints are selected by the mean return over the trial's episodes
+    score_stage = None  # checkpoints are selected by the mean return over the trial's episodes
 
     def evaluate_returns(self, batch: RLTaskBatch, steps: int | None = None) -> Tensor:
         """Average return per task of episodes 1 .. ``steps`` (default: the trained trial length) of ``batch.shots``

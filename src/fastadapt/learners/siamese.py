@@ -1,4 +1,5 @@
 """Siamese networks for one-shot image recognition (Koch, Zemel & Salakhutdinov, 2015)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,8 +17,9 @@ from .base import METHODS, Learner, Prediction, backbone_spec, check_labels
 from .protonet import class_means
 
 
-def sample_pairs(y: Tensor, generator: torch.Generator | None = None, per_example: int = 1
-                 ) -> tuple[Tensor, Tensor, Tensor]:
+def sample_pairs(
+    y: Tensor, generator: torch.Generator | None = None, per_example: int = 1
+) -> tuple[Tensor, Tensor, Tensor]:
     """Balanced verification pairs within each episode of labels ``y [..., M]``.
 
     Every example ``i`` is paired with ``per_example`` distinct random *other* examples of its own class
@@ -29,19 +31,23 @@ def sample_pairs(y: Tensor, generator: torch.Generator | None = None, per_exampl
     if per_example <= 0:
         raise ValueError(f"per_example must be a positive integer, got {per_example}.")
     m = y.shape[-1]
-    eq = y.unsqueeze(-1) == y.unsqueeze(-2)                                      # [..., M, M]
+    eq = y.unsqueeze(-1) == y.unsqueeze(-2)  # [..., M, M]
     same_ok = eq & ~torch.eye(m, dtype=torch.bool, device=y.device)
     diff_ok = ~eq
     if int(same_ok.sum(-1).min()) < per_example:
-        raise ValueError(f"Siamese pair sampling with {per_example} same-class partner(s) per example needs at "
-                         f"least {per_example + 1} examples of every class in an episode (shots + queries); "
-                         f"the smallest class has {int(same_ok.sum(-1).min()) + 1}. Raise train_shots or "
-                         f"train_queries, or lower siamese_pairs.")
+        raise ValueError(
+            f"Siamese pair sampling with {per_example} same-class partner(s) per example needs at "
+            f"least {per_example + 1} examples of every class in an episode (shots + queries); "
+            f"the smallest class has {int(same_ok.sum(-1).min()) + 1}. Raise train_shots or "
+            f"train_queries, or lower siamese_pairs."
+        )
     if int(diff_ok.sum(-1).min()) < per_example:
-        raise ValueError(f"Siamese pair sampling needs at least {per_example} examples of other classes per "
-                         f"example; raise train_ways.")
+        raise ValueError(
+            f"Siamese pair sampling needs at least {per_example} examples of other classes per "
+            f"example; raise train_ways."
+        )
     u = torch.rand(2, *eq.shape, generator=generator).to(y.device)
-    partner_same = u[0].masked_fill(~same_ok, -1.0).topk(per_example, -1).indices   # [..., M, P] distinct
+    partner_same = u[0].masked_fill(~same_ok, -1.0).topk(per_example, -1).indices  # [..., M, P] distinct
     partner_diff = u[1].masked_fill(~diff_ok, -1.0).topk(per_example, -1).indices
     first = torch.arange(m, device=y.device).unsqueeze(-1).expand(partner_same.shape).flatten(-2)
     second = torch.cat([partner_same.flatten(-2), partner_diff.flatten(-2)], -1)
@@ -53,14 +59,15 @@ def sample_pairs(y: Tensor, generator: torch.Generator | None = None, per_exampl
 class SiamesePredictor:
     """A task adapted by a Siamese network: the embedded support set and its labels."""
 
-    learner: "Siamese"
+    learner: Siamese
     support_z: Tensor
     support_y: Tensor
     ways: int
 
     def predict(self, x: Tensor) -> Prediction:
-        return Prediction(logits=self.learner.class_logits(self.learner.embed(x), self.support_z,
-                                                           self.support_y, self.ways))
+        return Prediction(
+            logits=self.learner.class_logits(self.learner.embed(x), self.support_z, self.support_y, self.ways)
+        )
 
     def same_class(self, a: Tensor, b: Tensor) -> Tensor:
         """Probability that images ``a`` and ``b`` (``[..., C, H, W]``, same shape) show the same class."""
@@ -85,15 +92,16 @@ class Siamese(Learner):
     training draws the same pairs as an uninterrupted one.
     """
 
-    supports_precision = ("fp32", "bf16", "fp16")   # the encoder runs under autocast (nn.episodic.embed)
+    supports_precision = ("fp32", "bf16", "fp16")  # the encoder runs under autocast (nn.episodic.embed)
 
-    def __init__(self, encoder: nn.Module | None = None, features: int = 64, pairs_per_example: int = 1,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, encoder: nn.Module | None = None, features: int = 64, pairs_per_example: int = 1, seed: int = 0
+    ) -> None:
         super().__init__()
         self.encoder = (encoder if encoder is not None else Conv4()).to(memory_format=torch.channels_last)
-        self.head = nn.Linear(features, 1)                     # the weighted L1 distance (alpha, beta)
-        with torch.no_grad():                                  # start as "far apart = different"
-            self.head.weight.fill_(-1.0 / features ** 0.5)
+        self.head = nn.Linear(features, 1)  # the weighted L1 distance (alpha, beta)
+        with torch.no_grad():  # start as "far apart = different"
+            self.head.weight.fill_(-1.0 / features**0.5)
             self.head.bias.fill_(1.0)
         self.seed, self.pairs_per_example = seed, pairs_per_example
         self.register_buffer("pair_draws", torch.zeros((), dtype=torch.long))
@@ -114,7 +122,7 @@ class Siamese(Learner):
 
     def class_logits(self, zq: Tensor, zs: Tensor, ys: Tensor, ways: int) -> Tensor:
         """Per-class mean pair logits ``[..., Q, N]`` of queries ``zq [..., Q, D]`` against ``zs [..., S, D]``."""
-        pl = self.pair_logits(zq.unsqueeze(-2), zs.unsqueeze(-3))              # [..., Q, S]
+        pl = self.pair_logits(zq.unsqueeze(-2), zs.unsqueeze(-3))  # [..., Q, S]
         return class_means(pl.transpose(-1, -2), ys, ways).transpose(-1, -2)
 
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> SiamesePredictor:
@@ -135,28 +143,31 @@ class Siamese(Learner):
         """Binary cross-entropy on balanced same/different pairs of the batch's images (support and
         queries together); ``acc`` is the verification accuracy of those pairs."""
         y = torch.cat([batch.support_y, batch.query_y], 1)
-        z = self.embed(torch.cat([batch.support_x, batch.query_x], 1))                 # [B, M, D]
+        z = self.embed(torch.cat([batch.support_x, batch.query_x], 1))  # [B, M, D]
         first, second, same = sample_pairs(y.cpu(), self._generator(), self.pairs_per_example)
         first, second, same = first.to(z.device), second.to(z.device), same.to(z.device)
-        pick = lambda idx: z.gather(1, idx.unsqueeze(-1).expand(-1, -1, z.shape[-1]))  # noqa: E731
+        pick = lambda idx: z.gather(1, idx.unsqueeze(-1).expand(-1, -1, z.shape[-1]))  # noqa: E731, B023
         logits = self.pair_logits(pick(first), pick(second))
         loss = F.binary_cross_entropy_with_logits(logits, same)
         acc = ((logits > 0).float() == same).float().mean()
         return loss, {"loss": loss.item(), "acc": acc.item()}
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "Siamese":
+    def from_config(cls, cfg: dict[str, Any]) -> Siamese:
         spec = backbone_spec(cfg)
-        return cls(spec.build(), features=spec.features, pairs_per_example=cfg.get("siamese_pairs", 1),
-                   seed=cfg.get("seed", 0))
+        return cls(
+            spec.build(), features=spec.features, pairs_per_example=cfg.get("siamese_pairs", 1), seed=cfg.get("seed", 0)
+        )
 
 
 @torch.no_grad()
-def verification_accuracy(learner: Siamese, sampler: TaskSampler, episodes: int = 1000, batch_size: int = 50,
-                          seed: int = 0) -> dict[str, float]:
+def verification_accuracy(
+    learner: Siamese, sampler: TaskSampler, episodes: int = 1000, batch_size: int = 50, seed: int = 0
+) -> dict[str, float]:
     """Same/different accuracy (threshold 0.5) and mean BCE on balanced pairs drawn from ``episodes``
     episodes of ``sampler`` (support and queries together), with a 95% CI over episodes."""
     from ..train.evaluate import ci95
+
     was_training = learner.training
     learner.eval()
     g = torch.Generator().manual_seed(seed)
@@ -168,12 +179,16 @@ def verification_accuracy(learner: Siamese, sampler: TaskSampler, episodes: int 
             y = torch.cat([b.support_y, b.query_y], 1)
             z = learner.embed(torch.cat([b.support_x, b.query_x], 1).to(dev))
             first, second, same = (t.to(dev) for t in sample_pairs(y, g))
-            pick = lambda idx: z.gather(1, idx.unsqueeze(-1).expand(-1, -1, z.shape[-1]))  # noqa: E731
-            logits = learner.pair_logits(pick(first), pick(second))
+            first, second = (z.gather(1, idx.unsqueeze(-1).expand(-1, -1, z.shape[-1])) for idx in (first, second))
+            logits = learner.pair_logits(first, second)
             accs.append(((logits > 0).float() == same).double().mean(-1))
             losses.append(F.binary_cross_entropy_with_logits(logits, same, reduction="none").double().mean(-1))
     finally:
         learner.train(was_training)
     acc = torch.cat(accs).cpu()
-    return {"verification_accuracy": float(acc.mean()), "verification_ci95": ci95(acc),
-            "verification_bce": float(torch.cat(losses).mean()), "episodes": len(acc)}
+    return {
+        "verification_accuracy": float(acc.mean()),
+        "verification_ci95": ci95(acc),
+        "verification_bce": float(torch.cat(losses).mean()),
+        "episodes": len(acc),
+    }

@@ -2,6 +2,7 @@
 intent classification: ``protonet-frozen`` reads precomputed frozen embeddings (the baseline; only the
 softmax temperature is meta-learned, which changes no prediction), ``protonet-finetune`` fine-tunes the
 encoder's top layers episodically on token ids. Both classify by scaled cosine similarity to the class means."""
+
 from __future__ import annotations
 
 import math
@@ -18,12 +19,13 @@ from .protonet import class_means, prototype_logits
 
 @dataclass
 class CosinePrototypes:
-    learner: "FrozenProtoNet"
+    learner: FrozenProtoNet
     prototypes: Tensor
 
     def predict(self, x: Tensor) -> Prediction:
-        return Prediction(logits=prototype_logits(self.learner.embed(x), self.prototypes, "cosine",
-                                                  self.learner.log_scale.exp()))
+        return Prediction(
+            logits=prototype_logits(self.learner.embed(x), self.prototypes, "cosine", self.learner.log_scale.exp())
+        )
 
 
 @METHODS.register("protonet-frozen")
@@ -48,7 +50,7 @@ class FrozenProtoNet(Learner):
         return Prediction(logits=prototype_logits(z[:, s:], protos, "cosine", self.log_scale.exp()))
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "FrozenProtoNet":
+    def from_config(cls, cfg: dict[str, Any]) -> FrozenProtoNet:
         return cls(cfg.get("proto_scale", 10.0))
 
 
@@ -62,6 +64,7 @@ class FinetunedProtoNet(FrozenProtoNet):
         super().__init__(scale)
         if encoder is None:
             from ..text.encoder import SentenceEncoder
+
             encoder = SentenceEncoder(trainable_layers=finetune_layers)
         self.encoder = encoder
 
@@ -72,8 +75,9 @@ class FinetunedProtoNet(FrozenProtoNet):
         """The encoder's frozen weights and buffers: rebuilt from the installed pretrained encoder, so
         checkpoints hold only the fine-tuned layers and the temperature (see `train.checkpoint`)."""
         from ..text.encoder import frozen_state_keys
+
         return frozen_state_keys(self, "encoder.")
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "FinetunedProtoNet":
+    def from_config(cls, cfg: dict[str, Any]) -> FinetunedProtoNet:
         return cls(finetune_layers=cfg.get("finetune_layers", 2), scale=cfg.get("proto_scale", 10.0))

@@ -18,6 +18,7 @@ Adaptation is one forward pass. BatchNorm follows the module mode (``train()``: 
 so the per-class weight distributions share them; ``eval()``: running statistics, and each class's
 distribution depends only on that class's support).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,22 +34,24 @@ from .base import METHODS, EncoderLearner, Prediction, backbone_spec, check_labe
 from .protonet import class_means
 
 
-def mc_predictive(features: Tensor, w_mean: Tensor, w_logvar: Tensor, samples: int,
-                  generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+def mc_predictive(
+    features: Tensor, w_mean: Tensor, w_logvar: Tensor, samples: int, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
     """MC predictive for query ``features [..., Q, D]`` and per-class weight posteriors ``[..., N, D + 1]``
     (last column: the bias), by local reparameterization: ``log mean_l softmax(logits_l)`` ``[..., Q, N]``
     and the spread of the class probabilities over the draws (their variance, same shape)."""
     h = torch.cat([features, features.new_ones(*features.shape[:-1], 1)], -1)
-    mean = h @ w_mean.transpose(-1, -2)                                         # [..., Q, N]
-    var = (h ** 2) @ w_logvar.exp().transpose(-1, -2)
+    mean = h @ w_mean.transpose(-1, -2)  # [..., Q, N]
+    var = (h**2) @ w_logvar.exp().transpose(-1, -2)
     eps = torch.randn((samples, *mean.shape), generator=generator, dtype=mean.dtype).to(mean.device)
-    logp = torch.log_softmax(mean + var.sqrt() * eps, -1)                      # [L, ..., Q, N]
+    logp = torch.log_softmax(mean + var.sqrt() * eps, -1)  # [L, ..., Q, N]
     spread = logp.detach().exp().var(0, unbiased=False)
     return torch.logsumexp(logp, 0) - math.log(samples), spread
 
 
-def mc_logits(features: Tensor, w_mean: Tensor, w_logvar: Tensor, samples: int,
-              generator: torch.Generator | None = None) -> Tensor:
+def mc_logits(
+    features: Tensor, w_mean: Tensor, w_logvar: Tensor, samples: int, generator: torch.Generator | None = None
+) -> Tensor:
     """Log of the MC-averaged class probabilities ``[..., Q, N]`` (see `mc_predictive`)."""
     return mc_predictive(features, w_mean, w_logvar, samples, generator)[0]
 
@@ -57,13 +60,14 @@ def mc_logits(features: Tensor, w_mean: Tensor, w_logvar: Tensor, samples: int,
 class VersaPredictor:
     """A task adapted by VERSA: a Gaussian over each class's linear weights (mean, log-variance)."""
 
-    learner: "Versa"
+    learner: Versa
     w_mean: Tensor
     w_logvar: Tensor
 
     def predict(self, x: Tensor, samples: int | None = None) -> Prediction:
-        logits, spread = mc_predictive(self.learner.test_embed(x), self.w_mean, self.w_logvar,
-                                       samples or self.learner.num_samples())
+        logits, spread = mc_predictive(
+            self.learner.test_embed(x), self.w_mean, self.w_logvar, samples or self.learner.num_samples()
+        )
         return Prediction(logits=logits, var=spread)
 
 
@@ -73,9 +77,16 @@ class Versa(EncoderLearner):
     ``eval_samples``: draws in ``eval()`` mode. ``eval_bn="transductive"`` tests as the paper's released code
     does (its BatchNorm always normalizes with batch statistics; support and queries each by their own)."""
 
-    def __init__(self, encoder: nn.Module | None = None, feature_dim: int = 64, hidden: int = 256,
-                 samples: int = 10, eval_samples: int = 100, init_logvar: float = -6.0,
-                 prototype_init: bool = True) -> None:
+    def __init__(
+        self,
+        encoder: nn.Module | None = None,
+        feature_dim: int = 64,
+        hidden: int = 256,
+        samples: int = 10,
+        eval_samples: int = 100,
+        init_logvar: float = -6.0,
+        prototype_init: bool = True,
+    ) -> None:
         super().__init__()
         if samples < 1 or eval_samples < 1:
             raise ValueError(f"samples and eval_samples must be >= 1, got {samples} and {eval_samples}.")
@@ -99,7 +110,7 @@ class Versa(EncoderLearner):
         h = self.amortizer(pooled)
         mean = self.mean_head(h)
         if self.prototype_init:
-            mean = mean + torch.cat([pooled, -0.5 * (pooled ** 2).sum(-1, keepdim=True)], -1)
+            mean = mean + torch.cat([pooled, -0.5 * (pooled**2).sum(-1, keepdim=True)], -1)
         return mean, self.logvar_head(h)
 
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> VersaPredictor:
@@ -113,7 +124,13 @@ class Versa(EncoderLearner):
         return Prediction(logits=logits, var=spread)
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "Versa":
+    def from_config(cls, cfg: dict[str, Any]) -> Versa:
         spec = backbone_spec(cfg)
-        return cls(spec.build(), spec.features, cfg.get("versa_hidden", 256), cfg.get("versa_samples", 10),
-                   cfg.get("versa_eval_samples", 100), prototype_init=cfg.get("versa_prototype_init", True))
+        return cls(
+            spec.build(),
+            spec.features,
+            cfg.get("versa_hidden", 256),
+            cfg.get("versa_samples", 10),
+            cfg.get("versa_eval_samples", 100),
+            prototype_init=cfg.get("versa_prototype_init", True),
+        )

@@ -1,5 +1,6 @@
 """Image backbones chosen by name (``backbone=conv4|resnet12|efficientnet_lite0``): each maps ``[B, C, H, W]`` images
 in [0, 1] to features, standardizing its input with the training data set's channel statistics (`InputNorm`)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -40,7 +41,7 @@ def drop_block(x: Tensor, p: float, size: int) -> Tensor:
     """DropBlock (Ghiasi et al. 2018): zero ``size`` x ``size`` squares so that about a fraction ``p`` of the units
     is dropped, and rescale the rest."""
     h, w = x.shape[-2:]
-    gamma = p * h * w / (size ** 2 * max((h - size + 1) * (w - size + 1), 1))
+    gamma = p * h * w / (size**2 * max((h - size + 1) * (w - size + 1), 1))
     seeds = (torch.rand(x.shape[0], x.shape[1], h, w, device=x.device) < gamma).to(x.dtype)
     mask = 1 - nn.functional.max_pool2d(seeds, size, stride=1, padding=size // 2)[..., :h, :w]
     return x * mask * (mask.numel() / mask.sum().clamp_min(1))
@@ -50,12 +51,19 @@ class ResNet12(nn.Module):
     """ResNet-12 (Lee 2019; Tian 2020): four residual blocks of widths 64-160-320-640, global average pooling to 640
     features (12.4M parameters)."""
 
-    def __init__(self, in_channels: int = 3, widths: Sequence[int] = (64, 160, 320, 640), drop_block: float = 0.0,
-                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int = 3,
+        widths: Sequence[int] = (64, 160, 320, 640),
+        drop_block: float = 0.0,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> None:
         super().__init__()
         chans = [in_channels, *widths]
-        self.encoder = nn.Sequential(*(ResNet12Block(a, b, drop_block if i >= 2 else 0.0)
-                                       for i, (a, b) in enumerate(zip(chans, chans[1:]))))
+        self.encoder = nn.Sequential(
+            *(ResNet12Block(a, b, drop_block if i >= 2 else 0.0) for i, (a, b) in enumerate(zip(chans, chans[1:])))
+        )
         self.input_norm = InputNorm(in_channels, mean, std)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -84,7 +92,8 @@ class BackboneSpec:
         if self.name == "resnet12":
             return ResNet12(self.in_channels, drop_block=self.drop_block, mean=self.mean, std=self.std)
         from .efficientnet import EfficientNetLite0
-        return EfficientNetLite0()      # standardizes as its ImageNet weights were trained, whatever the data set
+
+        return EfficientNetLite0()  # standardizes as its ImageNet weights were trained, whatever the data set
 
     @property
     def features(self) -> int:

@@ -1,5 +1,6 @@
 """The Conv4 backbone of Vinyals et al. (2016) and Snell et al. (2017): four blocks of
 3x3 conv (64 channels), BatchNorm, ReLU and 2x2 max-pooling."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -11,8 +12,12 @@ from torch import Tensor, nn
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """3x3 conv, BatchNorm, 2x2 max-pool, ReLU: pooling before the ReLU is the same function (see
     `fastadapt.nn.reorder`) at a quarter of the ReLU's cost; parameter names as in conv-BN-ReLU-pool."""
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.BatchNorm2d(out_channels),
-                         nn.MaxPool2d(2), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1),
+        nn.BatchNorm2d(out_channels),
+        nn.MaxPool2d(2),
+        nn.ReLU(inplace=True),
+    )
 
 
 class Conv4(nn.Module):
@@ -23,8 +28,14 @@ class Conv4(nn.Module):
     training, so each query is classified independently of the others (non-transductive).
     """
 
-    def __init__(self, in_channels: int = 1, hidden: int = 64, blocks: int = 4,
-                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        hidden: int = 64,
+        blocks: int = 4,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> None:
         super().__init__()
         chans = [in_channels] + [hidden] * blocks
         self.encoder = nn.Sequential(*(conv_block(a, b) for a, b in zip(chans, chans[1:])))
@@ -47,10 +58,15 @@ class InputNorm(nn.Module):
         if self.enabled:
             m, s = torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
             # checked in float32, as used: 1e-320 becomes 0 there and 1e300 infinity
-            if len(m) != channels or len(s) != channels or not (torch.isfinite(m).all() and (s > 0).all()
-                                                                and torch.isfinite(s).all()):
-                raise ValueError(f"input mean/std need {channels} values each (finite, std > 0 in float32), got "
-                                 f"{list(mean)} / {list(std)}.")
+            if (
+                len(m) != channels
+                or len(s) != channels
+                or not (torch.isfinite(m).all() and (s > 0).all() and torch.isfinite(s).all())
+            ):
+                raise ValueError(
+                    f"input mean/std need {channels} values each (finite, std > 0 in float32), got "
+                    f"{list(mean)} / {list(std)}."
+                )
             self.register_buffer("mean", m.view(1, -1, 1, 1), persistent=False)
             self.register_buffer("std", s.view(1, -1, 1, 1), persistent=False)
 
@@ -58,6 +74,8 @@ class InputNorm(nn.Module):
         if not self.enabled:
             return x
         if x.shape[-3] != self.mean.shape[1]:
-            raise ValueError(f"This model reads {self.mean.shape[1]}-channel images, got {x.shape[-3]} channels "
-                             f"(input shape {tuple(x.shape)}).")
+            raise ValueError(
+                f"This model reads {self.mean.shape[1]}-channel images, got {x.shape[-3]} channels "
+                f"(input shape {tuple(x.shape)})."
+            )
         return (x - self.mean) / self.std

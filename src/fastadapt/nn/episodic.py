@@ -1,5 +1,6 @@
 """Helpers for episodic models: run an image encoder over inputs with any leading dimensions; evaluate
 with BatchNorm's batch statistics (transductive)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -7,7 +8,6 @@ from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
-
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -43,11 +43,13 @@ def batch_statistics(module: nn.Module) -> Iterator[None]:
     the statistics come from the task's own examples (the released code of Sung et al. 2018 and Finn et al.
     2017 evaluates so; it is not the per-query protocol of the rest of this library)."""
     layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [(m.training, m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone())
-             for m in layers]
+    saved = [
+        (m.training, m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone())
+        for m in layers
+    ]
     for m in layers:
         m.train()
-        m.momentum = 0.0                  # running = (1 - 0) * running + 0 * batch: unchanged
+        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch: unchanged
     try:
         yield
     finally:
@@ -59,21 +61,29 @@ def batch_statistics(module: nn.Module) -> Iterator[None]:
 
 
 @torch.no_grad()
-def embed_dataset(encoder: nn.Module, x: Tensor, batch: int = 64, precision: str = "fp32", flip: bool = False,
-                  progress: bool | None = None) -> Tensor:
+def embed_dataset(
+    encoder: nn.Module,
+    x: Tensor,
+    batch: int = 64,
+    precision: str = "fp32",
+    flip: bool = False,
+    progress: bool | None = None,
+) -> Tensor:
     """Features of every image of a data set ``x [M, C, H, W]`` (uint8 or [0, 1] floats) through a *frozen* encoder
     in ``eval()`` mode, ``batch`` images at a time: ``[M, D]`` fp32. Frozen features are a function of the image
     alone, so episodes can be sampled from them instead of the pixels (the encoder runs once per image, not once
     per episode). ``flip`` averages each image's features with its mirror image's (test-time augmentation)."""
     from tqdm import tqdm
+
     was = encoder.training
     encoder.eval()
     device = next(encoder.parameters(), torch.empty(0)).device
     out = []
     try:
-        for lo in tqdm(range(0, len(x), batch), desc="embedding", unit="batch", disable=None if progress is None
-                       else not progress):
-            xb = x[lo:lo + batch].to(device)
+        for lo in tqdm(
+            range(0, len(x), batch), desc="embedding", unit="batch", disable=None if progress is None else not progress
+        ):
+            xb = x[lo : lo + batch].to(device)
             xb = xb.float().div_(255) if xb.dtype == torch.uint8 else xb.float()
             z = embed(encoder, xb, precision)
             if flip:

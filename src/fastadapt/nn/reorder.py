@@ -6,6 +6,7 @@ gets zero gradient either way). Pooling first runs the ReLU and its backward on 
 (2x2 pooling): a few percent off a Conv4 training step on CPU (the max-pool itself gets no cheaper), with
 identical gradients.
 """
+
 from __future__ import annotations
 
 from torch import nn

@@ -8,6 +8,7 @@ tuned hand-designed baselines, and `LearnedOptimizer`, a drop-in `torch.optim.Op
     opt = fastadapt.optim.LearnedOptimizer(model.parameters(), weights="runs/l2o-q")
     opt.zero_grad(); loss.backward(); opt.step()
 """
+
 from .learned import LearnedOptimizer, load_rule
 from .preprocess import preprocess_gradient
 from .rules import LSTMRule, MLPRule, UpdateRule, build_rule

@@ -1,11 +1,13 @@
 """Hand-designed baselines, each tuned per optimizee family on a learning-rate grid: SGD, SGD with
 momentum 0.9, Adam and RMSprop (the comparisons of Andrychowicz 2016), run through `torch.optim` exactly
 as the learned optimizer is run through `LearnedOptimizer`, on the same problems and minibatch streams."""
+
 from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -20,11 +22,14 @@ BASELINES: dict[str, MakeOptimizer] = {
     "adam": lambda p, lr: torch.optim.Adam(p, lr=lr),
     "rmsprop": lambda p, lr: torch.optim.RMSprop(p, lr=lr),
 }
-DEFAULT_GRID = tuple(10.0 ** (e / 2) for e in range(-8, 2))      # 1e-4 ... 3.16, half-decades
+DEFAULT_GRID = tuple(10.0 ** (e / 2) for e in range(-8, 2))  # 1e-4 ... 3.16, half-decades
 
 
-def run_optimizer(problem: Problem, make: Callable[[list[Tensor]], torch.optim.Optimizer], horizon: int,
-                  ) -> tuple[list[float], float]:
+def run_optimizer(
+    problem: Problem,
+    make: Callable[[list[Tensor]], torch.optim.Optimizer],
+    horizon: int,
+) -> tuple[list[float], float]:
     """Optimize ``problem`` for ``horizon`` steps with the standard zero_grad / backward / step protocol.
     Returns the losses f(theta_0), ..., f(theta_horizon) (``inf`` from the first non-finite one on: a
     diverged run stays diverged) and the mean seconds spent in ``step()``."""
@@ -54,8 +59,14 @@ def final_score(curves: Sequence[Sequence[float]], last: int = 1) -> float:
     return math.inf if any(not math.isfinite(v) for v in vals) else sum(vals) / len(vals)
 
 
-def tune(family: Family, n_problems: int, horizon: int, names: Sequence[str] = tuple(BASELINES),
-         grid: Sequence[float] = DEFAULT_GRID, last: int = 1) -> dict[str, dict[str, Any]]:
+def tune(
+    family: Family,
+    n_problems: int,
+    horizon: int,
+    names: Sequence[str] = tuple(BASELINES),
+    grid: Sequence[float] = DEFAULT_GRID,
+    last: int = 1,
+) -> dict[str, dict[str, Any]]:
     """Per baseline: the learning rate in ``grid`` with the lowest mean final loss on ``n_problems``
     problems of ``family`` (use its ``val`` part) at ``horizon``; returns the grid scores and the winner."""
     unknown = set(names) - set(BASELINES)
@@ -66,11 +77,17 @@ def tune(family: Family, n_problems: int, horizon: int, names: Sequence[str] = t
     for name in names:
         scores = {}
         for lr in grid:
-            curves = [run_optimizer(p, lambda ps: BASELINES[name](ps, lr), horizon)[0] for p in problems]
+            rule = BASELINES[name]
+            curves = [run_optimizer(p, lambda ps, lr=lr, rule=rule: rule(ps, lr), horizon)[0] for p in problems]
             scores[lr] = final_score(curves, last)
         best = min(scores, key=lambda lr: scores[lr])
-        out[name] = {"grid": list(grid), "scores": [scores[lr] for lr in grid], "lr": best, "score": scores[best],
-                     "at_grid_edge": best in (min(grid), max(grid)),
-                     "criterion": f"mean loss over the last {last} step(s) on {n_problems} {family.part} problems "
-                                  f"at horizon {horizon}"}
+        out[name] = {
+            "grid": list(grid),
+            "scores": [scores[lr] for lr in grid],
+            "lr": best,
+            "score": scores[best],
+            "at_grid_edge": best in (min(grid), max(grid)),
+            "criterion": f"mean loss over the last {last} step(s) on {n_problems} {family.part} problems "
+            f"at horizon {horizon}",
+        }
     return out

@@ -2,11 +2,13 @@
 `torch.optim.Optimizer`: ``zero_grad()``, ``loss.backward()``, ``step()``; its per-parameter state (LSTM
 cells or momenta, step count) round-trips through ``state_dict()``. The weights come from a run folder of
 `fastadapt train --preset l2o-...` (its ``best.safetensors``), a checkpoint file, or an `UpdateRule`."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -25,8 +27,10 @@ def load_rule(weights: str | os.PathLike) -> tuple[UpdateRule, dict[str, Any]]:
     _, header = read_checkpoint(path)
     cfg = header["meta"].get("config", {})
     if cfg.get("trainer") != "l2o":
-        raise ValueError(f"{path} is not a learned-optimizer checkpoint (made by method {cfg.get('method')!r}); "
-                         f"train one with `fastadapt train --preset l2o-quadratic --out DIR` and pass DIR.")
+        raise ValueError(
+            f"{path} is not a learned-optimizer checkpoint (made by method {cfg.get('method')!r}); "
+            f"train one with `fastadapt train --preset l2o-quadratic --out DIR` and pass DIR."
+        )
     rule = build_rule(cfg)
     load_checkpoint(path, rule)
     return rule.eval(), cfg
@@ -38,8 +42,12 @@ class LearnedOptimizer(torch.optim.Optimizer):
     ``weights``: run folder, checkpoint path, or an `UpdateRule` module. ``lr`` multiplies the learned
     update (1.0 = as meta-trained) so learning-rate schedulers still work."""
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]],
-                 weights: str | os.PathLike | UpdateRule, lr: float = 1.0) -> None:
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        weights: str | os.PathLike | UpdateRule,
+        lr: float = 1.0,
+    ) -> None:
         if lr < 0:
             raise ValueError(f"lr must be non-negative, got {lr}.")
         if isinstance(weights, UpdateRule):
@@ -66,7 +74,7 @@ class LearnedOptimizer(torch.optim.Optimizer):
                     self.rule.to(p.device)
                     ref = next(self.rule.parameters())
                 st = self.state[p]
-                flat = p.detach().reshape(-1).to(ref.dtype)          # the rule runs in its own dtype
+                flat = p.detach().reshape(-1).to(ref.dtype)  # the rule runs in its own dtype
                 if not st:
                     st["step"] = 0
                     st.update(self.rule.init_state(flat))

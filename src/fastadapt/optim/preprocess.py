@@ -1,6 +1,7 @@
 """Gradient preprocessing of Andrychowicz et al. (2016), Appendix A: each coordinate's gradient becomes two
 inputs, its log-magnitude and its sign, so that gradients spanning many orders of magnitude reach the
 network on a common scale; tiny gradients (below e^-p) are passed linearly instead."""
+
 from __future__ import annotations
 
 import math
@@ -12,8 +13,8 @@ from torch import Tensor
 def preprocess_gradient(grad: Tensor, p: float = 10.0) -> Tensor:
     """``grad`` of any shape -> ``[..., 2]``:
 
-        (log|g| / p, sign(g))   if |g| >= e^-p
-        (-1,         e^p g)     otherwise          (Andrychowicz 2016, Appendix A)
+    (log|g| / p, sign(g))   if |g| >= e^-p
+    (-1,         e^p g)     otherwise          (Andrychowicz 2016, Appendix A)
     """
     if p <= 0:
         raise ValueError(f"preprocessing constant p must be positive (the paper uses 10), got {p}.")

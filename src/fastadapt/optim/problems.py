@@ -10,11 +10,13 @@ the optimization step (it picks the minibatch, so every optimizer sees the same 
   their characters from the vinyals train/val/test alphabets.
 * ``conv-omniglot``: the same problems solved by a small conv net (two 3x3 stride-2 conv layers with 8
   channels, then linear); a family never seen in meta-training, for transfer tests."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +46,7 @@ FAMILIES = Registry("optimizee family")
 def _generator(*keys: int) -> torch.Generator:
     seed = 0
     for k in keys:
-        seed = (seed * 1_000_003 + int(k)) % (2 ** 62)
+        seed = (seed * 1_000_003 + int(k)) % (2**62)
     return torch.Generator().manual_seed(seed)
 
 
@@ -78,7 +80,9 @@ class QuadraticFamily:
     def problem(self, index: int) -> QuadraticProblem:
         g = _generator(self.seed, PART_OFFSET[self.part] + index)
         d = self.dim
-        return QuadraticProblem(torch.randn(d, d, generator=g), torch.randn(d, generator=g), torch.randn(d, generator=g))
+        return QuadraticProblem(
+            torch.randn(d, d, generator=g), torch.randn(d, generator=g), torch.randn(d, generator=g)
+        )
 
 
 @FAMILIES.register("quadratic")
@@ -88,13 +92,17 @@ def _quadratic(cfg: dict[str, Any], part: str, seed: int) -> QuadraticFamily:
 
 # --- classifiers on Omniglot-derived problems ----------------------------------------------------------
 def _uniform(g: torch.Generator, shape: tuple[int, ...], fan_in: int) -> Tensor:
-    bound = fan_in ** -0.5                     # torch's default Linear/Conv initialization range
+    bound = fan_in**-0.5  # torch's default Linear/Conv initialization range
     return (torch.rand(shape, generator=g) * 2 - 1) * bound
 
 
 def mlp_init(g: torch.Generator, d_in: int, hidden: int, n_out: int) -> dict[str, Tensor]:
-    return {"w1": _uniform(g, (hidden, d_in), d_in), "b1": _uniform(g, (hidden,), d_in),
-            "w2": _uniform(g, (n_out, hidden), hidden), "b2": _uniform(g, (n_out,), hidden)}
+    return {
+        "w1": _uniform(g, (hidden, d_in), d_in),
+        "b1": _uniform(g, (hidden,), d_in),
+        "w2": _uniform(g, (n_out, hidden), hidden),
+        "b2": _uniform(g, (n_out,), hidden),
+    }
 
 
 def mlp_forward(p: dict[str, Tensor], x: Tensor) -> Tensor:
@@ -104,9 +112,14 @@ def mlp_forward(p: dict[str, Tensor], x: Tensor) -> Tensor:
 def conv_init(g: torch.Generator, size: int, channels: int, n_out: int) -> dict[str, Tensor]:
     s = (size + 1) // 2
     s = (s + 1) // 2
-    return {"c1": _uniform(g, (channels, 1, 3, 3), 9), "cb1": _uniform(g, (channels,), 9),
-            "c2": _uniform(g, (channels, channels, 3, 3), 9 * channels), "cb2": _uniform(g, (channels,), 9 * channels),
-            "w": _uniform(g, (n_out, channels * s * s), channels * s * s), "b": _uniform(g, (n_out,), channels * s * s)}
+    return {
+        "c1": _uniform(g, (channels, 1, 3, 3), 9),
+        "cb1": _uniform(g, (channels,), 9),
+        "c2": _uniform(g, (channels, channels, 3, 3), 9 * channels),
+        "cb2": _uniform(g, (channels,), 9 * channels),
+        "w": _uniform(g, (n_out, channels * s * s), channels * s * s),
+        "b": _uniform(g, (n_out,), channels * s * s),
+    }
 
 
 def conv_forward(p: dict[str, Tensor], x: Tensor) -> Tensor:
@@ -119,8 +132,8 @@ def conv_forward(p: dict[str, Tensor], x: Tensor) -> Tensor:
 class ClassifierProblem:
     """Cross-entropy of a small network on a fixed labelled set; step ``t`` uses a seeded minibatch."""
 
-    x: Tensor                       # float [N, 1, H, W] in [0, 1]
-    y: Tensor                       # long [N]
+    x: Tensor  # float [N, 1, H, W] in [0, 1]
+    y: Tensor  # long [N]
     params0: dict[str, Tensor]
     forward: Callable[[dict[str, Tensor], Tensor], Tensor]
     batch_size: int
@@ -140,8 +153,19 @@ class ClassifierProblem:
 class ClassifierFamily:
     """Problems of ``ways`` classes drawn from a labelled image set (uint8 ``x`` [M, 1, H, W], class ``y``)."""
 
-    def __init__(self, name: str, part: str, seed: int, x: Tensor, y: Tensor, model: str, ways: int = 10,
-                 hidden: int = 20, channels: int = 8, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        name: str,
+        part: str,
+        seed: int,
+        x: Tensor,
+        y: Tensor,
+        model: str,
+        ways: int = 10,
+        hidden: int = 20,
+        channels: int = 8,
+        batch_size: int = 64,
+    ) -> None:
         _check_part(part)
         if model not in ("mlp", "conv"):
             raise ValueError(f"Unknown optimizee model {model!r}; expected 'mlp' or 'conv'.")
@@ -161,10 +185,22 @@ class ClassifierFamily:
         y = torch.arange(self.ways).repeat_interleave(torch.tensor([len(self._by_class[int(c)]) for c in chosen]))
         size = x.shape[-1]
         if self.model == "mlp":
-            return ClassifierProblem(x, y, mlp_init(g, size * size, self.hidden, self.ways), mlp_forward,
-                                     self.batch_size, int(torch.randint(2 ** 31, (1,), generator=g)))
-        return ClassifierProblem(x, y, conv_init(g, size, self.channels, self.ways), conv_forward,
-                                 self.batch_size, int(torch.randint(2 ** 31, (1,), generator=g)))
+            return ClassifierProblem(
+                x,
+                y,
+                mlp_init(g, size * size, self.hidden, self.ways),
+                mlp_forward,
+                self.batch_size,
+                int(torch.randint(2**31, (1,), generator=g)),
+            )
+        return ClassifierProblem(
+            x,
+            y,
+            conv_init(g, size, self.channels, self.ways),
+            conv_forward,
+            self.batch_size,
+            int(torch.randint(2**31, (1,), generator=g)),
+        )
 
 
 OMNIGLOT_PART = {"train": "train", "val": "val", "test": "test"}
@@ -173,6 +209,7 @@ OMNIGLOT_PART = {"train": "train", "val": "val", "test": "test"}
 @lru_cache(maxsize=6)
 def _omniglot(part: str, root: str, size: int) -> tuple[Tensor, Tensor]:
     from ..tasks.omniglot import omniglot_classes
+
     data = omniglot_classes("vinyals", OMNIGLOT_PART[part], root=root or None, size=size, rotations=False)
     return data.x, data.y
 
@@ -181,9 +218,19 @@ def _omniglot_family(model: str) -> Callable[..., ClassifierFamily]:
     def factory(cfg: dict[str, Any], part: str, seed: int) -> ClassifierFamily:
         _check_part(part)
         x, y = _omniglot(part, cfg.get("data_root", ""), int(cfg.get("image_size", 28)))
-        return ClassifierFamily(f"{model}-omniglot", part, seed, x, y, model, int(cfg.get("optimizee_ways", 10)),
-                                int(cfg.get("optimizee_hidden", 20)), int(cfg.get("optimizee_channels", 8)),
-                                int(cfg.get("optimizee_batch", 64)))
+        return ClassifierFamily(
+            f"{model}-omniglot",
+            part,
+            seed,
+            x,
+            y,
+            model,
+            int(cfg.get("optimizee_ways", 10)),
+            int(cfg.get("optimizee_hidden", 20)),
+            int(cfg.get("optimizee_channels", 8)),
+            int(cfg.get("optimizee_batch", 64)),
+        )
+
     return factory
 
 

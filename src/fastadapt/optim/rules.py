@@ -7,6 +7,7 @@ tensor, differentiable with respect to the rule's own weights so they can be met
   gradient, momenta at several decays, Adam-style normalized terms, parameter value and step features,
   each normalized by its second moment over the tensor, into a small MLP giving a direction ``d`` and a
   log-magnitude ``m``; the update is ``dir_scale * d * exp(mag_scale * m)`` (Metz 2020, eq. 1)."""
+
 from __future__ import annotations
 
 import math
@@ -62,8 +63,13 @@ class LSTMRule(UpdateRule):
         return self.out_scale * self.head(x).squeeze(-1), new
 
     def config(self) -> dict[str, Any]:
-        return {"l2o_net": "lstm", "l2o_hidden": self.hidden, "l2o_layers": self.layers,
-                "preprocess_p": self.preprocess_p, "out_scale": self.out_scale}
+        return {
+            "l2o_net": "lstm",
+            "l2o_hidden": self.hidden,
+            "l2o_layers": self.layers,
+            "preprocess_p": self.preprocess_p,
+            "out_scale": self.out_scale,
+        }
 
 
 class MLPRule(UpdateRule):
@@ -74,16 +80,29 @@ class MLPRule(UpdateRule):
     kind = "mlp"
     TIMESCALES = (10.0, 100.0, 1000.0)
 
-    def __init__(self, hidden: int = 32, decays: tuple[float, ...] = (0.5, 0.9, 0.99, 0.999),
-                 dir_scale: float = 0.01, mag_scale: float = 0.1, eps: float = 1e-8) -> None:
+    def __init__(
+        self,
+        hidden: int = 32,
+        decays: tuple[float, ...] = (0.5, 0.9, 0.99, 0.999),
+        dir_scale: float = 0.01,
+        mag_scale: float = 0.1,
+        eps: float = 1e-8,
+    ) -> None:
         super().__init__()
         if not decays or any(not 0.0 <= b < 1.0 for b in decays):
             raise ValueError(f"momentum decays must lie in [0, 1), got {decays}.")
-        self.hidden, self.decays, self.dir_scale, self.mag_scale, self.eps = hidden, tuple(decays), dir_scale, mag_scale, eps
+        self.hidden, self.decays, self.dir_scale, self.mag_scale, self.eps = (
+            hidden,
+            tuple(decays),
+            dir_scale,
+            mag_scale,
+            eps,
+        )
         self.register_buffer("betas", torch.tensor(self.decays))
         n_feat = 2 + 2 * len(self.decays) + 1 + len(self.TIMESCALES)
-        self.net = nn.Sequential(nn.Linear(n_feat, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                                 nn.Linear(hidden, 2))
+        self.net = nn.Sequential(
+            nn.Linear(n_feat, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2)
+        )
         nn.init.normal_(self.net[-1].weight, std=1e-2)
         nn.init.zeros_(self.net[-1].bias)
 
@@ -95,10 +114,10 @@ class MLPRule(UpdateRule):
         g, p = grad.reshape(-1), param.reshape(-1)
         m = self.betas * state["m"] + (1 - self.betas) * g[:, None]
         v = 0.999 * state["v"] + 0.001 * g * g
-        vhat = v / (1 - 0.999 ** (step + 1))          # bias-corrected, as in Adam
+        vhat = v / (1 - 0.999 ** (step + 1))  # bias-corrected, as in Adam
         rs = torch.rsqrt(vhat + self.eps)
         raw = torch.cat([g[:, None], m, (g * rs)[:, None], m * rs[:, None], p[:, None]], dim=1)
-        raw = raw * torch.rsqrt(raw.pow(2).mean(0, keepdim=True) + 1e-16)   # second-moment normalization
+        raw = raw * torch.rsqrt(raw.pow(2).mean(0, keepdim=True) + 1e-16)  # second-moment normalization
         t = torch.tensor([math.tanh(step / s) for s in self.TIMESCALES], dtype=raw.dtype, device=raw.device)
         return torch.cat([raw, t.expand(raw.shape[0], -1)], dim=1), {"m": m, "v": v}
 
@@ -109,24 +128,38 @@ class MLPRule(UpdateRule):
         return self.dir_scale * d * torch.exp(self.mag_scale * mag.clamp(max=30.0)), new
 
     def config(self) -> dict[str, Any]:
-        return {"l2o_net": "mlp", "l2o_hidden": self.hidden, "decays": ",".join(map(str, self.decays)),
-                "dir_scale": self.dir_scale, "mag_scale": self.mag_scale}
+        return {
+            "l2o_net": "mlp",
+            "l2o_hidden": self.hidden,
+            "decays": ",".join(map(str, self.decays)),
+            "dir_scale": self.dir_scale,
+            "mag_scale": self.mag_scale,
+        }
 
 
-RULE_KEYS = {"lstm": ("l2o_hidden", "l2o_layers", "preprocess_p", "out_scale"),
-             "mlp": ("l2o_hidden", "decays", "dir_scale", "mag_scale")}
+RULE_KEYS = {
+    "lstm": ("l2o_hidden", "l2o_layers", "preprocess_p", "out_scale"),
+    "mlp": ("l2o_hidden", "decays", "dir_scale", "mag_scale"),
+}
 
 
 def build_rule(cfg: dict[str, Any]) -> UpdateRule:
     """The update rule named by ``cfg["l2o_net"]`` ("lstm" or "mlp") with its hyper-parameters."""
     net = cfg.get("l2o_net", "lstm")
     if net == "lstm":
-        return LSTMRule(int(cfg.get("l2o_hidden", 20)), int(cfg.get("l2o_layers", 2)),
-                        float(cfg.get("preprocess_p", 10.0)), float(cfg.get("out_scale", 0.1)))
+        return LSTMRule(
+            int(cfg.get("l2o_hidden", 20)),
+            int(cfg.get("l2o_layers", 2)),
+            float(cfg.get("preprocess_p", 10.0)),
+            float(cfg.get("out_scale", 0.1)),
+        )
     if net == "mlp":
         decays = cfg.get("decays", "0.5,0.9,0.99,0.999")
         decays = tuple(float(b) for b in decays.split(",")) if isinstance(decays, str) else tuple(decays)
-        return MLPRule(int(cfg.get("l2o_hidden", 32)), decays, float(cfg.get("dir_scale", 0.01)),
-                       float(cfg.get("mag_scale", 0.1)))
-    raise ValueError(f"Unknown learned optimizer network {net!r}; set l2o_net to 'lstm' (Andrychowicz 2016) "
-                     f"or 'mlp' (feature MLP, Metz 2020 / Harrison 2022).")
+        return MLPRule(
+            int(cfg.get("l2o_hidden", 32)), decays, float(cfg.get("dir_scale", 0.01)), float(cfg.get("mag_scale", 0.1))
+        )
+    raise ValueError(
+        f"Unknown learned optimizer network {net!r}; set l2o_net to 'lstm' (Andrychowicz 2016) "
+        f"or 'mlp' (feature MLP, Metz 2020 / Harrison 2022)."
+    )

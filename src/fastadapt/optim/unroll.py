@@ -4,9 +4,10 @@ those steps; then parameters and optimizer state are detached, so no graph survi
 next window continues from where this one stopped until the horizon is reached. As in the paper the
 optimizee gradients are treated as inputs (their second derivatives are dropped) unless
 ``second_order=True``."""
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
@@ -19,12 +20,19 @@ Params = dict[str, Tensor]
 
 def detach(params: Params, states: dict[str, State]) -> tuple[Params, dict[str, State]]:
     """Cut the graph: fresh leaves with the same values (the truncation boundary)."""
-    return ({k: v.detach() for k, v in params.items()},
-            {k: {n: s.detach() for n, s in st.items()} for k, st in states.items()})
+    return (
+        {k: v.detach() for k, v in params.items()},
+        {k: {n: s.detach() for n, s in st.items()} for k, st in states.items()},
+    )
 
 
-def apply_rule(rule: UpdateRule, params: Params, grads: dict[str, Tensor], states: dict[str, State], t: int,
-               ) -> tuple[Params, dict[str, State]]:
+def apply_rule(
+    rule: UpdateRule,
+    params: Params,
+    grads: dict[str, Tensor],
+    states: dict[str, State],
+    t: int,
+) -> tuple[Params, dict[str, State]]:
     """One learned step on every tensor: theta <- theta + rule(theta, grad, state, t)."""
     new_p, new_s = {}, {}
     for k, p in params.items():
@@ -33,8 +41,15 @@ def apply_rule(rule: UpdateRule, params: Params, grads: dict[str, Tensor], state
     return new_p, new_s
 
 
-def unroll(rule: UpdateRule, problem: Problem, params: Params, states: dict[str, State], t0: int, length: int,
-           second_order: bool = False) -> tuple[Tensor, Params, dict[str, State], list[float]]:
+def unroll(
+    rule: UpdateRule,
+    problem: Problem,
+    params: Params,
+    states: dict[str, State],
+    t0: int,
+    length: int,
+    second_order: bool = False,
+) -> tuple[Tensor, Params, dict[str, State], list[float]]:
     """Run ``length`` learned steps from step ``t0``. Returns the meta-loss sum_{t=t0+1}^{t0+length} f(theta_t)
     (differentiable in the rule's weights), the final parameters and states (still attached), and the
     loss values f(theta_t0), ..., f(theta_{t0+length-1}) seen by the optimizer."""
@@ -54,8 +69,13 @@ def unroll(rule: UpdateRule, problem: Problem, params: Params, states: dict[str,
     return torch.stack(terms).sum(), params, states, seen
 
 
-def truncated_unrolls(rule: UpdateRule, problem: Problem, horizon: int, unroll_len: int, second_order: bool = False,
-                      ) -> Iterator[tuple[Tensor, Params, dict[str, State], list[float]]]:
+def truncated_unrolls(
+    rule: UpdateRule,
+    problem: Problem,
+    horizon: int,
+    unroll_len: int,
+    second_order: bool = False,
+) -> Iterator[tuple[Tensor, Params, dict[str, State], list[float]]]:
     """Windows of truncated BPTT over one optimization of ``horizon`` steps: yields each window's
     (meta_loss, params, states, losses). The caller backpropagates ``meta_loss`` (and steps its
     meta-optimizer) before asking for the next window, which starts from detached copies."""

@@ -1,5 +1,6 @@
 """Named configurations ``<benchmark>-<method>-<setting>``: flat dicts of plain values that
 `fastadapt train --preset NAME --set key=value` starts from."""
+
 from __future__ import annotations
 
 import difflib
@@ -12,29 +13,52 @@ from ..registry import import_submodules
 
 # Defaults every preset starts from; a preset overrides some of them.
 DEFAULTS: dict[str, Any] = {
-    "dataset": "omniglot", "split": "vinyals", "image_size": 28, "data_root": "",
-    "method": "protonet", "distance": "euclidean", "hidden": 64, "channels": 1,
-    "ways": 5, "shots": 1, "queries": 15,                      # evaluation episodes
-    "train_ways": 60, "train_shots": 1, "train_queries": 5,    # training episodes
-    "meta_batch": 1, "steps": 3000, "lr": 1e-3, "lr_decay_every": 2000, "lr_decay": 0.5,
-    "log_every": 50, "ckpt_every": 250, "val_every": 500, "val_episodes": 200,
-    "eval_episodes": 1000, "eval_seed": 2017, "seed": 0, "device": "auto",
-    "max_train_seconds": 0.0,                                  # > 0: stop training after this wall time
-    "eval_bn": "running",                                      # test-time BatchNorm (Learner docstring)
-    "init_from": "",                                           # start from a trained run's weights
-    "encoder_from": "",                                        # start `encoder` from another run's
-    "backbone": "conv4",                                       # conv4 | resnet12 | efficientnet_lite0
-    "input_mean": [], "input_std": [],                         # per-channel input standardization (colour sets)
-    "precision": "fp32",                                       # fp32 | bf16 | fp16 (CUDA): the encoder's autocast
-    "augment": "",                                             # "natural": crop, flip, colour jitter (training)
-    "freeze_encoder": False, "tta_flip": False,                # fixed (pretrained) encoder; mirror-averaged test features
-    "feature_transform": "",                                   # ProtoNet: "power" (Hu 2021) before the prototypes
-    "head_steps": 0,                                           # ProtoNet: fit the cosine head on the support set
-    "transductive_steps": 0, "transductive_temperature": 1.0,  # ProtoNet: soft k-means over the queries (Ren 2018)
+    "dataset": "omniglot",
+    "split": "vinyals",
+    "image_size": 28,
+    "data_root": "",
+    "method": "protonet",
+    "distance": "euclidean",
+    "hidden": 64,
+    "channels": 1,
+    "ways": 5,
+    "shots": 1,
+    "queries": 15,  # evaluation episodes
+    "train_ways": 60,
+    "train_shots": 1,
+    "train_queries": 5,  # training episodes
+    "meta_batch": 1,
+    "steps": 3000,
+    "lr": 1e-3,
+    "lr_decay_every": 2000,
+    "lr_decay": 0.5,
+    "log_every": 50,
+    "ckpt_every": 250,
+    "val_every": 500,
+    "val_episodes": 200,
+    "eval_episodes": 1000,
+    "eval_seed": 2017,
+    "seed": 0,
+    "device": "auto",
+    "max_train_seconds": 0.0,  # > 0: stop training after this wall time
+    "eval_bn": "running",  # test-time BatchNorm (Learner docstring)
+    "init_from": "",  # start from a trained run's weights
+    "encoder_from": "",  # start `encoder` from another run's
+    "backbone": "conv4",  # conv4 | resnet12 | efficientnet_lite0
+    "input_mean": [],
+    "input_std": [],  # per-channel input standardization (colour sets)
+    "precision": "fp32",  # fp32 | bf16 | fp16 (CUDA): the encoder's autocast
+    "augment": "",  # "natural": crop, flip, colour jitter (training)
+    "freeze_encoder": False,
+    "tta_flip": False,  # fixed (pretrained) encoder; mirror-averaged test features
+    "feature_transform": "",  # ProtoNet: "power" (Hu 2021) before the prototypes
+    "head_steps": 0,  # ProtoNet: fit the cosine head on the support set
+    "transductive_steps": 0,
+    "transductive_temperature": 1.0,  # ProtoNet: soft k-means over the queries (Ren 2018)
 }
 
 PRESETS: dict[str, dict[str, Any]] = {}
-INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def register(name: str, description: str, extra: dict[str, Any] | None = None, **overrides: Any) -> None:
@@ -56,8 +80,9 @@ def did_you_mean(word: str, options: list[str]) -> str:
 def get_preset(name: str) -> dict[str, Any]:
     """The full configuration of preset ``name`` (defaults with its overrides applied)."""
     if name not in PRESETS:
-        raise KeyError(f"Unknown preset {name!r}.{did_you_mean(name, sorted(PRESETS))} "
-                       f"`fastadapt presets` lists them all.")
+        raise KeyError(
+            f"Unknown preset {name!r}.{did_you_mean(name, sorted(PRESETS))} `fastadapt presets` lists them all."
+        )
     cfg = {**DEFAULTS, **{k: v for k, v in PRESETS[name].items() if k != "description"}}
     cfg["preset"] = name
     return cfg
@@ -74,7 +99,7 @@ def _finite_numbers(value: Any) -> list[float] | None:
             return None
         try:
             v = float(v)
-        except OverflowError:                       # an integer beyond float range
+        except OverflowError:  # an integer beyond float range
             return None
         if not math.isfinite(v):
             return None
@@ -86,7 +111,7 @@ def _coerce(key: str, raw: str, default: Any) -> Any:
     if isinstance(default, list):
         try:
             value = _finite_numbers(json.loads(raw))
-        except (ValueError, RecursionError):          # not JSON (JSONDecodeError), or nested too deep
+        except (ValueError, RecursionError):  # not JSON (JSONDecodeError), or nested too deep
             value = None
         if value is None:
             raise ValueError(f"--set {key}={raw}: expected a JSON list of finite numbers, e.g. [0.5,0.5,0.5].")
@@ -98,13 +123,15 @@ def _coerce(key: str, raw: str, default: Any) -> Any:
             return raw.lower() in ("true", "1", "yes")
         if isinstance(default, int):
             value = int(raw)
-            if not INT64_MIN <= value <= INT64_MAX:        # torch and numpy take 64-bit integers
-                raise ValueError(f"--set {key}={raw}: does not fit in a 64-bit integer; pass a value between "
-                                 f"{INT64_MIN} and {INT64_MAX} (default {default!r}).")
+            if not INT64_MIN <= value <= INT64_MAX:  # torch and numpy take 64-bit integers
+                raise ValueError(
+                    f"--set {key}={raw}: does not fit in a 64-bit integer; pass a value between "
+                    f"{INT64_MIN} and {INT64_MAX} (default {default!r})."
+                )
             return value
         if isinstance(default, float):
             value = float(raw)
-            if math.isnan(value):                          # "nan" parses, but no setting means it
+            if math.isnan(value):  # "nan" parses, but no setting means it
                 raise ValueError(f"--set {key}={raw}: expected a number, not NaN (default {default!r}).")
             return value
     except ValueError as e:
@@ -122,8 +149,9 @@ def apply_overrides(cfg: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
             raise ValueError(f"--set takes key=value, got {pair!r}.")
         key, raw = pair.split("=", 1)
         if key not in cfg:
-            raise KeyError(f"Unknown --set key {key!r}.{did_you_mean(key, sorted(cfg))} "
-                           f"Known keys: {', '.join(sorted(cfg))}.")
+            raise KeyError(
+                f"Unknown --set key {key!r}.{did_you_mean(key, sorted(cfg))} Known keys: {', '.join(sorted(cfg))}."
+            )
         cfg[key] = _coerce(key, raw, cfg[key])
     return cfg
 

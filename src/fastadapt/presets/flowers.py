@@ -4,23 +4,56 @@ prototype head and no meta-training (``steps=0``): features averaged with the mi
 the flowers episodes themselves (`benchmarks/flowers_efficientnet.py`, results/flowers_efficientnet_heads.json: 5
 variants, a mild selection on the test data, stated). ``fastadapt eval results/flowers-efficientnet-protonet
 --shots 5`` tests it 5-shot; ``fastadapt adapt`` uses it on your own photos."""
+
 from . import register
 
-register("flowers-efficientnet-protonet",
-         "Frozen ImageNet EfficientNet-Lite0 + cosine prototypes fitted on the support set, no meta-training; "
-         "flowers102-partial 5-way 1-shot (cross-domain)",
-         dataset="flowers102-partial", split="all", image_size=84, channels=3, backbone="efficientnet_lite0",
-         method="protonet", distance="cosine", feature_transform="power", head_steps=100, freeze_encoder=True,
-         tta_flip=True, precision="bf16", steps=0, ways=5, shots=1, queries=15, eval_episodes=600)
+register(
+    "flowers-efficientnet-protonet",
+    "Frozen ImageNet EfficientNet-Lite0 + cosine prototypes fitted on the support set, no meta-training; "
+    "flowers102-partial 5-way 1-shot (cross-domain)",
+    dataset="flowers102-partial",
+    split="all",
+    image_size=84,
+    channels=3,
+    backbone="efficientnet_lite0",
+    method="protonet",
+    distance="cosine",
+    feature_transform="power",
+    head_steps=100,
+    freeze_encoder=True,
+    tta_flip=True,
+    precision="bf16",
+    steps=0,
+    ways=5,
+    shots=1,
+    queries=15,
+    eval_episodes=600,
+)
 
 # Transductive: the prototypes refined by 10 rounds of soft k-means over each episode's unlabelled queries (Ren et al.
 # 2018), assignments at temperature 1/3; picked on other episodes (seed 1) than the reported ones (seed 2017) by
 # `benchmarks/flowers_transductive.py` (results/flowers_transductive.json). A query's prediction uses the other queries
 # of its episode: a different protocol from the inductive preset above, labelled so wherever its numbers appear.
-register("flowers-efficientnet-protonet-transductive",
-         "Frozen ImageNet EfficientNet-Lite0 + cosine prototypes refined by soft k-means over the episode's queries "
-         "(transductive), no meta-training; flowers102-partial 5-way 1-shot (cross-domain)",
-         dataset="flowers102-partial", split="all", image_size=84, channels=3, backbone="efficientnet_lite0",
-         method="protonet", distance="cosine", feature_transform="power", transductive_steps=10,
-         transductive_temperature=1 / 3, freeze_encoder=True, tta_flip=True, precision="bf16", steps=0, ways=5,
-         shots=1, queries=15, eval_episodes=600)
+register(
+    "flowers-efficientnet-protonet-transductive",
+    "Frozen ImageNet EfficientNet-Lite0 + cosine prototypes refined by soft k-means over the episode's queries "
+    "(transductive), no meta-training; flowers102-partial 5-way 1-shot (cross-domain)",
+    dataset="flowers102-partial",
+    split="all",
+    image_size=84,
+    channels=3,
+    backbone="efficientnet_lite0",
+    method="protonet",
+    distance="cosine",
+    feature_transform="power",
+    transductive_steps=10,
+    transductive_temperature=1 / 3,
+    freeze_encoder=True,
+    tta_flip=True,
+    precision="bf16",
+    steps=0,
+    ways=5,
+    shots=1,
+    queries=15,
+    eval_episodes=600,
+)

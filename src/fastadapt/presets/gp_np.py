@@ -5,20 +5,67 @@ Adam on 16 functions per step, 40,000 steps (lr 1e-3 halved every 10,000; 1e-3 l
 100,000+ steps. `--set steps=...` changes the budget; `--set np_hidden=256 --set np_decoder_layers=4` gives the
 wider, deeper network (closer to Bruinsma 2022's width 256 and 6 decoder layers) that benchmarks/gp_np.py trains
 for the published comparison, ~3x the cost per step."""
+
 from . import register
 
-GP_TASKS = dict(dataset="gp", ways=None, train_ways=None, shots="3-50", train_shots="3-50", queries=50,
-                train_queries="1-50", meta_batch=16, lr=1e-3, lr_decay_every=10000, lr_decay=0.5, steps=40000,
-                log_every=500, ckpt_every=5000, val_every=5000, val_episodes=500, eval_episodes=2000)
-GP_EXTRA = {"gp_kernel": "eq", "gp_length_scale": 0.4, "gp_scale": 1.0, "gp_period": 1.0, "gp_noise": 0.02,
-            "np_hidden": 128, "np_decoder_layers": 2, "train_on_context": True,
-            "np_min_std": 0.1}
+GP_TASKS = dict(
+    dataset="gp",
+    ways=None,
+    train_ways=None,
+    shots="3-50",
+    train_shots="3-50",
+    queries=50,
+    train_queries="1-50",
+    meta_batch=16,
+    lr=1e-3,
+    lr_decay_every=10000,
+    lr_decay=0.5,
+    steps=40000,
+    log_every=500,
+    ckpt_every=5000,
+    val_every=5000,
+    val_episodes=500,
+    eval_episodes=2000,
+)
+GP_EXTRA = {
+    "gp_kernel": "eq",
+    "gp_length_scale": 0.4,
+    "gp_scale": 1.0,
+    "gp_period": 1.0,
+    "gp_noise": 0.02,
+    "np_hidden": 128,
+    "np_decoder_layers": 2,
+    "train_on_context": True,
+    "np_min_std": 0.1,
+}
 
-register("gp-cnp", "Conditional Neural Process (Garnelo 2018a) on 1-D EQ-kernel GP functions, 3-50 context points",
-         method="cnp", extra={**GP_EXTRA, "np_encoder_layers": 4}, **GP_TASKS)
-NP_EXTRA = {**GP_EXTRA, "np_encoder_layers": 3, "np_latent": 128, "np_samples": 32, "np_train_samples": 1,
-            "np_attention": False, "np_heads": 8}
-register("gp-np", "Latent Neural Process with deterministic path (Garnelo 2018b), ELBO, on 1-D EQ-kernel GP functions",
-         method="np", extra=NP_EXTRA, **GP_TASKS)
-register("gp-anp", "Attentive Neural Process (Kim 2019): latent NP with self- and cross-attention deterministic path",
-         method="np", extra={**NP_EXTRA, "np_attention": True}, **GP_TASKS)
+register(
+    "gp-cnp",
+    "Conditional Neural Process (Garnelo 2018a) on 1-D EQ-kernel GP functions, 3-50 context points",
+    method="cnp",
+    extra={**GP_EXTRA, "np_encoder_layers": 4},
+    **GP_TASKS,
+)
+NP_EXTRA = {
+    **GP_EXTRA,
+    "np_encoder_layers": 3,
+    "np_latent": 128,
+    "np_samples": 32,
+    "np_train_samples": 1,
+    "np_attention": False,
+    "np_heads": 8,
+}
+register(
+    "gp-np",
+    "Latent Neural Process with deterministic path (Garnelo 2018b), ELBO, on 1-D EQ-kernel GP functions",
+    method="np",
+    extra=NP_EXTRA,
+    **GP_TASKS,
+)
+register(
+    "gp-anp",
+    "Attentive Neural Process (Kim 2019): latent NP with self- and cross-attention deterministic path",
+    method="np",
+    extra={**NP_EXTRA, "np_attention": True},
+    **GP_TASKS,
+)

@@ -9,48 +9,108 @@ in training and 3 at test, meta-batch 32; 20-way: 5 steps of lr 0.1, meta-batch 
 examples per class in training. The paper trains 60,000 iterations; these presets use a CPU budget (about
 30 minutes on 2 cores, see benchmarks/maml_omniglot.py) and `--set steps=60000` restores the paper's.
 """
+
 from . import register
 
-GRAD = {"inner_lr": 0.4, "inner_steps": 1, "test_inner_steps": 3, "first_order": False, "bn": "transductive",
-        "batching": "auto", "task_chunk": 0,   # task_chunk 0: the whole meta-batch in one vmap call
-        "lr_mode": "fixed", "multi_step_loss": False, "msl_anneal": 10000}
+GRAD = {
+    "inner_lr": 0.4,
+    "inner_steps": 1,
+    "test_inner_steps": 3,
+    "first_order": False,
+    "bn": "transductive",
+    "batching": "auto",
+    "task_chunk": 0,  # task_chunk 0: the whole meta-batch in one vmap call
+    "lr_mode": "fixed",
+    "multi_step_loss": False,
+    "msl_anneal": 10000,
+}
 
-SIN_KEYS = dict(dataset="sinusoid", ways=None, train_ways=None, queries=100, meta_batch=25, steps=70000,
-                lr=1e-3, lr_decay_every=10**9, log_every=500, ckpt_every=5000, val_every=5000, val_episodes=200,
-                eval_episodes=1000)
+SIN_KEYS = dict(
+    dataset="sinusoid",
+    ways=None,
+    train_ways=None,
+    queries=100,
+    meta_batch=25,
+    steps=70000,
+    lr=1e-3,
+    lr_decay_every=10**9,
+    log_every=500,
+    ckpt_every=5000,
+    val_every=5000,
+    val_episodes=200,
+    eval_episodes=1000,
+)
 
 for _method, _paper in (("maml", "MAML (Finn 2017)"), ("metasgd", "Meta-SGD (Li 2017)")):
     for _k in (5, 10, 20):
-        register(f"sinusoid-{_method}-{_k}shot",
-                 f"{_paper}, sinusoid regression (Finn 2017), MLP 40-40 ReLU, {_k}-shot, 1 inner step lr 0.01",
-                 extra={**GRAD, "inner_lr": 0.01, "test_inner_steps": 1, "mlp_hidden": 40,
-                        "batching": "vmap"},      # tiny MLP tasks: vmap beats a Python loop over 25 tasks
-                 method=_method, shots=_k, train_shots=_k, train_queries=_k, **SIN_KEYS)
+        register(
+            f"sinusoid-{_method}-{_k}shot",
+            f"{_paper}, sinusoid regression (Finn 2017), MLP 40-40 ReLU, {_k}-shot, 1 inner step lr 0.01",
+            extra={
+                **GRAD,
+                "inner_lr": 0.01,
+                "test_inner_steps": 1,
+                "mlp_hidden": 40,
+                "batching": "vmap",
+            },  # tiny MLP tasks: vmap beats a Python loop over 25 tasks
+            method=_method,
+            shots=_k,
+            train_shots=_k,
+            train_queries=_k,
+            **SIN_KEYS,
+        )
 
 # Meta-iterations that fit about 30 minutes on 2 CPU cores (second-order MAML; the others are cheaper per
 # iteration but get the same count so methods compare at equal data).
 CPU_STEPS = {(5, 1): 3000, (5, 5): 1500, (20, 1): 1000, (20, 5): 500}
-OMNI = {5: {"inner_lr": 0.4, "inner_steps": 1, "test_inner_steps": 3, "meta_batch": 32},
-        20: {"inner_lr": 0.1, "inner_steps": 5, "test_inner_steps": 5, "meta_batch": 16}}
-METHODS = {"maml": ("MAML (Finn 2017), second order", {}),
-           "fomaml": ("first-order MAML (Finn 2017)", {"first_order": True}),
-           "anil": ("ANIL (Raghu 2020), head-only inner loop", {}),
-           "metasgd": ("Meta-SGD (Li 2017), learned per-parameter inner lrs", {}),
-           "mamlpp": ("MAML++ options (Antoniou 2019): per-layer per-step learned lrs, multi-step loss",
-                      {"lr_mode": "per_layer_step", "multi_step_loss": True, "msl_anneal": 1000}),
-           "reptile": ("Reptile (Nichol 2018), 5 inner SGD steps lr 0.1 on the support set, 10 at test",
-                       {"inner_steps": 5, "test_inner_steps": 10, "inner_lr": 0.1})}
+OMNI = {
+    5: {"inner_lr": 0.4, "inner_steps": 1, "test_inner_steps": 3, "meta_batch": 32},
+    20: {"inner_lr": 0.1, "inner_steps": 5, "test_inner_steps": 5, "meta_batch": 16},
+}
+METHODS = {
+    "maml": ("MAML (Finn 2017), second order", {}),
+    "fomaml": ("first-order MAML (Finn 2017)", {"first_order": True}),
+    "anil": ("ANIL (Raghu 2020), head-only inner loop", {}),
+    "metasgd": ("Meta-SGD (Li 2017), learned per-parameter inner lrs", {}),
+    "mamlpp": (
+        "MAML++ options (Antoniou 2019): per-layer per-step learned lrs, multi-step loss",
+        {"lr_mode": "per_layer_step", "multi_step_loss": True, "msl_anneal": 1000},
+    ),
+    "reptile": (
+        "Reptile (Nichol 2018), 5 inner SGD steps lr 0.1 on the support set, 10 at test",
+        {"inner_steps": 5, "test_inner_steps": 10, "inner_lr": 0.1},
+    ),
+}
 
 for _name, (_desc, _extra) in METHODS.items():
     for _w in (5, 20):
         for _k in (1, 5):
             o = OMNI[_w]
-            extra = {**GRAD, "inner_lr": o["inner_lr"], "inner_steps": o["inner_steps"],
-                     "test_inner_steps": o["test_inner_steps"], **_extra}
-            register(f"omniglot-{_name}-{_w}w{_k}s",
-                     f"{_desc}; Omniglot vinyals 28x28, Conv4 64 filters, {_w}-way {_k}-shot; CPU budget "
-                     f"of {CPU_STEPS[(_w, _k)]} meta-iterations (paper: 60,000)", extra=extra,
-                     method="maml" if _name == "mamlpp" else _name, ways=_w, shots=_k, train_ways=_w,
-                     train_shots=_k, train_queries=_k, meta_batch=o["meta_batch"], steps=CPU_STEPS[(_w, _k)],
-                     lr=1e-3, lr_decay_every=10**9, log_every=50, ckpt_every=250, val_every=250,
-                     val_episodes=200, eval_episodes=1000)
+            extra = {
+                **GRAD,
+                "inner_lr": o["inner_lr"],
+                "inner_steps": o["inner_steps"],
+                "test_inner_steps": o["test_inner_steps"],
+                **_extra,
+            }
+            register(
+                f"omniglot-{_name}-{_w}w{_k}s",
+                f"{_desc}; Omniglot vinyals 28x28, Conv4 64 filters, {_w}-way {_k}-shot; CPU budget "
+                f"of {CPU_STEPS[(_w, _k)]} meta-iterations (paper: 60,000)",
+                extra=extra,
+                method="maml" if _name == "mamlpp" else _name,
+                ways=_w,
+                shots=_k,
+                train_ways=_w,
+                train_shots=_k,
+                train_queries=_k,
+                meta_batch=o["meta_batch"],
+                steps=CPU_STEPS[(_w, _k)],
+                lr=1e-3,
+                lr_decay_every=10**9,
+                log_every=50,
+                ckpt_every=250,
+                val_every=250,
+                val_episodes=200,
+                eval_episodes=1000,
+            )

@@ -5,19 +5,66 @@ learning on Omniglot: Conv4 image embeddings plus label tokens, labels permuted 
 1-shot with 15 queries per class, sized like ``omniglot-protonet-5w1s`` (3,600 steps); its first attention layer
 starts as a cosine soft nearest-neighbour readout (``icl_init="nn"``, one head, 16-wide label codes; the random
 start, ``icl_init=default icl_dim=128 icl_heads=4 icl_label_dim=0``, learned far slower)."""
+
 from . import register
 
-register("icl-linreg", "In-context transformer on noiseless linear regression (Garg 2022), d=5, 0..2d examples",
-         extra={"linreg_dim": 5, "linreg_noise": 0.0, "icl_dim": 64, "icl_layers": 4, "icl_heads": 4,
-                "icl_prefix_loss": True, "icl_embedder": "mlp", "input_dim": 5, "icl_embed_layers": 0},
-         dataset="linreg", method="icl", ways=None, shots=10, queries=10, train_ways=None, train_shots=10,
-         train_queries=10, meta_batch=64, steps=3000, lr=1e-3, lr_decay_every=2100, lr_decay=0.3,
-         log_every=100, ckpt_every=500, val_every=500, val_episodes=500, eval_episodes=1000)
+register(
+    "icl-linreg",
+    "In-context transformer on noiseless linear regression (Garg 2022), d=5, 0..2d examples",
+    extra={
+        "linreg_dim": 5,
+        "linreg_noise": 0.0,
+        "icl_dim": 64,
+        "icl_layers": 4,
+        "icl_heads": 4,
+        "icl_prefix_loss": True,
+        "icl_embedder": "mlp",
+        "input_dim": 5,
+        "icl_embed_layers": 0,
+    },
+    dataset="linreg",
+    method="icl",
+    ways=None,
+    shots=10,
+    queries=10,
+    train_ways=None,
+    train_shots=10,
+    train_queries=10,
+    meta_batch=64,
+    steps=3000,
+    lr=1e-3,
+    lr_decay_every=2100,
+    lr_decay=0.3,
+    log_every=100,
+    ckpt_every=500,
+    val_every=500,
+    val_episodes=500,
+    eval_episodes=1000,
+)
 
-register("omniglot-icl-5w1s", "In-context transformer over Conv4 embeddings + permuted label tokens (Kirsch 2022), "
-         "Omniglot vinyals 5-way 1-shot", extra={"icl_dim": 64, "icl_layers": 4, "icl_heads": 1,
-                                               "icl_max_ways": 5, "icl_embedder": "conv4", "icl_permute": True,
-                                               "icl_label_dim": 16, "icl_init": "nn",
-                                               "icl_nn_scale": 10.0},
-         method="icl", ways=5, shots=1, train_ways=5, train_shots=1, train_queries=15, meta_batch=8,
-         steps=3600, lr=1e-3, lr_decay_every=1500, lr_decay=0.5)
+register(
+    "omniglot-icl-5w1s",
+    "In-context transformer over Conv4 embeddings + permuted label tokens (Kirsch 2022), Omniglot vinyals 5-way 1-shot",
+    extra={
+        "icl_dim": 64,
+        "icl_layers": 4,
+        "icl_heads": 1,
+        "icl_max_ways": 5,
+        "icl_embedder": "conv4",
+        "icl_permute": True,
+        "icl_label_dim": 16,
+        "icl_init": "nn",
+        "icl_nn_scale": 10.0,
+    },
+    method="icl",
+    ways=5,
+    shots=1,
+    train_ways=5,
+    train_shots=1,
+    train_queries=15,
+    meta_batch=8,
+    steps=3600,
+    lr=1e-3,
+    lr_decay_every=1500,
+    lr_decay=0.5,
+)

@@ -2,6 +2,7 @@
 trainer's other checks, before any work and before the run folder is touched, so a width of 0 or an inner loop of
 10**12 steps is refused naming its key, instead of training a model with no units, failing deep inside torch, or
 running for days. Upper bounds sit far above any published setting: they catch typos, not ambitions."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,19 +16,57 @@ COUNT = (1, 1_000_000, "a count")
 CLASSES = (2, 100_000, "classes")
 
 LIMITS: dict[str, tuple[int, int, str]] = {
-    **dict.fromkeys(("hidden", "hyper_hidden", "icl_dim", "l2o_hidden", "lstm_embed", "lstm_hidden",
-                     "mann_controller", "mann_width", "mann_slots", "mlp_hidden", "np_hidden", "np_latent",
-                     "optimizee_hidden", "optimizee_channels", "relation_hidden", "versa_hidden", "quad_dim",
-                     "linreg_dim", "input_dim", "max_example_tokens"), WIDTH),
+    **dict.fromkeys(
+        (
+            "hidden",
+            "hyper_hidden",
+            "icl_dim",
+            "l2o_hidden",
+            "lstm_embed",
+            "lstm_hidden",
+            "mann_controller",
+            "mann_width",
+            "mann_slots",
+            "mlp_hidden",
+            "np_hidden",
+            "np_latent",
+            "optimizee_hidden",
+            "optimizee_channels",
+            "relation_hidden",
+            "versa_hidden",
+            "quad_dim",
+            "linreg_dim",
+            "input_dim",
+            "max_example_tokens",
+        ),
+        WIDTH,
+    ),
     **dict.fromkeys(("hyper_rank", "icl_label_dim"), OPTIONAL_WIDTH),
-    **dict.fromkeys(("icl_heads", "icl_layers", "l2o_layers", "mann_heads", "np_heads", "np_encoder_layers",
-                     "np_decoder_layers"), DEPTH),
+    **dict.fromkeys(
+        ("icl_heads", "icl_layers", "l2o_layers", "mann_heads", "np_heads", "np_encoder_layers", "np_decoder_layers"),
+        DEPTH,
+    ),
     **dict.fromkeys(("policy_layers", "finetune_layers", "icl_embed_layers"), OPTIONAL_DEPTH),
-    **dict.fromkeys(("inner_steps", "test_inner_steps", "head_steps", "transductive_steps", "fce_steps",
-                     "eval_steps"), STEPS),
-    **dict.fromkeys(("np_samples", "np_train_samples", "versa_samples", "versa_eval_samples", "siamese_pairs",
-                     "rl2_episodes", "outer_epochs", "val_problems", "eval_problems", "tune_problems",
-                     "optimizee_batch", "horizon_mult"), COUNT),
+    **dict.fromkeys(
+        ("inner_steps", "test_inner_steps", "head_steps", "transductive_steps", "fce_steps", "eval_steps"), STEPS
+    ),
+    **dict.fromkeys(
+        (
+            "np_samples",
+            "np_train_samples",
+            "versa_samples",
+            "versa_eval_samples",
+            "siamese_pairs",
+            "rl2_episodes",
+            "outer_epochs",
+            "val_problems",
+            "eval_problems",
+            "tune_problems",
+            "optimizee_batch",
+            "horizon_mult",
+        ),
+        COUNT,
+    ),
     "meta_batch": (1, 100_000, "episodes per meta-batch"),
     **dict.fromkeys(("bandit_arms", "optimizee_ways", "lstm_max_ways", "mann_max_ways", "icl_max_ways"), CLASSES),
 }
@@ -38,5 +77,6 @@ def check_limits(cfg: dict[str, Any]) -> None:
     for key, (low, high, what) in LIMITS.items():
         value = cfg.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
-            raise ValueError(f"{key} must be an integer from {low:,} to {high:,} ({what}), got {value:,}; set it "
-                             f"with --set {key}=N.")
+            raise ValueError(
+                f"{key} must be an integer from {low:,} to {high:,} ({what}), got {value:,}; set it with --set {key}=N."
+            )

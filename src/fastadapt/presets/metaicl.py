@@ -3,12 +3,36 @@
 own JSONL tasks: ``tasks_dir``, ``train_tasks``, ``test_tasks``), tested k-shot on the 3 unseen domains.
 ``shots`` is k; ``metaicl_method`` is ``direct`` or ``channel``. ``ways`` (15: options per CLINC150 domain)
 is only reported; the sampler takes the number of options from the tasks."""
+
 from . import register
 
-register("metaicl", "MetaICL: meta-train a local causal LM (model_path) on k-shot prompts of training tasks, "
-         "test k-shot on unseen tasks (CLINC150 domains by default)",
-         extra={"model_path": "", "metaicl_method": "direct", "max_example_tokens": 64, "tasks_dir": "",
-                "train_tasks": "", "test_tasks": ""},
-         dataset="text-tasks", method="metaicl", ways=15, shots=8, queries=4, train_ways=None, train_shots=8,
-         train_queries=1, meta_batch=8, steps=500, lr=1e-4, lr_decay_every=10**9, log_every=25, ckpt_every=100,
-         val_every=100, val_episodes=12, eval_episodes=60)
+register(
+    "metaicl",
+    "MetaICL: meta-train a local causal LM (model_path) on k-shot prompts of training tasks, "
+    "test k-shot on unseen tasks (CLINC150 domains by default)",
+    extra={
+        "model_path": "",
+        "metaicl_method": "direct",
+        "max_example_tokens": 64,
+        "tasks_dir": "",
+        "train_tasks": "",
+        "test_tasks": "",
+    },
+    dataset="text-tasks",
+    method="metaicl",
+    ways=15,
+    shots=8,
+    queries=4,
+    train_ways=None,
+    train_shots=8,
+    train_queries=1,
+    meta_batch=8,
+    steps=500,
+    lr=1e-4,
+    lr_decay_every=10**9,
+    log_every=25,
+    ckpt_every=100,
+    val_every=100,
+    val_episodes=12,
+    eval_episodes=60,
+)

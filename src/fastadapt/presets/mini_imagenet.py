@@ -6,65 +6,145 @@ queries (their 5-shot setting; they train 1-shot models 30-way 1-shot). The CPU 
 episodes, about 2 hours on 2 CPU cores with the encoder in bfloat16 (``precision=bf16``, weights in fp32);
 ``max_train_seconds`` caps the wall time at 2 hours whatever the machine. One model serves both shot counts.
 Input standardization: per-channel mean / std of the train split's images (`tasks.image_sets.channel_stats`)."""
+
 from . import register
 
 MEAN = [0.4715, 0.4495, 0.4054]
 STD = [0.2721, 0.2645, 0.2778]
-COLOUR = {"dataset": "mini-imagenet", "split": "ravi", "image_size": 84, "channels": 3,
-          "input_mean": MEAN, "input_std": STD}
-PROTONET = {"train_ways": 20, "train_shots": 5, "train_queries": 15, "steps": 7000, "lr": 1e-3,
-            "lr_decay_every": 2000, "val_every": 500, "val_episodes": 300, "ckpt_every": 100, "log_every": 50,
-            "eval_episodes": 1000, "max_train_seconds": 7200.0, "precision": "bf16"}
+COLOUR = {
+    "dataset": "mini-imagenet",
+    "split": "ravi",
+    "image_size": 84,
+    "channels": 3,
+    "input_mean": MEAN,
+    "input_std": STD,
+}
+PROTONET = {
+    "train_ways": 20,
+    "train_shots": 5,
+    "train_queries": 15,
+    "steps": 7000,
+    "lr": 1e-3,
+    "lr_decay_every": 2000,
+    "val_every": 500,
+    "val_episodes": 300,
+    "ckpt_every": 100,
+    "log_every": 50,
+    "eval_episodes": 1000,
+    "max_train_seconds": 7200.0,
+    "precision": "bf16",
+}
 
 for _k in (1, 5):
-    register(f"mini-imagenet-protonet-5w{_k}s",
-             f"ProtoNet (Snell 2017), Conv4, mini-ImageNet 84x84; trained 20-way 5-shot 15 queries "
-             f"(7,000 episodes, <= 2 h on 2 CPU cores, bf16 encoder), tested 5-way {_k}-shot",
-             ways=5, shots=_k, **COLOUR, **PROTONET)
+    register(
+        f"mini-imagenet-protonet-5w{_k}s",
+        f"ProtoNet (Snell 2017), Conv4, mini-ImageNet 84x84; trained 20-way 5-shot 15 queries "
+        f"(7,000 episodes, <= 2 h on 2 CPU cores, bf16 encoder), tested 5-way {_k}-shot",
+        ways=5,
+        shots=_k,
+        **COLOUR,
+        **PROTONET,
+    )
 
 # The pre-training baseline (Chen 2019; Tian 2020): supervised 64-way classification on class-balanced batches of
 # 128 train images (2 per class) with the RFS augmentation, Adam 1e-3 halved every 6,000 steps, 24,000 steps
 # capped at 2 hours on 2 CPU cores; tested with cosine prototypes of L2-normalized features.
-BASELINE = {"method": "baseline", "train_ways": 64, "train_shots": 1, "train_queries": 1, "augment": "natural",
-            "steps": 24000, "lr": 1e-3, "lr_decay_every": 6000, "val_every": 1000, "val_episodes": 300,
-            "ckpt_every": 200, "log_every": 100, "eval_episodes": 1000, "max_train_seconds": 7200.0,
-            "precision": "bf16"}
+BASELINE = {
+    "method": "baseline",
+    "train_ways": 64,
+    "train_shots": 1,
+    "train_queries": 1,
+    "augment": "natural",
+    "steps": 24000,
+    "lr": 1e-3,
+    "lr_decay_every": 6000,
+    "val_every": 1000,
+    "val_episodes": 300,
+    "ckpt_every": 200,
+    "log_every": 100,
+    "eval_episodes": 1000,
+    "max_train_seconds": 7200.0,
+    "precision": "bf16",
+}
 for _k in (1, 5):
-    register(f"mini-imagenet-baseline-5w{_k}s",
-             f"Pre-training baseline (Chen 2019 / Tian 2020), Conv4, mini-ImageNet 84x84: 64-way supervised "
-             f"training with augmentation (<= 2 h on 2 CPU cores, bf16 encoder), cosine prototypes; tested 5-way "
-             f"{_k}-shot", extra={"baseline_head": "linear", "baseline_test_head": "prototype", "baseline_scale": 10.0},
-             ways=5, shots=_k, **COLOUR, **BASELINE)
+    register(
+        f"mini-imagenet-baseline-5w{_k}s",
+        f"Pre-training baseline (Chen 2019 / Tian 2020), Conv4, mini-ImageNet 84x84: 64-way supervised "
+        f"training with augmentation (<= 2 h on 2 CPU cores, bf16 encoder), cosine prototypes; tested 5-way "
+        f"{_k}-shot",
+        extra={"baseline_head": "linear", "baseline_test_head": "prototype", "baseline_scale": 10.0},
+        ways=5,
+        shots=_k,
+        **COLOUR,
+        **BASELINE,
+    )
 
 # Every other classification learner on mini-ImageNet: its Omniglot preset's method options, the colour data set,
 # 5-way training episodes with the test shot count and 15 queries (MAML's setting, Finn 2017), and the same
 # 2-hour cap on 2 CPU cores. These schedules are first budgets, not tuned per method.
-from . import DEFAULTS, PRESETS, get_preset  # noqa: E402
-from . import gradient, icl, omniglot_blackbox, omniglot_metric, omniglot_versa  # noqa: E402,F401 (registered first)
+# The presets below derive from these (registered first); isort must not merge or drop the second line.
+from . import DEFAULTS, PRESETS, get_preset  # noqa: E402, I001
+from . import gradient, icl, omniglot_blackbox, omniglot_metric, omniglot_versa  # noqa: E402, F401
 
-OTHERS = {"matching": "omniglot-matching-5w{k}s", "relation": "omniglot-relation-5w{k}s",
-          "siamese": "omniglot-siamese-5w{k}s", "versa": "omniglot-versa-5w{k}s", "maml": "omniglot-maml-5w{k}s",
-          "fomaml": "omniglot-fomaml-5w{k}s", "anil": "omniglot-anil-5w{k}s", "metasgd": "omniglot-metasgd-5w{k}s",
-          "reptile": "omniglot-reptile-5w{k}s", "hypernet": "omniglot-hypernet-5w1s", "lstm": "omniglot-lstm-5w1s",
-          "icl": "omniglot-icl-5w1s"}
+OTHERS = {
+    "matching": "omniglot-matching-5w{k}s",
+    "relation": "omniglot-relation-5w{k}s",
+    "siamese": "omniglot-siamese-5w{k}s",
+    "versa": "omniglot-versa-5w{k}s",
+    "maml": "omniglot-maml-5w{k}s",
+    "fomaml": "omniglot-fomaml-5w{k}s",
+    "anil": "omniglot-anil-5w{k}s",
+    "metasgd": "omniglot-metasgd-5w{k}s",
+    "reptile": "omniglot-reptile-5w{k}s",
+    "hypernet": "omniglot-hypernet-5w1s",
+    "lstm": "omniglot-lstm-5w1s",
+    "icl": "omniglot-icl-5w1s",
+}
 KEEP = ("description", "preset")
-_SAME = ("ways", "shots", "train_ways", "train_shots", "train_queries", "steps", "lr_decay_every", "val_every",
-         "val_episodes", "ckpt_every", "log_every", "eval_episodes", "max_train_seconds", "precision")
+_SAME = (
+    "ways",
+    "shots",
+    "train_ways",
+    "train_shots",
+    "train_queries",
+    "steps",
+    "lr_decay_every",
+    "val_every",
+    "val_episodes",
+    "ckpt_every",
+    "log_every",
+    "eval_episodes",
+    "max_train_seconds",
+    "precision",
+)
 for _m, _source in OTHERS.items():
     for _k in (1, 5):
         _base = {k: v for k, v in get_preset(_source.format(k=_k)).items() if k not in KEEP}
         _extra = {k: v for k, v in _base.items() if k not in PROTONET and k not in COLOUR}
         _gradient = "inner_lr" in _base
-        if _gradient and _m != "reptile":     # Finn 2017's mini-ImageNet setting: 32 filters, 5 steps of 0.01
+        if _gradient and _m != "reptile":  # Finn 2017's mini-ImageNet setting: 32 filters, 5 steps of 0.01
             _extra.update(hidden=32, inner_lr=0.01, inner_steps=5, test_inner_steps=10, meta_batch=4 if _k == 1 else 2)
         elif _gradient:
             _extra.update(meta_batch=4)
-        register(f"mini-imagenet-{_m}-5w{_k}s",
-                 f"{PRESETS[_source.format(k=_k)]['description'].split(';')[0]}; mini-ImageNet 84x84, trained 5-way "
-                 f"{_k}-shot 15 queries (<= 2 h on 2 CPU cores), tested 5-way {_k}-shot",
-                 extra={k: v for k, v in _extra.items() if k not in DEFAULTS},
-                 **{k: v for k, v in _extra.items() if k in DEFAULTS and k not in _SAME},
-                 **COLOUR, ways=5, shots=_k, train_ways=5, train_shots=_k, train_queries=15, steps=20000,
-                 lr_decay_every=5000, val_every=500, val_episodes=300, ckpt_every=100, log_every=50,
-                 eval_episodes=1000, max_train_seconds=7200.0,
-                 precision="fp32" if _gradient or _m == "icl" else "bf16")
+        register(
+            f"mini-imagenet-{_m}-5w{_k}s",
+            f"{PRESETS[_source.format(k=_k)]['description'].split(';')[0]}; mini-ImageNet 84x84, trained 5-way "
+            f"{_k}-shot 15 queries (<= 2 h on 2 CPU cores), tested 5-way {_k}-shot",
+            extra={k: v for k, v in _extra.items() if k not in DEFAULTS},
+            **{k: v for k, v in _extra.items() if k in DEFAULTS and k not in _SAME},
+            **COLOUR,
+            ways=5,
+            shots=_k,
+            train_ways=5,
+            train_shots=_k,
+            train_queries=15,
+            steps=20000,
+            lr_decay_every=5000,
+            val_every=500,
+            val_episodes=300,
+            ckpt_every=100,
+            log_every=50,
+            eval_episodes=1000,
+            max_train_seconds=7200.0,
+            precision="fp32" if _gradient or _m == "icl" else "bf16",
+        )

@@ -12,30 +12,78 @@
   16 (320 cells), and a recurrent matrix 0.56x as large, which brings its adaptation latency within the
   10x-below-MAML goal (`results/adaptation_latency_20w_e24.json`).
 """
+
 from . import register
 
 for _n in (5, 15):
-    register(f"omniglot-mann-{_n}class",
-             f"MANN with LRUA memory (Santoro 2016), Omniglot {_n}-class sequences of 10 drawings per class; "
-             f"tested {_n}-way 1-shot",
-             method="mann", ways=_n, shots=1, queries=9, train_ways=_n, train_shots=1, train_queries=9,
-             meta_batch=16, steps=4000, lr=1e-3, lr_decay_every=100000, val_episodes=100, eval_episodes=600,
-             extra={"mann_encoder": "pixels", "mann_controller": 200, "mann_slots": 128, "mann_width": 40,
-                    "mann_heads": 4, "mann_gamma": 0.95, "mann_max_ways": _n, "mann_erase": "heads",
-                    "mann_shift": 0, "mann_rotate": 0.0, "mann_freeze_encoder": False})
+    register(
+        f"omniglot-mann-{_n}class",
+        f"MANN with LRUA memory (Santoro 2016), Omniglot {_n}-class sequences of 10 drawings per class; "
+        f"tested {_n}-way 1-shot",
+        method="mann",
+        ways=_n,
+        shots=1,
+        queries=9,
+        train_ways=_n,
+        train_shots=1,
+        train_queries=9,
+        meta_batch=16,
+        steps=4000,
+        lr=1e-3,
+        lr_decay_every=100000,
+        val_episodes=100,
+        eval_episodes=600,
+        extra={
+            "mann_encoder": "pixels",
+            "mann_controller": 200,
+            "mann_slots": 128,
+            "mann_width": 40,
+            "mann_heads": 4,
+            "mann_gamma": 0.95,
+            "mann_max_ways": _n,
+            "mann_erase": "heads",
+            "mann_shift": 0,
+            "mann_rotate": 0.0,
+            "mann_freeze_encoder": False,
+        },
+    )
 
 for _w in (5, 20):
-    register(f"omniglot-hypernet-{_w}w1s",
-             f"Deep-Sets hypernetwork generating the classifier layer (Ha 2017; Zhmoginov 2022), Conv4, "
-             f"trained and tested {_w}-way 1-shot",
-             method="hypernet", ways=_w, shots=1, train_ways=_w, train_shots=1, train_queries=15,
-             meta_batch=4 if _w == 5 else 1, steps=3000, lr_decay_every=1000,
-             extra={"hyper_hidden": 256, "hyper_rank": 0})
-    register(f"omniglot-lstm-{_w}w1s",
-             f"LSTM meta-learner reading (embedding, one-hot label) support sequences (Hochreiter 2001), "
-             f"Conv4, trained and tested {_w}-way 1-shot, support order shuffled in training",
-             method="lstm", ways=_w, shots=1, train_ways=_w, train_shots=1, train_queries=15,
-             meta_batch=4 if _w == 5 else 1, steps=3000, lr_decay_every=1000,
-             extra={"lstm_embed": 64 if _w == 5 else 24, "lstm_hidden": 320 if _w == 5 else 480,   # ways x embed
-                    "lstm_max_ways": _w, "lstm_shuffle": True, "lstm_binding": "outer",
-                    "lstm_lr_scale": 0.1 if _w == 5 else 0.03, "lstm_readout": "cosine"})   # blackbox_omniglot.py
+    register(
+        f"omniglot-hypernet-{_w}w1s",
+        f"Deep-Sets hypernetwork generating the classifier layer (Ha 2017; Zhmoginov 2022), Conv4, "
+        f"trained and tested {_w}-way 1-shot",
+        method="hypernet",
+        ways=_w,
+        shots=1,
+        train_ways=_w,
+        train_shots=1,
+        train_queries=15,
+        meta_batch=4 if _w == 5 else 1,
+        steps=3000,
+        lr_decay_every=1000,
+        extra={"hyper_hidden": 256, "hyper_rank": 0},
+    )
+    register(
+        f"omniglot-lstm-{_w}w1s",
+        f"LSTM meta-learner reading (embedding, one-hot label) support sequences (Hochreiter 2001), "
+        f"Conv4, trained and tested {_w}-way 1-shot, support order shuffled in training",
+        method="lstm",
+        ways=_w,
+        shots=1,
+        train_ways=_w,
+        train_shots=1,
+        train_queries=15,
+        meta_batch=4 if _w == 5 else 1,
+        steps=3000,
+        lr_decay_every=1000,
+        extra={
+            "lstm_embed": 64 if _w == 5 else 24,
+            "lstm_hidden": 320 if _w == 5 else 480,  # ways x embed
+            "lstm_max_ways": _w,
+            "lstm_shuffle": True,
+            "lstm_binding": "outer",
+            "lstm_lr_scale": 0.1 if _w == 5 else 0.03,
+            "lstm_readout": "cosine",
+        },
+    )  # blackbox_omniglot.py

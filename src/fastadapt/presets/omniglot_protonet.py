@@ -9,12 +9,20 @@ One model serves several presets: the 1-shot model is tested 5-way and 20-way 1-
 (98.89 vs 98.67 %, results/protonet_20w5s_training_shot.json): 1-shot episodes are half the cost, so the
 budget buys 3,600 of them against 2,400. The 5-shot model serves 5-way 5-shot."""
 
-CPU_BUDGET = {1: {"steps": 3600, "lr_decay_every": 1000, "lr": 2e-3},
-              5: {"steps": 2400, "lr_decay_every": 800, "lr": 2e-3}}
-TRAIN_SHOTS = {(5, 1): 1, (20, 1): 1, (5, 5): 5, (20, 5): 1}   # (test ways, test shots) -> training shots
 from . import register
 
+CPU_BUDGET = {
+    1: {"steps": 3600, "lr_decay_every": 1000, "lr": 2e-3},
+    5: {"steps": 2400, "lr_decay_every": 800, "lr": 2e-3},
+}
+TRAIN_SHOTS = {(5, 1): 1, (20, 1): 1, (5, 5): 5, (20, 5): 1}  # (test ways, test shots) -> training shots
+
 for (_w, _k), _t in TRAIN_SHOTS.items():
-    register(f"omniglot-protonet-{_w}w{_k}s",
-             f"ProtoNet (Snell 2017), Conv4, Omniglot vinyals 28x28; trained 60-way {_t}-shot, "
-             f"tested {_w}-way {_k}-shot", ways=_w, shots=_k, train_shots=_t, **CPU_BUDGET[_t])
+    register(
+        f"omniglot-protonet-{_w}w{_k}s",
+        f"ProtoNet (Snell 2017), Conv4, Omniglot vinyals 28x28; trained 60-way {_t}-shot, tested {_w}-way {_k}-shot",
+        ways=_w,
+        shots=_k,
+        train_shots=_t,
+        **CPU_BUDGET[_t],
+    )

@@ -3,6 +3,7 @@ evaluation of returns before and after adaptation. The task families live in `fa
 learners in `fastadapt.learners.maml_rl` (MAML with a policy-gradient inner loop, and the Finn 2017 baselines)
 and `fastadapt.learners.rl2` (RL^2). Layering: ``tasks < nn < rl < learners < train``; nothing here imports a
 learner or the trainer."""
+
 from __future__ import annotations
 
 from .policies import Categorical, Gaussian, MLPPolicy

@@ -6,6 +6,7 @@ stage that selects checkpoints), ``returns`` / ``returns_ci95`` per stage, ``sta
 
 A learner offers ``evaluate_returns(batch) -> [B, stages]``, ``stage_names()`` and ``score_stage`` (an index, or
 None for the mean over stages); nothing here imports a learner."""
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,13 @@ def is_rl(learner: Any) -> bool:
 
 
 @torch.no_grad()
-def collect_returns(learner: Any, sampler: RLTaskSampler, tasks: int, device: str | torch.device = "cpu",
-                    batch_size: int = TASKS_PER_BATCH) -> tuple[Tensor, float]:
+def collect_returns(
+    learner: Any,
+    sampler: RLTaskSampler,
+    tasks: int,
+    device: str | torch.device = "cpu",
+    batch_size: int = TASKS_PER_BATCH,
+) -> tuple[Tensor, float]:
     """Per-task average returns ``[tasks, stages]`` on the sampler's held-out tasks ``0 .. tasks - 1`` (the same
     tasks whatever ``batch_size``), and the seconds it took; the learner runs in ``eval()`` mode."""
     if tasks <= 0:
@@ -55,12 +61,21 @@ def summarize_returns(returns: Tensor, names: list[str], score_stage: int | None
         score, score_ci, what = float(per_task.mean()), ci95(per_task), "mean over " + ", ".join(names)
     else:
         score, score_ci, what = float(means[score_stage]), cis[score_stage], names[score_stage]
-    return {"returns": [float(m) for m in means], "returns_ci95": cis, "stages": names, "score": score,
-            "ci95": score_ci, "score_stage": what, "episodes": returns.shape[0], "tasks": returns.shape[0]}
+    return {
+        "returns": [float(m) for m in means],
+        "returns_ci95": cis,
+        "stages": names,
+        "score": score,
+        "ci95": score_ci,
+        "score_stage": what,
+        "episodes": returns.shape[0],
+        "tasks": returns.shape[0],
+    }
 
 
-def evaluate_rl(learner: Any, sampler: RLTaskSampler, tasks: int = 100, device: str | torch.device = "cpu"
-                ) -> dict[str, Any]:
+def evaluate_rl(
+    learner: Any, sampler: RLTaskSampler, tasks: int = 100, device: str | torch.device = "cpu"
+) -> dict[str, Any]:
     """Average returns per adaptation stage over ``tasks`` held-out tasks, with 95% intervals (module docstring)."""
     returns, secs = collect_returns(learner, sampler, tasks, device)
     res = summarize_returns(returns, learner.stage_names(returns.shape[1]), learner.score_stage)
@@ -74,10 +89,17 @@ def headline(res: dict[str, Any]) -> str:
     return f"average return over {res['tasks']} held-out tasks ({res['shots']} rollouts per stage): {stages}"
 
 
-def eval_rl_run(learner: Any, cfg: dict[str, Any], split: str = "test", tasks: int | None = None,
-                shots: int | None = None, device: str | torch.device = "cpu") -> tuple[dict[str, Any], str]:
+def eval_rl_run(
+    learner: Any,
+    cfg: dict[str, Any],
+    split: str = "test",
+    tasks: int | None = None,
+    shots: int | None = None,
+    device: str | torch.device = "cpu",
+) -> tuple[dict[str, Any], str]:
     """`fastadapt eval RUN` for a meta-RL run: its results on ``split`` and a line to print."""
     from ..tasks import build_sampler
+
     sampler = build_sampler(cfg, split, None, shots or cfg["shots"], cfg["queries"], cfg["eval_seed"])
     res = evaluate_rl(learner, sampler, tasks or cfg["eval_episodes"], device)
     res.update(split=split, dataset=cfg["dataset"], method=cfg["method"])

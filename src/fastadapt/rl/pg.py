@@ -2,6 +2,7 @@
 2016's benchmark; Finn 2017 uses it), generalized advantage estimation, per-task advantage normalization, and the
 surrogate objectives (the likelihood-ratio "LVC" objective of Rothfuss et al. 2019, and the clipped one of PPO /
 ProMP). Every objective is a per-task mean over the steps actually taken (``mask``), shape ``[B]``."""
+
 from __future__ import annotations
 
 import torch
@@ -17,9 +18,12 @@ def discount_cumsum(x: Tensor, gamma: float, segment: int | None = None) -> Tens
     if t % seg:
         raise ValueError(f"{t} steps do not split into segments of {seg}.")
     i = torch.arange(seg, device=x.device)
-    expo = i.view(1, -1) - i.view(-1, 1)                               # [t, k]: k - t
-    g = torch.where(expo >= 0, torch.tensor(gamma, dtype=torch.float64, device=x.device) ** expo.clamp(min=0),
-                    torch.zeros((), dtype=torch.float64, device=x.device)).to(x.dtype)
+    expo = i.view(1, -1) - i.view(-1, 1)  # [t, k]: k - t
+    g = torch.where(
+        expo >= 0,
+        torch.tensor(gamma, dtype=torch.float64, device=x.device) ** expo.clamp(min=0),
+        torch.zeros((), dtype=torch.float64, device=x.device),
+    ).to(x.dtype)
     y = x.reshape(*x.shape[:-1], t // seg, seg) @ g.T
     return y.reshape(x.shape)
 
@@ -53,7 +57,7 @@ def linear_baseline(traj: Trajectories, targets: Tensor, reg: float = 1e-5) -> T
     w = traj.mask.to(torch.float64).reshape(b, -1, 1)
     xtx, xty = x.transpose(1, 2) @ (w * x), x.transpose(1, 2) @ (w * y)
     eye = torch.eye(x.shape[-1], dtype=torch.float64, device=x.device)
-    for _ in range(6):                                  # rllab: raise the ridge until the solution is finite
+    for _ in range(6):  # rllab: raise the ridge until the solution is finite
         coef = torch.linalg.solve(xtx + reg * eye, xty)
         if torch.isfinite(coef).all():
             break
@@ -93,8 +97,7 @@ def lvc_objective(logp: Tensor, logp_old: Tensor, adv: Tensor, mask: Tensor) -> 
     return masked_mean(torch.exp(logp - logp_old) * adv, mask)
 
 
-def clipped_objective(logp: Tensor, logp_old: Tensor, adv: Tensor, mask: Tensor, eps: float
-                      ) -> tuple[Tensor, Tensor]:
+def clipped_objective(logp: Tensor, logp_old: Tensor, adv: Tensor, mask: Tensor, eps: float) -> tuple[Tensor, Tensor]:
     """PPO's clipped surrogate ``mean_t min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)`` per task (ProMP's outer
     objective), and the per-task fraction of steps where the clip is active."""
     ratio = torch.exp(logp - logp_old)

@@ -1,10 +1,10 @@
 """Policies for meta-RL, run functionally so that adapted ("fast") weights may carry a leading task dimension:
 ``params[name]`` is either the module's own tensor (shared by all tasks) or a ``[B, ...]`` stack of per-task
 copies, and ``dist(params, obs)`` takes observations ``[B, M, obs_dim]``."""
+
 from __future__ import annotations
 
 import math
-from typing import Union
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +30,7 @@ class Gaussian:
     def entropy(self) -> Tensor:
         return (self.log_std + 0.5 * (1 + LOG_2PI)).sum(-1)
 
-    def kl(self, other: "Gaussian") -> Tensor:
+    def kl(self, other: Gaussian) -> Tensor:
         """KL(self || other), summed over action dimensions."""
         var, ovar = torch.exp(2 * self.log_std), torch.exp(2 * other.log_std)
         return (other.log_std - self.log_std + (var + (self.mean - other.mean) ** 2) / (2 * ovar) - 0.5).sum(-1)
@@ -38,7 +38,7 @@ class Gaussian:
     def state(self) -> tuple[Tensor, ...]:
         return self.mean, self.log_std
 
-    def detach(self) -> "Gaussian":
+    def detach(self) -> Gaussian:
         return Gaussian(self.mean.detach(), self.log_std.detach())
 
 
@@ -59,17 +59,17 @@ class Categorical:
     def entropy(self) -> Tensor:
         return -(self.logits.exp() * self.logits).sum(-1)
 
-    def kl(self, other: "Categorical") -> Tensor:
+    def kl(self, other: Categorical) -> Tensor:
         return (self.logits.exp() * (self.logits - other.logits)).sum(-1)
 
     def state(self) -> tuple[Tensor, ...]:
         return (self.logits,)
 
-    def detach(self) -> "Categorical":
+    def detach(self) -> Categorical:
         return Categorical(self.logits.detach())
 
 
-Dist = Union[Gaussian, Categorical]
+Dist = Gaussian | Categorical
 
 
 def make_dist(discrete: bool, state: tuple[Tensor, ...]) -> Dist:
@@ -88,17 +88,24 @@ class MLPPolicy(nn.Module):
     log standard deviation (initial std ``init_std``, as rllab's GaussianMLPPolicy) for continuous actions, or a
     categorical over ``act_dim`` actions."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (100, 100), discrete: bool = False,
-                 init_std: float = 1.0) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: tuple[int, ...] = (100, 100),
+        discrete: bool = False,
+        init_std: float = 1.0,
+    ) -> None:
         super().__init__()
         if any(h < 1 for h in hidden) or obs_dim < 1 or act_dim < 1:
-            raise ValueError(f"Layer widths must be positive, got obs_dim={obs_dim}, hidden={hidden}, "
-                             f"act_dim={act_dim}.")
+            raise ValueError(
+                f"Layer widths must be positive, got obs_dim={obs_dim}, hidden={hidden}, act_dim={act_dim}."
+            )
         if not discrete and not (init_std > 0 and math.isfinite(init_std)):
             raise ValueError(f"init_std must be a positive number, got {init_std}.")
         sizes = [obs_dim, *hidden, act_dim]
         self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:]))
-        for layer in self.layers:                               # Glorot-uniform weights, zero biases (rllab)
+        for layer in self.layers:  # Glorot-uniform weights, zero biases (rllab)
             nn.init.xavier_uniform_(layer.weight)
             nn.init.zeros_(layer.bias)
         self.obs_dim, self.act_dim, self.discrete = obs_dim, act_dim, discrete

@@ -1,5 +1,6 @@
 """Batched rollouts: ``N`` environments for each of ``B`` tasks, ``episodes`` consecutive episodes each, recorded as
 `Trajectories` of shape ``[B, N, T]`` (``T = episodes * horizon``)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
@@ -55,9 +56,10 @@ class Trajectories:
         """``[B, N, T, ...]`` -> ``[B, N * T, ...]`` (what a policy's ``dist`` takes)."""
         return x.reshape(x.shape[0], -1, *x.shape[3:])
 
-    def to(self, device: torch.device | str) -> "Trajectories":
-        out = {f.name: getattr(self, f.name).to(device) for f in fields(self)
-               if isinstance(getattr(self, f.name), Tensor)}
+    def to(self, device: torch.device | str) -> Trajectories:
+        out = {
+            f.name: getattr(self, f.name).to(device) for f in fields(self) if isinstance(getattr(self, f.name), Tensor)
+        }
         return replace(self, dist=tuple(d.to(device) for d in self.dist), **out)
 
 
@@ -85,8 +87,16 @@ class MLPActor:
 
 
 @torch.no_grad()
-def rollout(env: BatchedEnv, actor: Actor, stream: int, discrete: bool, act_dim: int, episodes: int = 1,
-            dtype: torch.dtype = torch.float32, first_episode: int = 0) -> Trajectories:
+def rollout(
+    env: BatchedEnv,
+    actor: Actor,
+    stream: int,
+    discrete: bool,
+    act_dim: int,
+    episodes: int = 1,
+    dtype: torch.dtype = torch.float32,
+    first_episode: int = 0,
+) -> Trajectories:
     """Run ``episodes`` episodes of ``env.horizon`` steps in every environment of ``env``; random stream ``stream``
     (a learner uses a different one for each stage of a meta-iteration). Environments that terminate early are
     frozen (same observation, zero reward, ``mask`` 0) until the episode's horizon. ``first_episode``: the number
@@ -117,7 +127,16 @@ def rollout(env: BatchedEnv, actor: Actor, stream: int, discrete: bool, act_dim:
             actor.observe(action, reward, last)
             obs = torch.where(alive.unsqueeze(-1), nxt.to(obs.dtype), obs)
             alive = alive & ~term
-    stack = lambda xs: torch.stack(xs, 2)                           # noqa: E731  [B, N, T, ...]
+    stack = lambda xs: torch.stack(xs, 2)  # noqa: E731  [B, N, T, ...]
     state = tuple(stack([s[i] for s in dist_l]) for i in range(len(dist_l[0])))
-    return Trajectories(stack(obs_l).to(dtype), stack(act_l), stack(rew_l), stack(mask_l), stack(end_l),
-                        stack(logp_l), state, h, discrete)
+    return Trajectories(
+        stack(obs_l).to(dtype),
+        stack(act_l),
+        stack(rew_l),
+        stack(mask_l),
+        stack(end_l),
+        stack(logp_l),
+        state,
+        h,
+        discrete,
+    )

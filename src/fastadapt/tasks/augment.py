@@ -1,4 +1,5 @@
 """Image augmentation for meta-training episodes."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -24,12 +25,13 @@ def _shifted(flat: Tensor, offsets: list[tuple[int, int]], flip: list[bool] | No
     h, w = flat.shape[-2:]
     for i, (dy, dx) in enumerate(offsets):
         src = flat[i]
-        if flip is not None and flip[i]:            # mirroring after the move = mirroring, then the mirrored move
+        if flip is not None and flip[i]:  # mirroring after the move = mirroring, then the mirrored move
             src, dx = src.flip(-1), -dx
         if abs(dy) >= h or abs(dx) >= w:
             continue
-        out[i, :, max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)] = \
-            src[:, max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)]
+        out[i, :, max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)] = src[
+            :, max(0, dy) : h - max(0, -dy), max(0, dx) : w - max(0, -dx)
+        ]
     return out
 
 
@@ -82,21 +84,22 @@ def colour_jitter(x: Tensor, strength: float = 0.4, generator: torch.Generator |
         return x
     f = (1 + strength * (2 * torch.rand(3, *x.shape[:-3], 1, 1, 1, generator=generator) - 1)).to(x.device, x.dtype)
     weights = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(3, 1, 1)
-    x = (x * f[0]).clamp_(0, 1)                                               # brightness (a new tensor)
-    mean = (x.mean((-2, -1), keepdim=True) * weights).sum(-3, keepdim=True)   # the grayscale image's mean
-    x.mul_(f[1]).add_(mean * (1 - f[1])).clamp_(0, 1)                         # contrast
+    x = (x * f[0]).clamp_(0, 1)  # brightness (a new tensor)
+    mean = (x.mean((-2, -1), keepdim=True) * weights).sum(-3, keepdim=True)  # the grayscale image's mean
+    x.mul_(f[1]).add_(mean * (1 - f[1])).clamp_(0, 1)  # contrast
     gray = (x * weights).sum(-3, keepdim=True)
-    return x.mul_(f[2]).add_(gray.mul_(1 - f[2])).clamp_(0, 1)                # saturation
+    return x.mul_(f[2]).add_(gray.mul_(1 - f[2])).clamp_(0, 1)  # saturation
 
 
-def natural_image_augment(x: Tensor, generator: torch.Generator | None = None, pad: int = 8,
-                          jitter: float = 0.4) -> Tensor:
+def natural_image_augment(
+    x: Tensor, generator: torch.Generator | None = None, pad: int = 8, jitter: float = 0.4
+) -> Tensor:
     """The natural-image training augmentation of the RFS code (Tian et al. 2020): random crop after zero-padding by
     ``pad`` pixels (a random translation), horizontal flip, colour jitter; batched on tensors, any leading dims."""
     *lead, c, h, w = x.shape
-    offsets = _shift_offsets(x[..., 0, 0, 0].numel(), pad, generator)           # the draws of random_translate,
-    flip = (torch.rand(lead, generator=generator) < 0.5).reshape(-1).tolist()   # then of random_hflip
-    x = _shifted(x.reshape(-1, c, h, w), offsets, flip).reshape(x.shape)       # both in one copy
+    offsets = _shift_offsets(x[..., 0, 0, 0].numel(), pad, generator)  # the draws of random_translate,
+    flip = (torch.rand(lead, generator=generator) < 0.5).reshape(-1).tolist()  # then of random_hflip
+    x = _shifted(x.reshape(-1, c, h, w), offsets, flip).reshape(x.shape)  # both in one copy
     return colour_jitter(x, jitter, generator) if c == 3 else x
 
 
@@ -107,5 +110,8 @@ def augment_batch(batch: TaskBatch, kind: str, generator: torch.Generator) -> Ta
         raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {kind!r}.")
     if not kind:
         return batch
-    return replace(batch, support_x=natural_image_augment(batch.support_x, generator),
-                   query_x=natural_image_augment(batch.query_x, generator))
+    return replace(
+        batch,
+        support_x=natural_image_augment(batch.support_x, generator),
+        query_x=natural_image_augment(batch.query_x, generator),
+    )

@@ -9,6 +9,7 @@ test domains. Out-of-scope pools: ``oos_train``, ``oos_val``, ``oos_test`` respe
 Inputs (config key ``clinc_input``): ``embedding`` (frozen all-MiniLM-L6-v2 sentence embeddings, computed
 once and cached as ``.npy``), ``tokens`` (word-piece ids, 0-padded, for fine-tuning the encoder) or
 ``index`` (the utterance's row in `ClincData.texts`, for tests and text-level methods)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -51,17 +52,22 @@ class ClincData:
 
     def rows(self, splits: tuple[str, ...], domains: tuple[str, ...] | None = None) -> Tensor:
         """Utterance rows of the given splits, restricted to intents of ``domains`` (None: any, OOS too)."""
-        keep = [i for i, s in enumerate(self.split) if s in splits and
-                (domains is None or (self.intent[i] >= 0 and self.domain_of[self.intent[i]] in domains))]
+        keep = [
+            i
+            for i, s in enumerate(self.split)
+            if s in splits and (domains is None or (self.intent[i] >= 0 and self.domain_of[self.intent[i]] in domains))
+        ]
         return torch.tensor(keep, dtype=torch.long)
 
 
 def clinc_folder(root: str | os.PathLike | None = None) -> Path:
     folder = data_root(root) / "clinc150"
     if not (folder / "data_full.json").exists() or not (folder / "domains.json").exists():
-        raise FileNotFoundError(f"CLINC150 not found: expected data_full.json and domains.json in {folder}. Copy "
-                                f"them from the clinc/oos-eval repository (data/), or point FASTADAPT_DATA or "
-                                f"data_root at a folder holding clinc150/.")
+        raise FileNotFoundError(
+            f"CLINC150 not found: expected data_full.json and domains.json in {folder}. Copy "
+            f"them from the clinc/oos-eval repository (data/), or point FASTADAPT_DATA or "
+            f"data_root at a folder holding clinc150/."
+        )
     return folder
 
 
@@ -80,8 +86,15 @@ def load_clinc(root: str = "") -> ClincData:
             texts.append(utt)
             intent.append(-1 if lab == "oos" else iid[lab])
             split.append(s)
-    return ClincData(texts, torch.tensor(intent), split, intents, [d for d in domains for _ in domains[d]],
-                     list(domains), hashlib.sha256(raw).hexdigest()[:16])
+    return ClincData(
+        texts,
+        torch.tensor(intent),
+        split,
+        intents,
+        [d for d in domains for _ in domains[d]],
+        list(domains),
+        hashlib.sha256(raw).hexdigest()[:16],
+    )
 
 
 def _cache_dir(folder: Path) -> Path:
@@ -99,6 +112,7 @@ def clinc_embeddings(root: str = "") -> Tensor:
         if arr.shape == (len(data.texts), 384):
             return torch.from_numpy(arr)
     from ..text.encoder import embed_texts
+
     emb = embed_texts(data.texts)
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
@@ -114,6 +128,7 @@ def _inputs(kind: str, root: str) -> Tensor:
         return clinc_embeddings(root)
     if kind == "tokens":
         from ..text.encoder import tokenize
+
         return tokenize(data.texts)
     return torch.arange(len(data.texts)).unsqueeze(-1)
 
@@ -130,12 +145,23 @@ def domain_split(cfg: dict[str, Any], data: ClincData) -> tuple[tuple[str, ...],
 class ClincEpisodes:
     """N-way K-shot utterance episodes over one part, plus out-of-scope queries (`oos_batch`)."""
 
-    def __init__(self, x: Tensor, data: ClincData, rows: Tensor, oos_rows: Tensor, ways: int, shots: int,
-                 queries: int, seed: int, within_domain: bool = False) -> None:
+    def __init__(
+        self,
+        x: Tensor,
+        data: ClincData,
+        rows: Tensor,
+        oos_rows: Tensor,
+        ways: int,
+        shots: int,
+        queries: int,
+        seed: int,
+        within_domain: bool = False,
+    ) -> None:
         y = data.intent[rows]
         groups = torch.tensor([data.domains.index(data.domain_of[i]) for i in y.tolist()])
-        self.episodes = EpisodeSampler(x[rows], y, ways, shots, queries, groups=groups, within_group=within_domain,
-                                       seed=seed)
+        self.episodes = EpisodeSampler(
+            x[rows], y, ways, shots, queries, groups=groups, within_group=within_domain, seed=seed
+        )
         self.x, self.rows, self.oos_rows, self.seed = x, rows, oos_rows, seed
         self.intents = sorted(set(y.tolist()))
         self.ways, self.shots, self.queries = ways, shots, queries
@@ -144,20 +170,25 @@ class ClincEpisodes:
         return self.episodes.batch(index, batch_size)
 
     def oos_batch(self, index: int, batch_size: int = 1, count: int | None = None) -> Tensor:
-        """``count`` (default ``ways * queries``) out-of-scope inputs per episode of batch ``index``: ``[B, count, ...]``."""
+        """``count`` (default ``ways * queries``) out-of-scope inputs per episode of batch ``index``:
+        ``[B, count, ...]``."""
         count = count or self.ways * self.queries
         g = torch.Generator().manual_seed((self.seed * 1_000_003 + index) % (2**63 - 1) + 7)
         pick = torch.rand(batch_size, len(self.oos_rows), generator=g).topk(count, dim=1).indices
         return self.x[self.oos_rows[pick]]
 
 
-PARTS = {"train": (("train",), "oos_train", False), "val": (("val",), "oos_val", False),
-         "test": (("train", "val", "test"), "oos_test", True)}
+PARTS = {
+    "train": (("train",), "oos_train", False),
+    "val": (("val",), "oos_val", False),
+    "test": (("train", "val", "test"), "oos_test", True),
+}
 
 
 @DATASETS.register("clinc150")
-def clinc150_sampler(cfg: dict[str, Any], part: str, ways: int, shots: int, queries: int, seed: int,
-                     within_group: bool = False) -> ClincEpisodes:
+def clinc150_sampler(
+    cfg: dict[str, Any], part: str, ways: int, shots: int, queries: int, seed: int, within_group: bool = False
+) -> ClincEpisodes:
     if part not in PARTS:
         raise ValueError(f"part must be one of {sorted(PARTS)}, got {part!r}.")
     kind = cfg.get("clinc_input", "embedding")

@@ -1,6 +1,7 @@
 """A user's own few-shot data as image folders: ``DIR/<class name>/<image files>``. Grayscale models (Omniglot)
 read grayscale images with the ink bright; colour models read RGB photos of any size and format (grayscale ones are
 converted), resized or centre-cropped to the model's input."""
+
 from __future__ import annotations
 
 import os
@@ -21,14 +22,16 @@ class ImageFolderError(ValueError):
 def _open(path: Path, size: int) -> Image.Image:
     try:
         img = Image.open(path)
-        img.draft("RGB", (2 * size, 2 * size))     # JPEG: decode at reduced scale when the photo is large
+        img.draft("RGB", (2 * size, 2 * size))  # JPEG: decode at reduced scale when the photo is large
         img.load()
     except Image.DecompressionBombError as e:
-        raise ImageFolderError(f"{path} is refused as a possible decompression bomb ({e}). Use a smaller "
-                               f"image.") from None
+        raise ImageFolderError(
+            f"{path} is refused as a possible decompression bomb ({e}). Use a smaller image."
+        ) from None
     except (UnidentifiedImageError, OSError) as e:
-        raise ImageFolderError(f"{path} is not a readable image ({e.__class__.__name__}). Remove it or "
-                               f"replace it with a PNG/JPEG.") from None
+        raise ImageFolderError(
+            f"{path} is not a readable image ({e.__class__.__name__}). Remove it or replace it with a PNG/JPEG."
+        ) from None
     return img
 
 
@@ -61,9 +64,11 @@ def load_image(path: Path, size: int, invert: bool = True, channels: int = 1, fi
     img = eight_bit(_open(path, size))
     if channels == 1:
         if img.mode not in GRAYSCALE_MODES:
-            raise ImageFolderError(f"{path} has image mode {img.mode!r}, but this model was trained on grayscale "
-                                   f"images (modes {', '.join(GRAYSCALE_MODES)}). Convert it to grayscale first, "
-                                   f"e.g. `PIL.Image.open(p).convert('L').save(p)`, or use a colour model.")
+            raise ImageFolderError(
+                f"{path} has image mode {img.mode!r}, but this model was trained on grayscale "
+                f"images (modes {', '.join(GRAYSCALE_MODES)}). Convert it to grayscale first, "
+                f"e.g. `PIL.Image.open(p).convert('L').save(p)`, or use a colour model."
+            )
         arr = np.asarray(_fit(img.convert("L"), size, fit), dtype=np.float32)[None] / 255.0
         return torch.from_numpy(1.0 - arr if invert else arr)
     if channels != 3:
@@ -81,8 +86,9 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def load_support_folder(root: str | os.PathLike, size: int, channels: int = 1, fit: str = "stretch"
-                        ) -> tuple[torch.Tensor, torch.Tensor, list[str], list[Path]]:
+def load_support_folder(
+    root: str | os.PathLike, size: int, channels: int = 1, fit: str = "stretch"
+) -> tuple[torch.Tensor, torch.Tensor, list[str], list[Path]]:
     """Support images ``[S, channels, size, size]``, labels ``[S]``, class names (sorted sub-folder names) and
     the image files."""
     root = Path(root)
@@ -90,8 +96,10 @@ def load_support_folder(root: str | os.PathLike, size: int, channels: int = 1, f
         raise ImageFolderError(f"Support folder {root} does not exist; expected {root}/<class>/<images>.")
     classes = class_folders(root)
     if len(classes) < 2:
-        raise ImageFolderError(f"{root} holds {len(classes)} class folder(s); a few-shot task needs at least "
-                               f"two: {root}/<class name>/<images>.")
+        raise ImageFolderError(
+            f"{root} holds {len(classes)} class folder(s); a few-shot task needs at least "
+            f"two: {root}/<class name>/<images>."
+        )
     files, ys = [], []
     for label, name in enumerate(classes):
         found = _images_in(root / name)
@@ -103,8 +111,9 @@ def load_support_folder(root: str | os.PathLike, size: int, channels: int = 1, f
     return torch.stack(xs), torch.tensor(ys), classes, files
 
 
-def load_query_folder(root: str | os.PathLike, size: int, channels: int = 1, fit: str = "stretch"
-                      ) -> tuple[torch.Tensor, list[Path]]:
+def load_query_folder(
+    root: str | os.PathLike, size: int, channels: int = 1, fit: str = "stretch"
+) -> tuple[torch.Tensor, list[Path]]:
     """Query images ``[Q, channels, size, size]`` (files directly in ``root`` or in its sub-folders) and paths."""
     root = Path(root)
     if not root.is_dir():

@@ -2,6 +2,7 @@
 ``x ~ N(0, I_d)``, ``w ~ N(0, I_d)``, ``y = w.x`` (optionally plus Gaussian noise), and the classical
 estimators the paper compares a transformer with: least squares (minimum-norm below d examples), ridge,
 k-nearest-neighbour averaging and plain averaging. Errors are normalized by ``d`` (the variance of y)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,8 +24,9 @@ class LinearRegressionTasks:
 
     def __init__(self, dim: int, shots: int, queries: int, seed: int = 0, part: str = "train", noise: float = 0.0):
         if dim <= 0 or shots < 0 or queries <= 0:
-            raise ValueError(f"linreg needs dim > 0, shots >= 0 and queries > 0; got dim={dim}, shots={shots}, "
-                             f"queries={queries}.")
+            raise ValueError(
+                f"linreg needs dim > 0, shots >= 0 and queries > 0; got dim={dim}, shots={shots}, queries={queries}."
+            )
         if part not in PART_OFFSET:
             raise ValueError(f"part must be one of {sorted(PART_OFFSET)}, got {part!r}.")
         self.dim, self.shots, self.queries, self.noise = dim, shots, queries, noise
@@ -43,12 +45,14 @@ class LinearRegressionTasks:
 
 
 @DATASETS.register("linreg")
-def linreg_sampler(cfg: dict[str, Any], part: str, ways: int | None, shots: int, queries: int, seed: int,
-                   within_group: bool = False) -> LinearRegressionTasks:
+def linreg_sampler(
+    cfg: dict[str, Any], part: str, ways: int | None, shots: int, queries: int, seed: int, within_group: bool = False
+) -> LinearRegressionTasks:
     return LinearRegressionTasks(cfg["linreg_dim"], shots, queries, seed, part, cfg.get("linreg_noise", 0.0))
 
 
 # --- Baselines (all batched over tasks: support [B, k, d], [B, k]; queries [B, m, d]) -----------------
+
 
 def least_squares(sx: Tensor, sy: Tensor, qx: Tensor) -> Tensor:
     """Ordinary least squares; the minimum-norm solution when there are fewer examples than dimensions
@@ -72,7 +76,7 @@ def nearest_neighbours(sx: Tensor, sy: Tensor, qx: Tensor, k: int = 3) -> Tensor
     if sx.shape[1] == 0:
         return qx.new_zeros(qx.shape[:2])
     k = min(k, sx.shape[1])
-    idx = torch.cdist(qx, sx).topk(k, dim=-1, largest=False).indices          # [B, m, k]
+    idx = torch.cdist(qx, sx).topk(k, dim=-1, largest=False).indices  # [B, m, k]
     return sy.unsqueeze(1).expand(-1, qx.shape[1], -1).gather(2, idx).mean(-1)
 
 

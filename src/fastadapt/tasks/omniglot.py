@@ -1,6 +1,7 @@
 """Omniglot (Lake, Salakhutdinov & Tenenbaum, 2015): 1,623 handwritten characters from 50 alphabets,
 20 drawings each. Reads the official archives, verifies them, decodes once into a cached uint8 array,
 and serves the named splits `vinyals` (Vinyals 2016; Snell 2017) and `lake` (Lake 2015)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -48,8 +49,10 @@ def _safe_names(zf: zipfile.ZipFile, path: Path) -> list[str]:
     for name in names:
         p = PurePosixPath(name.replace("\\", "/"))
         if p.is_absolute() or ".." in p.parts or re.match(r"^[A-Za-z]:", name):
-            raise ArchiveError(f"{path}: refusing zip entry {name!r}, which would escape the target folder. "
-                               f"The archive is corrupt or hostile; replace it with the official one.")
+            raise ArchiveError(
+                f"{path}: refusing zip entry {name!r}, which would escape the target folder. "
+                f"The archive is corrupt or hostile; replace it with the official one."
+            )
     return names
 
 
@@ -61,8 +64,9 @@ def verify_archive(path: Path, name: str) -> list[str]:
         with zipfile.ZipFile(path) as zf:
             names = _safe_names(zf, path)
     except zipfile.BadZipFile as e:
-        raise ArchiveError(f"{path} is not a readable zip archive ({e}); it may be truncated. "
-                           f"Delete it and download it again.") from None
+        raise ArchiveError(
+            f"{path} is not a readable zip archive ({e}); it may be truncated. Delete it and download it again."
+        ) from None
     pngs = sorted(n for n in names if n.endswith(".png"))
     per_char: dict[tuple[str, str], int] = {}
     for n in pngs:
@@ -73,10 +77,12 @@ def verify_archive(path: Path, name: str) -> list[str]:
     alphabets = {a for a, _ in per_char}
     bad = {k: v for k, v in per_char.items() if v != DRAWINGS}
     if len(alphabets) != n_alpha or len(per_char) != n_char or bad:
-        raise ArchiveError(f"{path}: found {len(alphabets)} alphabets and {len(per_char)} characters "
-                           f"(expected {n_alpha} and {n_char}, {DRAWINGS} drawings each"
-                           + (f"; {len(bad)} characters have another count" if bad else "")
-                           + "). The archive is incomplete; replace it with the official one.")
+        raise ArchiveError(
+            f"{path}: found {len(alphabets)} alphabets and {len(per_char)} characters "
+            f"(expected {n_alpha} and {n_char}, {DRAWINGS} drawings each"
+            + (f"; {len(bad)} characters have another count" if bad else "")
+            + "). The archive is incomplete; replace it with the official one."
+        )
     return pngs
 
 
@@ -90,7 +96,8 @@ def _download(name: str, dest: Path) -> None:
         raise ArchiveError(
             f"Omniglot archive {dest.name} is missing and could not be downloaded from {url} ({e}).\n"
             f"Place the official files images_background.zip and images_evaluation.zip in {dest.parent}/ "
-            f"(or point --data-root / FASTADAPT_DATA at a folder holding omniglot/<those files>).") from None
+            f"(or point --data-root / FASTADAPT_DATA at a folder holding omniglot/<those files>)."
+        ) from None
     got = hashlib.md5(data).hexdigest()
     if got != md5:
         raise ArchiveError(f"Downloaded {url} but its md5 is {got}, expected {md5}; not saving it. Try again.")
@@ -104,8 +111,9 @@ def archive_paths(root: str | os.PathLike | None = None, download: bool = True) 
     for name, p in paths.items():
         if not p.exists():
             if not download:
-                raise ArchiveError(f"Omniglot archive missing: {p}. Place the official {p.name} there, "
-                                   f"or allow downloading.")
+                raise ArchiveError(
+                    f"Omniglot archive missing: {p}. Place the official {p.name} there, or allow downloading."
+                )
             folder.mkdir(parents=True, exist_ok=True)
             _download(name, p)
     return paths
@@ -119,7 +127,7 @@ def _decode_archive(args: tuple[str, str, list[str], int]) -> np.ndarray:
             img = Image.open(io.BytesIO(zf.read(n))).convert("L")
             if img.size != (size, size):
                 img = img.resize((size, size), Image.Resampling.LANCZOS)
-            out[i] = 255 - np.asarray(img, dtype=np.uint8)   # ink = 255, background = 0
+            out[i] = 255 - np.asarray(img, dtype=np.uint8)  # ink = 255, background = 0
     return out
 
 
@@ -145,11 +153,11 @@ class OmniglotImages:
     alphabet, within-alphabet character number, global character id and drawer per image."""
 
     images: np.ndarray
-    alphabets: list[str]          # alphabet name per character
-    character: list[int]          # characterNN within its alphabet, per character
-    char_id: list[int]            # the NNNN id in the file names (1..1623), per character
-    drawer: np.ndarray            # [1623, 20] drawer number (the _MM in file names)
-    background: list[bool]        # True if the character is in images_background
+    alphabets: list[str]  # alphabet name per character
+    character: list[int]  # characterNN within its alphabet, per character
+    char_id: list[int]  # the NNNN id in the file names (1..1623), per character
+    drawer: np.ndarray  # [1623, 20] drawer number (the _MM in file names)
+    background: list[bool]  # True if the character is in images_background
 
     def index_of(self, alphabet: str, character: int) -> int:
         return self._lookup[(alphabet, character)]
@@ -176,10 +184,15 @@ def load_images(root: str | os.PathLike | None = None, size: int = 28, download:
         arrays = list(pool.map(_decode_archive, jobs))
     images = np.concatenate(arrays).reshape(-1, DRAWINGS, size, size)
     index = [_ENTRY.match(n).groups() for name in ARCHIVES for n in pngs[name]]
-    meta = {"archives": fingerprint, "size": size,
-            "alphabets": [m[1] for m in index[::DRAWINGS]], "character": [int(m[2]) for m in index[::DRAWINGS]],
-            "char_id": [int(m[3]) for m in index[::DRAWINGS]], "drawer": [int(m[4]) for m in index],
-            "background": [m[0] == "images_background" for m in index[::DRAWINGS]]}
+    meta = {
+        "archives": fingerprint,
+        "size": size,
+        "alphabets": [m[1] for m in index[::DRAWINGS]],
+        "character": [int(m[2]) for m in index[::DRAWINGS]],
+        "char_id": [int(m[3]) for m in index[::DRAWINGS]],
+        "drawer": [int(m[4]) for m in index],
+        "background": [m[0] == "images_background" for m in index[::DRAWINGS]],
+    }
     cache.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     np.save(buf, images)
@@ -189,8 +202,14 @@ def load_images(root: str | os.PathLike | None = None, size: int = 28, download:
 
 
 def _images_from(images: np.ndarray, meta: dict) -> OmniglotImages:
-    return OmniglotImages(images, meta["alphabets"], meta["character"], meta["char_id"],
-                          np.asarray(meta["drawer"]).reshape(-1, DRAWINGS), meta["background"])
+    return OmniglotImages(
+        images,
+        meta["alphabets"],
+        meta["character"],
+        meta["char_id"],
+        np.asarray(meta["drawer"]).reshape(-1, DRAWINGS),
+        meta["background"],
+    )
 
 
 # --- Named splits -------------------------------------------------------------------------------------
@@ -198,9 +217,21 @@ def _images_from(images: np.ndarray, meta: dict) -> OmniglotImages:
 # Validation: five background alphabets. Test: twelve evaluation alphabets plus Gurmukhi's last four
 # characters (42-45). Train: everything else (Gurmukhi 1-41 included).
 VINYALS_VAL = ("Armenian", "Bengali", "Early_Aramaic", "Hebrew", "Mkhedruli_(Georgian)")
-VINYALS_TEST = ("Kannada", "Keble", "Malayalam", "Manipuri", "Mongolian", "Old_Church_Slavonic_(Cyrillic)",
-                "Oriya", "Sylheti", "Syriac_(Serto)", "Tengwar", "Tibetan", "ULOG")
-VINYALS_SPLIT_CHAR = ("Gurmukhi", 42)   # Gurmukhi characters from 42 on are test, the rest train
+VINYALS_TEST = (
+    "Kannada",
+    "Keble",
+    "Malayalam",
+    "Manipuri",
+    "Mongolian",
+    "Old_Church_Slavonic_(Cyrillic)",
+    "Oriya",
+    "Sylheti",
+    "Syriac_(Serto)",
+    "Tengwar",
+    "Tibetan",
+    "ULOG",
+)
+VINYALS_SPLIT_CHAR = ("Gurmukhi", 42)  # Gurmukhi characters from 42 on are test, the rest train
 SPLITS = {"vinyals": ("train", "val", "test", "trainval"), "lake": ("background", "evaluation")}
 
 
@@ -237,21 +268,31 @@ class ClassDataset:
     group_names: list[str]
 
 
-def omniglot_classes(split: str = "vinyals", part: str = "train", *, root: str | os.PathLike | None = None,
-                     size: int = 28, rotations: bool | None = None, download: bool = True) -> ClassDataset:
+def omniglot_classes(
+    split: str = "vinyals",
+    part: str = "train",
+    *,
+    root: str | os.PathLike | None = None,
+    size: int = 28,
+    rotations: bool | None = None,
+    download: bool = True,
+) -> ClassDataset:
     """Classes of one split part. ``rotations`` (default: on for ``vinyals``, off for ``lake``) adds each
     character rotated by 90, 180 and 270 degrees as new classes (Santoro 2016; Vinyals 2016)."""
     data = load_images(root, size, download)
     chars = split_characters(data, split, part)
     rotations = (split == "vinyals") if rotations is None else rotations
     rots = (0, 1, 2, 3) if rotations else (0,)
-    imgs = torch.from_numpy(np.ascontiguousarray(data.images[chars]))            # [C, 20, H, W]
-    x = torch.stack([torch.rot90(imgs, k, dims=(2, 3)) for k in rots], dim=1)   # [C, R, 20, H, W]
+    imgs = torch.from_numpy(np.ascontiguousarray(data.images[chars]))  # [C, 20, H, W]
+    x = torch.stack([torch.rot90(imgs, k, dims=(2, 3)) for k in rots], dim=1)  # [C, R, 20, H, W]
     group_names = sorted({data.alphabets[i] for i in chars})
     gid = {a: j for j, a in enumerate(group_names)}
     names = [f"{data.alphabets[i]}/character{data.character[i]:02d}/rot{90 * k:03d}" for i in chars for k in rots]
     n_cls = len(names)
-    return ClassDataset(x.reshape(n_cls * DRAWINGS, 1, size, size),
-                        torch.arange(n_cls).repeat_interleave(DRAWINGS),
-                        torch.tensor([gid[data.alphabets[i]] for i in chars]).repeat_interleave(len(rots)),
-                        names, group_names)
+    return ClassDataset(
+        x.reshape(n_cls * DRAWINGS, 1, size, size),
+        torch.arange(n_cls).repeat_interleave(DRAWINGS),
+        torch.tensor([gid[data.alphabets[i]] for i in chars]).repeat_interleave(len(rots)),
+        names,
+        group_names,
+    )

@@ -12,6 +12,7 @@
 Images are resized to ``size`` x ``size`` ignoring the aspect ratio. With ``channels=1`` a folder's grayscale images
 are stored with the ink bright, as `fastadapt adapt` reads them (`folders.load_image`); `FewShotDataset` keeps the
 pixel values it is given."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,9 +21,10 @@ import operator
 import os
 import stat
 import sys
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,11 +43,12 @@ from .sampler import EpisodeSampler
 PARTS = ("train", "val", "test")
 CACHE_NAME = ".fastadapt-cache"
 SPLIT_NAME = "split.json"
-DEFAULT_FRACTIONS = (0.64, 0.16, 0.20)        # mini-ImageNet's 64 / 16 / 20 classes
-_PARALLEL_FROM = 256                          # decode in worker processes from this many images on
+DEFAULT_FRACTIONS = (0.64, 0.16, 0.20)  # mini-ImageNet's 64 / 16 / 20 classes
+_PARALLEL_FROM = 256  # decode in worker processes from this many images on
 
 
 # ----------------------------------------------------------------------------------------------- FewShotDataset
+
 
 def _check_shape(size: int, channels: int) -> None:
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
@@ -64,23 +67,27 @@ def _tensor_to_unit(t: Tensor, what: str) -> Tensor:
     t = t.detach().cpu()
     t = t[None] if t.ndim == 2 else t
     if t.ndim != 3 or t.shape[0] not in (1, 3):
-        raise ValueError(f"{what}: image tensor of shape {tuple(t.shape)}; expected [C, H, W] with C = 1 or 3 "
-                         f"(channels first, as torchvision's ToTensor() gives).")
+        raise ValueError(
+            f"{what}: image tensor of shape {tuple(t.shape)}; expected [C, H, W] with C = 1 or 3 "
+            f"(channels first, as torchvision's ToTensor() gives)."
+        )
     if t.dtype == torch.uint8:
         return t.float() / 255.0
     if not t.is_floating_point():
         raise ValueError(f"{what}: image tensor of dtype {t.dtype}; expected uint8 or floats in [0, 1].")
     lo, hi = float(t.min()), float(t.max())
-    if not (lo >= -1e-6 and hi <= 1 + 1e-6):      # also catches NaN
-        raise ValueError(f"{what}: image values span [{lo:.3g}, {hi:.3g}]; expected floats in [0, 1]. Drop the "
-                         f"Normalize transform (fastadapt standardizes inputs itself, see input_mean / input_std).")
+    if not (lo >= -1e-6 and hi <= 1 + 1e-6):  # also catches NaN
+        raise ValueError(
+            f"{what}: image values span [{lo:.3g}, {hi:.3g}]; expected floats in [0, 1]. Drop the "
+            f"Normalize transform (fastadapt standardizes inputs itself, see input_mean / input_std)."
+        )
     return t.float().clamp(0, 1)
 
 
 def _tensor_to_uint8(t: Tensor, size: int, channels: int, what: str) -> Tensor:
     x = _tensor_to_unit(t, what)
     if x.shape[0] != channels:
-        luma = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)           # as PIL's convert("L")
+        luma = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)  # as PIL's convert("L")
         x = x.expand(3, -1, -1) if channels == 3 else (x * luma).sum(0, keepdim=True)
     if tuple(x.shape[1:]) != (size, size):
         x = F.interpolate(x[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
@@ -94,16 +101,20 @@ def to_uint8_image(image: Any, size: int, channels: int, what: str = "image") ->
         return _pil_to_uint8(image, size, channels)
     if isinstance(image, Tensor):
         return _tensor_to_uint8(image, size, channels, what)
-    raise ValueError(f"{what} is a {type(image).__name__}; expected a PIL image or a [C, H, W] tensor. Give the "
-                     f"dataset no transform, or one ending in torchvision's ToTensor() or PILToTensor().")
+    raise ValueError(
+        f"{what} is a {type(image).__name__}; expected a PIL image or a [C, H, W] tensor. Give the "
+        f"dataset no transform, or one ending in torchvision's ToTensor() or PILToTensor()."
+    )
 
 
 def _label(value: Any, what: str) -> int:
     try:
         return operator.index(value)
     except TypeError:
-        raise ValueError(f"{what}: label {value!r} is not an integer class id; the items must be "
-                         f"(image, integer label) pairs, as torchvision's ImageFolder gives.") from None
+        raise ValueError(
+            f"{what}: label {value!r} is not an integer class id; the items must be "
+            f"(image, integer label) pairs, as torchvision's ImageFolder gives."
+        ) from None
 
 
 class FewShotDataset(Dataset):
@@ -116,8 +127,14 @@ class FewShotDataset(Dataset):
     >>> train = data.sampler(ways=5, shots=5, queries=15, classes=parts["train"])
     """
 
-    def __init__(self, dataset: Dataset, size: int, channels: int = 3,
-                 class_names: Sequence[str] | None = None, progress: bool | None = None) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        size: int,
+        channels: int = 3,
+        class_names: Sequence[str] | None = None,
+        progress: bool | None = None,
+    ) -> None:
         _check_shape(size, channels)
         n = len(dataset)  # type: ignore[arg-type]
         if n == 0:
@@ -150,14 +167,17 @@ class FewShotDataset(Dataset):
         """``x`` and ``y`` of the examples of the named classes (e.g. one part of `class_split`)."""
         unknown = sorted(set(classes) - set(self.class_names))
         if unknown:
-            raise ValueError(f"Unknown classes {unknown[:5]}; the dataset's classes are {self.class_names[:10]}"
-                             f"{' ...' if len(self.class_names) > 10 else ''}.")
+            raise ValueError(
+                f"Unknown classes {unknown[:5]}; the dataset's classes are {self.class_names[:10]}"
+                f"{' ...' if len(self.class_names) > 10 else ''}."
+            )
         keep = torch.tensor([self.labels[self.class_names.index(c)] for c in classes], dtype=torch.long)
         mask = torch.isin(self.y, keep)
         return self.x[mask], self.y[mask]
 
-    def sampler(self, ways: int, shots: int, queries: int, *, seed: int = 0,
-                classes: Sequence[str] | None = None) -> EpisodeSampler:
+    def sampler(
+        self, ways: int, shots: int, queries: int, *, seed: int = 0, classes: Sequence[str] | None = None
+    ) -> EpisodeSampler:
         """An `EpisodeSampler` over all classes, or over the named ``classes``."""
         x, y = (self.x, self.y) if classes is None else self.select(classes)
         return EpisodeSampler(x, y, ways, shots, queries, seed=seed)
@@ -165,11 +185,17 @@ class FewShotDataset(Dataset):
 
 # ----------------------------------------------------------------------------------------------- class_split
 
+
 def _check_fractions(fractions: Sequence[float]) -> None:
-    if len(fractions) != 3 or any(not isinstance(f, (int, float)) or f <= 0 for f in fractions) \
-            or abs(sum(fractions) - 1) > 1e-6:
-        raise ValueError(f"fractions must be three positive numbers summing to 1 (train, val, test), got "
-                         f"{tuple(fractions)!r}; e.g. {DEFAULT_FRACTIONS}.")
+    if (
+        len(fractions) != 3
+        or any(not isinstance(f, (int, float)) or f <= 0 for f in fractions)
+        or abs(sum(fractions) - 1) > 1e-6
+    ):
+        raise ValueError(
+            f"fractions must be three positive numbers summing to 1 (train, val, test), got "
+            f"{tuple(fractions)!r}; e.g. {DEFAULT_FRACTIONS}."
+        )
 
 
 def _part_sizes(n: int, fractions: Sequence[float]) -> list[int]:
@@ -183,28 +209,33 @@ def _part_sizes(n: int, fractions: Sequence[float]) -> list[int]:
     return [n - val - test, val, test]
 
 
-def class_split(class_names: Sequence[str], fractions: Sequence[float] = DEFAULT_FRACTIONS,
-                seed: int = 0) -> dict[str, list[str]]:
+def class_split(
+    class_names: Sequence[str], fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0
+) -> dict[str, list[str]]:
     """Split classes into ``{"train", "val", "test"}`` lists (each sorted), in proportion to ``fractions`` with at
     least two classes per part. The order comes from a hash of ``(seed, name)``: the same names and seed give the
     same split on any machine and Python version."""
     names = sorted(set(class_names))
     if len(names) != len(class_names):
-        raise ValueError(f"class_names holds duplicates ({len(class_names)} names, {len(names)} distinct); "
-                         f"pass each class once.")
+        raise ValueError(
+            f"class_names holds duplicates ({len(class_names)} names, {len(names)} distinct); pass each class once."
+        )
     _check_fractions(fractions)
     if len(names) < 6:
-        raise ValueError(f"{len(names)} classes cannot be split into train / val / test parts of at least two "
-                         f"classes each (an episode needs two classes, and tests use classes unseen in training). "
-                         f"Add classes: at least 6, and about {int(np.ceil(5 / min(fractions)))} for 5-way "
-                         f"episodes in every part.")
+        raise ValueError(
+            f"{len(names)} classes cannot be split into train / val / test parts of at least two "
+            f"classes each (an episode needs two classes, and tests use classes unseen in training). "
+            f"Add classes: at least 6, and about {int(np.ceil(5 / min(fractions)))} for 5-way "
+            f"episodes in every part."
+        )
     order = sorted(names, key=lambda c: hashlib.sha256(f"{seed}\0{c}".encode()).hexdigest())
     sizes = _part_sizes(len(names), fractions)
     bounds = np.cumsum([0] + sizes)
-    return {p: sorted(order[bounds[i]:bounds[i + 1]]) for i, p in enumerate(PARTS)}
+    return {p: sorted(order[bounds[i] : bounds[i + 1]]) for i, p in enumerate(PARTS)}
 
 
 # ----------------------------------------------------------------------------------------------- image folders
+
 
 def cache_dir(root: Path) -> Path:
     """``root/.fastadapt-cache``; under ``~/.cache/fastadapt/folders`` when ``root`` is not writable (checked by
@@ -222,14 +253,18 @@ def scan_folder(root: str | os.PathLike) -> dict[str, list[Path]]:
         raise ImageFolderError(f"Image folder {root} does not exist; expected {root}/<class name>/<images>.")
     classes = class_folders(root)
     if len(classes) < 2:
-        raise ImageFolderError(f"{root} holds {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); "
-                               f"few-shot data needs one sub-folder of images per class, {root}/<class name>/"
-                               f"<images>, and many classes (at least 6; about 32 for 5-way episodes).")
+        raise ImageFolderError(
+            f"{root} holds {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); "
+            f"few-shot data needs one sub-folder of images per class, {root}/<class name>/"
+            f"<images>, and many classes (at least 6; about 32 for 5-way episodes)."
+        )
     found = {c: _images_in(root / c) for c in classes}
     empty = [c for c, files in found.items() if not files]
     if empty:
-        raise ImageFolderError(f"Class folder {root / empty[0]} is empty ({len(empty)} empty class folder(s) in "
-                               f"{root}); put images in it or remove it.")
+        raise ImageFolderError(
+            f"Class folder {root / empty[0]} is empty ({len(empty)} empty class folder(s) in "
+            f"{root}); put images in it or remove it."
+        )
     return found
 
 
@@ -252,7 +287,7 @@ def _decode(args: tuple[list[str], int, int]) -> np.ndarray:
 
 def _chunks(files: list[str], size: int, channels: int, workers: int):
     step = max(1, -(-len(files) // (8 * workers)))
-    jobs = [(files[lo:lo + step], size, channels) for lo in range(0, len(files), step)]
+    jobs = [(files[lo : lo + step], size, channels) for lo in range(0, len(files), step)]
     if workers == 1 or len(files) < _PARALLEL_FROM:
         yield from map(_decode, jobs)
         return
@@ -265,11 +300,15 @@ def _build_cache(files: list[Path], npy: Path, size: int, channels: int, progres
     tmp = npy.with_name(f".{npy.name}.{os.getpid()}.tmp")
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), channels, size, size))
     try:
-        with tqdm(total=len(files), unit="img", desc=f"decoding {npy.parent.parent.name}",
-                  disable=None if progress is None else not progress) as bar:
+        with tqdm(
+            total=len(files),
+            unit="img",
+            desc=f"decoding {npy.parent.parent.name}",
+            disable=None if progress is None else not progress,
+        ) as bar:
             lo = 0
             for block in _chunks([str(f) for f in files], size, channels, min(4, os.cpu_count() or 1)):
-                out[lo:lo + len(block)] = block
+                out[lo : lo + len(block)] = block
                 lo += len(block)
                 bar.update(len(block))
         out.flush()
@@ -286,8 +325,9 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def image_folder_classes(root: str | os.PathLike, size: int = 84, channels: int = 3, *,
-                         progress: bool | None = None) -> ClassDataset:
+def image_folder_classes(
+    root: str | os.PathLike, size: int = 84, channels: int = 3, *, progress: bool | None = None
+) -> ClassDataset:
     """All images of an ImageFolder tree as a `ClassDataset`: ``x`` uint8 ``[M, channels, size, size]`` (a
     copy-on-write map of the cache), ``y`` the class index (sorted folder names), no groups. Decoded on first use
     into ``<cache_dir>/images-<size>px-<channels>c.npy`` with a JSON index of the files (path, bytes, mtime); a
@@ -297,16 +337,23 @@ def image_folder_classes(root: str | os.PathLike, size: int = 84, channels: int 
     classes = scan_folder(root)
     cache = cache_dir(root)
     npy, index_path = cache / f"images-{size}px-{channels}c.npy", cache / f"images-{size}px-{channels}c.json"
-    index = {"size": size, "channels": channels, "classes": list(classes),
-             "counts": [len(v) for v in classes.values()], "files": _file_index(root, classes)}
+    index = {
+        "size": size,
+        "channels": channels,
+        "classes": list(classes),
+        "counts": [len(v) for v in classes.values()],
+        "files": _file_index(root, classes),
+    }
     if not npy.exists() or _read_json(index_path) != index:
         _build_cache([f for files in classes.values() for f in files], npy, size, channels, progress)
         atomic_write_bytes(index_path, json.dumps(index).encode())
     x = torch.from_numpy(np.load(npy, mmap_mode="c"))
     counts = torch.tensor(index["counts"])
     if len(x) != int(counts.sum()):
-        raise ImageFolderError(f"The cache {npy} holds {len(x)} images, the folder {int(counts.sum())}; delete "
-                               f"{cache} and run again to rebuild it.")
+        raise ImageFolderError(
+            f"The cache {npy} holds {len(x)} images, the folder {int(counts.sum())}; delete "
+            f"{cache} and run again to rebuild it."
+        )
     y = torch.arange(len(counts)).repeat_interleave(counts)
     return ClassDataset(x, y, torch.zeros(len(counts), dtype=torch.long), list(classes), [root.name])
 
@@ -318,8 +365,9 @@ def _valid_split(split: Any, class_names: Sequence[str]) -> bool:
     return len(listed) == len(set(listed)) and set(listed) == set(class_names)
 
 
-def folder_split(root: str | os.PathLike, class_names: Sequence[str], fractions: Sequence[float] = DEFAULT_FRACTIONS,
-                 seed: int = 0) -> tuple[dict[str, list[str]], Path]:
+def folder_split(
+    root: str | os.PathLike, class_names: Sequence[str], fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0
+) -> tuple[dict[str, list[str]], Path]:
     """The class split of an image folder and the path of its ``split.json`` (in the cache folder). A saved split
     that lists exactly the folder's classes is used as it is (edit it to move classes between parts); otherwise
     `class_split` computes a new one and saves it."""
@@ -328,37 +376,46 @@ def folder_split(root: str | os.PathLike, class_names: Sequence[str], fractions:
     if _valid_split(saved, class_names):
         return {p: list(saved[p]) for p in PARTS}, path
     if path.exists():
-        print(f"fastadapt: {path} does not list the folder's {len(class_names)} classes once each (classes were "
-              f"added or removed, or it was edited); a new split is saved there.", file=sys.stderr)
+        print(
+            f"fastadapt: {path} does not list the folder's {len(class_names)} classes once each (classes were "
+            f"added or removed, or it was edited); a new split is saved there.",
+            file=sys.stderr,
+        )
     try:
         split = class_split(class_names, fractions, seed)
     except ValueError as e:
         raise ImageFolderError(f"{Path(root)}: {e}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     note = "Classes per part of this image folder for fastadapt; edit to move classes, delete to recompute."
-    atomic_write_bytes(path, json.dumps({"note": note, "seed": seed, "fractions": list(fractions), **split},
-                                        indent=1).encode())
+    atomic_write_bytes(
+        path, json.dumps({"note": note, "seed": seed, "fractions": list(fractions), **split}, indent=1).encode()
+    )
     return split, path
 
 
-def folder_sampler(cfg: dict[str, Any], part: str, ways: int, shots: int, queries: int, seed: int,
-                   within_group: bool = False) -> EpisodeSampler:
+def folder_sampler(
+    cfg: dict[str, Any], part: str, ways: int, shots: int, queries: int, seed: int, within_group: bool = False
+) -> EpisodeSampler:
     """Episodes over one part (train / val / test) of the classes of the folder in ``cfg["dataset"]`` =
     ``"folder:DIR"``, at ``cfg["image_size"]`` and ``cfg["channels"]``."""
     root = cfg["dataset"].partition(":")[2]
     if not root:
         raise ValueError("dataset 'folder:' names no folder; use folder:/path/to/DIR (DIR/<class>/<images>).")
     if within_group:
-        raise ValueError("Within-alphabet episodes need groups of classes (Omniglot's alphabets); an image folder "
-                         "has none. Drop --within-alphabet.")
+        raise ValueError(
+            "Within-alphabet episodes need groups of classes (Omniglot's alphabets); an image folder "
+            "has none. Drop --within-alphabet."
+        )
     data = image_folder_classes(root, cfg["image_size"], cfg.get("channels", 3))
     split, path = folder_split(root, data.class_names)
     names = split[part]
     if ways > len(names):
-        raise ValueError(f"The {part} part of {root} holds {len(names)} classes ({path}), too few for {ways}-way "
-                         f"episodes. Lower the ways (--set ways=N for validation and test, --set train_ways=N for "
-                         f"training; at most {len(names)} here), add class folders, or move classes into "
-                         f"'{part}' in {path}.")
+        raise ValueError(
+            f"The {part} part of {root} holds {len(names)} classes ({path}), too few for {ways}-way "
+            f"episodes. Lower the ways (--set ways=N for validation and test, --set train_ways=N for "
+            f"training; at most {len(names)} here), add class folders, or move classes into "
+            f"'{part}' in {path}."
+        )
     index = {c: i for i, c in enumerate(data.class_names)}
     mask = torch.isin(data.y, torch.tensor([index[c] for c in names]))
     return EpisodeSampler(data.x[mask], data.y[mask], ways, shots, queries, seed=seed)

@@ -24,11 +24,13 @@ environment, dimension). So environment ``n`` of task ``b`` behaves the same wha
 however the batch is split, a run draws exactly the same numbers after ``--resume``, and the single-environment
 versions reproduce the batched ones number for number.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -82,8 +84,15 @@ def normal(*keys: Tensor | int, dtype: torch.dtype = torch.float32) -> Tensor:
     return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2 * math.pi * u2)
 
 
-def action_noise(seeds: Tensor, stream: int, steps: int | Tensor, envs: int, dims: int, discrete: bool,
-                 dtype: torch.dtype = torch.float32) -> Tensor:
+def action_noise(
+    seeds: Tensor,
+    stream: int,
+    steps: int | Tensor,
+    envs: int,
+    dims: int,
+    discrete: bool,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
     """The noise a policy turns into actions at each of ``steps`` (an int: one step; a tensor ``[T]``: all of
     them, one call) of ``stream``: standard normals ``[B, N, (T,) dims]``, or uniforms ``[B, N, (T)]`` for a
     categorical policy (inverse-CDF sampling)."""
@@ -171,7 +180,7 @@ class BanditEnv(BatchedEnv):
         return self._obs()
 
     def _step(self, action: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        p = self.params.gather(1, action.long())                      # [B, N]: the pulled arms' probabilities
+        p = self.params.gather(1, action.long())  # [B, N]: the pulled arms' probabilities
         reward = (self.env_uniform() < p).to(self.params.dtype)
         return self._obs(), reward, torch.zeros_like(reward, dtype=torch.bool)
 
@@ -182,7 +191,7 @@ class TaskFamily:
 
     name: str
     obs_dim: int
-    act_dim: int              # action dimensions (continuous) or number of actions (discrete)
+    act_dim: int  # action dimensions (continuous) or number of actions (discrete)
     discrete: bool
     horizon: int
     param_dim: int
@@ -217,8 +226,9 @@ class Bandits(TaskFamily):
 
     def __init__(self, arms: int = 5, horizon: int = 1) -> None:
         if arms < 2 or horizon < 1:
-            raise ValueError(f"A bandit needs at least 2 arms and 1 pull per episode, got arms={arms}, "
-                             f"horizon={horizon}.")
+            raise ValueError(
+                f"A bandit needs at least 2 arms and 1 pull per episode, got arms={arms}, horizon={horizon}."
+            )
         self.act_dim = self.param_dim = arms
         self.horizon = horizon
 
@@ -235,13 +245,14 @@ class HalfCheetahEnv(BatchedEnv):
     per environment (one shared model), stepped in a loop. Initial states: gymnasium's
     reset noise (uniform 0.1 on positions, normal 0.1 on velocities) drawn from the counter-based stream."""
 
-    CTRL_COST = 0.05                  # Finn's code: 0.5 * 1e-1 * ||a||^2
+    CTRL_COST = 0.05  # Finn's code: 0.5 * 1e-1 * ||a||^2
 
     def __init__(self, params: Tensor, seeds: Tensor, envs: int, kind: str, horizon: int = 200) -> None:
         super().__init__(params, seeds, envs)
         self.kind, self.horizon = kind, horizon
-        self.sim = _cheetah()                           # a clear ImportError without the extra `rl`
+        self.sim = _cheetah()  # a clear ImportError without the extra `rl`
         import mujoco
+
         self.datas = [mujoco.MjData(self.sim.model) for _ in range(params.shape[0] * envs)]
 
     def _obs(self) -> Tensor:
@@ -252,6 +263,7 @@ class HalfCheetahEnv(BatchedEnv):
 
     def _reset(self) -> Tensor:
         import mujoco
+
         sim = self.sim
         n = torch.arange(self.envs, device=self.seeds.device).view(1, -1, 1)
         keys = (self.seeds.view(-1, 1, 1), RESET_SALT, self.stream, self.episode, n)
@@ -268,6 +280,7 @@ class HalfCheetahEnv(BatchedEnv):
 
     def _step(self, action: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         import mujoco
+
         sim = self.sim
         a = action.detach().to(torch.float64).clamp(-1.0, 1.0).reshape(len(self.datas), -1).cpu().numpy()
         vel = np.empty(len(self.datas))
@@ -280,7 +293,7 @@ class HalfCheetahEnv(BatchedEnv):
         v = torch.as_tensor(vel, dtype=self.params.dtype, device=self.params.device).view(b, self.envs)
         goal = self.params[:, :1]
         forward = -(v - goal).abs() if self.kind == "vel" else goal * v
-        ctrl = self.CTRL_COST * torch.as_tensor((a ** 2).sum(-1), dtype=v.dtype, device=v.device).view(b, self.envs)
+        ctrl = self.CTRL_COST * torch.as_tensor((a**2).sum(-1), dtype=v.dtype, device=v.device).view(b, self.envs)
         return self._obs(), forward - ctrl, torch.zeros_like(v, dtype=torch.bool)
 
 
@@ -301,6 +314,7 @@ def _mujoco_warning(message: str) -> None:
     """MuJoCo's warnings as Python warnings, less the deprecation of gymnasium's own asset (nothing a user can do)."""
     if "settotalmass" not in message:
         import warnings
+
         warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
 
 
@@ -311,15 +325,18 @@ def _cheetah() -> _Sim:
             import gymnasium as gym
             import mujoco
         except ImportError as e:
-            raise ImportError(f"The HalfCheetah task families need the optional extra `rl` (gymnasium with "
-                              f"MuJoCo): pip install 'fastadapt[rl]' ({e}).") from e
+            raise ImportError(
+                f"The HalfCheetah task families need the optional extra `rl` (gymnasium with "
+                f"MuJoCo): pip install 'fastadapt[rl]' ({e})."
+            ) from e
         previous = mujoco.get_mju_user_warning()
-        mujoco.set_mju_user_warning(_mujoco_warning)        # not into MUJOCO_LOG.TXT in the working directory
+        mujoco.set_mju_user_warning(_mujoco_warning)  # not into MUJOCO_LOG.TXT in the working directory
         try:
             env = gym.make("HalfCheetah-v5").unwrapped
-        except Exception as e:          # gymnasium's DependencyNotInstalled, a missing asset, ...
-            raise ImportError(f"gymnasium could not build HalfCheetah-v5 ({e}); install the extra `rl`: "
-                              f"pip install 'fastadapt[rl]'.") from e
+        except Exception as e:  # gymnasium's DependencyNotInstalled, a missing asset, ...
+            raise ImportError(
+                f"gymnasium could not build HalfCheetah-v5 ({e}); install the extra `rl`: pip install 'fastadapt[rl]'."
+            ) from e
         finally:
             mujoco.set_mju_user_warning(previous)
         torso = mujoco.mj_name2id(env.model, mujoco.mjtObj.mjOBJ_BODY, "torso")
@@ -364,17 +381,22 @@ class RLTaskBatch:
     def __len__(self) -> int:
         return self.params.shape[0]
 
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> "RLTaskBatch":
-        return replace(self, params=self.params.to(device, non_blocking=non_blocking),
-                       seeds=self.seeds.to(device, non_blocking=non_blocking))
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> RLTaskBatch:
+        return replace(
+            self,
+            params=self.params.to(device, non_blocking=non_blocking),
+            seeds=self.seeds.to(device, non_blocking=non_blocking),
+        )
 
     def env(self, envs: int) -> BatchedEnv:
         """``envs`` environments for each task of the batch."""
         return self.family.make(self.params, self.seeds, envs)
 
-    def chunks(self, size: int) -> list["RLTaskBatch"]:
-        return [replace(self, params=self.params[lo:lo + size], seeds=self.seeds[lo:lo + size])
-                for lo in range(0, len(self), size)]
+    def chunks(self, size: int) -> list[RLTaskBatch]:
+        return [
+            replace(self, params=self.params[lo : lo + size], seeds=self.seeds[lo : lo + size])
+            for lo in range(0, len(self), size)
+        ]
 
 
 class RLTaskSampler:
@@ -385,14 +407,17 @@ class RLTaskSampler:
 
     ways = None
 
-    def __init__(self, family: TaskFamily, shots: int, queries: int, seed: int = 0, part: str = "train",
-                 epochs: int = 1) -> None:
+    def __init__(
+        self, family: TaskFamily, shots: int, queries: int, seed: int = 0, part: str = "train", epochs: int = 1
+    ) -> None:
         if part not in PARTS:
             raise ValueError(f"part must be one of {sorted(PARTS)}, got {part!r}.")
         for key, value in (("shots", shots), ("queries", queries), ("outer_epochs", epochs)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{key} must be a positive integer (rollouts per task / optimization epochs), got "
-                                 f"{value!r}; set it with --set {key}=N.")
+                raise ValueError(
+                    f"{key} must be a positive integer (rollouts per task / optimization epochs), got "
+                    f"{value!r}; set it with --set {key}=N."
+                )
         self.family, self.shots, self.queries = family, shots, queries
         self.seed, self.part, self.epochs = seed, part, epochs
 
@@ -426,14 +451,17 @@ def is_rl_config(cfg: dict[str, Any]) -> bool:
     return cfg.get("dataset") in FAMILIES
 
 
-def rl_sampler(cfg: dict[str, Any], part: str, ways: int | None, shots: int, queries: int, seed: int,
-               within_group: bool = False) -> RLTaskSampler:
+def rl_sampler(
+    cfg: dict[str, Any], part: str, ways: int | None, shots: int, queries: int, seed: int, within_group: bool = False
+) -> RLTaskSampler:
     """The DATASETS factory of every family: ``shots`` rollouts per adaptation step, ``queries`` rollouts of the
     adapted policy; training batches repeat for the learner's ``outer_epochs``."""
     epochs = cfg.get("outer_epochs", 1) if part == "train" else 1
     if part == "train" and isinstance(epochs, int) and epochs > 1 and cfg.get("ckpt_every", epochs) % epochs:
-        raise ValueError(f"ckpt_every ({cfg['ckpt_every']}) must be a multiple of outer_epochs ({epochs}): a "
-                         f"checkpoint then falls where rollouts are collected, so --resume continues exactly.")
+        raise ValueError(
+            f"ckpt_every ({cfg['ckpt_every']}) must be a multiple of outer_epochs ({epochs}): a "
+            f"checkpoint then falls where rollouts are collected, so --resume continues exactly."
+        )
     return RLTaskSampler(family_from_config(cfg), shots, queries, seed=seed, part=part, epochs=epochs)
 
 
@@ -448,11 +476,14 @@ def gym_env(family: TaskFamily, params: Any, task_seed: int = 0, env_index: int 
     compare it to. ``reset(options={"stream": s, "episode": e})`` selects the random stream as in the batched
     environment; ``task_seed`` and ``env_index`` say which task and which of its environments it is."""
     if not isinstance(family, (PointNav, Bandits)):
-        raise ValueError(f"gym_env offers 2D navigation and bandits, not {family.name}; for HalfCheetah use "
-                         f"gymnasium.make('HalfCheetah-v5').")
+        raise ValueError(
+            f"gym_env offers 2D navigation and bandits, not {family.name}; for HalfCheetah use "
+            f"gymnasium.make('HalfCheetah-v5')."
+        )
     try:
         import gymnasium as gym
         from gymnasium import spaces
+
         base: type = gym.Env
     except ImportError:
         gym, spaces, base = None, None, object
@@ -465,8 +496,11 @@ def gym_env(family: TaskFamily, params: Any, task_seed: int = 0, env_index: int 
         def __init__(self) -> None:
             self.family, self.params = family, p
             if spaces is not None:
-                self.action_space = (spaces.Discrete(family.act_dim) if family.discrete
-                                     else spaces.Box(-0.1, 0.1, (family.act_dim,), np.float32))
+                self.action_space = (
+                    spaces.Discrete(family.act_dim)
+                    if family.discrete
+                    else spaces.Box(-0.1, 0.1, (family.act_dim,), np.float32)
+                )
                 self.observation_space = spaces.Box(-np.inf, np.inf, (family.obs_dim,), np.float32)
             self.stream = self.episode = self.t = 0
 
@@ -485,8 +519,11 @@ def gym_env(family: TaskFamily, params: Any, task_seed: int = 0, env_index: int 
 
         def step(self, action):
             if isinstance(family, Bandits):
-                u = float(uniform(torch.tensor(task_seed), ENV_SALT, self.stream, self.episode, self.t,
-                                  torch.tensor(env_index)))
+                u = float(
+                    uniform(
+                        torch.tensor(task_seed), ENV_SALT, self.stream, self.episode, self.t, torch.tensor(env_index)
+                    )
+                )
                 reward, done = float(u < self.params[int(action)]), False
             else:
                 a = np.clip(np.asarray(action, np.float32), np.float32(-0.1), np.float32(0.1))

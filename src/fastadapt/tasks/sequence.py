@@ -2,6 +2,7 @@
 together with the label of the *previous* step, so a model must bind each image to the label that
 arrives one step later. Built on top of any episodic `TaskBatch` (e.g. from `EpisodeSampler` on held-out
 Omniglot classes, whose class-to-label assignment is already random per episode)."""
+
 from __future__ import annotations
 
 import zlib
@@ -36,7 +37,7 @@ def shifted_labels(y: Tensor) -> Tensor:
 
 def instance_index(y: Tensor, ways: int) -> Tensor:
     """How many times the class of each step has been presented so far, counting this step (1-based)."""
-    onehot = torch.nn.functional.one_hot(y.long(), ways)                 # [..., T, N]
+    onehot = torch.nn.functional.one_hot(y.long(), ways)  # [..., T, N]
     return (onehot.cumsum(-2) * onehot).sum(-1)
 
 
@@ -67,8 +68,7 @@ def as_sequence(batch: TaskBatch, generator: torch.Generator | None = None, shuf
     return SequenceBatch(x, y, shifted_labels(y), instance_index(y, batch.ways), batch.ways)
 
 
-def permute_support(batch: TaskBatch, order: str = "shuffled", generator: torch.Generator | None = None
-                    ) -> TaskBatch:
+def permute_support(batch: TaskBatch, order: str = "shuffled", generator: torch.Generator | None = None) -> TaskBatch:
     """The same episodes with each support set reordered: ``"shuffled"`` (random per episode),
     ``"sorted"`` (by label, as `EpisodeSampler` emits them) or ``"reversed"``. Used to measure how much a
     sequential learner depends on the order it reads its support set in."""
@@ -83,8 +83,9 @@ def permute_support(batch: TaskBatch, order: str = "shuffled", generator: torch.
         raise ValueError(f"order must be 'shuffled', 'sorted' or 'reversed', got {order!r}.")
     idx = idx.to(batch.support_y.device)
     rows = torch.arange(b, device=idx.device).unsqueeze(1)
-    return TaskBatch(batch.support_x[rows, idx], batch.support_y.gather(1, idx), batch.query_x, batch.query_y,
-                     ways=batch.ways)
+    return TaskBatch(
+        batch.support_x[rows, idx], batch.support_y.gather(1, idx), batch.query_x, batch.query_y, ways=batch.ways
+    )
 
 
 class SequenceSampler:
@@ -108,6 +109,7 @@ def omniglot_sequences(cfg: dict, part: str, ways: int, instances: int, seed: in
     """Santoro-style Omniglot sequences over the classes of ``part`` (train / val / test): ``ways`` classes
     with ``instances`` drawings each, i.e. sequences of length ``ways * instances``."""
     from . import build_sampler
+
     if instances < 2:
         raise ValueError(f"instances must be at least 2 (one labelled, one to predict), got {instances}.")
     return SequenceSampler(build_sampler(cfg, part, ways, 1, instances - 1, seed), seed=seed)

@@ -1,6 +1,7 @@
 """Sinusoid regression (Finn, Abbeel & Levine 2017, section 5.1): each task is ``y = A sin(x - phase)`` with
 amplitude ``A ~ U[0.1, 5]``, phase ``~ U[0, pi]``, inputs ``x ~ U[-5, 5]``; ``shots`` points to adapt on and
 ``queries`` points to evaluate. No observation noise."""
+
 from __future__ import annotations
 
 import math
@@ -20,9 +21,16 @@ class SinusoidTasks:
 
     ways = None
 
-    def __init__(self, shots: int, queries: int, seed: int = 0, part: str = "train",
-                 amplitude: tuple[float, float] = (0.1, 5.0), phase: tuple[float, float] = (0.0, math.pi),
-                 x_range: tuple[float, float] = (-5.0, 5.0)) -> None:
+    def __init__(
+        self,
+        shots: int,
+        queries: int,
+        seed: int = 0,
+        part: str = "train",
+        amplitude: tuple[float, float] = (0.1, 5.0),
+        phase: tuple[float, float] = (0.0, math.pi),
+        x_range: tuple[float, float] = (-5.0, 5.0),
+    ) -> None:
         if shots <= 0 or queries <= 0:
             raise ValueError(f"shots and queries must be positive, got shots={shots}, queries={queries}.")
         if part not in PART_OFFSET:
@@ -42,7 +50,7 @@ class SinusoidTasks:
     def batch(self, index: int, batch_size: int = 1) -> TaskBatch:
         amp, phase = self.task_params(index, batch_size)
         g = self._generator(index)
-        torch.empty(2 * batch_size).uniform_(generator=g)          # skip the draws task_params used
+        torch.empty(2 * batch_size).uniform_(generator=g)  # skip the draws task_params used
         x = torch.empty(batch_size, self.shots + self.queries, 1).uniform_(*self.x_range, generator=g)
         y = amp * torch.sin(x - phase)
         k = self.shots
@@ -50,8 +58,9 @@ class SinusoidTasks:
 
 
 @DATASETS.register("sinusoid")
-def sinusoid_sampler(cfg: dict[str, Any], part: str, ways: int | None, shots: int, queries: int, seed: int,
-                     within_group: bool = False) -> SinusoidTasks:
+def sinusoid_sampler(
+    cfg: dict[str, Any], part: str, ways: int | None, shots: int, queries: int, seed: int, within_group: bool = False
+) -> SinusoidTasks:
     if ways is not None:
         raise ValueError(f"The sinusoid task family is regression; set ways=None (got ways={ways}).")
     return SinusoidTasks(shots, queries, seed=seed, part=part)

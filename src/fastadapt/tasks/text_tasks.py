@@ -2,6 +2,7 @@
 line), for MetaICL (Min 2022) through the common trainer: an episode holds k demonstrations and M queries of
 one task; labels are option indices (``ways`` = the most options of any task; fewer are padded by the learner).
 With ``tasks_dir`` empty the CLINC150 domains are the tasks (7 training domains, 3 unseen test domains)."""
+
 from __future__ import annotations
 
 import random
@@ -42,34 +43,46 @@ class TextEpisodes:
             name = self.names[(index * batch_size + j) % len(self.names)] if self.cycle else rng.choice(self.names)
             ex = self.tasks[name]
             pick = rng.sample(range(len(ex)), self.shots + self.queries)
-            demos.append([ex[i] for i in pick[:self.shots]])
-            queries.append([ex[i] for i in pick[self.shots:]])
+            demos.append([ex[i] for i in pick[: self.shots]])
+            queries.append([ex[i] for i in pick[self.shots :]])
 
         def labels(rows: list[list[dict]]) -> torch.Tensor:
             return torch.tensor([[e["options"].index(e["output"]) for e in r] for r in rows], dtype=torch.long)
 
-        return TextTaskBatch(torch.zeros(batch_size, self.shots), labels(demos), torch.zeros(batch_size, self.queries),
-                             labels(queries), ways=self.ways, demos=demos, query_examples=queries)
+        return TextTaskBatch(
+            torch.zeros(batch_size, self.shots),
+            labels(demos),
+            torch.zeros(batch_size, self.queries),
+            labels(queries),
+            ways=self.ways,
+            demos=demos,
+            query_examples=queries,
+        )
 
 
 def task_collection(cfg: dict[str, Any]) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
     """(training tasks, test tasks) named by ``tasks_dir``/``train_tasks``/``test_tasks`` (comma lists);
     CLINC150 domains when ``tasks_dir`` is empty."""
     from ..text.metaicl import clinc150_tasks, load_tasks
+
     folder = cfg.get("tasks_dir", "")
     train, test = cfg.get("train_tasks", ""), cfg.get("test_tasks", "")
     if not folder:
         from .clinc150 import _cache_dir, clinc_folder
+
         folder = str(_cache_dir(clinc_folder(cfg.get("data_root") or None)) / "metaicl-tasks")
         if not Path(folder, "travel.jsonl").exists():
             tr, te = clinc150_tasks(folder, cfg.get("data_root", ""))
         else:
             from .clinc150 import domain_split, load_clinc
+
             tr, te = domain_split(cfg, load_clinc(cfg.get("data_root", "")))
         train, test = train or ",".join(tr), test or ",".join(te)
     if not train or not test:
-        raise ValueError("Name the training and test tasks: --set train_tasks=a,b --set test_tasks=c (files "
-                         "<tasks_dir>/<name>.jsonl).")
+        raise ValueError(
+            "Name the training and test tasks: --set train_tasks=a,b --set test_tasks=c (files "
+            "<tasks_dir>/<name>.jsonl)."
+        )
     overlap = set(train.split(",")) & set(test.split(","))
     if overlap:
         raise ValueError(f"Tasks {sorted(overlap)} are both training and test tasks; test tasks must be unseen.")
@@ -77,8 +90,11 @@ def task_collection(cfg: dict[str, Any]) -> tuple[dict[str, list[dict]], dict[st
 
 
 @DATASETS.register("text-tasks")
-def text_task_sampler(cfg: dict[str, Any], part: str, ways: int | None, shots: int, queries: int, seed: int,
-                      within_group: bool = False) -> TextEpisodes:
+def text_task_sampler(
+    cfg: dict[str, Any], part: str, ways: int | None, shots: int, queries: int, seed: int, within_group: bool = False
+) -> TextEpisodes:
     train, test = task_collection(cfg)
     # Validation uses the training tasks (other episodes): the test tasks stay unseen until the test.
-    return TextEpisodes(test if part == "test" else train, shots, queries, seed + (part == "val"), cycle=part != "train")
+    return TextEpisodes(
+        test if part == "test" else train, shots, queries, seed + (part == "val"), cycle=part != "train"
+    )

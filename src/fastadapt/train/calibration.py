@@ -1,5 +1,6 @@
 """Calibration of predicted class probabilities: NLL, expected calibration error (Guo et al., 2017),
 Brier score, and reliability diagrams."""
+
 from __future__ import annotations
 
 import os
@@ -37,20 +38,28 @@ def ece(probs: Tensor, labels: Tensor, bins: int = 15) -> float:
     return float((count / count.sum() * (acc - conf).abs()).sum())
 
 
-def reliability_diagram(probs: Tensor, labels: Tensor, path: str | os.PathLike, title: str = "",
-                        bins: int = 15) -> None:
+def reliability_diagram(
+    probs: Tensor, labels: Tensor, path: str | os.PathLike, title: str = "", bins: int = 15
+) -> None:
     """Save a reliability diagram (accuracy per confidence bin against the diagonal) as a PNG."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     count, conf, acc = reliability(probs.reshape(-1, probs.shape[-1]), labels.reshape(-1), bins)
     edges = torch.linspace(0, 1, bins + 1)
     fig, ax = plt.subplots(figsize=(4, 4))
     keep = count > 0
     ax.bar(edges[:-1][keep], acc[keep], width=1 / bins, align="edge", edgecolor="k", label="accuracy")
     ax.plot([0, 1], [0, 1], "r--", label="perfect calibration")
-    ax.set(xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1),
-           title=f"{title}\nECE = {ece(probs, labels, bins):.4f}")
+    ax.set(
+        xlabel="confidence",
+        ylabel="accuracy",
+        xlim=(0, 1),
+        ylim=(0, 1),
+        title=f"{title}\nECE = {ece(probs, labels, bins):.4f}",
+    )
     ax.legend(loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

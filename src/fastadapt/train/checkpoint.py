@@ -4,6 +4,7 @@ carries the JSON metadata, written atomically so a killed process leaves the pre
 A model may name state entries it reloads from a pretrained source when it is built (``pretrained_keys()``,
 e.g. the frozen layers of a sentence encoder installed as a package): those are left out of the file and
 only a checksum of them is stored, which loading checks, so a checkpoint holds what training changed."""
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,12 @@ def _checksum(state: dict[str, torch.Tensor], keys: set[str]) -> float:
     return float(sum(state[k].detach().double().abs().sum() for k in sorted(keys)))
 
 
-def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, meta: dict[str, Any],
-                    optimizer: torch.optim.Optimizer | None = None) -> None:
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: torch.nn.Module,
+    meta: dict[str, Any],
+    optimizer: torch.optim.Optimizer | None = None,
+) -> None:
     """Write ``model`` (and ``optimizer``) state plus JSON-serializable ``meta`` to ``path`` atomically
     (without the model's ``pretrained_keys``, of which only a checksum is kept)."""
     state, skip = model.state_dict(), pretrained_keys(model)
@@ -72,11 +77,14 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     try:
         tensors = st_load(data)
         from safetensors import safe_open  # header metadata
+
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get("fastadapt")
     except (SafetensorError, ValueError, OSError) as e:
-        raise CheckpointError(f"{path} is not a safetensors checkpoint ({e}). fastadapt never unpickles "
-                              f"checkpoints; re-create it with `fastadapt train`.") from None
+        raise CheckpointError(
+            f"{path} is not a safetensors checkpoint ({e}). fastadapt never unpickles "
+            f"checkpoints; re-create it with `fastadapt train`."
+        ) from None
     if raw is None:
         raise CheckpointError(f"{path} is a safetensors file but not a fastadapt checkpoint (no metadata).")
     try:
@@ -86,17 +94,20 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     if isinstance(header, dict) and header.get("format") != FORMAT:
         raise CheckpointError(f"{path} has format {header.get('format')!r}, expected {FORMAT!r}.")
     if not isinstance(header, dict) or not isinstance(header.get("meta"), dict):
-        raise CheckpointError(f"{path}: its fastadapt metadata is damaged (expected a JSON object with 'format' and "
-                              f"'meta', got {raw[:60]!r}). Use another checkpoint of the run, or re-create it with "
-                              f"`fastadapt train`.")
+        raise CheckpointError(
+            f"{path}: its fastadapt metadata is damaged (expected a JSON object with 'format' and "
+            f"'meta', got {raw[:60]!r}). Use another checkpoint of the run, or re-create it with "
+            f"`fastadapt train`."
+        )
     return tensors, header
 
 
-def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
+def load_checkpoint(
+    path: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None
+) -> dict[str, Any]:
     """Restore ``model`` (and ``optimizer``) in place; returns the checkpoint's metadata."""
     tensors, header = read_checkpoint(path)
-    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     full, skip = model.state_dict(), pretrained_keys(model) if "pretrained" in header else set()
     expected = {k: v for k, v in full.items() if k not in skip}
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
@@ -105,16 +116,24 @@ def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module,
         made_by = header["meta"].get("config", {}).get("method", "?")
         raise CheckpointError(
             f"{path} belongs to another model (made by method {made_by!r}): "
-            + "; ".join(s for s in (f"missing {missing[:3]}" if missing else "",
-                                     f"unexpected {unexpected[:3]}" if unexpected else "",
-                                     f"shape mismatch in {wrong[:3]}" if wrong else "") if s)
-            + ". Load it with the preset/config it was trained with.")
+            + "; ".join(
+                s
+                for s in (
+                    f"missing {missing[:3]}" if missing else "",
+                    f"unexpected {unexpected[:3]}" if unexpected else "",
+                    f"shape mismatch in {wrong[:3]}" if wrong else "",
+                )
+                if s
+            )
+            + ". Load it with the preset/config it was trained with."
+        )
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
         raise CheckpointError(
             f"{path} holds non-finite weights (NaN or infinity) in {len(bad)} tensor(s), e.g. {bad[:3]}: the run "
             f"diverged before it was saved, or the file was altered. Use an earlier checkpoint (best.safetensors) "
-            f"or retrain with a lower learning rate.")
+            f"or retrain with a lower learning rate."
+        )
     if skip:
         stored = header["pretrained"]
         now = _checksum(full, skip)
@@ -122,7 +141,8 @@ def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module,
             raise CheckpointError(
                 f"{path} was trained on top of other pretrained weights than the ones this model loaded "
                 f"({stored['keys']} entries, checksum {stored['abs_sum']:.6g}; here {len(skip)}, {now:.6g}). "
-                f"Install the same version of the pretrained model it was trained with.")
+                f"Install the same version of the pretrained model it was trained with."
+            )
     model.load_state_dict(state, strict=not skip)
     if optimizer is not None and header["optimizer"]:
         opt = header["optimizer"]

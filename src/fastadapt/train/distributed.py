@@ -6,6 +6,7 @@ the outer step, so the result equals one process on the whole meta-batch wheneve
 over tasks with per-task computation. Communication per step: one all-reduce of (number of parameters)
 x 4 bytes. A single process needs no launcher and skips all of this.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,7 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
-B = TypeVar("B")               # a TaskBatch or an RLTaskBatch
+B = TypeVar("B")  # a TaskBatch or an RLTaskBatch
 
 
 @dataclass
@@ -44,8 +45,10 @@ def init_world(device: torch.device) -> tuple[World, torch.device]:
 def share(meta_batch: int, world: World) -> range:
     """This rank's contiguous share of ``meta_batch`` tasks; the batch must split evenly over the processes."""
     if meta_batch % world.size:
-        raise ValueError(f"meta_batch ({meta_batch}) must be divisible by the number of processes ({world.size}); "
-                         f"change --set meta_batch or --nproc-per-node.")
+        raise ValueError(
+            f"meta_batch ({meta_batch}) must be divisible by the number of processes ({world.size}); "
+            f"change --set meta_batch or --nproc-per-node."
+        )
     k = meta_batch // world.size
     return range(world.rank * k, (world.rank + 1) * k)
 
@@ -69,7 +72,7 @@ def average_gradients(params: list[torch.nn.Parameter], world: World) -> None:
     flat /= world.size
     offset = 0
     for p, g in zip(params, grads):
-        p.grad = flat[offset:offset + g.numel()].view_as(g).clone()
+        p.grad = flat[offset : offset + g.numel()].view_as(g).clone()
         offset += g.numel()
 
 

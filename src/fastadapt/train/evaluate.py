@@ -1,6 +1,7 @@
 """Few-shot evaluation as the papers do it: mean accuracy over many test episodes with a 95% confidence
 interval (1.96 standard errors), plus NLL and expected calibration error of the query probabilities.
 Regression learners get mean squared error (and Gaussian NLL when they predict a variance) likewise."""
+
 from __future__ import annotations
 
 import copy
@@ -32,9 +33,9 @@ class NonFinitePredictions(ValueError):
     """A model's predictions on finite test data hold NaN or infinite values."""
 
 
-MAX_IMAGES = 1000     # images (or examples) the learner sees at once when evaluating: bounds peak memory,
-MAX_VALUES = 2**22    # and at most this many input values (16 MB in fp32: 189 colour images of 84x84), since a
-                      # network's activations grow with the image: 1,000 mini-ImageNet images peaked at 3.7 GB
+MAX_IMAGES = 1000  # images (or examples) the learner sees at once when evaluating: bounds peak memory,
+MAX_VALUES = 2**22  # and at most this many input values (16 MB in fp32: 189 colour images of 84x84), since a
+# network's activations grow with the image: 1,000 mini-ImageNet images peaked at 3.7 GB
 
 
 def _examples(batch: TaskBatch) -> int:
@@ -52,8 +53,12 @@ def frozen_feature_sampler(learner: Learner, sampler: TaskSampler) -> TaskSample
     """For a learner whose encoder is frozen and tested per query (``eval_bn="running"``), the same episodes drawn
     from the data set's features instead of its images: each image is embedded once (`embed_dataset`, cached on the
     learner), not once per episode it appears in. ``None`` when that does not apply."""
-    if not (getattr(learner, "frozen_encoder", False) and learner.eval_bn == "running"
-            and isinstance(sampler, EpisodeSampler) and sampler.x.dim() == 4):
+    if not (
+        getattr(learner, "frozen_encoder", False)
+        and learner.eval_bn == "running"
+        and isinstance(sampler, EpisodeSampler)
+        and sampler.x.dim() == 4
+    ):
         return None
     cache = learner.__dict__.setdefault("_feature_cache", {})
     key = (sampler.x.data_ptr(), tuple(sampler.x.shape), learner.tta_flip, learner.precision)
@@ -69,6 +74,7 @@ def _stored_features(learner: Learner, x: Tensor) -> Tensor:
     the images (shape and a strided sample of their bytes), precision and mirror averaging: a later evaluation or
     another process finds them there."""
     from safetensors.torch import load_file, save_file
+
     h = hashlib.sha256()
     for k, v in sorted(learner.encoder.state_dict().items()):
         h.update(k.encode() + v.detach().double().abs().sum().cpu().numpy().tobytes())
@@ -79,20 +85,26 @@ def _stored_features(learner: Learner, x: Tensor) -> Tensor:
         try:
             return load_file(str(path))["features"]
         except (OSError, ValueError, KeyError, RuntimeError):
-            path.unlink(missing_ok=True)            # unreadable: computed again below
+            path.unlink(missing_ok=True)  # unreadable: computed again below
     z = embed_dataset(learner.encoder, x, precision=learner.precision, flip=learner.tta_flip)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_file({"features": z.contiguous()}, str(path.with_suffix(".tmp")))
         os.replace(path.with_suffix(".tmp"), path)
     except OSError:
-        pass                                         # a read-only home: features are recomputed next time
+        pass  # a read-only home: features are recomputed next time
     return z
 
 
 @torch.no_grad()
-def collect(learner: Learner, sampler: TaskSampler, episodes: int = 1000, batch_size: int = 50,
-            device: str | torch.device = "cpu", max_images: int = MAX_IMAGES) -> tuple[Prediction, Tensor, float]:
+def collect(
+    learner: Learner,
+    sampler: TaskSampler,
+    episodes: int = 1000,
+    batch_size: int = 50,
+    device: str | torch.device = "cpu",
+    max_images: int = MAX_IMAGES,
+) -> tuple[Prediction, Tensor, float]:
     """Query predictions (leading dimension: episode) and targets over ``episodes`` episodes, and seconds.
     The learner runs in ``eval()`` mode (BatchNorm uses running statistics unless the learner says otherwise).
     Episodes are drawn ``batch_size`` at a time (which fixes which episodes are drawn) and run through the learner
@@ -119,13 +131,19 @@ def collect(learner: Learner, sampler: TaskSampler, episodes: int = 1000, batch_
         learner.train(was_training)
         if features is not None:
             learner.features_given = False
-    pred = Prediction(*(None if getattr(preds[0], k) is None else torch.cat([getattr(p, k) for p in preds])
-                        for k in ("logits", "mean", "var")))
+    pred = Prediction(
+        *(
+            None if getattr(preds[0], k) is None else torch.cat([getattr(p, k) for p in preds])
+            for k in ("logits", "mean", "var")
+        )
+    )
     bad = count_non_finite(pred)
     if bad:
-        raise NonFinitePredictions(f"{bad} values of the model's predictions on {episodes} episodes are NaN or infinite: its "
-                         f"arithmetic overflows. A setting can cause it (a very large inner_lr, scale or "
-                         f"temperature), or weights that grew beyond float32; results would be meaningless.")
+        raise NonFinitePredictions(
+            f"{bad} values of the model's predictions on {episodes} episodes are NaN or infinite: its "
+            f"arithmetic overflows. A setting can cause it (a very large inner_lr, scale or "
+            f"temperature), or weights that grew beyond float32; results would be meaningless."
+        )
     return pred, torch.cat(targets), time.perf_counter() - start
 
 
@@ -138,9 +156,15 @@ def summarize(pred: Prediction, targets: Tensor) -> dict[str, Any]:
         probs = pred.probs.double()
         acc = (probs.argmax(-1) == targets).double().mean(-1)
         flat_p, flat_y = probs.reshape(-1, probs.shape[-1]), targets.reshape(-1)
-        return {"accuracy": float(acc.mean()), "ci95": ci95(acc), "nll": nll(flat_p, flat_y),
-                "ece": ece(flat_p, flat_y), "brier": brier(flat_p, flat_y), "episodes": len(acc),
-                "score": float(acc.mean())}
+        return {
+            "accuracy": float(acc.mean()),
+            "ci95": ci95(acc),
+            "nll": nll(flat_p, flat_y),
+            "ece": ece(flat_p, flat_y),
+            "brier": brier(flat_p, flat_y),
+            "episodes": len(acc),
+            "score": float(acc.mean()),
+        }
     err = ((pred.mean.double() - targets.double()) ** 2).reshape(len(targets), -1).mean(-1)
     out = {"mse": float(err.mean()), "ci95": ci95(err), "episodes": len(err), "score": -float(err.mean())}
     if pred.var is not None:
@@ -151,12 +175,22 @@ def summarize(pred: Prediction, targets: Tensor) -> dict[str, Any]:
     return out
 
 
-def evaluate(learner: Learner, sampler: TaskSampler, episodes: int = 1000, batch_size: int = 50,
-             device: str | torch.device = "cpu") -> dict[str, Any]:
+def evaluate(
+    learner: Learner,
+    sampler: TaskSampler,
+    episodes: int = 1000,
+    batch_size: int = 50,
+    device: str | torch.device = "cpu",
+) -> dict[str, Any]:
     pred, targets, secs = collect(learner, sampler, episodes, batch_size, device)
     out = summarize(pred, targets)
-    out.update(ways=sampler.ways, shots=sampler.shots, queries=sampler.queries,
-               seconds=secs, episodes_per_second=episodes / secs)
+    out.update(
+        ways=sampler.ways,
+        shots=sampler.shots,
+        queries=sampler.queries,
+        seconds=secs,
+        episodes_per_second=episodes / secs,
+    )
     return out
 
 
@@ -166,8 +200,9 @@ def synchronize(device: torch.device | str) -> None:
         torch.cuda.synchronize(device)
 
 
-def adaptation_latency_ms(learner: Learner, sampler: TaskSampler, tasks: int = 20, device: str | torch.device = "cpu",
-                          warmup: int = 2) -> dict[str, Any]:
+def adaptation_latency_ms(
+    learner: Learner, sampler: TaskSampler, tasks: int = 20, device: str | torch.device = "cpu", warmup: int = 2
+) -> dict[str, Any]:
     """Wall-clock milliseconds of ``learner.adapt`` on one task at a time (support set only; no query
     prediction), over ``tasks`` tasks after ``warmup`` untimed ones, in ``eval()`` mode. Timed under
     ``torch.no_grad()`` when the learner allows it; learners whose adaptation takes gradients (MAML and
@@ -179,7 +214,7 @@ def adaptation_latency_ms(learner: Learner, sampler: TaskSampler, tasks: int = 2
     learner.eval()
     use_grad, times = False, []
     try:
-        for i in range(warmup + tasks + 1):       # + 1: a first try without autograd may fail
+        for i in range(warmup + tasks + 1):  # + 1: a first try without autograd may fail
             if len(times) == tasks:
                 break
             t = sampler.batch(i, 1).to(device)[0]
@@ -191,7 +226,7 @@ def adaptation_latency_ms(learner: Learner, sampler: TaskSampler, tasks: int = 2
             except RuntimeError:
                 if use_grad:
                     raise
-                use_grad = True           # adaptation differentiates: time it with autograd on
+                use_grad = True  # adaptation differentiates: time it with autograd on
                 warmup += 1
                 continue
             synchronize(device)
@@ -200,5 +235,10 @@ def adaptation_latency_ms(learner: Learner, sampler: TaskSampler, tasks: int = 2
     finally:
         learner.train(was_training)
     ms = torch.tensor(times, dtype=torch.float64)
-    return {"adapt_ms": float(ms.median()), "adapt_ms_mean": float(ms.mean()),
-            "adapt_ms_p90": float(ms.quantile(0.9)), "latency_tasks": len(times), "latency_grad": use_grad}
+    return {
+        "adapt_ms": float(ms.median()),
+        "adapt_ms_mean": float(ms.mean()),
+        "adapt_ms_p90": float(ms.quantile(0.9)),
+        "latency_tasks": len(times),
+        "latency_grad": use_grad,
+    }

@@ -1,10 +1,12 @@
 """In-context learning curves (Garg 2022, Figure 2): normalized squared error of a learner and of the
 classical estimators as the number of in-context examples grows, with 95% confidence intervals, and the plot."""
+
 from __future__ import annotations
 
 import math
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -16,14 +18,22 @@ Estimator = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
 @torch.no_grad()
-def incontext_curve(learner: Learner | None, tasks: LinearRegressionTasks, ks: list[int], n_tasks: int = 1000,
-                    batch_size: int = 250, baselines: dict[str, Estimator] | None = None) -> dict[str, Any]:
+def incontext_curve(
+    learner: Learner | None,
+    tasks: LinearRegressionTasks,
+    ks: list[int],
+    n_tasks: int = 1000,
+    batch_size: int = 250,
+    baselines: dict[str, Estimator] | None = None,
+) -> dict[str, Any]:
     """Mean (and 95% CI over tasks) of ``(y_hat - y)^2 / d`` on the query points when the first ``k`` of
     the ``tasks.shots`` context examples are given, for each ``k`` in ``ks``. The same tasks serve every
     ``k`` and every estimator, so the curves are paired."""
     if max(ks) > tasks.shots:
-        raise ValueError(f"ks go up to {max(ks)} but the tasks hold only {tasks.shots} context examples; "
-                         f"build the tasks with shots >= {max(ks)}.")
+        raise ValueError(
+            f"ks go up to {max(ks)} but the tasks hold only {tasks.shots} context examples; "
+            f"build the tasks with shots >= {max(ks)}."
+        )
     methods: dict[str, Estimator] = dict(BASELINES if baselines is None else baselines)
     if learner is not None:
         was = learner.training
@@ -41,16 +51,20 @@ def incontext_curve(learner: Learner | None, tasks: LinearRegressionTasks, ks: l
     out: dict[str, Any] = {"ks": list(ks), "dim": tasks.dim, "tasks": n_tasks, "curves": {}}
     for name, per_k in errs.items():
         e = [torch.cat(v).double() for v in per_k]
-        out["curves"][name] = {"error": [float(v.mean()) for v in e],
-                               "ci95": [float(1.96 * v.std() / math.sqrt(len(v))) for v in e]}
+        out["curves"][name] = {
+            "error": [float(v.mean()) for v in e],
+            "ci95": [float(1.96 * v.std() / math.sqrt(len(v))) for v in e],
+        }
     return out
 
 
 def plot_curves(result: dict[str, Any], path: str | os.PathLike, title: str = "") -> None:
     """Error against the number of in-context examples, one line per estimator, with CI bands."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     ks = result["ks"]
     for name, c in result["curves"].items():
@@ -59,8 +73,12 @@ def plot_curves(result: dict[str, Any], path: str | os.PathLike, title: str = ""
         ax.plot(ks, c["error"], marker="o", ms=3, label=name, lw=2.2 if name == "transformer" else 1.2)
         ax.fill_between(ks, lo, hi, alpha=0.2)
     ax.axvline(result["dim"], color="grey", ls=":", lw=1)
-    ax.set(xlabel="in-context examples k", ylabel="squared error / d", ylim=(0, 1.6),
-           title=title or f"linear regression, d = {result['dim']}")
+    ax.set(
+        xlabel="in-context examples k",
+        ylabel="squared error / d",
+        ylim=(0, 1.6),
+        title=title or f"linear regression, d = {result['dim']}",
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)

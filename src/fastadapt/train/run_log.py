@@ -4,6 +4,7 @@ optimizer, step, best score, elapsed time) or starting from another run's weight
 log / validate / checkpoint cadence, and ``metrics.jsonl`` (per-iteration metrics averaged over each logging
 window). A resumed run logs exactly what an uninterrupted one does, because ``ckpt_every`` is a multiple of
 ``log_every``."""
+
 from __future__ import annotations
 
 import copy
@@ -33,8 +34,9 @@ def git_commit() -> str:
     if os.environ.get("FASTADAPT_COMMIT"):
         return os.environ["FASTADAPT_COMMIT"]
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -53,8 +55,10 @@ def prepare_out(out: Path, resume: bool, overwrite: bool = False) -> None:
         raise PermissionError(f"Run folder {out} is read-only; choose another --out.")
     found = [name for name in RUN_FILES if (out / name).exists()]
     if found and not (resume or overwrite):
-        raise FileExistsError(f"{out} already holds a run ({', '.join(found)}). Pass --resume to continue it, "
-                              f"--overwrite to delete those files and start again, or choose another --out.")
+        raise FileExistsError(
+            f"{out} already holds a run ({', '.join(found)}). Pass --resume to continue it, "
+            f"--overwrite to delete those files and start again, or choose another --out."
+        )
     if overwrite:
         for name in found:
             (out / name).unlink()
@@ -79,11 +83,16 @@ def read_log(path: str | os.PathLike) -> list[dict[str, Any]]:
     for n, ln in lines:
         record = _log_record(ln)
         if record is None and n == lines[-1][0]:
-            print(f"fastadapt: warning: {path}, line {n}: dropped a half-written last record (the run was "
-                  f"stopped while writing it).", file=sys.stderr)
+            print(
+                f"fastadapt: warning: {path}, line {n}: dropped a half-written last record (the run was "
+                f"stopped while writing it).",
+                file=sys.stderr,
+            )
         elif record is None:
-            raise ValueError(f"{path}, line {n}: not a JSON object, expected one metrics record per line. The log "
-                             f"is damaged; repair or delete that line, or start again with --overwrite.")
+            raise ValueError(
+                f"{path}, line {n}: not a JSON object, expected one metrics record per line. The log "
+                f"is damaged; repair or delete that line, or start again with --overwrite."
+            )
         else:
             records.append(record)
     return records
@@ -104,11 +113,15 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
     try:
         cfg = json.loads(path.read_bytes())
     except ValueError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}). Restore it (it is the run's configuration, as "
-                         f"`fastadapt train` wrote it) or train the run again with --overwrite.") from None
+        raise ValueError(
+            f"{path} is not valid JSON ({e}). Restore it (it is the run's configuration, as "
+            f"`fastadapt train` wrote it) or train the run again with --overwrite."
+        ) from None
     if not isinstance(cfg, dict):
-        raise ValueError(f"{path} holds a JSON {type(cfg).__name__}, expected an object of configuration keys "
-                         f"(as `fastadapt train` writes it). Restore it or train the run again with --overwrite.")
+        raise ValueError(
+            f"{path} holds a JSON {type(cfg).__name__}, expected an object of configuration keys "
+            f"(as `fastadapt train` writes it). Restore it or train the run again with --overwrite."
+        )
     check_saved_config(cfg, path)
     return cfg
 
@@ -122,8 +135,11 @@ def _wrong_kind(value: Any, want: Any) -> bool:
     if isinstance(want, bool):
         return not isinstance(value, bool)
     if isinstance(want, (int, float)):
-        return isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            isinstance(want, int) and isinstance(value, float))
+        return (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (isinstance(want, int) and isinstance(value, float))
+        )
     return isinstance(want, list) and not isinstance(value, list)
 
 
@@ -131,15 +147,19 @@ def check_saved_config(cfg: dict[str, Any], path: str | os.PathLike) -> None:
     """A saved configuration names its method, and the numbers, booleans and lists of its preset's keys hold values
     of those types (a hand-edited ``"hidden": "8"`` would otherwise fail deep inside torch)."""
     if not isinstance(cfg.get("method"), str):
-        raise ValueError(f"{path} names no 'method' (got {cfg.get('method')!r}), so it is no configuration "
-                         f"`fastadapt train` wrote. Restore it or train the run again with --overwrite.")
+        raise ValueError(
+            f"{path} names no 'method' (got {cfg.get('method')!r}), so it is no configuration "
+            f"`fastadapt train` wrote. Restore it or train the run again with --overwrite."
+        )
     ref = get_preset(cfg["preset"]) if cfg.get("preset") in PRESETS else {}
     for key, value in cfg.items():
         want = ref.get(key)
         if want is not None and value is not None and _wrong_kind(value, want):
-            raise ValueError(f"{path}: {key!r} is {value!r} ({type(value).__name__}), expected "
-                             f"{_KINDS[type(want)]} like the preset's {want!r}. Restore the file (as `fastadapt "
-                             f"train` wrote it) or train the run again with --overwrite.")
+            raise ValueError(
+                f"{path}: {key!r} is {value!r} ({type(value).__name__}), expected "
+                f"{_KINDS[type(want)]} like the preset's {want!r}. Restore the file (as `fastadapt "
+                f"train` wrote it) or train the run again with --overwrite."
+            )
 
 
 def truncate_log(path: Path, step: int) -> None:
@@ -159,11 +179,15 @@ def check_resumable(saved: dict[str, Any], cfg: dict[str, Any], step: int) -> No
     diff = sorted(k for k in set(cfg) | set(saved) if cfg.get(k) != saved.get(k) and k != "max_train_seconds")
     if diff == ["steps"]:
         if cfg["steps"] < step:
-            raise ValueError(f"--resume with steps={cfg['steps']}, but the run has already done {step} steps; "
-                             f"to extend it pass steps >= {step}.")
+            raise ValueError(
+                f"--resume with steps={cfg['steps']}, but the run has already done {step} steps; "
+                f"to extend it pass steps >= {step}."
+            )
     elif diff:
-        raise ValueError(f"--resume with a different configuration (keys {diff}); resume with the same one "
-                         f"(only 'steps' may grow, to extend a run, and max_train_seconds change).")
+        raise ValueError(
+            f"--resume with a different configuration (keys {diff}); resume with the same one "
+            f"(only 'steps' may grow, to extend a run, and max_train_seconds change)."
+        )
 
 
 def _options_added_since(saved: dict[str, Any]) -> dict[str, Any]:
@@ -179,8 +203,10 @@ def run_checkpoint(source: str | os.PathLike, key: str) -> Path:
     if path.is_dir():
         path = path / BEST
     if not path.exists():
-        raise FileNotFoundError(f"{key}={str(source)!r}: no checkpoint at {path}. Pass a run folder that holds "
-                                f"{BEST}, or a .safetensors checkpoint written by fastadapt.")
+        raise FileNotFoundError(
+            f"{key}={str(source)!r}: no checkpoint at {path}. Pass a run folder that holds "
+            f"{BEST}, or a .safetensors checkpoint written by fastadapt."
+        )
     return path
 
 
@@ -198,17 +224,21 @@ def init_encoder(model: nn.Module, source: str | os.PathLike) -> None:
     encoder = getattr(model, "encoder", None)
     want = encoder.state_dict() if isinstance(encoder, nn.Module) else {}
     if not want:
-        raise ValueError(f"encoder_from={str(source)!r}: this model ({type(model).__name__}) has no learned "
-                         f"`encoder` to load into (for the MANN set mann_encoder=conv4).")
+        raise ValueError(
+            f"encoder_from={str(source)!r}: this model ({type(model).__name__}) has no learned "
+            f"`encoder` to load into (for the MANN set mann_encoder=conv4)."
+        )
     path = run_checkpoint(source, "encoder_from")
     tensors, header = read_checkpoint(path)
     prefix = "model.encoder."
-    state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
     if set(state) != set(want) or any(state[k].shape != v.shape for k, v in want.items()):
         made_by = header["meta"].get("config", {}).get("method", "?")
-        raise CheckpointError(f"{path} (method {made_by!r}) has no encoder shaped like this model's "
-                              f"({len(state)} encoder entries there, {len(want)} here). Pick a run trained with "
-                              f"the same encoder (e.g. Conv4, same hidden width and channels).")
+        raise CheckpointError(
+            f"{path} (method {made_by!r}) has no encoder shaped like this model's "
+            f"({len(state)} encoder entries there, {len(want)} here). Pick a run trained with "
+            f"the same encoder (e.g. Conv4, same hidden width and channels)."
+        )
     encoder.load_state_dict(state)
 
 
@@ -230,8 +260,16 @@ class RunLog:
     """Resume state and logging for one run folder. ``best`` starts at ``worst`` (-inf when higher scores
     are better, +inf for losses); only the main process (``write``) touches the folder."""
 
-    def __init__(self, out: Path, cfg: dict[str, Any], model: nn.Module, opt: torch.optim.Optimizer,
-                 resume: bool, worst: float = -math.inf, write: bool = True) -> None:
+    def __init__(
+        self,
+        out: Path,
+        cfg: dict[str, Any],
+        model: nn.Module,
+        opt: torch.optim.Optimizer,
+        resume: bool,
+        worst: float = -math.inf,
+        write: bool = True,
+    ) -> None:
         self.out, self.cfg, self.write_files, self.path = out, cfg, write, out / "metrics.jsonl"
         self.start, self.best, elapsed = 0, worst, 0.0
         if resume and (out / LAST).exists():
@@ -287,5 +325,9 @@ class RunLog:
     def checkpoint(self, done: int, model: nn.Module, opt: torch.optim.Optimizer, final: bool = False) -> None:
         """At a checkpoint step, write ``last.safetensors`` (atomically) for an exact ``--resume``."""
         if self.write_files and self.due(done, "ckpt_every", final):
-            save_checkpoint(self.out / LAST, model, {"config": self.cfg, "step": done, "best_val": self.best,
-                                                     "elapsed": self.elapsed}, opt)
+            save_checkpoint(
+                self.out / LAST,
+                model,
+                {"config": self.cfg, "step": done, "best_val": self.best, "elapsed": self.elapsed},
+                opt,
+            )

@@ -1,14 +1,16 @@
 """The meta-training loop (plain, in the spirit of nanoGPT): sample a batch of episodes, take the
 learner's meta-loss, step Adam; validate periodically, keep the best checkpoint, and resume exactly
 after a crash (episode i depends only on (seed, i); model, optimizer and best score are checkpointed)."""
+
 from __future__ import annotations
 
 import json
 import math
 import os
 import platform
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import torch
 from tqdm import tqdm
@@ -16,19 +18,27 @@ from tqdm import tqdm
 from ..cpu_memory import reuse_freed_memory
 from ..io import atomic_write_bytes
 from ..learners import Learner, build_learner
+from ..nn.episodic import check_precision
 from ..presets import PRESETS, get_preset
 from ..presets.limits import check_limits
 from ..tasks import build_sampler
 from ..tasks.augment import AUGMENTATIONS, augment_batch
-from ..nn.episodic import check_precision
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import any_rank, average_gradients, average_metrics, close_world, init_world, shard, share
 from .evaluate import NonFinitePredictions, evaluate
 from .plots import learning_curve
-from .run_log import (BEST, LAST, RunLog, check_init_sources, git_commit, init_encoder,  # noqa: F401 (git_commit
-                      init_weights, prepare_out, read_config, write_config)               # re-exported)
-
-
+from .run_log import (  # noqa: F401 (git_commit, read_config, write_config: re-exported)
+    BEST,
+    LAST,
+    RunLog,
+    check_init_sources,
+    git_commit,
+    init_encoder,
+    init_weights,
+    prepare_out,
+    read_config,
+    write_config,
+)
 
 T = TypeVar("T")
 
@@ -44,16 +54,17 @@ def resolve_device(name: str) -> torch.device:
 
 
 def hardware() -> str:
-    """"GPU" or "CPU": what a benchmark's budget was spent on (with the default device "auto")."""
+    """ "GPU" or "CPU": what a benchmark's budget was spent on (with the default device "auto")."""
     return "GPU" if torch.cuda.is_available() else "CPU"
 
 
 def machine() -> str:
     gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    return f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads{gpu}"
+    threads = torch.get_num_threads()
+    return f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {threads} threads{gpu}"
 
 
-REGRESSION_DATASETS = ("sinusoid", "gp", "linreg")     # tasks without classes: no train_ways to check
+REGRESSION_DATASETS = ("sinusoid", "gp", "linreg")  # tasks without classes: no train_ways to check
 TRAIN_DEVICES = ("cpu", "cuda", "mps", "xpu")
 # Sizes every preset has (DEFAULTS): an integer one must be >= 1.
 POSITIVE_SIZES = ("hidden", "channels", "image_size", "ways", "shots", "queries", "train_shots", "train_queries")
@@ -61,33 +72,48 @@ POSITIVE_SIZES = ("hidden", "channels", "image_size", "ways", "shots", "queries"
 
 def check_config(cfg: dict[str, Any]) -> None:
     """Refuse a configuration that cannot train, before any work is done and before --out is touched."""
-    for key in ("steps", "log_every", "ckpt_every", "val_every", "meta_batch", "lr_decay_every",
-                "eval_episodes", "val_episodes"):
+    for key in (
+        "steps",
+        "log_every",
+        "ckpt_every",
+        "val_every",
+        "meta_batch",
+        "lr_decay_every",
+        "eval_episodes",
+        "val_episodes",
+    ):
         value = cfg.get(key)
         if key == "steps" and value == 0 and value is not False:
-            continue                                # no meta-training: test the initial (e.g. pretrained) model
+            continue  # no meta-training: test the initial (e.g. pretrained) model
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             what = "a non-negative integer (0: no meta-training)" if key == "steps" else "a positive integer"
             raise ValueError(f"{key} must be {what}, got {value!r}; set it with --set {key}=N.")
     if cfg["ckpt_every"] % cfg["log_every"]:
-        raise ValueError(f"ckpt_every ({cfg['ckpt_every']}) must be a multiple of log_every "
-                         f"({cfg['log_every']}) so a resumed run logs exactly what an uninterrupted one does.")
+        raise ValueError(
+            f"ckpt_every ({cfg['ckpt_every']}) must be a multiple of log_every "
+            f"({cfg['log_every']}) so a resumed run logs exactly what an uninterrupted one does."
+        )
     for key, example in (("lr", "0.001"), ("lr_decay", "0.5")):
         value = cfg.get(key, 1.0)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise ValueError(f"{key} must be a positive number, got {value!r}; set it with --set {key}={example} "
-                             f"(for example).")
+            raise ValueError(
+                f"{key} must be a positive number, got {value!r}; set it with --set {key}={example} (for example)."
+            )
     limit = cfg.get("max_train_seconds", 0.0)
     if isinstance(limit, bool) or not isinstance(limit, (int, float)) or math.isnan(limit) or limit < 0:
-        raise ValueError(f"max_train_seconds must be a number >= 0 (0: no time limit), got {limit!r}; set it with "
-                         f"--set max_train_seconds=3600 (for example).")
-    for key in POSITIVE_SIZES:                      # where they are integers (regression presets use ranges / None)
+        raise ValueError(
+            f"max_train_seconds must be a number >= 0 (0: no time limit), got {limit!r}; set it with "
+            f"--set max_train_seconds=3600 (for example)."
+        )
+    for key in POSITIVE_SIZES:  # where they are integers (regression presets use ranges / None)
         value = cfg.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value < 1:
             raise ValueError(f"{key} must be a positive integer, got {value!r}; set it with --set {key}=N.")
     if cfg.get("augment", "") not in AUGMENTATIONS:
-        raise ValueError(f"augment must be one of {AUGMENTATIONS} ('': none), got {cfg['augment']!r}; set it with "
-                         f"--set augment=natural or leave it empty.")
+        raise ValueError(
+            f"augment must be one of {AUGMENTATIONS} ('': none), got {cfg['augment']!r}; set it with "
+            f"--set augment=natural or leave it empty."
+        )
     check_limits(cfg)
     check_train_ways(cfg)
     check_device(cfg.get("device", "auto"))
@@ -99,8 +125,10 @@ def check_train_ways(cfg: dict[str, Any]) -> None:
     if ways is None or cfg.get("dataset") in REGRESSION_DATASETS:
         return
     if isinstance(ways, bool) or not isinstance(ways, int) or ways < 2:
-        raise ValueError(f"train_ways must be an integer >= 2 (an episode needs two classes to tell apart), "
-                         f"got {ways!r}; set it with --set train_ways=N.")
+        raise ValueError(
+            f"train_ways must be an integer >= 2 (an episode needs two classes to tell apart), "
+            f"got {ways!r}; set it with --set train_ways=N."
+        )
 
 
 def check_device(name: Any) -> None:
@@ -113,18 +141,23 @@ def check_device(name: Any) -> None:
     except (RuntimeError, TypeError, ValueError):
         kind = None
     if kind not in TRAIN_DEVICES:
-        raise ValueError(f"device={name!r} is not a device fastadapt trains on; use --set device=auto (a GPU when "
-                         f"there is one, else the CPU), cpu, cuda or cuda:N.")
+        raise ValueError(
+            f"device={name!r} is not a device fastadapt trains on; use --set device=auto (a GPU when "
+            f"there is one, else the CPU), cpu, cuda or cuda:N."
+        )
     if kind == "cuda" and not torch.cuda.is_available():
         why = "this torch build has no CUDA support" if torch.version.cuda is None else "no CUDA GPU is visible"
-        raise ValueError(f"device={name!r} asks for a GPU, but {why}. Use --set device=auto (a GPU when there "
-                         f"is one, else the CPU) or --set device=cpu.")
+        raise ValueError(
+            f"device={name!r} asks for a GPU, but {why}. Use --set device=auto (a GPU when there "
+            f"is one, else the CPU) or --set device=cpu."
+        )
     if kind in ("mps", "xpu"):
         try:
             torch.empty(0, device=name)
         except (RuntimeError, AssertionError):
-            raise ValueError(f"device={name!r} is not available on this machine; use --set device=auto or "
-                             f"--set device=cpu.") from None
+            raise ValueError(
+                f"device={name!r} is not available on this machine; use --set device=auto or --set device=cpu."
+            ) from None
 
 
 def changed_settings(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -136,9 +169,11 @@ def changed_settings(cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in cfg.items() if k not in ("preset", "data_root") and (k not in base or v != base[k])}
 
 
-def from_settings(cfg: dict[str, Any], build: Callable[[], T],
-                  errors: tuple[type[BaseException], ...] = (ValueError, RuntimeError, OverflowError, MemoryError)
-                  ) -> T:
+def from_settings(
+    cfg: dict[str, Any],
+    build: Callable[[], T],
+    errors: tuple[type[BaseException], ...] = (ValueError, RuntimeError, OverflowError, MemoryError),
+) -> T:
     """``build()``: a learner or task sampler made from ``cfg``. When it fails on a configuration that changes its
     preset's settings, the error names those settings: a learner or data set refusing a value (a negative width, a
     size beyond memory) often says so in its own terms, without the key that was set."""
@@ -150,12 +185,19 @@ def from_settings(cfg: dict[str, Any], build: Callable[[], T],
             raise
         what = str(e).strip().rstrip(".") or ("out of memory" if isinstance(e, MemoryError) else type(e).__name__)
         shown = ", ".join(f"{k}={v!r}" for k, v in changed.items())
-        raise ValueError(f"{what}. Settings changed from preset {cfg['preset']!r}: {shown}; correct the one at "
-                         f"fault, or leave it at the preset's value (`--set KEY=VALUE`).") from e
+        raise ValueError(
+            f"{what}. Settings changed from preset {cfg['preset']!r}: {shown}; correct the one at "
+            f"fault, or leave it at the preset's value (`--set KEY=VALUE`)."
+        ) from e
 
 
-def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
-          progress: bool | None = None, overwrite: bool = False) -> dict[str, Any]:
+def train(
+    cfg: dict[str, Any],
+    out_dir: str | os.PathLike,
+    resume: bool = False,
+    progress: bool | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """Meta-train the learner described by ``cfg`` into ``out_dir``; returns the test results. A folder that
     holds a run needs ``resume`` (continue it) or ``overwrite`` (replace it, once ``cfg`` is validated)."""
     check_config(cfg)
@@ -163,7 +205,7 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
     world, device = init_world(resolve_device(cfg["device"]))
     check_precision(cfg.get("precision", "fp32"), device)
     if device.type == "cpu":
-        reuse_freed_memory()                        # ~1.5x faster CPU steps (see fastadapt.cpu_memory)
+        reuse_freed_memory()  # ~1.5x faster CPU steps (see fastadapt.cpu_memory)
     try:
         return _train(cfg, out, resume, progress, world, device, overwrite)
     finally:
@@ -178,25 +220,32 @@ def with_data_root(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, An
         return cfg
     saved = out / "config.json"
     if resume and saved.exists():
-        return {**cfg, "data_root": read_config(saved).get("data_root", "")}   # "" when recorded before this
+        return {**cfg, "data_root": read_config(saved).get("data_root", "")}  # "" when recorded before this
     from ..tasks.omniglot import data_root
+
     return {**cfg, "data_root": str(data_root().absolute())}
 
 
-def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, world, device,
-           overwrite: bool = False) -> dict[str, Any]:
-    share(cfg["meta_batch"], world)                 # fails early, with a clear message, on an uneven split
+def _train(
+    cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, world, device, overwrite: bool = False
+) -> dict[str, Any]:
+    share(cfg["meta_batch"], world)  # fails early, with a clear message, on an uneven split
     cfg = with_data_root(cfg, out, resume)
     torch.manual_seed(cfg["seed"])
     # the learner and the task samplers are made before --out is touched: a setting they refuse costs nothing
     learner = from_settings(cfg, lambda: build_learner(cfg)).to(device)
     if cfg["steps"]:
-        train_s = from_settings(cfg, lambda: build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"],
-                                                           cfg["train_queries"], cfg["seed"]))
-        if learner.global_labels:                   # supervised pre-training: labels are the classes' own ids
+        train_s = from_settings(
+            cfg,
+            lambda: build_sampler(
+                cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], cfg["seed"]
+            ),
+        )
+        if learner.global_labels:  # supervised pre-training: labels are the classes' own ids
             train_s.use_class_ids()
-        val_s = from_settings(cfg, lambda: build_sampler(cfg, "val", cfg["ways"], cfg["shots"], cfg["queries"],
-                                                         cfg["eval_seed"]))
+        val_s = from_settings(
+            cfg, lambda: build_sampler(cfg, "val", cfg["ways"], cfg["shots"], cfg["queries"], cfg["eval_seed"])
+        )
     check_init_sources(cfg, learner)
     if world.is_main:
         prepare_out(out, resume, overwrite)
@@ -206,8 +255,13 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
 
     run = RunLog(out, cfg, learner, opt, resume, write=world.is_main)
     learner.train()
-    bar = tqdm(total=cfg["steps"], initial=run.start, unit="step", dynamic_ncols=True,
-               disable=(None if progress is None else not progress) if world.is_main else True)
+    bar = tqdm(
+        total=cfg["steps"],
+        initial=run.start,
+        unit="step",
+        dynamic_ncols=True,
+        disable=(None if progress is None else not progress) if world.is_main else True,
+    )
     done = run.start
     for step in range(run.start, cfg["steps"]):
         lr = run.lr(step)
@@ -221,8 +275,10 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
         loss, metrics = learner.meta_loss(batch)
         metrics = average_metrics(metrics, world)
         if not math.isfinite(metrics["loss"]):
-            raise TrainingDiverged(f"The meta-loss became {metrics['loss']} at step {step + 1}; stopped. The last "
-                                   f"good checkpoint is kept in {out / LAST}. Lower lr (now {lr:g}) and --resume.")
+            raise TrainingDiverged(
+                f"The meta-loss became {metrics['loss']} at step {step + 1}; stopped. The last "
+                f"good checkpoint is kept in {out / LAST}. Lower lr (now {lr:g}) and --resume."
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(list(learner.parameters()), world)
@@ -239,18 +295,20 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
         record = run.add(done, metrics, stop)
         if record:
             eps = cfg["meta_batch"] * bar.format_dict["rate"] if bar.format_dict.get("rate") else float("nan")
-            bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record.get('acc', float('nan')):.3f}",
-                            eps=f"{eps:.1f}/s")
+            bar.set_postfix(
+                loss=f"{record['loss']:.3f}", acc=f"{record.get('acc', float('nan')):.3f}", eps=f"{eps:.1f}/s"
+            )
         if run.due(done, "val_every", stop):
-            val = from_settings(cfg, lambda: evaluate_any(learner, val_s, cfg["val_episodes"], device),
-                                (NonFinitePredictions,))
+            val = from_settings(
+                cfg, lambda: evaluate_any(learner, val_s, cfg["val_episodes"], device), (NonFinitePredictions,)
+            )
             record.update(val_score=val["score"], val_ci95=val["ci95"])
             if "accuracy" in val:
                 record["val_acc"] = val["accuracy"]
             if val["score"] > run.best:
                 run.best = val["score"]
                 save_checkpoint(out / BEST, learner, {"config": cfg, "step": done, "val_score": run.best})
-            if bar.disable and progress is None:      # no terminal (a log file, CI): one line per validation
+            if bar.disable and progress is None:  # no terminal (a log file, CI): one line per validation
                 print(progress_line(done, cfg["steps"], record, val, run.elapsed, limit), flush=True)
         run.write(done, record, lr)
         run.checkpoint(done, learner, opt, stop)
@@ -265,23 +323,28 @@ def _train(cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, 
 
 
 def evaluate_any(learner: Learner, sampler: Any, episodes: int, device: torch.device) -> dict[str, Any]:
-    """`evaluate`, or for meta-RL learners (``task_type == "rl"``) average returns per adaptation stage (fastadapt.rl)."""
+    """`evaluate`, or for meta-RL learners (``task_type == "rl"``) average returns per adaptation stage
+    (fastadapt.rl)."""
     if learner.task_type == "rl":
         from ..rl.evaluate import evaluate_rl
+
         return evaluate_rl(learner, sampler, episodes, device)
     return evaluate(learner, sampler, episodes, device=device)
 
 
-def progress_line(done: int, steps: int, record: dict[str, Any], val: dict[str, Any], elapsed: float,
-                  limit: float = 0.0) -> str:
+def progress_line(
+    done: int, steps: int, record: dict[str, Any], val: dict[str, Any], elapsed: float, limit: float = 0.0
+) -> str:
     """One line for logs without a terminal: step, training loss / accuracy, validation score, time and time left
     (at most what ``limit``, the run's max_train_seconds, leaves)."""
     left = elapsed / done * (steps - done) if done else float("nan")
     if limit > 0:
         left = min(left, max(limit - elapsed, 0.0))
     acc = f" acc {record['acc']:.3f}" if "acc" in record else ""
-    return (f"step {done}/{steps}: loss {record.get('loss', float('nan')):.4f}{acc}, validation {val['score']:.4f} "
-            f"+- {val['ci95']:.4f}; {elapsed / 60:.1f} min, ~{left / 60:.0f} min left")
+    return (
+        f"step {done}/{steps}: loss {record.get('loss', float('nan')):.4f}{acc}, validation {val['score']:.4f} "
+        f"+- {val['ci95']:.4f}; {elapsed / 60:.1f} min, ~{left / 60:.0f} min left"
+    )
 
 
 def _untrained_run(cfg: dict[str, Any], out: Path, learner: Learner, device: torch.device, world) -> dict[str, Any]:
@@ -289,7 +352,7 @@ def _untrained_run(cfg: dict[str, Any], out: Path, learner: Learner, device: tor
     saved as the run's best checkpoint and tested, so `fastadapt eval` / `adapt` use it like any trained run."""
     if not world.is_main:
         return {}
-    if cfg.get("init_from"):                        # the weights to test (e.g. another run's, on a new data set)
+    if cfg.get("init_from"):  # the weights to test (e.g. another run's, on a new data set)
         init_weights(learner, cfg["init_from"])
     if cfg.get("encoder_from"):
         init_encoder(learner, cfg["encoder_from"])
@@ -298,45 +361,65 @@ def _untrained_run(cfg: dict[str, Any], out: Path, learner: Learner, device: tor
     return finish_run(out, cfg, device, 0.0, 0)
 
 
-def load_run(run_dir: str | os.PathLike, which: str = BEST, device: str | torch.device = "cpu"
-             ) -> tuple[Learner, dict[str, Any]]:
+def load_run(
+    run_dir: str | os.PathLike, which: str = BEST, device: str | torch.device = "cpu"
+) -> tuple[Learner, dict[str, Any]]:
     """The learner of a run folder (best checkpoint by default) and its configuration."""
     run = Path(run_dir)
     if not (run / "config.json").exists():
-        raise FileNotFoundError(f"{run} is not a fastadapt run folder (no config.json). "
-                                f"Create one with `fastadapt train --preset NAME --out {run}`.")
+        raise FileNotFoundError(
+            f"{run} is not a fastadapt run folder (no config.json). "
+            f"Create one with `fastadapt train --preset NAME --out {run}`."
+        )
     cfg = read_config(run / "config.json")
     if cfg.get("data_root") and not Path(cfg["data_root"]).exists():
-        cfg["data_root"] = ""           # recorded on another machine: look where this one keeps its data
+        cfg["data_root"] = ""  # recorded on another machine: look where this one keeps its data
     learner = build_learner(cfg)
     load_checkpoint(run / which, learner)
     return learner.to(device).eval(), cfg
 
 
-def finish_run(out: Path, cfg: dict[str, Any], device: torch.device, train_seconds: float,
-               steps: int | None = None) -> dict[str, Any]:
+def finish_run(
+    out: Path, cfg: dict[str, Any], device: torch.device, train_seconds: float, steps: int | None = None
+) -> dict[str, Any]:
     """Test the best checkpoint and write results.json and summary.txt (``steps``: the steps trained, when a
     time limit stopped the run before ``cfg["steps"]``)."""
     steps = cfg["steps"] if steps is None else steps
     learner, _ = load_run(out, BEST, device)
-    test_s = from_settings(cfg, lambda: build_sampler(cfg, "test", cfg["ways"], cfg["shots"], cfg["queries"],
-                                                      cfg["eval_seed"]))
-    res = from_settings(cfg, lambda: evaluate_any(learner, test_s, cfg["eval_episodes"], device),
-                        (NonFinitePredictions,))
-    results = {"preset": cfg.get("preset"), "split": "test", **res, "train_seconds": train_seconds,
-               "train_steps": steps, "seed": cfg["seed"], "commit": git_commit(), "machine": machine(),
-               "config": cfg}
+    test_s = from_settings(
+        cfg, lambda: build_sampler(cfg, "test", cfg["ways"], cfg["shots"], cfg["queries"], cfg["eval_seed"])
+    )
+    res = from_settings(
+        cfg, lambda: evaluate_any(learner, test_s, cfg["eval_episodes"], device), (NonFinitePredictions,)
+    )
+    results = {
+        "preset": cfg.get("preset"),
+        "split": "test",
+        **res,
+        "train_seconds": train_seconds,
+        "train_steps": steps,
+        "seed": cfg["seed"],
+        "commit": git_commit(),
+        "machine": machine(),
+        "config": cfg,
+    }
     atomic_write_bytes(out / "results.json", json.dumps(results, indent=1).encode())
-    if "headline" in res:                               # meta-RL: returns per adaptation stage
+    if "headline" in res:  # meta-RL: returns per adaptation stage
         headline = res["headline"]
     elif "accuracy" in res:
-        headline = (f"{cfg['ways']}-way {cfg['shots']}-shot test accuracy {100 * res['accuracy']:.2f} +- "
-                    f"{100 * res['ci95']:.2f}% over {res['episodes']} episodes (NLL {res['nll']:.3f}, "
-                    f"ECE {res['ece']:.4f})")
+        headline = (
+            f"{cfg['ways']}-way {cfg['shots']}-shot test accuracy {100 * res['accuracy']:.2f} +- "
+            f"{100 * res['ci95']:.2f}% over {res['episodes']} episodes (NLL {res['nll']:.3f}, "
+            f"ECE {res['ece']:.4f})"
+        )
     else:
-        headline = (f"{cfg['shots']}-shot test MSE {res['mse']:.4f} +- {res['ci95']:.4f} over "
-                    f"{res['episodes']} tasks" + (f" (NLL {res['nll']:.3f})" if "nll" in res else ""))
-    summary = (f"{cfg.get('preset', cfg['method'])}: {headline}; trained {steps} steps in "
-               f"{train_seconds / 60:.1f} min on {machine()}.\n")
+        headline = (
+            f"{cfg['shots']}-shot test MSE {res['mse']:.4f} +- {res['ci95']:.4f} over "
+            f"{res['episodes']} tasks" + (f" (NLL {res['nll']:.3f})" if "nll" in res else "")
+        )
+    summary = (
+        f"{cfg.get('preset', cfg['method'])}: {headline}; trained {steps} steps in "
+        f"{train_seconds / 60:.1f} min on {machine()}.\n"
+    )
     atomic_write_bytes(out / "summary.txt", summary.encode())
     return results

@@ -2,11 +2,13 @@
 log-likelihood and central-interval coverage for regression, and plots of GP regression fits (bands and
 function samples against the exact-GP oracle). Classification calibration (NLL, ECE, reliability diagrams)
 lives in `calibration.py`."""
+
 from __future__ import annotations
 
 import math
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -24,8 +26,10 @@ def predictive_entropy(probs: Tensor) -> Tensor:
 def predictive_variance(pred: Prediction) -> Tensor:
     """Per-point predictive variance of a regression prediction (``[..., T, dy]``)."""
     if pred.var is None:
-        raise ValueError("This prediction carries no variance (a point predictor such as MAML without a "
-                         "noise model); per-point uncertainty needs a learner that predicts a variance.")
+        raise ValueError(
+            "This prediction carries no variance (a point predictor such as MAML without a "
+            "noise model); per-point uncertainty needs a learner that predicts a variance."
+        )
     return pred.var
 
 
@@ -43,28 +47,42 @@ def interval_coverage(mean: Tensor, var: Tensor, y: Tensor, levels: Sequence[flo
             raise ValueError(f"Interval levels must lie in (0, 1), got {lv}.")
     dev = ((y - mean).abs() / var.sqrt()).double()
     normal = torch.distributions.Normal(0.0, 1.0)
-    return {f"{round(100 * lv):d}": float((dev <= normal.icdf(torch.tensor((1 + lv) / 2))).double().mean())
-            for lv in levels}
+    return {
+        f"{round(100 * lv):d}": float((dev <= normal.icdf(torch.tensor((1 + lv) / 2))).double().mean()) for lv in levels
+    }
 
 
 def regression_report(pred: Prediction, y: Tensor, levels: Sequence[float] = LEVELS) -> dict[str, Any]:
     """Mean log-likelihood per point, mean predictive variance and interval coverage of a regression prediction."""
     var = predictive_variance(pred)
     ll = gaussian_log_likelihood(pred.mean.double(), var.double(), y.double())
-    return {"log_likelihood": float(ll.mean()), "mean_variance": float(var.double().mean()),
-            "coverage": interval_coverage(pred.mean, var, y, levels)}
+    return {
+        "log_likelihood": float(ll.mean()),
+        "mean_variance": float(var.double().mean()),
+        "coverage": interval_coverage(pred.mean, var, y, levels),
+    }
 
 
-def plot_gp_fits(path: str | os.PathLike, learner: Any, tasks: Sequence[Any], kernel: Any, noise: float,
-                 samples: int = 8, grid: Tensor | None = None, title: str = "") -> None:
+def plot_gp_fits(
+    path: str | os.PathLike,
+    learner: Any,
+    tasks: Sequence[Any],
+    kernel: Any,
+    noise: float,
+    samples: int = 8,
+    grid: Tensor | None = None,
+    title: str = "",
+) -> None:
     """One panel per task: context points, hidden targets, the model's mean with a 95% band, function
     samples when the predictor draws them (latent NPs), and the exact GP posterior (oracle) mean and band.
     ``tasks``: `Task` objects with ``[C, 1]`` context and ``[T, 1]`` targets; ``kernel``/``noise`` of the true GP."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from ..tasks.gp import gp_posterior
+
     grid = torch.linspace(-2, 2, 200).unsqueeze(-1) if grid is None else grid
     fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.2), squeeze=False)
     was_training = learner.training
