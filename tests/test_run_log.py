@@ -74,12 +74,18 @@ def test_prepare_out_refuses_an_existing_run_without_resume(tmp_path):
     prepare_out(tmp_path, resume=True)
 
 
-def test_init_from_starts_with_a_trained_runs_weights_and_a_fresh_optimizer(tmp_path):
+def _trained_run(folder):
+    """A run folder whose best checkpoint holds weights that differ from a fresh model's; returns that model."""
     trained, _ = _model_opt()
     with torch.no_grad():
         trained.weight.add_(1.0)
-    (tmp_path / "a").mkdir()
-    save_checkpoint(tmp_path / "a" / BEST, trained, {"config": CFG})
+    folder.mkdir()
+    save_checkpoint(folder / BEST, trained, {"config": CFG})
+    return trained
+
+
+def test_init_from_starts_with_a_trained_runs_weights_and_a_fresh_optimizer(tmp_path):
+    trained = _trained_run(tmp_path / "a")
     model, opt = _model_opt()
     start = lambda source, m=model: RunLog(  # noqa: E731
         tmp_path / "b",
@@ -277,11 +283,7 @@ def test_a_bad_config_with_overwrite_leaves_the_old_run_untouched(tmp_path):
 def test_init_sources_are_checked_on_a_copy_before_the_run_folder_is_touched(tmp_path):
     from fastadapt.train.run_log import check_init_sources
 
-    trained, _ = _model_opt()
-    with torch.no_grad():
-        trained.weight.add_(1.0)
-    (tmp_path / "a").mkdir()
-    save_checkpoint(tmp_path / "a" / BEST, trained, {"config": CFG})
+    _trained_run(tmp_path / "a")
     model, _ = _model_opt()
     before = model.weight.clone()
     check_init_sources(dict(CFG, init_from=str(tmp_path / "a")), model)  # loads fine, into a copy
