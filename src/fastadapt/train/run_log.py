@@ -247,13 +247,19 @@ def write_config(out: Path, cfg: dict[str, Any]) -> None:
     atomic_write_bytes(out / "config.json", json.dumps(dict(cfg, commit=git_commit()), indent=1).encode())
 
 
+def apply_init_sources(cfg: dict[str, Any], model: nn.Module) -> None:
+    """Start ``model`` from the weights the config names: ``init_from`` (all of them), then ``encoder_from``."""
+    if cfg.get("init_from"):
+        init_weights(model, cfg["init_from"])
+    if cfg.get("encoder_from"):
+        init_encoder(model, cfg["encoder_from"])
+
+
 def check_init_sources(cfg: dict[str, Any], model: nn.Module) -> None:
     """Load ``init_from`` / ``encoder_from`` into a copy of ``model``: a missing file or another architecture is
     refused before the run folder is touched (``--overwrite`` deletes nothing for a run that cannot start)."""
-    if cfg.get("init_from"):
-        init_weights(copy.deepcopy(model), cfg["init_from"])
-    if cfg.get("encoder_from"):
-        init_encoder(copy.deepcopy(model), cfg["encoder_from"])
+    if cfg.get("init_from") or cfg.get("encoder_from"):
+        apply_init_sources(cfg, copy.deepcopy(model))
 
 
 class RunLog:
@@ -280,10 +286,8 @@ class RunLog:
                 truncate_log(self.path, self.start)
         elif write:
             self.path.unlink(missing_ok=True)
-        if not self.start and cfg.get("init_from"):
-            init_weights(model, cfg["init_from"])
-        if not self.start and cfg.get("encoder_from"):
-            init_encoder(model, cfg["encoder_from"])
+        if not self.start:
+            apply_init_sources(cfg, model)
         if write:
             write_config(out, cfg)
         self.t0 = time.perf_counter() - elapsed

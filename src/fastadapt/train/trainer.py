@@ -31,10 +31,9 @@ from .run_log import (  # noqa: F401 (git_commit, read_config, write_config: re-
     BEST,
     LAST,
     RunLog,
+    apply_init_sources,
     check_init_sources,
     git_commit,
-    init_encoder,
-    init_weights,
     prepare_out,
     read_config,
     write_config,
@@ -352,10 +351,7 @@ def _untrained_run(cfg: dict[str, Any], out: Path, learner: Learner, device: tor
     saved as the run's best checkpoint and tested, so `fastadapt eval` / `adapt` use it like any trained run."""
     if not world.is_main:
         return {}
-    if cfg.get("init_from"):  # the weights to test (e.g. another run's, on a new data set)
-        init_weights(learner, cfg["init_from"])
-    if cfg.get("encoder_from"):
-        init_encoder(learner, cfg["encoder_from"])
+    apply_init_sources(cfg, learner)  # the weights to test (e.g. another run's, on a new data set)
     write_config(out, cfg)
     save_checkpoint(out / BEST, learner, {"config": cfg, "step": 0, "val_score": None})
     return finish_run(out, cfg, device, 0.0, 0)
