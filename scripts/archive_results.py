@@ -1,5 +1,10 @@
 """Keep in results/ only what is cited; record everything else in results/archive.json (issue #32, results hygiene).
 
+Weights: a cited run folder keeps its checkpoints (`*.safetensors`) only when README.md cites it, an issue names it
+(WEIGHTS_EXTRA) or code under tests/, src/ or docs/tutorials/ reads it by path; every other cited folder keeps its
+numbers, config and curves, and its checkpoints move to git history, listed in archive.json's `weights_in_history`
+(path, bytes, the last commit holding them: `git checkout <git_commit> -- <path>`).
+
 results/ keeps one folder (or file) per claim: the entries README.md and docs/*.md cite, and the ones tests/,
 benchmarks/, scripts/ or src/fastadapt read by path. Every other tracked entry of results/ becomes one record of
 results/archive.json: its numbers (results.json, eval-*.json, other JSON files, result lines of logs; long curves
@@ -50,6 +55,14 @@ EXTRA_KEEP = {
     "blackbox-omniglot-lstm-20w1s-cosine-lr0.03": "docs/results.md (its run folder's results and config are "
     "committed); benchmarks/latency.py's 20-way command",
 }
+# Run folders whose weights stay in the tree although README.md does not cite them: name -> why.
+WEIGHTS_EXTRA = {
+    "mini-imagenet-protonet-5w1s": "issue #29 names it for `fastadapt eval` / `adapt`",
+    "mini-imagenet-protonet-5w5s": "issue #29 names it for `fastadapt eval` / `adapt`",
+}
+WEIGHT_READERS = ["README.md", "tests", "src/fastadapt", "docs/tutorials"]
+MAX_TREE_MB = 40.0  # issue #32: results/ at most 40 MB in the tree
+
 # Named by a benchmark only as what it writes, and cited by no document: archived.
 OUTPUT_ONLY = {
     "l2o-quadratic-mlp": "benchmarks/l2o.py docstring example output (--set l2o_net=mlp), not cited",
@@ -105,6 +118,23 @@ def citations(entries: list[str]) -> dict[str, list[str]]:
         if name in entries:
             cites.setdefault(name, set()).add(why)
     return {k: sorted(v) for k, v in cites.items()}
+
+
+def weight_keepers(entries: list[str]) -> set[str]:
+    """Entries whose checkpoints stay in the tree: cited by path in WEIGHT_READERS, or in WEIGHTS_EXTRA."""
+    keep = {n for n in WEIGHTS_EXTRA if n in entries}
+    for where in WEIGHT_READERS:
+        q = REPO / where
+        files = [q] if q.is_file() else [f for f in q.rglob("*") if f.suffix in (".py", ".md", ".sh")]
+        for f in files:
+            text = f.read_text()
+            keep.update(n.rstrip(".") for n in re.findall(r"results/([A-Za-z0-9_.\-]+)", text))
+            keep.update(re.findall(r"[\"']results[\"']\s*/\s*[\"']([A-Za-z0-9_.\-]+)[\"']", text))
+    return keep & set(entries)
+
+
+def tracked_weights(name: str) -> list[str]:
+    return [f for f in git("ls-files", "-z", "--", f"results/{name}").split("\0") if f.endswith(".safetensors")]
 
 
 def compact(x: Any) -> Any:
@@ -214,7 +244,8 @@ ABOUT = (
     "path, git_commit (the last commit whose tree holds the full entry, weights included: "
     "`git show <git_commit>:results/<name>/results.json`, `git checkout <git_commit> -- results/<name>`), "
     "its numbers (lists over 16 values shortened to n / first / last), config, command, commit, machine, "
-    "times and files (bytes). Written by scripts/archive_results.py."
+    "times and files (bytes). `weights_in_history`: checkpoints of cited runs that README.md does not cite, "
+    "moved out of the tree (path, bytes, git_commit holding them). Written by scripts/archive_results.py."
 )
 
 
@@ -265,7 +296,20 @@ def main() -> int:
         if name in keep:
             print(f"note: {path} is cited and in the tree again; its archive record is dropped")
             del records[path]
-    doc = {"about": ABOUT, "entries": [records[k] for k in sorted(records)]}
+    weights = {r["path"]: r for r in old.get("weights_in_history", [])}
+    keepers = weight_keepers(keep)
+    strip = [f for name in keep if name not in keepers for f in tracked_weights(name)]
+    for f in strip:
+        weights[f] = {
+            "path": f,
+            "bytes": (REPO / f).stat().st_size,
+            "git_commit": git("log", "-1", "--format=%H", "--", f).strip(),
+        }
+    doc = {
+        "about": ABOUT,
+        "entries": [records[k] for k in sorted(records)],
+        "weights_in_history": [weights[k] for k in sorted(weights)],
+    }
     text = dumps(doc) + "\n"
     print(
         f"archive: {len(archive)} entr{'y' if len(archive) == 1 else 'ies'} in the tree to archive, "
@@ -273,20 +317,30 @@ def main() -> int:
     )
     for name in archive:
         print(f"  archive {size(name) / 1e6:7.2f} MB  {name}")
+    print(
+        f"weights: {len(strip)} checkpoints of cited runs to move to history ({sum(map(lambda f: (REPO / f).stat().st_size, strip)) / 1e6:.1f} MB)"
+    )
+    tree_mb = sum((REPO / f).stat().st_size for f in git("ls-files", "-z", "results").split("\0") if f) / 1e6
+    print(f"results/ in the tree: {tree_mb:.1f} MB (goal <= {MAX_TREE_MB:.0f} MB)")
     if a.check:
         stale = not ARCHIVE.exists() or ARCHIVE.read_text() != text
-        if stale or archive:
+        if stale or archive or strip or tree_mb > MAX_TREE_MB:
             print(
                 "out of date:"
                 + (" archive.json differs;" if stale else "")
-                + (f" {len(archive)} uncited entries still in results/" if archive else "")
+                + (f" {len(archive)} uncited entries still in results/;" if archive else "")
+                + (f" {len(strip)} checkpoints of runs README.md does not cite;" if strip else "")
+                + (f" results/ is {tree_mb:.1f} MB" if tree_mb > MAX_TREE_MB else "")
             )
             return 1
         return 0
     ARCHIVE.write_text(text)
-    if a.remove and archive:
-        git("rm", "-r", "-q", "--", *[f"results/{n}" for n in archive])
-        print(f"git rm -r: {len(archive)} entries (they stay in history at their git_commit)")
+    if a.remove and (archive or strip):
+        if archive:
+            git("rm", "-r", "-q", "--", *[f"results/{n}" for n in archive])
+        if strip:
+            git("rm", "-q", "--", *strip)
+        print(f"git rm: {len(archive)} entries, {len(strip)} checkpoints (they stay in history at their git_commit)")
     return 0
 
 

@@ -52,8 +52,12 @@ def test_other_model_refused(tmp_path):
 
 
 def test_missing_checkpoint_message(tmp_path):
-    with pytest.raises(ck.CheckpointError, match="No checkpoint"):
+    with pytest.raises(ck.CheckpointError, match="No checkpoint") as e:
         ck.load_checkpoint(tmp_path / "nope.safetensors", Conv4())
+    assert "archive.json" not in str(e.value)
+    (tmp_path / "results.json").write_text("{}")  # a finished run whose weights were moved to git history
+    with pytest.raises(ck.CheckpointError, match="weights_in_history.*git checkout"):
+        ck.load_checkpoint(tmp_path / "best.safetensors", Conv4())
 
 
 def test_write_is_atomic(tmp_path, monkeypatch):

@@ -43,12 +43,14 @@ def test_multi_step_loss_weights_anneal_to_the_last_step():
 
 
 @pytest.mark.slow
-def test_short_maml_training_on_omniglot_5w1s_is_clearly_above_chance(data_root):
-    """Second-order MAML, 5-way 1-shot, a few hundred small meta-batches (CI-sized; the paper trains 60,000)."""
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_short_maml_training_on_omniglot_5w1s_is_clearly_above_chance(data_root, precision):
+    """Second-order MAML, 5-way 1-shot, a few hundred small meta-batches (CI-sized; the paper trains 60,000),
+    in fp32 and with the network under bf16 autocast (weights and fast weights fp32)."""
     from fastadapt.tasks import build_sampler
     from fastadapt.train.evaluate import evaluate
 
-    cfg = dict(get_preset("omniglot-maml-5w1s"), data_root=str(data_root))
+    cfg = dict(get_preset("omniglot-maml-5w1s"), data_root=str(data_root), precision=precision)
     torch.manual_seed(0)
     learner = build_learner(cfg)
     train = build_sampler(cfg, "train", 5, 1, 1, seed=0)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
+from ..nn.episodic import autocast
 from ..nn.reorder import pool_before_relu
 from ..tasks.task import TaskBatch
 from .base import Learner, Prediction, check_labels
@@ -64,6 +65,7 @@ class _TaskBatchNormMixin:
     task at a time, plain tensor ops under vmap (exact second-order gradients) or with support statistics."""
 
     def forward(self, x: Tensor) -> Tensor:
+        x = x.to(self.weight.dtype)  # statistics in fp32 also after a convolution run in bf16 (precision="bf16")
         rows = _STATS_ROWS.get()
         if rows is None and not _IN_VMAP.get():  # one task per call: the fused kernel is exact and faster
             return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
@@ -145,6 +147,8 @@ class GradientLearner(Learner):
         task_type: ``"classification"`` (cross-entropy on logits) or ``"regression"`` (squared error).
     """
 
+    supports_precision = ("fp32", "bf16", "fp16")
+
     def __init__(
         self,
         module: nn.Module,
@@ -218,7 +222,12 @@ class GradientLearner(Learner):
         return self.inner_lr
 
     def _forward(self, params: Params, x: Tensor) -> Tensor:
-        return functional_call(self.module, params, (x,), strict=False)
+        """The network at ``params``; under ``precision="bf16"`` (``"fp16"`` on CUDA) its matmuls and convolutions
+        run in that type while the weights, the fast weights and their updates stay fp32, and so does the
+        output the losses see (mixed precision as Micikevicius 2018, with no loss scaling needed for bf16)."""
+        with autocast(self.precision, x.device.type):
+            out = functional_call(self.module, params, (x,), strict=False)
+        return out.float() if out.dtype in (torch.bfloat16, torch.float16) else out
 
     def _query_forward(self, params: Params, support_x: Tensor, x: Tensor) -> Tensor:
         if self.bn == "transductive":

@@ -20,6 +20,13 @@ def check_precision(precision: str, device: torch.device | str | None = None) ->
         raise ValueError("precision='fp16' needs a CUDA device; on the CPU use 'bf16' (AMX / AVX-512 BF16) or 'fp32'.")
 
 
+def autocast(precision: str, device_type: str) -> torch.autocast:
+    """``torch.autocast`` for ``precision`` on ``device_type`` (disabled for ``"fp32"``): matmuls and convolutions
+    run in the low-precision type while the weights, and what they accumulate, stay fp32."""
+    dtype = PRECISIONS[precision]
+    return torch.autocast(device_type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
+
 def embed(encoder: nn.Module, x: Tensor, precision: str = "fp32") -> Tensor:
     """``encoder`` over images ``x [..., C, H, W]`` -> ``[..., *out]`` (flattened batch, channels-last,
     which is ~1.3x faster for these convolutions on CPU). The encoder's output keeps its own shape
@@ -30,8 +37,7 @@ def embed(encoder: nn.Module, x: Tensor, precision: str = "fp32") -> Tensor:
     if x.dim() < 4:
         raise ValueError(f"Expected images shaped [..., C, H, W], got a tensor of shape {tuple(x.shape)}.")
     lead = x.shape[:-3]
-    dtype = PRECISIONS[precision]
-    with torch.autocast(x.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+    with autocast(precision, x.device.type):
         z = encoder(x.reshape(-1, *x.shape[-3:]).contiguous(memory_format=torch.channels_last))
     return z.float().reshape(*lead, *z.shape[1:])
 

@@ -72,7 +72,15 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     """Read tensors and header; refuses anything that is not a fastadapt safetensors file."""
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"No checkpoint at {path}. Train first (`fastadapt train`) or check the run folder.")
+        hint = (
+            " This run folder keeps results without weights: in the fastadapt repository, results/archive.json "
+            "(`weights_in_history`) names the commit that holds them; `git checkout <commit> -- " + str(path) + "`."
+            if (path.parent / "results.json").exists()
+            else ""
+        )
+        raise CheckpointError(
+            f"No checkpoint at {path}. Train first (`fastadapt train`) or check the run folder.{hint}"
+        )
     data = path.read_bytes()
     try:
         tensors = st_load(data)
