@@ -317,10 +317,8 @@ def main() -> int:
     )
     for name in archive:
         print(f"  archive {size(name) / 1e6:7.2f} MB  {name}")
-    print(
     strip_mb = sum((REPO / f).stat().st_size for f in strip) / 1e6
     print(f"weights: {len(strip)} checkpoints of cited runs to move to history ({strip_mb:.1f} MB)")
-    )
     tree_mb = sum((REPO / f).stat().st_size for f in git("ls-files", "-z", "results").split("\0") if f) / 1e6
     print(f"results/ in the tree: {tree_mb:.1f} MB (goal <= {MAX_TREE_MB:.0f} MB)")
     if a.check:
