@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
+from ..stats import ci95
 from ..tasks.augment import random_rotate, random_translate
 from ..tasks.sequence import SequenceBatch, as_sequence, batch_generator, random_orders
 from ..tasks.task import TaskBatch
@@ -321,7 +322,6 @@ def instance_accuracy(
     """Santoro 2016's metric: accuracy at the k-th presentation of a class within test sequences, for each k
     in ``instances``, with a 95% confidence interval over sequences (episodes lacking a k-th instance are
     skipped for that k)."""
-    import math
 
     was = learner.training
     learner.eval()
@@ -342,7 +342,7 @@ def instance_accuracy(
         v = torch.cat(hits[k]).double()
         out[str(k)] = {
             "accuracy": float(v.mean()) if len(v) else float("nan"),
-            "ci95": float(1.96 * v.std() / math.sqrt(len(v))) if len(v) > 1 else float("nan"),
+            "ci95": ci95(v),
             "sequences": len(v),
         }
     return out

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
 from ..nn.episodic import embed
+from ..stats import ci95
 from ..tasks import TaskSampler
 from ..tasks.task import TaskBatch
 from .base import METHODS, Learner, Prediction, backbone_spec, check_labels
@@ -166,7 +167,6 @@ def verification_accuracy(
 ) -> dict[str, float]:
     """Same/different accuracy (threshold 0.5) and mean BCE on balanced pairs drawn from ``episodes``
     episodes of ``sampler`` (support and queries together), with a 95% CI over episodes."""
-    from ..train.evaluate import ci95
 
     was_training = learner.training
     learner.eval()

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from ..stats import ci95
 from .baselines import BASELINES, run_optimizer
 from .learned import LearnedOptimizer
 from .problems import Family
@@ -25,8 +26,7 @@ def band(values: Sequence[float]) -> tuple[float, float, int]:
     v = torch.tensor([x for x in values if math.isfinite(x)], dtype=torch.float64)
     if len(v) == 0:
         return math.inf, math.nan, 0
-    ci = float(1.96 * v.std(unbiased=True) / math.sqrt(len(v))) if len(v) > 1 else math.nan
-    return float(v.mean()), ci, len(v)
+    return float(v.mean()), ci95(v), len(v)
 
 
 def _short(xs: list[float]) -> list[float]:

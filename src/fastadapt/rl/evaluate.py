@@ -9,21 +9,16 @@ None for the mean over stages); nothing here imports a learner."""
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from ..stats import ci95
 from ..tasks.rl_envs import RLTaskSampler
 
 TASKS_PER_BATCH = 50
-
-
-def ci95(x: Tensor) -> float:
-    n = len(x)
-    return float(1.96 * x.double().std(unbiased=True) / math.sqrt(n)) if n > 1 else float("nan")
 
 
 def is_rl(learner: Any) -> bool:

@@ -19,7 +19,6 @@ same model before meta-training.
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 from collections.abc import Iterable
@@ -29,6 +28,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from ..stats import ci95
 
 Example = dict[str, Any]
 METHODS = ("direct", "channel")
@@ -285,7 +286,7 @@ def evaluate_kshot(
         per_task[name] = sum(task_accs) / len(task_accs)
         accs += task_accs
     t = torch.tensor(accs, dtype=torch.float64)
-    ci = float(1.96 * t.std() / math.sqrt(len(t))) if len(t) > 1 else float("nan")
+    ci = ci95(t)
     return {
         "accuracy": float(t.mean()),
         "ci95": ci,

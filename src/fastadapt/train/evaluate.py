@@ -17,16 +17,11 @@ from torch import Tensor
 
 from ..learners.base import Learner, Prediction, count_non_finite
 from ..nn.episodic import embed_dataset
+from ..stats import ci95  # noqa: F401 (also imported from here)
 from ..tasks import TaskSampler
 from ..tasks.sampler import EpisodeSampler
 from ..tasks.task import TaskBatch
 from .calibration import brier, ece, nll
-
-
-def ci95(per_episode: Tensor) -> float:
-    """Half-width of the normal 95% confidence interval of the mean."""
-    n = len(per_episode)
-    return float(1.96 * per_episode.double().std(unbiased=True) / math.sqrt(n)) if n > 1 else float("nan")
 
 
 class NonFinitePredictions(ValueError):

@@ -3,7 +3,6 @@ classical estimators as the number of in-context examples grows, with 95% confid
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +11,7 @@ import torch
 from torch import Tensor
 
 from ..learners.base import Learner
+from ..stats import ci95
 from ..tasks.linreg import BASELINES, LinearRegressionTasks
 
 Estimator = Callable[[Tensor, Tensor, Tensor], Tensor]
@@ -53,7 +53,7 @@ def incontext_curve(
         e = [torch.cat(v).double() for v in per_k]
         out["curves"][name] = {
             "error": [float(v.mean()) for v in e],
-            "ci95": [float(1.96 * v.std() / math.sqrt(len(v))) for v in e],
+            "ci95": [ci95(v) for v in e],
         }
     return out
 

@@ -4,7 +4,6 @@ probability that an in-scope query scores higher than an out-of-scope one."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import Any
 
@@ -12,6 +11,7 @@ import torch
 from torch import Tensor
 
 from ..learners.base import Learner
+from ..stats import ci95
 
 
 def auroc(pos: Tensor, neg: Tensor) -> float:
@@ -57,7 +57,7 @@ def oos_auroc(
     per_t = torch.tensor(per, dtype=torch.float64)
     return {
         "oos_auroc": float(per_t.mean()),
-        "oos_auroc_ci95": float(1.96 * per_t.std() / math.sqrt(len(per))),
+        "oos_auroc_ci95": ci95(per_t),
         "oos_auroc_pooled": auroc(torch.cat(pos_all), torch.cat(neg_all)),
         "oos_episodes": len(per),
     }
