@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from fastadapt.cli import main
-from fastadapt.presets import INT64_MAX, INT64_MIN, PRESETS, apply_overrides, get_preset
+from fastadapt.presets import DEFAULTS, INT64_MAX, INT64_MIN, PRESETS, apply_overrides, get_preset
 from fastadapt.presets.limits import LIMITS
 from fastadapt.train.trainer import POSITIVE_SIZES, REGRESSION_DATASETS, check_config
 
@@ -151,6 +151,7 @@ def preset_key_value(draw, presets=ALL_PRESETS, keys=None, skip=()):
 @example(("mini-imagenet-protonet-5w1s", "input_mean", "[1" + "0" * 400 + "]"))  # int beyond float range
 @example(("mini-imagenet-protonet-5w1s", "input_std", "[" * 5000))  # was a RecursionError
 @example(("omniglot-maml-5w1s", "inner_lr", "nan"))  # silent NaN predictions
+@example(("sinusoid-maml-5shot", "ways", "5"))  # unset (None) in the preset: was stored as the string "5"
 def test_a_set_value_is_typed_like_the_preset_or_refused_naming_the_key(case):
     preset, key, raw = case
     base = get_preset(preset)
@@ -160,6 +161,8 @@ def test_a_set_value_is_typed_like_the_preset_or_refused_naming_the_key(case):
         assert names_key(e, f"--set {key}="), e
         return
     value, default = cfg[key], base[key]
+    if default is None and DEFAULTS.get(key) is not None:  # unset in this preset: typed like the library default
+        default = DEFAULTS[key]
     if isinstance(default, bool):
         assert isinstance(value, bool)
     elif isinstance(default, int):

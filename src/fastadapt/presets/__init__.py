@@ -108,6 +108,8 @@ def _finite_numbers(value: Any) -> list[float] | None:
 
 
 def _coerce(key: str, raw: str, default: Any) -> Any:
+    if default is None and DEFAULTS.get(key) is not None:  # unset in this preset (e.g. ways for regression):
+        default = DEFAULTS[key]  # typed like the library default
     if isinstance(default, list):
         try:
             value = _finite_numbers(json.loads(raw))
