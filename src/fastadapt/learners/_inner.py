@@ -39,6 +39,7 @@ from .base import Learner, Prediction, check_labels
 BN_MODES = ("transductive", "support")
 BATCHING = ("auto", "vmap", "loop")
 LR_MODES = ("fixed", "per_param", "per_layer_step")
+INNER_LR = 0.4  # Finn 2017's Omniglot inner learning rate: the default of every gradient-based learner
 
 # Number of leading rows of a forward pass whose statistics BatchNorm uses (None: all rows).
 _STATS_ROWS: contextvars.ContextVar[int | None] = contextvars.ContextVar("fastadapt_bn_rows", default=None)
@@ -152,7 +153,7 @@ class GradientLearner(Learner):
     def __init__(
         self,
         module: nn.Module,
-        inner_lr: float = 0.4,
+        inner_lr: float = INNER_LR,
         inner_steps: int = 1,
         test_inner_steps: int | None = None,
         first_order: bool = False,
@@ -420,7 +421,7 @@ def head_filter(module: nn.Module) -> Callable[[str], bool]:
 def common_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
     """Learner arguments shared by the gradient-based presets."""
     return dict(
-        inner_lr=cfg.get("inner_lr", 0.4),
+        inner_lr=cfg.get("inner_lr", INNER_LR),
         inner_steps=cfg.get("inner_steps", 1),
         test_inner_steps=cfg.get("test_inner_steps"),
         bn=cfg.get("bn", "transductive"),

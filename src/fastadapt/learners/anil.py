@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import nn
 
-from ._inner import GradientLearner, common_kwargs, head_filter
+from ._inner import INNER_LR, GradientLearner, common_kwargs, head_filter
 from .base import METHODS
 from .maml import build_network
 
@@ -21,7 +21,7 @@ class ANIL(GradientLearner):
     def __init__(
         self,
         module: nn.Module,
-        inner_lr: float = 0.4,
+        inner_lr: float = INNER_LR,
         inner_steps: int = 1,
         first_order: bool = False,
         adapt: Callable[[str], bool] | None = None,

@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import nn
 
-from ._inner import GradientLearner, common_kwargs
+from ._inner import INNER_LR, GradientLearner, common_kwargs
 from .base import METHODS, backbone_spec
 
 
@@ -36,7 +36,7 @@ class MAML(GradientLearner):
     def __init__(
         self,
         module: nn.Module,
-        inner_lr: float = 0.4,
+        inner_lr: float = INNER_LR,
         inner_steps: int = 1,
         first_order: bool = False,
         adapt: Callable[[str], bool] | None = None,
@@ -62,6 +62,6 @@ class MAML(GradientLearner):
 class FOMAML(MAML):
     """First-order MAML (Finn et al. 2017, section 5.2): MAML with the second-order terms dropped."""
 
-    def __init__(self, module: nn.Module, inner_lr: float = 0.4, inner_steps: int = 1, **kwargs: Any) -> None:
+    def __init__(self, module: nn.Module, inner_lr: float = INNER_LR, inner_steps: int = 1, **kwargs: Any) -> None:
         kwargs.pop("first_order", None)
         super().__init__(module, inner_lr=inner_lr, inner_steps=inner_steps, first_order=True, **kwargs)
