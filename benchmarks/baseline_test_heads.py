@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fastadapt.tasks import build_sampler
 from fastadapt.train.evaluate import evaluate
-from fastadapt.train.trainer import git_commit, load_run, machine
+from fastadapt.train.trainer import load_run, provenance
 
 HEADS = [(h, flip) for h in ("prototype", "logistic") for flip in (False, True)]
 
@@ -68,9 +68,7 @@ def main() -> None:
         "results": rows,
         "eval_seed": cfg["eval_seed"],
         "seed": cfg["seed"],
-        "commit": git_commit(),
-        "machine": machine(),
-        "wall_seconds": round(time.time() - start, 1),
+        **provenance(start),
     }
     Path(out_path).write_text(json.dumps(doc, indent=1))
 

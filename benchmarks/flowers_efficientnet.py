@@ -26,7 +26,7 @@ from fastadapt.nn.episodic import embed_dataset
 from fastadapt.tasks.image_sets import load_image_set
 from fastadapt.tasks.sampler import EpisodeSampler
 from fastadapt.train.evaluate import ci95
-from fastadapt.train.trainer import git_commit, machine
+from fastadapt.train.trainer import provenance
 
 ISSUE_FLOOR = {1: 76.7, 5: 91.1}  # the issue's throwaway measurement (600 episodes of 12 images a class)
 
@@ -95,9 +95,7 @@ def main() -> None:
         "issue_floor": ISSUE_FLOOR,
         "rows": rows,
         "embed_seconds_5543_images": round(embed_seconds, 1),
-        "commit": git_commit(),
-        "machine": machine(),
-        "wall_seconds": round(time.time() - start, 1),
+        **provenance(start),
     }
     Path(a.out).write_text(json.dumps(out, indent=1))
 

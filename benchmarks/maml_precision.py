@@ -24,7 +24,7 @@ from fastadapt.cpu_memory import reuse_freed_memory
 from fastadapt.learners import build_learner
 from fastadapt.presets import get_preset
 from fastadapt.tasks import build_sampler
-from fastadapt.train.trainer import git_commit, machine
+from fastadapt.train.trainer import provenance
 
 PRESET = "omniglot-maml-5w1s"
 
@@ -119,9 +119,7 @@ def main() -> None:
         "bf16_speedup": round(speed["fp32"] / speed["bf16"], 2),
         "meta_gradient_vs_float64": grads,
         "seed": 0,
-        "commit": git_commit(),
-        "machine": machine(),
-        "wall_seconds": round(time.time() - start, 1),
+        **provenance(start),
     }
     Path(a.out).write_text(json.dumps(out, indent=1))
 

@@ -21,7 +21,7 @@ from fastadapt.learners import build_learner
 from fastadapt.presets import get_preset
 from fastadapt.tasks import build_sampler
 from fastadapt.tasks.augment import augment_batch
-from fastadapt.train.trainer import git_commit, machine
+from fastadapt.train.trainer import provenance
 
 
 def measure(preset: str, steps: int, augment: str, precision: str = "bf16") -> dict:
@@ -80,9 +80,7 @@ def main() -> None:
         "rows": rows,
         "bf16_speedup": round(rows[3]["step_seconds"] / rows[0]["step_seconds"], 2),
         "goal_share": 0.05,
-        "commit": git_commit(),
-        "machine": machine(),
-        "wall_seconds": round(time.time() - start, 1),
+        **provenance(start),
     }
     Path(a.out).write_text(json.dumps(out, indent=1))
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from fastadapt.tasks import build_sampler
 from fastadapt.train.evaluate import evaluate
 from fastadapt.train.run_log import read_log
-from fastadapt.train.trainer import git_commit, load_run, machine
+from fastadapt.train.trainer import git_commit, load_run, machine, provenance
 
 PAPERS = {  # 5-way accuracy (%, 95% CI) of Conv4 models, 1-shot and 5-shot
     "protonet": {"Snell 2017, Table 2": {1: (49.42, 0.78), 5: (68.20, 0.66)}},
@@ -109,9 +109,7 @@ def main() -> None:
         "results": rows,
         "eval_seed": cfg["eval_seed"],
         "seed": cfg["seed"],
-        "commit": git_commit(),
-        "machine": machine(),
-        "wall_seconds": round(time.time() - start, 1),
+        **provenance(start),
     }
     Path(a.out).write_text(json.dumps(out, indent=1))
 

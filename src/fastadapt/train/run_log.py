@@ -11,6 +11,7 @@ import copy
 import json
 import math
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -39,6 +40,18 @@ def git_commit() -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def machine() -> str:
+    """What ran it: architecture, cores, torch version, threads and GPU."""
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    threads = torch.get_num_threads()
+    return f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {threads} threads{gpu}"
+
+
+def provenance(start: float) -> dict[str, Any]:
+    """The record every results file ends with: commit, machine, and wall time since ``start`` (time.time())."""
+    return {"commit": git_commit(), "machine": machine(), "wall_seconds": round(time.time() - start, 1)}
 
 
 def prepare_out(out: Path, resume: bool, overwrite: bool = False) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,14 +26,16 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import any_rank, average_gradients, average_metrics, close_world, init_world, shard, share
 from .evaluate import NonFinitePredictions, evaluate
 from .plots import learning_curve
-from .run_log import (  # noqa: F401 (git_commit, read_config, write_config: re-exported)
+from .run_log import (  # noqa: F401 (git_commit, machine, provenance, read_config, write_config: re-exported)
     BEST,
     LAST,
     RunLog,
     apply_init_sources,
     check_init_sources,
     git_commit,
+    machine,
     prepare_out,
+    provenance,
     read_config,
     write_config,
 )
@@ -55,12 +56,6 @@ def resolve_device(name: str) -> torch.device:
 def hardware() -> str:
     """ "GPU" or "CPU": what a benchmark's budget was spent on (with the default device "auto")."""
     return "GPU" if torch.cuda.is_available() else "CPU"
-
-
-def machine() -> str:
-    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    threads = torch.get_num_threads()
-    return f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {threads} threads{gpu}"
 
 
 REGRESSION_DATASETS = ("sinusoid", "gp", "linreg")  # tasks without classes: no train_ways to check
