@@ -14,6 +14,8 @@ import json
 import time
 from pathlib import Path
 
+from protonet_mini_imagenet import flowers_test  # the same cross-domain episodes
+
 from fastadapt.tasks import build_sampler
 from fastadapt.train.evaluate import evaluate
 from fastadapt.train.trainer import load_run, provenance
@@ -45,11 +47,7 @@ def main() -> None:
         learner.test_head = head
         learner.configure_encoder(tta_flip=flip)
         test = evaluate(learner, build_sampler(cfg, "test", 5, shots, 15, cfg["eval_seed"]), 1000)
-        flowers = evaluate(
-            learner,
-            build_sampler({**cfg, "dataset": "flowers102-partial"}, "test", 5, shots, 15, cfg["eval_seed"]),
-            600,
-        )
+        flowers = flowers_test(learner, cfg, shots)
         rows[f"5w{shots}s"] = {
             "validation": val,
             "chosen": best,

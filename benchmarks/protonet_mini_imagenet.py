@@ -35,6 +35,12 @@ GOAL_CPU = {"protonet": {1: 44.0, 5: 62.0}}  # the issue's 2-hour CPU goals (the
 GOAL_BEST = {1: 47.0, 5: 65.0}
 
 
+def flowers_test(learner, cfg: dict, shots: int) -> dict:
+    """The cross-domain test: 600 5-way flowers102-partial episodes (15 queries) on the run's eval seed."""
+    sampler = build_sampler({**cfg, "dataset": "flowers102-partial"}, "test", 5, shots, 15, cfg["eval_seed"])
+    return evaluate(learner, sampler, 600)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--run", default="results/mini-imagenet-protonet-5w5s")
@@ -53,11 +59,7 @@ def main() -> None:
             mini = trained
         else:
             mini = evaluate(learner, build_sampler(cfg, "test", 5, shots, 15, cfg["eval_seed"]), 1000)
-        flowers = evaluate(
-            learner,
-            build_sampler({**cfg, "dataset": "flowers102-partial"}, "test", 5, shots, 15, cfg["eval_seed"]),
-            600,
-        )
+        flowers = flowers_test(learner, cfg, shots)
         rows[f"5w{shots}s"] = {
             "mini_imagenet": {k: mini[k] for k in ("accuracy", "ci95", "nll", "ece", "episodes")},
             "flowers102_partial": {k: flowers[k] for k in ("accuracy", "ci95", "episodes")},
