@@ -34,6 +34,7 @@ def worker(a) -> None:
 
     from fastadapt import MAML
     from fastadapt.tasks import TaskBatch
+    from fastadapt.train.backward import meta_backward
 
     torch.set_num_threads(a.threads)
     sx, sy, qx, qy = pm.data(torch, 0)
@@ -50,8 +51,7 @@ def worker(a) -> None:
     times = []
     for _ in range(2):
         t = time.perf_counter()
-        loss, _ = learner.meta_loss(batch)
-        loss.backward()
+        meta_backward(learner, batch)
         times.append(time.perf_counter() - t)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(

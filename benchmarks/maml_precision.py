@@ -24,6 +24,7 @@ from fastadapt.cpu_memory import reuse_freed_memory
 from fastadapt.learners import build_learner
 from fastadapt.presets import get_preset
 from fastadapt.tasks import build_sampler
+from fastadapt.train.backward import meta_backward
 from fastadapt.train.trainer import provenance
 
 PRESET = "omniglot-maml-5w1s"
@@ -43,9 +44,8 @@ def seconds_per_iteration(precision: str, steps: int) -> float:
     for step in range(steps + 2):
         batch = sampler.batch(step, cfg["meta_batch"])
         t0 = time.perf_counter()
-        loss, _ = learner.meta_loss(batch)
         opt.zero_grad()
-        loss.backward()
+        meta_backward(learner, batch)
         opt.step()
         if step >= 2:
             times.append(time.perf_counter() - t0)
@@ -54,7 +54,7 @@ def seconds_per_iteration(precision: str, steps: int) -> float:
 
 def meta_gradient(learner, batch) -> torch.Tensor:
     learner.zero_grad()
-    learner.meta_loss(batch)[0].backward()
+    meta_backward(learner, batch)
     return torch.cat([p.grad.reshape(-1) for p in learner.parameters()]).double()
 
 
@@ -105,9 +105,8 @@ def main() -> None:
     print(grads, flush=True)
     opt = torch.optim.Adam(learner.parameters(), lr=cfg["lr"])
     for step in range(a.warm):
-        loss, _ = learner.meta_loss(sampler.batch(step, cfg["meta_batch"]))
         opt.zero_grad()
-        loss.backward()
+        meta_backward(learner, sampler.batch(step, cfg["meta_batch"]))
         opt.step()
     grads[f"after {a.warm} fp32 meta-iterations"] = agreement(learner, sampler, a.tasks)
     print(grads, flush=True)

@@ -21,6 +21,7 @@ from fastadapt.learners import build_learner
 from fastadapt.presets import get_preset
 from fastadapt.tasks import build_sampler
 from fastadapt.tasks.augment import augment_batch
+from fastadapt.train.backward import meta_backward
 from fastadapt.train.trainer import provenance
 
 
@@ -38,9 +39,8 @@ def measure(preset: str, steps: int, augment: str, precision: str = "bf16") -> d
         if augment:
             batch = augment_batch(batch, augment, torch.Generator().manual_seed(step))
         t1 = time.perf_counter()
-        loss, _ = learner.meta_loss(batch)
         opt.zero_grad()
-        loss.backward()
+        meta_backward(learner, batch)
         opt.step()
         t2 = time.perf_counter()
         if step >= 2:

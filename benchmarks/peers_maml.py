@@ -74,9 +74,10 @@ def make_step(impl, torch, model, steps, fo):
 
         learner = MAML(model, inner_lr=LR, inner_steps=steps, first_order=fo, task_chunk=TASK_CHUNK)
         from fastadapt.tasks import TaskBatch
+        from fastadapt.train.backward import meta_backward
 
-        def loss_fn(sx, sy, qx, qy):
-            return learner.meta_loss(TaskBatch(sx, sy, qx, qy, WAYS))[0]
+        def loss_fn(sx, sy, qx, qy):  # back-propagates as the trainer does (chunk by chunk): nothing left to do
+            meta_backward(learner, TaskBatch(sx, sy, qx, qy, WAYS))
 
         return learner, loss_fn
     if impl == "learn2learn":
@@ -174,9 +175,10 @@ def worker(a) -> None:
         sx, sy, qx, qy = (t.to(dev) for t in data(torch, i))
         sync(torch, dev)
         t = time.perf_counter()
-        loss = loss_fn(sx, sy, qx, qy)
         opt.zero_grad()
-        loss.backward()
+        loss = loss_fn(sx, sy, qx, qy)
+        if loss is not None:
+            loss.backward()
         if i == 0:
             grad = torch.cat([p.grad.reshape(-1) for p in owner.parameters() if p.grad is not None]).cpu()
         opt.step()

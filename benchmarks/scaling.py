@@ -26,6 +26,7 @@ def worker(steps: int, out: str) -> None:
     from fastadapt.learners import build_learner
     from fastadapt.presets import get_preset
     from fastadapt.tasks import build_sampler
+    from fastadapt.train.backward import meta_backward
     from fastadapt.train.distributed import average_gradients, close_world, init_world, shard
 
     world, _ = init_world(torch.device("cpu"))
@@ -37,9 +38,8 @@ def worker(steps: int, out: str) -> None:
     times, comm = [], []
     for step in range(steps + 2):
         t = time.perf_counter()
-        loss, _ = learner.meta_loss(shard(sampler.batch(step, cfg["meta_batch"]), world))
         opt.zero_grad()
-        loss.backward()
+        meta_backward(learner, shard(sampler.batch(step, cfg["meta_batch"]), world))
         c = time.perf_counter()
         average_gradients(list(learner.parameters()), world)
         comm.append(time.perf_counter() - c)

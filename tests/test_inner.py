@@ -9,8 +9,9 @@ from torch import nn
 from torch.func import grad, jvp
 
 from fastadapt import MAML
-from fastadapt.learners._inner import functional_copy
+from fastadapt.nn.functional_copy import functional_copy
 from fastadapt.tasks import TaskBatch
+from fastadapt.train.backward import meta_backward
 
 
 def small_net() -> nn.Module:
@@ -140,17 +141,33 @@ def test_vmap_path_equals_loop_path(kwargs):
 
 @pytest.mark.parametrize("kwargs", [{}, {"lr_mode": "per_layer_step", "multi_step_loss": True}])
 def test_vmap_in_chunks_equals_one_vmap_call(kwargs):
-    """task_chunk=2 on 3 tasks (chunks of 2 and 1, each back-propagated at once): same loss, meta-gradient and
-    query outputs as the whole meta-batch in one vmap call."""
+    """task_chunk=2 on 3 tasks, back-propagated by the trainer's meta_backward (chunks of 2 and 1, each
+    back-propagated at once): same metrics and meta-gradient as the whole meta-batch in one vmap call, and the
+    chunks count as one meta-iteration (MAML++'s multi-step loss anneals by them)."""
     tb = batch(3, torch.float32)
     whole = MAML(small_net(), inner_lr=0.2, inner_steps=2, batching="vmap", **kwargs)
     parts = MAML(small_net(), inner_lr=0.2, inner_steps=2, batching="vmap", task_chunk=2, **kwargs)
-    (la, ma), (lb, mb) = whole.meta_loss(tb), parts.meta_loss(tb)
-    torch.testing.assert_close(la, lb)
-    assert ma == pytest.approx(mb)
-    la.backward(), lb.backward()
-    for pa, pb in zip(whole.parameters(), parts.parameters()):
-        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-4, atol=1e-6)
+    assert (whole.backward_chunk(tb), parts.backward_chunk(tb)) == (None, 2)
+    for _ in range(2):
+        whole.zero_grad(), parts.zero_grad()
+        ma, mb = meta_backward(whole, tb), meta_backward(parts, tb)
+        assert ma == pytest.approx(mb)
+        for pa, pb in zip(whole.parameters(), parts.parameters()):
+            torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-4, atol=1e-6)
+    assert int(whole.meta_iterations) == int(parts.meta_iterations) == 2
+
+
+def test_loop_path_back_propagates_task_by_task_with_the_whole_batch_gradient():
+    tb = batch(3, torch.float32)
+    learner = MAML(small_net(), inner_lr=0.2, inner_steps=2, batching="loop")
+    assert learner.backward_chunk(tb) == 1
+    loss, metrics = learner.meta_loss(tb)
+    loss.backward()
+    whole = [p.grad.clone() for p in learner.parameters()]
+    learner.zero_grad()
+    assert meta_backward(learner, tb) == pytest.approx(metrics)
+    for g, p in zip(whole, learner.parameters()):
+        torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-7)
 
 
 def test_task_chunk_must_be_positive():

@@ -5,9 +5,11 @@ Fast weights are dictionaries of tensors run through `torch.func.functional_call
 adapted in one call, either with `torch.func.vmap` over tasks or with a per-task loop (``batching``); both
 give the same numbers. The learner works on its own copy of the network, so the module a user passes in is
 never changed, neither by ``adapt`` nor by meta-training (``learner.module`` is the meta-trained network).
+The copy is `fastadapt.nn.functional_copy.functional_copy`'s; each inner step is an
+`fastadapt.optim.inner.InnerOptimizer`'s (plain SGD, Meta-SGD's or MAML++'s learned rates, or a learned rule).
 
-BatchNorm (Ioffe & Szegedy 2015) inside the copy is computed with plain tensor ops, per task: under `vmap` the
-built-in kernel gives wrong second-order gradients in torch 2.13. Its statistics mode is explicit (``bn``):
+BatchNorm (Ioffe & Szegedy 2015) inside the copy uses the statistics of each forward pass, per task. Its mode is
+explicit (``bn``):
 
 * ``"transductive"`` (Finn et al. 2017): every forward pass normalizes with the statistics of the examples it
   is given, i.e. the support set in the inner loop and the task's whole query set at prediction.
@@ -19,92 +21,27 @@ Running statistics are neither used nor updated.
 
 from __future__ import annotations
 
-import contextvars
-import copy
-import math
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, grad
 
 from ..nn.episodic import autocast
-from ..nn.reorder import pool_before_relu
+from ..nn.functional_copy import functional_copy, in_task_vmap, support_statistics, task_vmap
+from ..optim.inner import LR_MODES, SGD, InnerOptimizer, make_inner_optimizer
 from ..tasks.task import TaskBatch
 from .base import Learner, Prediction, check_labels
 
+__all__ = ["GradientLearner", "FastWeights", "functional_copy", "task_vmap", "head_filter", "common_kwargs"]
+
 BN_MODES = ("transductive", "support")
 BATCHING = ("auto", "vmap", "loop")
-LR_MODES = ("fixed", "per_param", "per_layer_step")
 INNER_LR = 0.4  # Finn 2017's Omniglot inner learning rate: the default of every gradient-based learner
-
-# Number of leading rows of a forward pass whose statistics BatchNorm uses (None: all rows).
-_STATS_ROWS: contextvars.ContextVar[int | None] = contextvars.ContextVar("fastadapt_bn_rows", default=None)
-# True while tracing under torch.func.vmap: BatchNorm must use plain ops and gradients torch.func.grad.
-_IN_VMAP: contextvars.ContextVar[bool] = contextvars.ContextVar("fastadapt_in_vmap", default=False)
-
-
-def task_vmap(fn: Callable) -> Callable:
-    """`torch.func.vmap` over tasks with the inner loop switched to its vmap-safe kernels."""
-    mapped = vmap(fn, randomness="same")
-
-    def run(*args: Any) -> Any:
-        token = _IN_VMAP.set(True)
-        try:
-            return mapped(*args)
-        finally:
-            _IN_VMAP.reset(token)
-
-    return run
-
-
-class _TaskBatchNormMixin:
-    """BatchNorm with the statistics of the current pass only (see module docstring): the fused kernel for one
-    task at a time, plain tensor ops under vmap (exact second-order gradients) or with support statistics."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = x.to(self.weight.dtype)  # statistics in fp32 also after a convolution run in bf16 (precision="bf16")
-        rows = _STATS_ROWS.get()
-        if rows is None and not _IN_VMAP.get():  # one task per call: the fused kernel is exact and faster
-            return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
-        # Written so that autograd keeps one activation-sized tensor (the centred input), as the fused kernel
-        # does: the centred input is shared by the variance and the output, and the affine scale is folded
-        # into the per-channel factor before it meets the activations.
-        dims = [0, *range(2, x.dim())]
-        ref = x if rows is None else x[:rows]
-        mean = ref.mean(dims, keepdim=True)
-        centred = x - mean
-        ref_centred = centred if rows is None else centred[:rows]
-        scale = torch.rsqrt(ref_centred.square().mean(dims, keepdim=True) + self.eps)
-        if not self.affine:
-            return centred * scale
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        return centred * (scale * self.weight.reshape(shape)) + self.bias.reshape(shape)
-
-
-_BN_CLASSES: dict[type, type] = {}
-
-
-def functional_copy(module: nn.Module) -> nn.Module:
-    """A deep copy of ``module`` whose BatchNorm layers use per-pass statistics from plain tensor ops
-    (same class hierarchy and state-dict keys; in-place ReLUs made out-of-place for double backward; ReLU then
-    max-pool reordered to the same function's cheaper pool then ReLU, `fastadapt.nn.reorder`)."""
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"Expected a torch.nn.Module, got {type(module).__name__}.")
-    net = copy.deepcopy(module)
-    pool_before_relu(net)
-    for m in net.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not isinstance(m, _TaskBatchNormMixin):
-            cls = type(m)
-            if cls not in _BN_CLASSES:
-                _BN_CLASSES[cls] = type(f"Task{cls.__name__}", (_TaskBatchNormMixin, cls), {})
-            m.__class__ = _BN_CLASSES[cls]
-        elif isinstance(m, (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Hardtanh)) and getattr(m, "inplace", False):
-            m.inplace = False
-    return net
 
 
 Params = dict[str, Tensor]
@@ -135,16 +72,18 @@ class GradientLearner(Learner):
         adapt: which parameters the inner loop updates: ``None`` for all, or a callable ``name -> bool``.
         lr_mode: ``"fixed"``; ``"per_param"`` (Meta-SGD, Li 2017: a learned rate per parameter entry);
             ``"per_layer_step"`` (MAML++, Antoniou 2019: a learned rate per parameter tensor and step).
+        inner_optimizer: any `fastadapt.optim.inner.InnerOptimizer` (e.g. a learned rule, `LearnedRuleStep`)
+            instead of the one ``lr_mode`` and ``inner_lr`` name; its weights are meta-trained with the rest.
         multi_step_loss: MAML++ multi-step loss: the query loss after every inner step, weighted; the weight
             moves linearly to the last step over ``msl_anneal`` meta-iterations.
         bn: BatchNorm statistics mode, ``"transductive"`` or ``"support"`` (module docstring).
         batching: ``"vmap"`` (`torch.func.vmap` over the tasks), ``"loop"`` (one task after the other), or
             ``"auto"``: the loop on CPU (about 2x faster than vmap there for Conv4 at 5+75 images a task),
             vmap on accelerators. Every choice gives the same numbers.
-        task_chunk: in meta-training under vmap, adapt and back-propagate this many tasks at a time, so peak
-            memory follows the chunk instead of the meta-batch (``None``: the whole meta-batch in one call).
-            The loop path always back-propagates task by task; Reptile keeps no meta-graph and ignores it.
-            Same numbers for every value.
+        task_chunk: in meta-training under vmap, the trainer adapts and back-propagates this many tasks at a time
+            (`backward_chunk`, `fastadapt.train.backward.meta_backward`), so peak memory follows the chunk instead
+            of the meta-batch (``None``: the whole meta-batch in one call). The loop path back-propagates task by
+            task; Reptile keeps no meta-graph and ignores it. Same numbers for every value.
         task_type: ``"classification"`` (cross-entropy on logits) or ``"regression"`` (squared error).
     """
 
@@ -165,6 +104,7 @@ class GradientLearner(Learner):
         batching: str = "auto",
         task_chunk: int | None = None,
         task_type: str = "classification",
+        inner_optimizer: InnerOptimizer | None = None,
     ) -> None:
         super().__init__()
         if task_chunk is not None and task_chunk < 1:
@@ -182,11 +122,6 @@ class GradientLearner(Learner):
                 raise ValueError(f"{name} must be one of {ok}, got {val!r}.")
         if inner_steps < 0 or (test_inner_steps is not None and test_inner_steps < 0):
             raise ValueError(f"inner_steps must be >= 0, got {inner_steps} / {test_inner_steps}.")
-        if not math.isfinite(inner_lr):
-            raise ValueError(
-                f"inner_lr must be a finite number, got {inner_lr}; a NaN or infinite step makes every "
-                f"adapted weight, and so every prediction, NaN."
-            )
         self.module = functional_copy(module)
         self.inner_steps, self.first_order = inner_steps, first_order
         self.test_inner_steps = inner_steps if test_inner_steps is None else test_inner_steps
@@ -200,27 +135,41 @@ class GradientLearner(Learner):
         self.adapt_names = [n for n in names if adapt is None or adapt(n)]
         if not self.adapt_names:
             raise ValueError(f"The adapt filter selected no parameter; parameters are {names}.")
-        self.inner_lr = float(inner_lr)
-        if lr_mode == "per_param":
-            self.lrs = nn.ParameterList(
-                [
-                    nn.Parameter(torch.full_like(p, inner_lr))
-                    for n, p in self.module.named_parameters()
-                    if n in self.adapt_names
-                ]
+        if inner_optimizer is None:
+            adapted = {n: p for n, p in self.module.named_parameters() if n in self.adapt_names}
+            inner_optimizer = make_inner_optimizer(lr_mode, adapted, inner_lr, max(inner_steps, self.test_inner_steps))
+        elif not isinstance(inner_optimizer, InnerOptimizer):
+            raise TypeError(
+                f"inner_optimizer must be a fastadapt.optim.inner.InnerOptimizer (SGD, PerParameterSGD, "
+                f"PerLayerStepSGD, LearnedRuleStep), got {type(inner_optimizer).__name__}."
             )
-        elif lr_mode == "per_layer_step":
-            steps = max(inner_steps, self.test_inner_steps, 1)
-            self.lrs = nn.ParameterList([nn.Parameter(torch.full((steps,), float(inner_lr))) for _ in self.adapt_names])
+        self.inner_optimizer = inner_optimizer
+        self._count_iterations = True  # False inside one_meta_iteration (chunks of one meta-batch)
         self.register_buffer("meta_iterations", torch.zeros((), dtype=torch.long))
 
+    # Checkpoints written before the inner optimizers existed kept the learned rates at ``lrs.<i>``.
+    renamed_state_keys = {"lrs.": "inner_optimizer.lrs."}
+
+    @property
+    def inner_lr(self) -> float:
+        """The inner learning rate (for learned rates: their initial value)."""
+        return self.inner_optimizer.lr
+
+    @inner_lr.setter
+    def inner_lr(self, value: float) -> None:
+        if not isinstance(self.inner_optimizer, SGD):
+            raise AttributeError(
+                f"inner_lr sets plain SGD's rate; this learner's inner optimizer is "
+                f"{type(self.inner_optimizer).__name__}, whose rates are meta-learned parameters."
+            )
+        self.inner_optimizer.lr = self.inner_optimizer.later_lr = SGD(value).lr
+
+    @property
+    def lrs(self) -> nn.ParameterList:
+        """The meta-learned inner rates (Meta-SGD, MAML++), one tensor per adapted parameter."""
+        return self.inner_optimizer.lrs
+
     # ---- functional pieces -------------------------------------------------------------------------------
-    def _lr(self, i: int, step: int) -> Tensor | float:
-        if self.lr_mode == "per_param":
-            return self.lrs[i]
-        if self.lr_mode == "per_layer_step":
-            return self.lrs[i][min(step, len(self.lrs[i]) - 1)]
-        return self.inner_lr
 
     def _forward(self, params: Params, x: Tensor) -> Tensor:
         """The network at ``params``; under ``precision="bf16"`` (``"fp16"`` on CUDA) its matmuls and convolutions
@@ -234,11 +183,8 @@ class GradientLearner(Learner):
         if self.bn == "transductive":
             return self._forward(params, x)
         s = support_x.shape[0]
-        token = _STATS_ROWS.set(s)
-        try:
+        with support_statistics(s):
             return self._forward(params, torch.cat([support_x, x]))[s:]
-        finally:
-            _STATS_ROWS.reset(token)
 
     def _loss(self, out: Tensor, y: Tensor) -> Tensor:
         if self.task_type == "classification":
@@ -269,9 +215,9 @@ class GradientLearner(Learner):
             return self._loss(self._forward({**frozen, **fw}, support_x), support_y)
 
         history = [{**frozen, **fast}]
+        state = self.inner_optimizer.init_state(fast)
         for step in range(steps):
-            g = self._grad(support_loss, fast, first_order)
-            fast = {n: fast[n] - self._lr(i, step) * g[n] for i, n in enumerate(self.adapt_names)}
+            fast, state = self.inner_optimizer.step(fast, self._grad(support_loss, fast, first_order), state, step)
             history.append({**frozen, **fast})
         return history
 
@@ -279,7 +225,7 @@ class GradientLearner(Learner):
     def _grad(fn: Callable[[Params], Tensor], fast: Params, first_order: bool) -> Params:
         """Gradient of ``fn`` at ``fast``: torch.func.grad under vmap, torch.autograd.grad otherwise
         (cheaper); differentiable w.r.t. ``fast`` unless ``first_order`` or gradients are disabled."""
-        if _IN_VMAP.get():
+        if in_task_vmap():
             return grad(fn)({n: v.detach() for n, v in fast.items()} if first_order else fast)
         create = not first_order and torch.is_grad_enabled()
         with torch.enable_grad():
@@ -371,37 +317,30 @@ class GradientLearner(Learner):
     def predict_batch(self, batch: TaskBatch) -> Prediction:
         return self._wrap(self.batched(batch)[1])
 
-    def _chunked_meta_loss(self, batch: TaskBatch, size: int) -> tuple[Tensor, Tensor]:
-        """Back-propagates each chunk of ``size`` tasks as soon as it is done, so only one chunk's graph is
-        alive at a time (peak memory of the chunk, not of the meta-batch). Returns a loss whose value is the
-        meta-loss and whose gradient is the accumulated meta-gradient (exactly the same numbers)."""
-        params = [p for p in self.parameters() if p.requires_grad]
-        total, outs, acc = 0.0, [], [torch.zeros_like(p) for p in params]
-        for part in batch.chunks(size):
-            losses, out = self._batched(part)
-            part_loss = losses.sum() / len(batch)
-            grads = torch.autograd.grad(part_loss, params, allow_unused=True)
-            for a, g in zip(acc, grads):
-                if g is not None:
-                    a.add_(g)
-            total += part_loss.item()
-            outs.append(out.detach())
-        surrogate = sum((p * g).sum() for p, g in zip(params, acc))
-        return surrogate + (total - surrogate).detach(), torch.cat(outs)
+    def backward_chunk(self, batch: TaskBatch) -> int | None:
+        """Tasks back-propagated at a time by the trainer: ``task_chunk`` under vmap, one on the loop path (whose
+        tasks are adapted one after the other anyway, so only one task's graph is ever alive)."""
+        return self.task_chunk if self._use_vmap(batch.support_x) else 1
+
+    @contextlib.contextmanager
+    def one_meta_iteration(self) -> Iterator[None]:
+        self._count_iterations = False
+        try:
+            yield
+        finally:
+            self._count_iterations = True
+        if self.training:
+            self.meta_iterations += 1
 
     def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
         if self.task_type == "classification":
             self.check_classes(batch.support_y.reshape(-1), batch.ways)
-        chunk = self.task_chunk if self._use_vmap(batch.support_x) else 1
-        if torch.is_grad_enabled() and chunk is not None and chunk < len(batch):
-            loss, out = self._chunked_meta_loss(batch, chunk)
-        else:
-            losses, out = self._batched(batch)
-            loss = losses.mean()
+        losses, out = self._batched(batch)
+        loss = losses.mean()
         metrics = {"loss": loss.item()}
         if self.task_type == "classification":
             metrics["acc"] = (out.argmax(-1) == batch.query_y).float().mean().item()
-        if self.training:
+        if self.training and self._count_iterations:
             self.meta_iterations += 1
         return loss, metrics
 

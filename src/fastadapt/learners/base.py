@@ -169,6 +169,16 @@ class Learner(nn.Module):
             metrics["acc"] = pred.accuracy(batch.query_y).item()
         return loss, metrics
 
+    def backward_chunk(self, batch: TaskBatch) -> int | None:
+        """How many tasks of ``batch`` the trainer should run and back-propagate at a time to bound peak memory
+        (`fastadapt.train.backward.meta_backward`); ``None``: the whole batch at once."""
+        return None
+
+    def one_meta_iteration(self) -> contextlib.AbstractContextManager:
+        """A block in which several `meta_loss` calls (the chunks of one meta-batch) count as one meta-iteration
+        for learners that count them (MAML++'s multi-step loss anneals by meta-iterations)."""
+        return contextlib.nullcontext()
+
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> Learner:
         raise NotImplementedError(f"{cls.__name__} cannot be built from a preset configuration yet.")

@@ -42,6 +42,9 @@ class Reptile(GradientLearner):
         outs = [fn(sx, sy) for sx, sy in zip(batch.support_x, batch.support_y)]
         return {n: torch.stack([o[n] for o in outs]) for n in outs[0]}
 
+    def backward_chunk(self, batch: TaskBatch) -> int | None:
+        return None  # no meta-graph to bound: the adapted weights are computed without one
+
     def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
         phi = self.adapted_batch(batch, self._steps())
         params = self._params()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from .inner import LearnedRuleStep
 from .problems import Problem
 from .rules import State, UpdateRule
 
@@ -24,21 +25,6 @@ def detach(params: Params, states: dict[str, State]) -> tuple[Params, dict[str, 
         {k: v.detach() for k, v in params.items()},
         {k: {n: s.detach() for n, s in st.items()} for k, st in states.items()},
     )
-
-
-def apply_rule(
-    rule: UpdateRule,
-    params: Params,
-    grads: dict[str, Tensor],
-    states: dict[str, State],
-    t: int,
-) -> tuple[Params, dict[str, State]]:
-    """One learned step on every tensor: theta <- theta + rule(theta, grad, state, t)."""
-    new_p, new_s = {}, {}
-    for k, p in params.items():
-        delta, new_s[k] = rule(p.reshape(-1), grads[k].reshape(-1), states[k], t)
-        new_p[k] = p + delta.view_as(p)
-    return new_p, new_s
 
 
 def unroll(
@@ -56,7 +42,7 @@ def unroll(
     if length <= 0:
         raise ValueError(f"unroll length must be positive, got {length}.")
     params = {k: v if v.requires_grad else v.detach().requires_grad_() for k, v in params.items()}
-    terms, seen = [], []
+    terms, seen, opt = [], [], LearnedRuleStep(rule)
     for i in range(length):
         loss = problem.loss(params, t0 + i)
         if i > 0:
@@ -64,7 +50,7 @@ def unroll(
         seen.append(float(loss.detach()))
         grads = torch.autograd.grad(loss, list(params.values()), create_graph=second_order, retain_graph=True)
         grads = {k: g if second_order else g.detach() for k, g in zip(params, grads)}
-        params, states = apply_rule(rule, params, grads, states, t0 + i)
+        params, states = opt.step(params, grads, states, t0 + i)
     terms.append(problem.loss(params, t0 + length))
     return torch.stack(terms).sum(), params, states, seen
 
@@ -82,7 +68,7 @@ def truncated_unrolls(
     if horizon <= 0 or unroll_len <= 0:
         raise ValueError(f"horizon and unroll length must be positive, got {horizon} and {unroll_len}.")
     params = problem.init_params()
-    states = {k: rule.init_state(v.reshape(-1)) for k, v in params.items()}
+    states = LearnedRuleStep(rule).init_state(params)
     t = 0
     while t < horizon:
         length = min(unroll_len, horizon - t)
@@ -96,7 +82,8 @@ def truncated_unrolls(
 def rollout(rule: UpdateRule, problem: Problem, horizon: int) -> list[float]:
     """Losses f(theta_0..theta_horizon) of the learned rule on ``problem`` without building any graph."""
     params = problem.init_params()
-    states = {k: rule.init_state(v.reshape(-1)) for k, v in params.items()}
+    opt = LearnedRuleStep(rule)
+    states = opt.init_state(params)
     out = []
     for t in range(horizon):
         with torch.enable_grad():
@@ -104,6 +91,6 @@ def rollout(rule: UpdateRule, problem: Problem, horizon: int) -> list[float]:
             loss = problem.loss(leaf, t)
             grads = dict(zip(leaf, torch.autograd.grad(loss, list(leaf.values()))))
         out.append(float(loss))
-        params, states = apply_rule(rule, params, grads, states, t)
+        params, states = opt.step(params, grads, states, t)
     out.append(float(problem.loss(params, horizon)))
     return out

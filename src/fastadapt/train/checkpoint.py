@@ -110,12 +110,23 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     return tensors, header
 
 
+def migrate_keys(state: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``state`` with the keys an older version of fastadapt wrote renamed to today's: every submodule may declare
+    ``renamed_state_keys = {old prefix: new prefix}`` (the one place where old run folders are migrated)."""
+    for name, module in model.named_modules():
+        base = f"{name}." if name else ""
+        for old, new in getattr(type(module), "renamed_state_keys", {}).items():
+            old, new = base + old, base + new
+            state = {(new + k[len(old) :] if k.startswith(old) else k): v for k, v in state.items()}
+    return state
+
+
 def load_checkpoint(
     path: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None
 ) -> dict[str, Any]:
     """Restore ``model`` (and ``optimizer``) in place; returns the checkpoint's metadata."""
     tensors, header = read_checkpoint(path)
-    state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    state = migrate_keys({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}, model)
     full, skip = model.state_dict(), pretrained_keys(model) if "pretrained" in header else set()
     expected = {k: v for k, v in full.items() if k not in skip}
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))

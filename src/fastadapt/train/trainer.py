@@ -22,6 +22,7 @@ from ..presets import PRESETS, get_preset
 from ..presets.limits import check_limits
 from ..tasks import build_sampler
 from ..tasks.augment import AUGMENTATIONS, augment_batch
+from .backward import meta_backward
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import any_rank, average_gradients, average_metrics, close_world, init_world, shard, share
 from .evaluate import NonFinitePredictions, evaluate
@@ -266,15 +267,13 @@ def _train(
             gen = torch.Generator().manual_seed((cfg["seed"] * 1_000_003 + step) % (2**63 - 1) + 7)
             batch = augment_batch(batch, cfg["augment"], gen)
         batch = batch.to(device, non_blocking=True)
-        loss, metrics = learner.meta_loss(batch)
-        metrics = average_metrics(metrics, world)
+        opt.zero_grad(set_to_none=True)
+        metrics = average_metrics(meta_backward(learner, batch), world)
         if not math.isfinite(metrics["loss"]):
             raise TrainingDiverged(
                 f"The meta-loss became {metrics['loss']} at step {step + 1}; stopped. The last "
                 f"good checkpoint is kept in {out / LAST}. Lower lr (now {lr:g}) and --resume."
             )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
         average_gradients(list(learner.parameters()), world)
         opt.step()
         done = step + 1
