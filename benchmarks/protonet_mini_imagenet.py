@@ -30,6 +30,15 @@ PAPERS = {  # 5-way accuracy (%, 95% CI) of Conv4 models, 1-shot and 5-shot
         "Chen 2019 Baseline++, Table A5": {1: (48.24, 0.75), 5: (66.43, 0.63)},
         "SimpleShot (Wang 2019) CL2N, Conv4": {1: (49.69, 0.19), 5: (66.92, 0.17)},
     },
+    "matching": {
+        "Vinyals 2016 Matching Nets (FCE), as run by Ravi & Larochelle 2017, Table 1": {
+            1: (43.56, 0.84),
+            5: (55.31, 0.73),
+        }
+    },
+    "relation": {"Sung 2018 Relation Network, Table 2": {1: (50.44, 0.82), 5: (65.32, 0.70)}},
+    "maml": {"Finn 2017 MAML, Table 2 (first order: 48.07 / 63.15)": {1: (48.70, 1.84), 5: (63.11, 0.92)}},
+    "versa": {"Gordon 2019 VERSA, Table 3": {1: (53.40, 1.82), 5: (67.37, 0.86)}},
 }
 GOAL_CPU = {"protonet": {1: 44.0, 5: 62.0}}  # the 2-hour CPU goals (the best method: 47.0 / 65.0)
 GOAL_BEST = {1: 47.0, 5: 65.0}

@@ -32,6 +32,7 @@ import torch
 
 from fastadapt.presets import apply_overrides, get_preset
 from fastadapt.rl.evaluate import collect_returns, evaluate_rl
+from fastadapt.rl.plots import navigation_paths, returns_by_stage
 from fastadapt.rl.policies import MLPPolicy
 from fastadapt.rl.rollout import MLPActor, rollout
 from fastadapt.tasks import build_sampler
@@ -206,6 +207,23 @@ def env_steps(cfg: dict[str, Any]) -> int:
     return cfg["meta_batch"] * horizon * (cfg["train_shots"] * cfg["inner_steps"] + cfg["train_queries"])
 
 
+def plots(root: Path, summary: dict[str, Any]) -> list[Path]:
+    """``rl_2dnav_returns.png`` (return against adaptation stage, every run; the fine-tuned baselines also at their
+    tuned step size) and ``rl_2dnav_paths.png`` (MAML's paths on four test goals before and after 3 steps)."""
+    runs = {}
+    for name, run in summary["runs"].items():
+        runs[name.removeprefix("rl-2dnav-")] = run
+        if "tuned_step_size" in run:
+            tuned = run["tuned_step_size"]
+            runs[f"{name.removeprefix('rl-2dnav-')}, step {tuned['lr']:g}"] = tuned
+    out = [root / "rl_2dnav_returns.png", root / "rl_2dnav_paths.png"]
+    returns_by_stage(runs, out[0], "2D navigation: 200 held-out goals (95% intervals)")
+    learner, cfg = load_run(root / "rl-2dnav-maml")
+    test = build_sampler(cfg, "test", None, cfg["shots"], cfg["queries"], cfg["eval_seed"])
+    navigation_paths(learner, test.tasks(0, 4), out[1], steps=3, rollouts=cfg["shots"])
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--smoke", action="store_true", help="toy scale: every stage in a minute or two")
@@ -213,10 +231,14 @@ def main() -> None:
     p.add_argument("--out", default=None, help="the JSON summary (default <results>/rl_2dnav.json)")
     p.add_argument("--only", nargs="+", choices=PRESETS, default=PRESETS)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--baseline-lrs", default="0.02,0.05,0.1,0.2")
+    p.add_argument("--baseline-lrs", default="0.02,0.05,0.1,0.2,0.5,1.0")
+    p.add_argument("--plots", action="store_true", help="only redraw the plots from an earlier run's JSON")
     a = p.parse_args()
     root = Path(a.results or ("/tmp/rl_2dnav_smoke" if a.smoke else "results"))
     out_json = Path(a.out) if a.out else root / "rl_2dnav.json"
+    if a.plots:
+        print("wrote", *plots(root, json.loads(out_json.read_text())))
+        return
     summary: dict[str, Any] = {
         "benchmark": "benchmarks/rl_2dnav.py" + (" --smoke" if a.smoke else ""),
         "commit": git_commit(),
@@ -260,7 +282,7 @@ def main() -> None:
             f"{name}: {s['seconds_per_meta_iteration']:.2f} s per meta-iteration, simulation "
             f"{100 * s['simulation_share']:.0f}% ({s['env_steps_per_meta_iteration']:,} env steps)"
         )
-    print(f"wrote {out_json}")
+    print(f"wrote {out_json}", *(plots(root, summary) if set(a.only) == set(PRESETS) else []))
 
 
 if __name__ == "__main__":

@@ -142,3 +142,15 @@ def test_rl2_adapt_carries_the_hidden_state_and_matches_its_rollouts():
     rest = policy.rollout(batch, episodes=6, stream=0)  # continues the trials: episodes 5-10
     assert torch.equal(rest.actions, traj.actions[:, :, 4:]) and torch.equal(rest.rewards, traj.rewards[:, :, 4:])
     assert torch.allclose(rest.logp, traj.logp[:, :, 4:], atol=1e-10)
+
+
+def test_rl2_reads_the_previous_reward_at_its_own_input_scale():
+    """The GRU's reward input is scaled apart from the value targets (2D navigation's step-to-step reward changes
+    are hundredths: at the value scale the GRU did not use them)."""
+    learner = RL2(2, 2, False, hidden=8, reward_scale=0.1, reward_input_scale=10.0)
+    extra = learner.extra_inputs(torch.zeros(1, 1, 2), torch.tensor([[-0.3]]), torch.tensor([[False]]))
+    assert extra[0, 0].tolist() == pytest.approx([0.0, 0.0, -3.0, 0.0])
+    assert RL2(2, 2, False, hidden=8, reward_scale=0.1).reward_input_scale == 0.1  # default: the value scale
+    assert get_preset("rl-2dnav-rl2")["reward_input_scale"] == 10.0
+    with pytest.raises(ValueError, match="reward_input_scale must be a positive number"):
+        RL2(2, 2, False, reward_input_scale=-1.0)

@@ -17,15 +17,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import matplotlib
-
 from fastadapt.presets import apply_overrides, get_preset
 from fastadapt.rl.evaluate import collect_returns
+from fastadapt.rl.plots import navigation_paths
 from fastadapt.tasks import build_sampler
 from fastadapt.train.trainer import load_run, train
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 SMALL = os.environ.get("FASTADAPT_TUTORIAL_SMALL") == "1"
 STEPS, TEST_TASKS = (10, 20) if SMALL else (200, 200)
@@ -56,30 +52,9 @@ returns, _ = collect_returns(learner, tasks, TEST_TASKS)  # [tasks, 0..3 steps]
 for k, r in enumerate(returns.mean(0).tolist()):
     print(f"after {k} step{'s' * (k != 1)}: average return {r:.1f}")
 
-# 3. Adapt by hand and look: roll the meta-learned policy out on four test goals, take one step on those episodes,
-#    roll out the adapted policy. Observations are the agent's positions; the policy is stochastic, so each panel
-#    shows the mean path of 20 episodes (thick) and three of the episodes (thin).
-batch = tasks.tasks(0, 4)
-before = learner.initial_policy().rollout(batch, rollouts=cfg["shots"])  # Trajectories [4, 20, 100, ...]
-after = learner.adapt(before).rollout(batch, rollouts=cfg["shots"], stream=1)
-fig, axes = plt.subplots(1, 4, figsize=(12, 3.4), sharex=True, sharey=True)
-for i, ax in enumerate(axes):
-    for traj, colour, label in ((before, "tab:gray", "before"), (after, "tab:blue", "after 1 step")):
-        paths = traj.obs[i, :, :, :2]  # [20 episodes, 100 steps, xy]
-        for path in paths[:3]:
-            ax.plot(*path.T, color=colour, lw=0.5, alpha=0.4)
-        ax.plot(*paths.mean(0).T, color=colour, lw=2.5, label=label)
-    ax.scatter(*batch.params[i].tolist(), marker="*", s=150, color="tab:red", label="goal", zorder=3)
-    ax.set(
-        xlim=(-0.6, 0.6),
-        ylim=(-0.6, 0.6),
-        xticks=[-0.5, 0, 0.5],
-        yticks=[-0.5, 0, 0.5],
-        aspect="equal",
-        title=f"test goal {i + 1}",
-    )
-axes[0].legend(loc="lower left", fontsize=7)
-fig.tight_layout()
-fig.savefig(OUT / "trajectories.png", dpi=120)
+# 3. Look: roll the meta-learned policy out on four test goals, take one policy-gradient step on those episodes
+#    (learner.adapt), roll out the adapted policy. Observations are the agent's positions; the policy is stochastic,
+#    so each panel shows the mean path of 20 episodes (thick) and three of the episodes (thin).
+navigation_paths(learner, tasks.tasks(0, 4), OUT / "trajectories.png", steps=1, rollouts=cfg["shots"])
 print(f"plot: {OUT / 'trajectories.png'}")
 print(f"RESULT return_after_one_step={returns[:, 1].mean():.3f}")

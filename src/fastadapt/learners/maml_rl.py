@@ -40,6 +40,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..optim.inner import SGD
 from ..rl.pg import clipped_objective, lvc_objective, masked_mean, reinforce_advantages
 from ..rl.policies import Dist, MLPPolicy, Params
 from ..rl.rollout import MLPActor, Trajectories, rollout
@@ -127,7 +128,7 @@ class MAMLRL(Learner):
             if not (isinstance(value, (int, float)) and 0 < value <= 1):
                 raise ValueError(f"{name} must lie in (0, 1], got {value!r}; set it with --set {name}=...")
         self.policy = policy
-        self.inner_lr, self.later_inner_lr, self.inner_steps = float(inner_lr), float(later_inner_lr), inner_steps
+        self.inner_optimizer, self.inner_steps = SGD(inner_lr, later_inner_lr), inner_steps
         self.first_order, self.clip_eps, self.kl_coef = first_order, float(clip_eps), float(kl_coef)
         self.gamma, self.gae_lambda, self.eval_steps = float(gamma), float(gae_lambda), eval_steps
         self.center_adv = center_adv
@@ -155,9 +156,25 @@ class MAMLRL(Learner):
             eval_steps=cfg.get("eval_steps", 3),
         )
 
+    @property
+    def inner_lr(self) -> float:
+        """The step size of the first policy-gradient step."""
+        return self.inner_optimizer.lr
+
+    @inner_lr.setter
+    def inner_lr(self, value: float) -> None:
+        self.inner_optimizer.lr = SGD(value).lr
+
+    @property
+    def later_inner_lr(self) -> float:
+        """The step size of the test-time steps after the first."""
+        return self.inner_optimizer.later_lr
+
+    @later_inner_lr.setter
+    def later_inner_lr(self, value: float) -> None:
+        self.inner_optimizer.later_lr = SGD(value).lr
+
     # ---- pieces --------------------------------------------------------------------------------------------------
-    def _lr(self, step: int) -> float:
-        return self.inner_lr if step == 0 else self.later_inner_lr
 
     def _batched(self, params: Params, b: int) -> Params:
         """``params`` with a leading task dimension ``b`` (shared tensors expanded, per-task ones kept)."""
@@ -172,16 +189,18 @@ class MAMLRL(Learner):
         dist = self.policy.dist(params, traj.flat(traj.obs))
         return dist.log_prob(traj.flat(traj.actions)).view_as(traj.logp)
 
-    def inner_step(self, fast: Params, traj: Trajectories, adv: Tensor, lr: float, second_order: bool) -> Params:
-        """One policy-gradient ascent step per task on the LVC objective of ``traj``. ``second_order``: the step
-        stays a differentiable function of ``fast``; else its gradient is a constant (``fast`` keeps its graph)."""
+    def inner_step(self, fast: Params, traj: Trajectories, adv: Tensor, step: int, second_order: bool) -> Params:
+        """Policy-gradient step ``step`` (0-based: its step size) per task on the LVC objective of ``traj``, taken by
+        the inner optimizer as descent on the negated objective. ``second_order``: the step stays a differentiable
+        function of ``fast``; else its gradient is a constant (``fast`` keeps its graph)."""
         create = second_order and torch.is_grad_enabled()
         fast = self._batched(fast, traj.rewards.shape[0])
         with torch.enable_grad():
             inputs = fast if create else {n: v.detach().requires_grad_() for n, v in fast.items()}
-            obj = lvc_objective(self.log_prob(inputs, traj), traj.logp, adv, traj.mask).sum()
-            grads = torch.autograd.grad(obj, list(inputs.values()), create_graph=create)
-        return {n: fast[n] + lr * (g if create else g.detach()) for n, g in zip(fast, grads)}
+            loss = -lvc_objective(self.log_prob(inputs, traj), traj.logp, adv, traj.mask).sum()
+            grads = torch.autograd.grad(loss, list(inputs.values()), create_graph=create)
+        grads = {n: g if create else g.detach() for n, g in zip(fast, grads)}
+        return self.inner_optimizer.step(fast, grads, {}, step)[0]
 
     def rollout(self, batch: RLTaskBatch, params: Params, stream: int, rollouts: int) -> Trajectories:
         fam, dtype = batch.family, self.policy.layers[0].weight.dtype
@@ -204,7 +223,7 @@ class MAMLRL(Learner):
             )
         start = start or self.initial_policy()
         fast = self.inner_step(
-            start.params, trajectories, self.advantages(trajectories), self._lr(start.steps), second_order=False
+            start.params, trajectories, self.advantages(trajectories), start.steps, second_order=False
         )
         return AdaptedPolicy(self, {n: v.detach() for n, v in fast.items()}, start.steps + 1)
 
@@ -221,7 +240,7 @@ class MAMLRL(Learner):
             sim += time.perf_counter() - t
             adv = self.advantages(traj)
             stages.append((traj, adv))
-            fast = self.inner_step(fast, traj, adv, self._lr(k), second_order=False)
+            fast = self.inner_step(fast, traj, adv, k, second_order=False)
         t = time.perf_counter()
         post = self.rollout(batch, fast, self.inner_steps, batch.queries)
         sim += time.perf_counter() - t
@@ -241,7 +260,7 @@ class MAMLRL(Learner):
         theta = self.policy.params()
         fast = theta
         for k, (traj, adv) in enumerate(data.stages):
-            fast = self.inner_step(fast, traj, adv, self._lr(k), second_order=not self.first_order)
+            fast = self.inner_step(fast, traj, adv, k, second_order=not self.first_order)
         post = data.post
         obj, clipped = clipped_objective(self.log_prob(fast, post), post.logp, data.post_adv, post.mask, self.clip_eps)
         loss = -obj.mean()

@@ -88,7 +88,8 @@ class _Collected:
 
 @METHODS.register("rl2")
 class RL2(Learner):
-    """RL^2 with a GRU policy trained by PPO (module docstring)."""
+    """RL^2 with a GRU policy trained by PPO (module docstring). ``reward_scale`` multiplies the rewards the value
+    head and the advantages see; ``reward_input_scale`` (default: the same) the previous reward the GRU reads."""
 
     task_type = "rl"
 
@@ -106,12 +107,15 @@ class RL2(Learner):
         ent_coef: float = 0.0,
         init_std: float = 1.0,
         reward_scale: float = 1.0,
+        reward_input_scale: float | None = None,
     ) -> None:
         super().__init__()
         _positive("hidden", hidden, integer=True)
         _positive("rl2_episodes", episodes, integer=True)
         _positive("clip_eps", clip_eps)
         _positive("reward_scale", reward_scale)
+        reward_input_scale = reward_scale if reward_input_scale is None else reward_input_scale
+        _positive("reward_input_scale", reward_input_scale)
         for name, value in (("vf_coef", vf_coef), ("ent_coef", ent_coef)):
             _positive(name, value, zero=True)
         for name, value in (("gamma", gamma), ("gae_lambda", gae_lambda)):
@@ -128,7 +132,7 @@ class RL2(Learner):
             self.log_std = nn.Parameter(torch.full((act_dim,), float(torch.tensor(init_std).log())))
         self.episodes, self.gamma, self.gae_lambda = episodes, float(gamma), float(gae_lambda)
         self.clip_eps, self.vf_coef, self.ent_coef = float(clip_eps), float(vf_coef), float(ent_coef)
-        self.reward_scale = float(reward_scale)
+        self.reward_scale, self.reward_input_scale = float(reward_scale), float(reward_input_scale)
         self._cache: _Collected | None = None
 
     @classmethod
@@ -147,6 +151,7 @@ class RL2(Learner):
             ent_coef=cfg.get("ent_coef", 0.0),
             init_std=cfg.get("init_std", 1.0),
             reward_scale=cfg.get("reward_scale", 1.0),
+            reward_input_scale=cfg.get("reward_input_scale"),
         )
 
     # ---- pieces --------------------------------------------------------------------------------------------------
@@ -155,9 +160,11 @@ class RL2(Learner):
         return Categorical(logits) if self.discrete else Gaussian(logits, self.log_std)
 
     def extra_inputs(self, action: Tensor, reward: Tensor, done: Tensor) -> Tensor:
-        """What the next step sees of this one: action (one-hot when discrete), scaled reward, end-of-episode flag."""
+        """What the next step sees of this one: action (one-hot when discrete), reward times ``reward_input_scale``,
+        end-of-episode flag."""
         a = F.one_hot(action.long(), self.act_dim).to(reward.dtype) if self.discrete else action.to(reward.dtype)
-        return torch.cat([a, (reward * self.reward_scale).unsqueeze(-1), done.to(reward.dtype).unsqueeze(-1)], -1)
+        r = (reward * self.reward_input_scale).unsqueeze(-1)
+        return torch.cat([a, r, done.to(reward.dtype).unsqueeze(-1)], -1)
 
     def inputs(self, traj: Trajectories) -> Tensor:
         """The GRU's inputs ``[B * N, T, in]`` for recorded trials (as the rollout fed them)."""
