@@ -36,7 +36,7 @@ from fastadapt.rl.plots import navigation_paths, returns_by_stage
 from fastadapt.rl.policies import MLPPolicy
 from fastadapt.rl.rollout import MLPActor, rollout
 from fastadapt.tasks import build_sampler
-from fastadapt.tasks.rl_envs import PointNav, RLTaskSampler, gym_env
+from fastadapt.tasks.rl_envs import PointNav, RLTaskSampler, family_from_config, gym_env
 from fastadapt.train.run_log import LAST
 from fastadapt.train.trainer import git_commit, load_run, machine, train
 
@@ -85,7 +85,7 @@ SMOKE_RL2 = [
 def config(name: str, smoke: bool, seed: int) -> dict[str, Any]:
     sets = (SMOKE_RL2 if name.endswith("rl2") else SMOKE) if smoke else []
     cfg = apply_overrides(get_preset(name), sets + [f"seed={seed}"])
-    if smoke and name == "rl-2dnav-random":
+    if smoke and get_preset(name)["steps"] == 0:  # an untrained baseline stays untrained
         cfg["steps"] = 0
     return cfg
 
@@ -201,7 +201,7 @@ def simulation_share(name: str, smoke: bool, seed: int, iterations: int) -> dict
 
 
 def env_steps(cfg: dict[str, Any]) -> int:
-    horizon = cfg.get("horizon") or 100
+    horizon = family_from_config(cfg).horizon
     if cfg["method"] == "rl2":
         return cfg["meta_batch"] * cfg["train_shots"] * cfg["rl2_episodes"] * horizon
     return cfg["meta_batch"] * horizon * (cfg["train_shots"] * cfg["inner_steps"] + cfg["train_queries"])

@@ -192,3 +192,31 @@ for _kind, _what in (("vel", "goal velocity in [0, 2]"), ("dir", "forward or bac
         val_every=100,
         **CHEETAH,
     )
+    # Finn 2017 Fig. 5's fine-tuning baselines on the same tasks and budget (no oracle: these families do not show
+    # the goal to the policy)
+    register(
+        f"rl-cheetah-{_kind}-pretrained",
+        f"Finn 2017 Fig. 5 baseline: one policy trained on all HalfCheetah {_what} tasks (clipped objective, no "
+        f"inner step, same budget as MAML), fine-tuned at test by policy-gradient steps",
+        extra={**MAML_RL, "inner_steps": 0},
+        method="maml-rl",
+        dataset=f"rl-cheetah-{_kind}",
+        steps=800,
+        log_every=10,
+        ckpt_every=50,
+        val_every=100,
+        **CHEETAH,
+    )
+    register(
+        f"rl-cheetah-{_kind}-random",
+        f"Finn 2017 Fig. 5 baseline: a randomly initialized policy fine-tuned by policy-gradient steps on HalfCheetah "
+        f"{_what} (no meta-training)",
+        extra=MAML_RL,
+        method="maml-rl",
+        dataset=f"rl-cheetah-{_kind}",
+        steps=0,
+        log_every=10,
+        ckpt_every=50,
+        val_every=100,
+        **CHEETAH,
+    )
