@@ -177,20 +177,16 @@ CHEETAH = dict(
     hidden=100,
     **{**RL_KEYS, "eval_episodes": 40, "val_episodes": 10},
 )
+CHEETAH_RUN = dict(method="maml-rl", steps=800, log_every=10, ckpt_every=50, val_every=100, **CHEETAH)
 for _kind, _what in (("vel", "goal velocity in [0, 2]"), ("dir", "forward or backward")):
+    _common = dict(dataset=f"rl-cheetah-{_kind}", **CHEETAH_RUN)
     register(
         f"rl-cheetah-{_kind}-maml",
         f"MAML-RL (Finn 2017), HalfCheetah {_what} (needs the extra rl), horizon "
         f"200; CPU budget: 20 tasks x 10 rollouts, 160 meta-iterations x 5 epochs (Finn: 40 tasks x 20 "
         f"rollouts, TRPO)",
         extra=MAML_RL,
-        method="maml-rl",
-        dataset=f"rl-cheetah-{_kind}",
-        steps=800,
-        log_every=10,
-        ckpt_every=50,
-        val_every=100,
-        **CHEETAH,
+        **_common,
     )
     # Finn 2017 Fig. 5's fine-tuning baselines on the same tasks and budget (no oracle: these families do not show
     # the goal to the policy)
@@ -199,24 +195,12 @@ for _kind, _what in (("vel", "goal velocity in [0, 2]"), ("dir", "forward or bac
         f"Finn 2017 Fig. 5 baseline: one policy trained on all HalfCheetah {_what} tasks (clipped objective, no "
         f"inner step, same budget as MAML), fine-tuned at test by policy-gradient steps",
         extra={**MAML_RL, "inner_steps": 0},
-        method="maml-rl",
-        dataset=f"rl-cheetah-{_kind}",
-        steps=800,
-        log_every=10,
-        ckpt_every=50,
-        val_every=100,
-        **CHEETAH,
+        **_common,
     )
     register(
         f"rl-cheetah-{_kind}-random",
         f"Finn 2017 Fig. 5 baseline: a randomly initialized policy fine-tuned by policy-gradient steps on HalfCheetah "
         f"{_what} (no meta-training)",
         extra=MAML_RL,
-        method="maml-rl",
-        dataset=f"rl-cheetah-{_kind}",
-        steps=0,
-        log_every=10,
-        ckpt_every=50,
-        val_every=100,
-        **CHEETAH,
+        **{**_common, "steps": 0},
     )
