@@ -58,3 +58,13 @@ def test_reptile_learns_sinusoids_a_little():
     with torch.no_grad():
         after = learner.batched(test)[0].mean().item()
     assert after < 0.6 * before, (before, after)
+
+
+def test_reptile_default_inner_rate_is_one_value_for_the_constructor_and_a_config():
+    """Reptile's own default step (0.1) also applies to a configuration that sets no inner_lr (it used to get
+    MAML's 0.4 there)."""
+    from fastadapt.learners import build_learner
+    from fastadapt.presets import get_preset
+
+    cfg = {k: v for k, v in get_preset("omniglot-reptile-5w1s").items() if k != "inner_lr"}
+    assert build_learner(cfg).inner_lr == Reptile(torch.nn.Linear(2, 2)).inner_lr == 0.1

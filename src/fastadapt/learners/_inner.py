@@ -357,10 +357,11 @@ def head_filter(module: nn.Module) -> Callable[[str], bool]:
     return lambda n: n.startswith(prefix) and "." not in n[len(prefix) :]
 
 
-def common_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Learner arguments shared by the gradient-based presets."""
+def common_kwargs(cfg: dict[str, Any], inner_lr: float = INNER_LR) -> dict[str, Any]:
+    """Learner arguments shared by the gradient-based presets (``inner_lr``: the learner's own default, used when
+    the configuration sets none)."""
     return dict(
-        inner_lr=cfg.get("inner_lr", INNER_LR),
+        inner_lr=cfg.get("inner_lr", inner_lr),
         inner_steps=cfg.get("inner_steps", 1),
         test_inner_steps=cfg.get("test_inner_steps"),
         bn=cfg.get("bn", "transductive"),

@@ -13,6 +13,8 @@ from ._inner import GradientLearner, common_kwargs, task_vmap
 from .base import METHODS
 from .maml import build_network
 
+REPTILE_INNER_LR = 0.1  # the default of the constructor and of a configuration without inner_lr
+
 
 @METHODS.register("reptile")
 class Reptile(GradientLearner):
@@ -25,7 +27,7 @@ class Reptile(GradientLearner):
     def __init__(
         self,
         module: nn.Module,
-        inner_lr: float = 0.1,
+        inner_lr: float = REPTILE_INNER_LR,
         inner_steps: int = 5,
         adapt: Callable[[str], bool] | None = None,
         **kwargs: Any,
@@ -65,4 +67,4 @@ class Reptile(GradientLearner):
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> Reptile:
-        return cls(build_network(cfg), **common_kwargs(cfg))
+        return cls(build_network(cfg), **common_kwargs(cfg, inner_lr=REPTILE_INNER_LR))
