@@ -59,6 +59,11 @@ EXTRA_KEEP = {
 WEIGHTS_EXTRA = {
     "mini-imagenet-protonet-5w1s": "issue #29 names it for `fastadapt eval` / `adapt`",
     "mini-imagenet-protonet-5w5s": "issue #29 names it for `fastadapt eval` / `adapt`",
+    **{
+        f"rl-cheetah-{kind}-{method}": "issue #30: run folders of the meta-RL presets with small checkpoints"
+        for kind in ("vel", "dir")
+        for method in ("maml", "pretrained", "random")
+    },
 }
 WEIGHT_READERS = ["README.md", "tests", "src/fastadapt", "docs/tutorials"]
 MAX_TREE_MB = 40.0  # issue #32: results/ at most 40 MB in the tree
