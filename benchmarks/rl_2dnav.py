@@ -12,7 +12,7 @@ rl-2dnav-oracle) into results/<preset>/ with the one trainer, and writes results
   wall time spent simulating (rollouts) for MAML and RL^2;
 - Finn's Fig. 5 values for MAML on this task, read approximately off the figure.
 
-A full run takes about 2 hours on 2 CPU cores (four 30-minute trainings; the random baseline only evaluates); an
+A full run takes about an hour on 2 CPU cores (four trainings of 9-18 minutes; the random baseline only evaluates); an
 interrupted run resumes each training with ``--resume`` semantics when started again. ``--smoke`` runs the whole
 pipeline at a toy scale in a minute or two (into /tmp unless --results is given):
 
