@@ -37,6 +37,7 @@ from fastadapt.rl.policies import MLPPolicy
 from fastadapt.rl.rollout import MLPActor, rollout
 from fastadapt.tasks import build_sampler
 from fastadapt.tasks.rl_envs import PointNav, RLTaskSampler, family_from_config, gym_env
+from fastadapt.train.backward import meta_backward
 from fastadapt.train.run_log import LAST
 from fastadapt.train.trainer import git_commit, load_run, machine, train
 
@@ -186,9 +187,8 @@ def simulation_share(name: str, smoke: bool, seed: int, iterations: int) -> dict
     opt = torch.optim.Adam(learner.parameters(), lr=cfg["lr"])
     sim, start = 0.0, time.perf_counter()
     for step in range(iterations * cfg["outer_epochs"]):
-        loss, metrics = learner.meta_loss(sampler.batch(step, cfg["meta_batch"]))
         opt.zero_grad()
-        loss.backward()
+        metrics = meta_backward(learner, sampler.batch(step, cfg["meta_batch"]))
         opt.step()
         sim += metrics["sim_seconds"]
     wall = time.perf_counter() - start
@@ -210,12 +210,7 @@ def env_steps(cfg: dict[str, Any]) -> int:
 def plots(root: Path, summary: dict[str, Any]) -> list[Path]:
     """``rl_2dnav_returns.png`` (return against adaptation stage, every run; the fine-tuned baselines also at their
     tuned step size) and ``rl_2dnav_paths.png`` (MAML's paths on four test goals before and after 3 steps)."""
-    runs = {}
-    for name, run in summary["runs"].items():
-        runs[name.removeprefix("rl-2dnav-")] = run
-        if "tuned_step_size" in run:
-            tuned = run["tuned_step_size"]
-            runs[f"{name.removeprefix('rl-2dnav-')}, step {tuned['lr']:g}"] = tuned
+    runs = {name.removeprefix("rl-2dnav-"): run for name, run in summary["runs"].items()}
     out = [root / "rl_2dnav_returns.png", root / "rl_2dnav_paths.png"]
     returns_by_stage(runs, out[0], "2D navigation: 200 held-out goals (95% intervals)")
     learner, cfg = load_run(root / "rl-2dnav-maml")

@@ -84,11 +84,7 @@ def main() -> None:
             stages = zip(run["stages"], run["returns"], run["returns_ci95"])
             print(f"{name}: " + "; ".join(f"{s} {m:.1f} +- {c:.1f}" for s, m, c in stages), flush=True)
         summary["speed"][kind] = simulation_share(f"rl-cheetah-{kind}-maml", a.smoke, a.seed, 1 if a.smoke else 2)
-        curves = {**runs}
-        for method in ("pretrained", "random"):
-            tuned = runs[method]["tuned_step_size"]
-            curves[f"{method}, step {tuned['lr']:g}"] = tuned
-        returns_by_stage(curves, root / f"rl_cheetah_{kind}.png", f"HalfCheetah {kind}: held-out tasks (95% intervals)")
+        returns_by_stage(runs, root / f"rl_cheetah_{kind}.png", f"HalfCheetah {kind}: held-out tasks (95% intervals)")
     summary["seconds"] = time.time() - t0
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(summary, indent=1))

@@ -33,7 +33,7 @@ from torch.func import functional_call, grad
 
 from ..nn.episodic import autocast
 from ..nn.functional_copy import functional_copy, in_task_vmap, support_statistics, task_vmap
-from ..optim.inner import LR_MODES, SGD, InnerOptimizer, make_inner_optimizer
+from ..optim.inner import LR_MODES, SGD, InnerOptimizer, check_rate, make_inner_optimizer
 from ..tasks.task import TaskBatch
 from .base import Learner, Prediction, check_labels
 
@@ -162,7 +162,7 @@ class GradientLearner(Learner):
                 f"inner_lr sets plain SGD's rate; this learner's inner optimizer is "
                 f"{type(self.inner_optimizer).__name__}, whose rates are meta-learned parameters."
             )
-        self.inner_optimizer.lr = self.inner_optimizer.later_lr = SGD(value).lr
+        self.inner_optimizer.lr = self.inner_optimizer.later_lr = check_rate("inner_lr", value)
 
     @property
     def lrs(self) -> nn.ParameterList:

@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..optim.inner import SGD
+from ..optim.inner import SGD, check_rate
 from ..rl.pg import clipped_objective, lvc_objective, masked_mean, reinforce_advantages
 from ..rl.policies import Dist, MLPPolicy, Params
 from ..rl.rollout import MLPActor, Trajectories, rollout
@@ -163,7 +163,7 @@ class MAMLRL(Learner):
 
     @inner_lr.setter
     def inner_lr(self, value: float) -> None:
-        self.inner_optimizer.lr = SGD(value).lr
+        self.inner_optimizer.lr = check_rate("inner_lr", value)
 
     @property
     def later_inner_lr(self) -> float:
@@ -172,7 +172,7 @@ class MAMLRL(Learner):
 
     @later_inner_lr.setter
     def later_inner_lr(self, value: float) -> None:
-        self.inner_optimizer.later_lr = SGD(value).lr
+        self.inner_optimizer.later_lr = check_rate("later_inner_lr", value)
 
     # ---- pieces --------------------------------------------------------------------------------------------------
 

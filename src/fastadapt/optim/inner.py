@@ -32,7 +32,8 @@ State = dict[str, Any]
 LR_MODES = ("fixed", "per_param", "per_layer_step")
 
 
-def _finite_rate(name: str, lr: float) -> float:
+def check_rate(name: str, lr: float) -> float:
+    """``lr`` as a float, or a clear error when it is not a finite number."""
     if not isinstance(lr, (int, float)) or not math.isfinite(lr):
         raise ValueError(
             f"{name} must be a finite number, got {lr!r}; a NaN or infinite step makes every adapted weight, and "
@@ -59,8 +60,8 @@ class SGD(InnerOptimizer):
 
     def __init__(self, lr: float, later_lr: float | None = None) -> None:
         super().__init__()
-        self.lr = _finite_rate("inner_lr", lr)
-        self.later_lr = self.lr if later_lr is None else _finite_rate("later_inner_lr", later_lr)
+        self.lr = check_rate("inner_lr", lr)
+        self.later_lr = self.lr if later_lr is None else check_rate("later_inner_lr", later_lr)
 
     def step(self, params: Params, grads: Params, state: State, t: int) -> tuple[Params, State]:
         lr = self.lr if t == 0 else self.later_lr
@@ -88,7 +89,7 @@ class PerParameterSGD(_LearnedRates):
     shape, elementwise."""
 
     def __init__(self, params: Params, lr: float) -> None:
-        lr = _finite_rate("inner_lr", lr)
+        lr = check_rate("inner_lr", lr)
         super().__init__(list(params), [torch.full_like(p.detach(), lr) for p in params.values()], lr)
 
     def rate(self, name: str, t: int) -> Tensor:
@@ -100,7 +101,7 @@ class PerLayerStepSGD(_LearnedRates):
     beyond ``steps`` reuse the last one."""
 
     def __init__(self, names: list[str], steps: int, lr: float) -> None:
-        lr = _finite_rate("inner_lr", lr)
+        lr = check_rate("inner_lr", lr)
         super().__init__(list(names), [torch.full((max(steps, 1),), lr) for _ in names], lr)
 
     def rate(self, name: str, t: int) -> Tensor:

@@ -18,11 +18,17 @@ def _pyplot() -> Any:
 
 def returns_by_stage(runs: dict[str, dict[str, Any]], path: str | os.PathLike, title: str = "") -> None:
     """One line per run: its average return at each stage (``stages``, ``returns``, ``returns_ci95``, as
-    `fastadapt.rl.evaluate.evaluate_rl` reports them) with the 95% interval over tasks as error bars. Stages are
-    plotted by position (before adaptation, after 1, 2, 3 steps; RL^2: episodes 1, 2, 3)."""
+    `fastadapt.rl.evaluate.evaluate_rl` reports them) with the 95% interval over tasks as error bars; a run that
+    carries ``tuned_step_size`` (a fine-tuned baseline at its best validation step size) also gets that curve.
+    Stages are plotted by position (before adaptation, after 1, 2, 3 steps; RL^2: episodes 1, 2, 3)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    curves = {}
     for name, run in runs.items():
+        curves[name] = run
+        if "tuned_step_size" in run:
+            curves[f"{name}, step {run['tuned_step_size']['lr']:g}"] = run["tuned_step_size"]
+    for name, run in curves.items():
         x = list(range(len(run["returns"])))
         ax.errorbar(x, run["returns"], yerr=run["returns_ci95"], marker="o", capsize=3, label=name)
     ax.set(xlabel="adaptation stage (gradient steps; RL^2: episode - 1)", ylabel="average return", title=title)
