@@ -30,7 +30,8 @@ from typing import Any
 
 import torch
 
-from fastadapt.learners import METHODS, build_learner
+from fastadapt.configs import build_learner
+from fastadapt.learners import METHODS
 from fastadapt.presets import PRESETS, apply_overrides, get_preset
 from fastadapt.tasks import build_sampler
 from fastadapt.tasks.sequence import permute_support

@@ -19,7 +19,7 @@ import json
 import time
 from pathlib import Path
 
-from fastadapt.learners import build_learner
+from fastadapt.configs import build_learner
 from fastadapt.presets import get_preset
 from fastadapt.tasks import build_sampler
 from fastadapt.train.evaluate import collect, summarize

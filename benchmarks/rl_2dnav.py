@@ -178,7 +178,7 @@ def env_speed(tasks: int, envs: int, repeats: int) -> dict[str, float]:
 def simulation_share(name: str, smoke: bool, seed: int, iterations: int) -> dict[str, float]:
     """Wall time of ``iterations`` meta-iterations (collection + ``outer_epochs`` Adam steps each) and the share
     of it spent in rollouts (the learner's ``sim_seconds``)."""
-    from fastadapt.learners import build_learner
+    from fastadapt.configs import build_learner
 
     cfg = config(name, smoke, seed)
     torch.manual_seed(seed)

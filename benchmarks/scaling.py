@@ -23,7 +23,7 @@ import torch
 
 
 def worker(steps: int, out: str) -> None:
-    from fastadapt.learners import build_learner
+    from fastadapt.configs import build_learner
     from fastadapt.presets import get_preset
     from fastadapt.tasks import build_sampler
     from fastadapt.train.backward import meta_backward

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
+from fastadapt.configs import build_learner
 from fastadapt.cpu_memory import reuse_freed_memory
-from fastadapt.learners import build_learner
 from fastadapt.presets import get_preset
 from fastadapt.tasks import build_sampler
 from fastadapt.tasks.omniglot import ARCHIVES, data_root, load_images

@@ -232,7 +232,7 @@ class Ctx:
 
     def learner(self, preset: str) -> Any:
         def make() -> Any:
-            from fastadapt.learners import build_learner
+            from fastadapt.configs import build_learner
             from fastadapt.presets import get_preset
 
             torch.manual_seed(0)
@@ -262,7 +262,7 @@ class Ctx:
 
 
 def make_run(out: Path, preset: str, **over: Any) -> Path:
-    from fastadapt.learners import build_learner
+    from fastadapt.configs import build_learner
     from fastadapt.presets import get_preset
     from fastadapt.train.checkpoint import save_checkpoint
     from fastadapt.train.run_log import BEST, write_config
@@ -642,7 +642,7 @@ def _other_model(path: Path, ctx: Ctx) -> None:
 
 
 def _other_width(path: Path, ctx: Ctx) -> None:
-    from fastadapt.learners import build_learner
+    from fastadapt.configs import build_learner
     from fastadapt.presets import get_preset
     from fastadapt.train.checkpoint import save_checkpoint
 
@@ -853,7 +853,7 @@ def stale_tmp(ctx: Ctx) -> Outcome:
 
 
 def umask_respected(ctx: Ctx) -> Outcome:
-    from fastadapt.learners import build_learner
+    from fastadapt.configs import build_learner
     from fastadapt.presets import get_preset
     from fastadapt.train.checkpoint import save_checkpoint
     from fastadapt.train.run_log import write_config

@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from fastadapt.learners import build_learner
+from fastadapt.configs import build_learner
 from fastadapt.presets import DEFAULTS
 from fastadapt.tasks import build_sampler
 from fastadapt.train.evaluate import evaluate

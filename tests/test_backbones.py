@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fastadapt.learners import ProtoNet, build_learner
+from fastadapt.configs import build_learner
+from fastadapt.learners import ProtoNet
 from fastadapt.nn.backbones import BackboneSpec, ResNet12, drop_block
 from fastadapt.nn.conv4 import Conv4, InputNorm
 from fastadapt.nn.episodic import embed

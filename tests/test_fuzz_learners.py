@@ -20,8 +20,8 @@ import torch
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from fastadapt.learners import build_learner
-from fastadapt.learners._inner import GradientLearner
+from fastadapt.configs import build_learner
+from fastadapt.learners.gradient import GradientLearner
 from fastadapt.presets import get_preset
 
 SCALE = float(os.environ.get("FASTADAPT_FUZZ_SCALE", "1"))  # 20: a deeper local search

@@ -115,7 +115,7 @@ def test_linear_regression_in_context_learning_happens():
 
 
 def test_omniglot_preset_builds_conv4_learner_that_trains():
-    from fastadapt.learners import build_learner
+    from fastadapt.configs import build_learner
     from fastadapt.presets import get_preset
 
     cfg = {**get_preset("omniglot-icl-5w1s"), "icl_dim": 32, "icl_layers": 1, "hidden": 8}

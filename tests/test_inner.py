@@ -1,4 +1,4 @@
-"""The shared functional inner loop (fastadapt.learners._inner): exact second-order meta-gradients with
+"""The shared functional inner loop (fastadapt.learners.gradient): exact second-order meta-gradients with
 BatchNorm, first order, vmap == loop, BatchNorm modes, and no mutation of the user's module."""
 
 from __future__ import annotations

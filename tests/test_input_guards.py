@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fastadapt.learners import build_learner
+from fastadapt.configs import build_learner
 from fastadapt.presets import get_preset
 
 PRESETS = [

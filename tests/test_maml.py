@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from fastadapt import FOMAML, MAML
-from fastadapt.learners import build_learner
+from fastadapt.configs import build_learner
 from fastadapt.presets import apply_overrides, get_preset
 
 

@@ -5,6 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from fastadapt.configs import build_learner
 from fastadapt.learners.mann import MANN, content_weights, instance_accuracy, least_used, lrua_write
 from fastadapt.tasks.sequence import as_sequence
 from fastadapt.tasks.task import TaskBatch
@@ -219,7 +220,7 @@ def test_augmentation_applies_to_training_sequences_only(attr, value):
 
 
 def test_augmentation_config_keys_and_bad_values():
-    m = MANN.from_config({"image_size": 8, "mann_shift": 3, "mann_rotate": 10})
+    m = build_learner({"method": "mann", "image_size": 8, "mann_shift": 3, "mann_rotate": 10})
     assert (m.shift, m.rotate) == (3, 10)
     with pytest.raises(ValueError, match="mann_shift"):
         MANN(image_size=8, shift=-1)
@@ -253,6 +254,7 @@ def test_frozen_encoder_gets_no_gradient_and_keeps_its_running_statistics():
     m.meta_loss(batch)[0].backward()
     assert all(p.grad is None for p in m.encoder.parameters()) and m.cell.weight_ih.grad.abs().sum() > 0
     assert all(torch.equal(a, b) for a, b in zip(stats, m.encoder.buffers()))
-    assert MANN.from_config({"image_size": 16, "mann_encoder": "conv4", "mann_freeze_encoder": True}).freeze_encoder
+    cfg = {"method": "mann", "image_size": 16, "mann_encoder": "conv4", "mann_freeze_encoder": True}
+    assert build_learner(cfg).freeze_encoder
     with pytest.raises(ValueError, match="mann_encoder='conv4'"):
         MANN(image_size=8, freeze_encoder=True)

@@ -5,7 +5,8 @@ import torch
 
 pytest.importorskip("transformers")
 
-from fastadapt.learners.metaicl import PAD_SCORE, MetaICL  # noqa: E402
+from fastadapt.configs import build_learner  # noqa: E402
+from fastadapt.learners.metaicl import PAD_SCORE  # noqa: E402
 from fastadapt.tasks import build_sampler  # noqa: E402
 from fastadapt.text.metaicl import make_tiny_lm  # noqa: E402
 from fastadapt.train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
@@ -48,7 +49,7 @@ def test_text_episodes_and_learner_api(setup):
     assert {q["input"] for q in b.query_examples[0]}.isdisjoint({d["input"] for d in b.demos[0]})
     assert all(q["output"] in ("happy", "sad") for qs in test.batch(0, 3).query_examples for q in qs)
     assert train.batch(3, 2).demos == train.batch(3, 2).demos  # deterministic
-    learner = MetaICL.from_config(cfg)
+    learner = build_learner(cfg)
     with torch.no_grad():
         logits = learner.predict_batch(b).logits
     assert logits.shape == (4, 3, 3)
@@ -61,7 +62,7 @@ def test_text_episodes_and_learner_api(setup):
     loss.backward()
     assert m["loss"] > 0 and learner.model.transformer.wte.weight.grad.abs().sum() > 0
     save_checkpoint(tmp / "ck.safetensors", learner, {"step": 1})  # tied GPT-2 embeddings save fine
-    other = MetaICL.from_config(cfg)
+    other = build_learner(cfg)
     load_checkpoint(tmp / "ck.safetensors", other)
     assert torch.equal(other.model.lm_head.weight, learner.model.lm_head.weight)
 
@@ -71,6 +72,6 @@ def test_errors(setup):
     with pytest.raises(ValueError, match="both training and test"):
         build_sampler({**cfg, "test_tasks": "colors"}, "test", None, 2, 3, 0)
     with pytest.raises(ValueError, match="model_path"):
-        MetaICL.from_config({**cfg, "model_path": ""})
+        build_learner({**cfg, "model_path": ""})
     with pytest.raises(ValueError, match="fewer than shots"):
         build_sampler(cfg, "train", None, 8, 3, 0)

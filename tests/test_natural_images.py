@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fastadapt.learners import build_learner
+from fastadapt.configs import build_learner
 from fastadapt.presets import get_preset
 from fastadapt.tasks.image_sets import load_image_set
 from fastadapt.tasks.sampler import EpisodeSampler

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fastadapt.learners import build_learner
+from fastadapt.configs import build_learner
 from fastadapt.learners.matching import MatchingNet
 from fastadapt.learners.relation import RelationNet
 from fastadapt.learners.siamese import Siamese

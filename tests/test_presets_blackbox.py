@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fastadapt.learners import build_learner
+from fastadapt.configs import build_learner
 from fastadapt.learners.lstm_learner import LSTMLearner
 from fastadapt.presets import get_preset
 from fastadapt.tasks.task import TaskBatch

@@ -34,7 +34,7 @@ def test_versa_presets_registered():
     "name, encoder", [("gp-cnp", "encoder"), ("gp-np", "det_encoder"), ("gp-np", "latent_encoder")]
 )
 def test_gp_presets_set_width_and_depth(name, encoder):
-    from fastadapt.learners import build_learner
+    from fastadapt.configs import build_learner
 
     cfg = apply_overrides(get_preset(name), ["np_hidden=32", "np_encoder_layers=2", "np_decoder_layers=5"])
     model = build_learner(cfg)

@@ -114,7 +114,7 @@ def test_transductive_eval_normalizes_support_and_queries_by_their_own_statistic
 
 
 def test_eval_bn_is_refused_by_learners_without_it():
-    from fastadapt.learners import build_learner
+    from fastadapt.configs import build_learner
     from fastadapt.presets import get_preset
 
     cfg = dict(get_preset("omniglot-maml-5w1s"), eval_bn="transductive")

@@ -63,7 +63,7 @@ def test_reptile_learns_sinusoids_a_little():
 def test_reptile_default_inner_rate_is_one_value_for_the_constructor_and_a_config():
     """Reptile's own default step (0.1) also applies to a configuration that sets no inner_lr (it used to get
     MAML's 0.4 there)."""
-    from fastadapt.learners import build_learner
+    from fastadapt.configs import build_learner
     from fastadapt.presets import get_preset
 
     cfg = {k: v for k, v in get_preset("omniglot-reptile-5w1s").items() if k != "inner_lr"}

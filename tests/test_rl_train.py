@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from fastadapt.cli import main
-from fastadapt.learners import build_learner
+from fastadapt.configs import build_learner
 from fastadapt.learners.rl2 import RL2
 from fastadapt.presets import PRESETS, apply_overrides, get_preset
 from fastadapt.rl.evaluate import collect_returns

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from fastadapt.learners import build_learner
+from fastadapt.configs import build_learner
 from fastadapt.presets import get_preset
 from fastadapt.tasks import build_sampler
 from fastadapt.tasks.sinusoid import SinusoidTasks

@@ -7,9 +7,8 @@ from typing import Any
 
 from torch import nn
 
-from ._inner import INNER_LR, GradientLearner, common_kwargs, head_filter
 from .base import METHODS
-from .maml import build_network
+from .gradient import INNER_LR, GradientLearner, head_filter
 
 
 @METHODS.register("anil")
@@ -23,19 +22,7 @@ class ANIL(GradientLearner):
         module: nn.Module,
         inner_lr: float = INNER_LR,
         inner_steps: int = 1,
-        first_order: bool = False,
         adapt: Callable[[str], bool] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            module,
-            inner_lr=inner_lr,
-            inner_steps=inner_steps,
-            first_order=first_order,
-            adapt=adapt or head_filter(module),
-            **kwargs,
-        )
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> ANIL:
-        return cls(build_network(cfg), first_order=cfg.get("first_order", False), **common_kwargs(cfg))
+        super().__init__(module, inner_lr, inner_steps, adapt=adapt or head_filter(module), **kwargs)

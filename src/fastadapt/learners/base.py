@@ -14,12 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..nn.backbones import BackboneSpec
 from ..nn.episodic import batch_statistics, check_precision, embed
 from ..registry import Registry
 from ..tasks.task import TaskBatch
 
-METHODS = Registry("method")  # name -> Learner subclass with a from_config(cfg) classmethod
+METHODS = Registry("method")  # name -> Learner subclass (fastadapt.configs builds it from a run's settings)
 EVAL_BN = ("running", "transductive")
 
 
@@ -178,10 +177,6 @@ class Learner(nn.Module):
         """A block in which several `meta_loss` calls (the chunks of one meta-batch) count as one meta-iteration
         for learners that count them (MAML++'s multi-step loss anneals by meta-iterations)."""
         return contextlib.nullcontext()
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> Learner:
-        raise NotImplementedError(f"{cls.__name__} cannot be built from a preset configuration yet.")
 
 
 class EncoderLearner(Learner):
@@ -474,18 +469,3 @@ def check_labels(support_y: Tensor, ways: int | None) -> int:
             f"Support labels must lie in 0..{ways - 1}, got range {int(support_y.min())}..{int(support_y.max())}."
         )
     return ways
-
-
-def backbone_spec(cfg: dict[str, Any]) -> BackboneSpec:
-    """The encoder a configuration asks for (``backbone``, ``channels``, ``hidden``, ``image_size``, ``input_mean`` /
-    ``input_std``, ``drop_block``): the one place learners' factories read it from."""
-    mean, std = cfg.get("input_mean") or None, cfg.get("input_std") or None
-    return BackboneSpec(
-        cfg.get("backbone", "conv4"),
-        cfg.get("channels", 1),
-        cfg.get("hidden", 64),
-        cfg.get("image_size", 28),
-        None if mean is None else tuple(mean),
-        None if std is None else tuple(std),
-        cfg.get("drop_block", 0.0),
-    )

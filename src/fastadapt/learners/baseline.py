@@ -5,14 +5,13 @@ support set. Chen et al. (2019, "A Closer Look at Few-shot Classification": Base
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..tasks.task import TaskBatch
-from .base import METHODS, EncoderLearner, Prediction, backbone_spec, check_finite, check_labels
+from .base import METHODS, EncoderLearner, Prediction, check_finite, check_labels
 from .heads import class_means, fit_logistic, normalize_features, power_transform  # noqa: F401 (re-exported)
 
 HEADS = ("linear", "cosine")
@@ -98,15 +97,3 @@ class PretrainedBaseline(EncoderLearner):
         support, query = self.embed_jointly(batch)
         w, b = self.fit_head(support, batch.support_y, batch.ways)
         return Prediction(logits=normalize_features(query) @ w.transpose(-1, -2) + b.unsqueeze(-2))
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> PretrainedBaseline:
-        spec = backbone_spec(cfg)
-        return cls(
-            spec.build(),
-            spec.features,
-            cfg.get("baseline_classes", cfg["train_ways"]),
-            cfg.get("baseline_head", "linear"),
-            cfg.get("baseline_test_head", "prototype"),
-            cfg.get("baseline_scale", 10.0),
-        )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -134,15 +133,3 @@ class CNP(Learner):
         """Per-task mean log-likelihood per target point ``[B]`` (the predictive factorizes over points)."""
         mean, std = self.decode(self.encode(batch.support_x, batch.support_y), batch.query_x)
         return gaussian_log_prob(mean, std, batch.query_y).flatten(1).mean(-1)
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> CNP:
-        return cls(
-            cfg.get("x_dim", 1),
-            cfg.get("y_dim", 1),
-            cfg.get("np_hidden", 128),
-            cfg.get("np_encoder_layers", 4),
-            cfg.get("np_decoder_layers", 2),
-            train_on_context=cfg.get("train_on_context", True),
-            min_std=cfg.get("np_min_std", 0.1),
-        )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +18,7 @@ from torch import Tensor, nn
 from ..nn.conv4 import Conv4
 from ..nn.episodic import embed
 from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, backbone_spec, check_labels
+from .base import METHODS, Learner, Prediction, check_labels
 from .protonet import class_means
 
 
@@ -134,10 +133,3 @@ class HyperNet(Learner):
         s = batch.support_x.shape[1]
         z = self.embed(torch.cat([batch.support_x, batch.query_x], dim=1))
         return Prediction(logits=apply_generated(z[:, s:], self.generate(z[:, :s], batch.support_y, batch.ways)))
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> HyperNet:
-        spec = backbone_spec(cfg)
-        return cls(
-            spec.build(), dim=spec.features, set_hidden=cfg.get("hyper_hidden", 256), rank=cfg.get("hyper_rank", 0)
-        )

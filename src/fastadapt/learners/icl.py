@@ -24,13 +24,12 @@ labels are permuted per training episode (Kirsch 2022) so the mapping must be in
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, backbone_spec, check_labels
+from .base import METHODS, Learner, Prediction, check_labels
 
 
 def icl_mask(context: int, probes: int, queries: int, device: torch.device | None = None) -> Tensor:
@@ -302,43 +301,3 @@ class ICLTransformer(Learner):
         if pred.logits is not None:
             metrics["acc"] = pred.accuracy(batch.query_y).item()
         return loss, metrics
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> ICLTransformer:
-        kind = cfg.get("icl_embedder", "conv4")
-        if kind in ("conv4", "backbone"):  # "backbone": the config's image backbone (conv4 by default)
-            spec = backbone_spec(cfg)
-            embedder, feat = spec.build(), spec.features
-        elif kind == "mlp":
-            embedder = MLPEmbed(cfg["input_dim"], cfg.get("icl_dim", 128), cfg.get("icl_embed_layers", 1))
-            feat = embedder.out_dim
-        elif kind == "minilm":  # token ids in; the encoder's top layers train with the transformer
-            from ..text.encoder import SentenceEncoder
-
-            if cfg.get("icl_rotate", False):
-                raise ValueError(
-                    "icl_rotate rotates vector inputs; it does not apply to token ids "
-                    "(icl_embedder='minilm'). Set icl_rotate=false."
-                )
-            embedder = SentenceEncoder(trainable_layers=cfg.get("finetune_layers", 2))
-            feat = embedder.dim
-        else:
-            raise ValueError(
-                f"icl_embedder must be 'conv4' (images), 'mlp' (vectors) or 'minilm' (token ids), got {kind!r}."
-            )
-        regression = cfg.get("dataset") == "linreg"
-        return cls(
-            embedder,
-            feat,
-            max_ways=0 if regression else cfg.get("icl_max_ways", cfg["ways"]),
-            dim=cfg.get("icl_dim", 128),
-            layers=cfg.get("icl_layers", 4),
-            heads=cfg.get("icl_heads", 4),
-            dropout=cfg.get("icl_dropout", 0.0),
-            prefix_loss=cfg.get("icl_prefix_loss", regression),
-            permute=cfg.get("icl_permute", True),
-            rotate=cfg.get("icl_rotate", False),
-            label_dim=cfg.get("icl_label_dim", 0),
-            init=cfg.get("icl_init", "default"),
-            nn_scale=cfg.get("icl_nn_scale", 10.0),
-        )

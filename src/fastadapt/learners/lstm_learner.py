@@ -29,7 +29,7 @@ from ..nn.conv4 import Conv4
 from ..nn.episodic import embed as embed_images
 from ..tasks.sequence import batch_generator, permute_support
 from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, backbone_spec, check_labels
+from .base import METHODS, Learner, Prediction, check_labels
 
 BINDINGS = ("outer", "concat")
 READOUTS = ("dot", "cosine")
@@ -191,18 +191,3 @@ class LSTMLearner(Learner):
         if self.shuffle_support:
             batch = permute_support(batch, "shuffled", batch_generator(batch))
         return super().meta_loss(batch)
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> LSTMLearner:
-        spec = backbone_spec(cfg)
-        return cls(
-            spec.build(),
-            feat=spec.features,
-            embed=cfg.get("lstm_embed", 64),
-            hidden=cfg.get("lstm_hidden", 256),
-            max_ways=cfg.get("lstm_max_ways", max(cfg.get("ways", 5), cfg.get("train_ways", 5))),
-            shuffle_support=cfg.get("lstm_shuffle", True),
-            binding=cfg.get("lstm_binding", "outer"),
-            recurrent_lr_scale=cfg.get("lstm_lr_scale", 1.0),
-            readout=cfg.get("lstm_readout", "dot"),
-        )

@@ -3,22 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from torch import nn
 
-from ._inner import INNER_LR, GradientLearner, common_kwargs
-from .base import METHODS, backbone_spec
-
-
-def build_network(cfg: dict[str, Any]) -> nn.Module:
-    """The network of a gradient-based preset: Finn's 40-40 ReLU MLP for sinusoids, Conv4 + linear otherwise."""
-    if cfg.get("dataset") == "sinusoid":
-        h = cfg.get("mlp_hidden", 40)
-        return nn.Sequential(nn.Linear(1, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 1))
-    spec = backbone_spec(cfg)
-    return nn.Sequential(spec.build(), nn.Linear(spec.features, cfg["ways"]))
+from .base import METHODS
+from .gradient import INNER_LR, GradientLearner
 
 
 @METHODS.register("maml")
@@ -27,35 +17,11 @@ class MAML(GradientLearner):
     ``inner_steps`` SGD steps on a support set fit the task; exact second-order meta-gradient, or the
     first-order approximation with ``first_order=True``. MAML++ (Antoniou et al. 2019) options:
     ``lr_mode="per_layer_step"`` and ``multi_step_loss=True``. Works on any ``nn.Module``; see
-    `fastadapt.learners._inner.GradientLearner` for all arguments (BatchNorm mode, batching).
+    `fastadapt.learners.gradient.GradientLearner` for all arguments (BatchNorm mode, batching).
 
     >>> learner = MAML(my_net, inner_lr=0.4, inner_steps=1, first_order=False)
     >>> predictor = learner.adapt(support_x, support_y)      # my_net is never modified
     """
-
-    def __init__(
-        self,
-        module: nn.Module,
-        inner_lr: float = INNER_LR,
-        inner_steps: int = 1,
-        first_order: bool = False,
-        adapt: Callable[[str], bool] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            module, inner_lr=inner_lr, inner_steps=inner_steps, first_order=first_order, adapt=adapt, **kwargs
-        )
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> MAML:
-        return cls(
-            build_network(cfg),
-            first_order=cfg.get("first_order", False),
-            lr_mode=cfg.get("lr_mode", "fixed"),
-            multi_step_loss=cfg.get("multi_step_loss", False),
-            msl_anneal=cfg.get("msl_anneal", 10000),
-            **common_kwargs(cfg),
-        )
 
 
 @METHODS.register("fomaml")

@@ -44,7 +44,7 @@ from ..optim.inner import SGD, check_rate
 from ..rl.pg import clipped_objective, lvc_objective, masked_mean, reinforce_advantages
 from ..rl.policies import Dist, MLPPolicy, Params
 from ..rl.rollout import MLPActor, Trajectories, rollout
-from ..tasks.rl_envs import RLTaskBatch, family_from_config
+from ..tasks.rl_envs import RLTaskBatch
 from .base import METHODS, Learner
 
 EVAL_STREAM = 1000  # random streams of evaluation rollouts (training stages use 0, 1, ...)
@@ -76,7 +76,7 @@ class _Collected:
     sim_seconds: float
 
 
-def _positive(name: str, value: Any, integer: bool = False, zero: bool = False) -> None:
+def check_positive(name: str, value: Any, integer: bool = False, zero: bool = False) -> None:
     ok = (
         not isinstance(value, bool)
         and isinstance(value, int if integer else (int, float))
@@ -120,10 +120,10 @@ class MAMLRL(Learner):
         super().__init__()
         later_inner_lr = inner_lr if later_inner_lr is None else later_inner_lr
         for name, value in (("inner_lr", inner_lr), ("later_inner_lr", later_inner_lr), ("kl_coef", kl_coef)):
-            _positive(name, value, zero=True)
-        _positive("inner_steps", inner_steps, integer=True, zero=True)
-        _positive("eval_steps", eval_steps, integer=True, zero=True)
-        _positive("clip_eps", clip_eps)
+            check_positive(name, value, zero=True)
+        check_positive("inner_steps", inner_steps, integer=True, zero=True)
+        check_positive("eval_steps", eval_steps, integer=True, zero=True)
+        check_positive("clip_eps", clip_eps)
         for name, value in (("gamma", gamma), ("gae_lambda", gae_lambda)):
             if not (isinstance(value, (int, float)) and 0 < value <= 1):
                 raise ValueError(f"{name} must lie in (0, 1], got {value!r}; set it with --set {name}=...")
@@ -133,28 +133,6 @@ class MAMLRL(Learner):
         self.gamma, self.gae_lambda, self.eval_steps = float(gamma), float(gae_lambda), eval_steps
         self.center_adv = center_adv
         self._cache: _Collected | None = None
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> MAMLRL:
-        family = family_from_config(cfg)
-        width, layers = cfg.get("hidden", 100), cfg.get("policy_layers", 2)
-        _positive("hidden", width, integer=True)
-        _positive("policy_layers", layers, integer=True, zero=True)
-        policy = MLPPolicy(
-            family.obs_dim, family.act_dim, (width,) * layers, family.discrete, init_std=cfg.get("init_std", 1.0)
-        )
-        return cls(
-            policy,
-            inner_lr=cfg.get("inner_lr", 0.1),
-            inner_steps=cfg.get("inner_steps", 1),
-            later_inner_lr=cfg.get("later_inner_lr"),
-            first_order=cfg.get("first_order", False),
-            clip_eps=cfg.get("clip_eps", 0.3),
-            kl_coef=cfg.get("kl_coef", 5e-4),
-            gamma=cfg.get("gamma", 0.99),
-            gae_lambda=cfg.get("gae_lambda", 1.0),
-            eval_steps=cfg.get("eval_steps", 3),
-        )
 
     @property
     def inner_lr(self) -> float:

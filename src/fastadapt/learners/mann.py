@@ -294,26 +294,6 @@ class MANN(Learner):
                 metrics[f"acc_inst{k}"] = hit[mask].mean().item()
         return loss, metrics
 
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> MANN:
-        return cls(
-            image_size=cfg.get("image_size", 28),
-            channels=cfg.get("channels", 1),
-            max_ways=cfg.get("mann_max_ways", max(cfg.get("ways", 5), cfg.get("train_ways", 5))),
-            encoder=cfg.get("mann_encoder", "pixels"),
-            controller=cfg.get("mann_controller", 200),
-            slots=cfg.get("mann_slots", 128),
-            width=cfg.get("mann_width", 40),
-            heads=cfg.get("mann_heads", 4),
-            gamma=cfg.get("mann_gamma", 0.95),
-            hidden=cfg.get("hidden", 64),
-            write=cfg.get("mann_write", "add"),
-            erase=cfg.get("mann_erase", "heads"),
-            shift=cfg.get("mann_shift", 0),
-            rotate=cfg.get("mann_rotate", 0.0),
-            freeze_encoder=cfg.get("mann_freeze_encoder", False),
-        )
-
 
 @torch.no_grad()
 def instance_accuracy(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -13,7 +12,7 @@ from torch import Tensor, nn
 from ..nn.conv4 import Conv4
 from ..nn.episodic import embed
 from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, backbone_spec, check_labels
+from .base import METHODS, Learner, Prediction, check_labels
 
 MASKED = -1e9  # logit of a class with no support example (probability 0 without NaN gradients)
 
@@ -137,15 +136,3 @@ class MatchingNet(Learner):
         z = self.embed(torch.cat([batch.support_x, batch.query_x], dim=1))
         att = self.attention_logits(z[:, s:], self.context_support(z[:, :s]))
         return Prediction(logits=attention_class_logits(att, batch.support_y, batch.ways))
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> MatchingNet:
-        spec = backbone_spec(cfg)
-        return cls(
-            spec.build(),
-            features=spec.features,
-            fce=cfg.get("fce", False),
-            fce_steps=cfg.get("fce_steps", 5),
-            scale=cfg.get("cosine_scale", 10.0),
-            learn_scale=cfg.get("learn_scale", True),
-        )

@@ -80,15 +80,3 @@ class MetaICL(Learner):
                     sd[k] = v.clone()
                 seen.add(v.data_ptr())
         return sd
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> MetaICL:
-        from ..text.metaicl import load_causal_lm
-
-        if not cfg.get("model_path"):
-            raise ValueError(
-                "MetaICL needs a local Hugging Face causal LM: --set model_path=FOLDER "
-                "(benchmarks/metaicl.py writes a tiny GPT-2 you can use)."
-            )
-        model, tok = load_causal_lm(cfg["model_path"])
-        return cls(model, tok, cfg.get("metaicl_method", "direct"), cfg.get("max_example_tokens", 256))

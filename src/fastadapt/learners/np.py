@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -248,21 +247,3 @@ class NeuralProcess(Learner):
     def log_likelihood(self, batch: TaskBatch, samples: int | None = None) -> Tensor:
         """Per-task MC estimate of the joint target log-likelihood per point ``[B]`` (`NPPredictor.log_likelihood`)."""
         return self.adapt(batch.support_x, batch.support_y).log_likelihood(batch.query_x, batch.query_y, samples)
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> NeuralProcess:
-        return cls(
-            cfg.get("x_dim", 1),
-            cfg.get("y_dim", 1),
-            cfg.get("np_hidden", 128),
-            cfg.get("np_latent", 128),
-            cfg.get("np_encoder_layers", 3),
-            cfg.get("np_decoder_layers", 2),
-            samples=cfg.get("np_samples", 32),
-            train_on_context=cfg.get("train_on_context", True),
-            deterministic_path=cfg.get("np_deterministic_path", True),
-            min_std=cfg.get("np_min_std", 0.1),
-            attention=cfg.get("np_attention", False),
-            heads=cfg.get("np_heads", 8),
-            train_samples=cfg.get("np_train_samples", 1),
-        )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -11,7 +10,7 @@ from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
 from ..tasks.task import TaskBatch
-from .base import METHODS, EncoderLearner, Prediction, backbone_spec, check_finite, check_labels
+from .base import METHODS, EncoderLearner, Prediction, check_finite, check_labels
 from .heads import class_means, fit_logistic, power_transform  # noqa: F401 (class_means re-exported)
 
 DISTANCES = ("euclidean", "cosine")
@@ -150,14 +149,3 @@ class ProtoNet(EncoderLearner):
         support, query = self.embed_jointly(batch)
         protos, bias = self.prototypes(support, batch.support_y, batch.ways)
         return Prediction(logits=self.logits(query, self.transduce(protos, (support, batch.support_y), query), bias))
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> ProtoNet:
-        return cls(
-            backbone_spec(cfg).build(),
-            distance=cfg.get("distance", "euclidean"),
-            feature_transform=cfg.get("feature_transform", ""),
-            head_steps=cfg.get("head_steps", 0),
-            transductive_steps=cfg.get("transductive_steps", 0),
-            transductive_temperature=cfg.get("transductive_temperature", 1.0),
-        )

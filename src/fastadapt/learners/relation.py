@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +11,7 @@ from torch import Tensor, nn
 
 from ..nn.conv4 import InputNorm
 from ..tasks.task import TaskBatch
-from .base import METHODS, EncoderLearner, Prediction, backbone_spec, check_labels
+from .base import METHODS, EncoderLearner, Prediction, check_labels
 
 PROBS = ("odds", "normalize")
 
@@ -171,21 +170,3 @@ class RelationNet(EncoderLearner):
         loss = F.mse_loss(torch.sigmoid(logits), target)
         acc = (logits.argmax(-1) == batch.query_y).float().mean()
         return loss, {"loss": loss.item(), "acc": acc.item()}
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> RelationNet:
-        spec = backbone_spec(cfg)
-        if spec.name != "conv4":
-            raise ValueError(
-                f"The Relation Network compares feature maps of its own 4-block embedding (Sung 2018); "
-                f"backbone={spec.name!r} is not offered for it. Leave backbone at 'conv4'."
-            )
-        return cls(
-            spec.in_channels,
-            spec.hidden,
-            spec.image_size,
-            cfg.get("relation_hidden", 8),
-            cfg.get("relation_probs", "odds"),
-            spec.mean,
-            spec.std,
-        )

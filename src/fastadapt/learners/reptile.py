@@ -9,9 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from ..tasks.task import TaskBatch
-from ._inner import GradientLearner, common_kwargs, task_vmap
 from .base import METHODS
-from .maml import build_network
+from .gradient import GradientLearner, task_vmap
 
 REPTILE_INNER_LR = 0.1  # the default of the constructor and of a configuration without inner_lr
 
@@ -64,7 +63,3 @@ class Reptile(GradientLearner):
         if self.training:
             self.meta_iterations += 1
         return loss, metrics
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> Reptile:
-        return cls(build_network(cfg), **common_kwargs(cfg, inner_lr=REPTILE_INNER_LR))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,9 +25,9 @@ from torch import Tensor, nn
 from ..rl.pg import clipped_objective, gae, masked_mean, normalize
 from ..rl.policies import Categorical, Dist, Gaussian
 from ..rl.rollout import Trajectories, rollout
-from ..tasks.rl_envs import RLTaskBatch, family_from_config
+from ..tasks.rl_envs import RLTaskBatch
 from .base import METHODS, Learner
-from .maml_rl import EVAL_STREAM, _positive
+from .maml_rl import EVAL_STREAM, check_positive
 
 
 class RL2Actor:
@@ -110,14 +109,14 @@ class RL2(Learner):
         reward_input_scale: float | None = None,
     ) -> None:
         super().__init__()
-        _positive("hidden", hidden, integer=True)
-        _positive("rl2_episodes", episodes, integer=True)
-        _positive("clip_eps", clip_eps)
-        _positive("reward_scale", reward_scale)
+        check_positive("hidden", hidden, integer=True)
+        check_positive("rl2_episodes", episodes, integer=True)
+        check_positive("clip_eps", clip_eps)
+        check_positive("reward_scale", reward_scale)
         reward_input_scale = reward_scale if reward_input_scale is None else reward_input_scale
-        _positive("reward_input_scale", reward_input_scale)
+        check_positive("reward_input_scale", reward_input_scale)
         for name, value in (("vf_coef", vf_coef), ("ent_coef", ent_coef)):
-            _positive(name, value, zero=True)
+            check_positive(name, value, zero=True)
         for name, value in (("gamma", gamma), ("gae_lambda", gae_lambda)):
             if not (isinstance(value, (int, float)) and 0 < value <= 1):
                 raise ValueError(f"{name} must lie in (0, 1], got {value!r}; set it with --set {name}=...")
@@ -134,25 +133,6 @@ class RL2(Learner):
         self.clip_eps, self.vf_coef, self.ent_coef = float(clip_eps), float(vf_coef), float(ent_coef)
         self.reward_scale, self.reward_input_scale = float(reward_scale), float(reward_input_scale)
         self._cache: _Collected | None = None
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> RL2:
-        fam = family_from_config(cfg)
-        return cls(
-            fam.obs_dim,
-            fam.act_dim,
-            fam.discrete,
-            hidden=cfg.get("hidden", 128),
-            episodes=cfg.get("rl2_episodes", 3),
-            gamma=cfg.get("gamma", 0.99),
-            gae_lambda=cfg.get("gae_lambda", 0.95),
-            clip_eps=cfg.get("clip_eps", 0.2),
-            vf_coef=cfg.get("vf_coef", 0.5),
-            ent_coef=cfg.get("ent_coef", 0.0),
-            init_std=cfg.get("init_std", 1.0),
-            reward_scale=cfg.get("reward_scale", 1.0),
-            reward_input_scale=cfg.get("reward_input_scale"),
-        )
 
     # ---- pieces --------------------------------------------------------------------------------------------------
     def head(self, out: Tensor) -> Dist:

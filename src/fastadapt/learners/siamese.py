@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +13,7 @@ from ..nn.episodic import embed
 from ..stats import ci95
 from ..tasks import TaskSampler
 from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, backbone_spec, check_labels
+from .base import METHODS, Learner, Prediction, check_labels
 from .protonet import class_means
 
 
@@ -152,13 +151,6 @@ class Siamese(Learner):
         loss = F.binary_cross_entropy_with_logits(logits, same)
         acc = ((logits > 0).float() == same).float().mean()
         return loss, {"loss": loss.item(), "acc": acc.item()}
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> Siamese:
-        spec = backbone_spec(cfg)
-        return cls(
-            spec.build(), features=spec.features, pairs_per_example=cfg.get("siamese_pairs", 1), seed=cfg.get("seed", 0)
-        )
 
 
 @torch.no_grad()

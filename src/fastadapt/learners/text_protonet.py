@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -49,10 +48,6 @@ class FrozenProtoNet(Learner):
         protos = class_means(z[:, :s], batch.support_y, batch.ways)
         return Prediction(logits=prototype_logits(z[:, s:], protos, "cosine", self.log_scale.exp()))
 
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> FrozenProtoNet:
-        return cls(cfg.get("proto_scale", 10.0))
-
 
 @METHODS.register("protonet-finetune")
 class FinetunedProtoNet(FrozenProtoNet):
@@ -77,7 +72,3 @@ class FinetunedProtoNet(FrozenProtoNet):
         from ..text.encoder import frozen_state_keys
 
         return frozen_state_keys(self, "encoder.")
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> FinetunedProtoNet:
-        return cls(finetune_layers=cfg.get("finetune_layers", 2), scale=cfg.get("proto_scale", 10.0))

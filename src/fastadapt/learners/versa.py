@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
 from ..tasks.task import TaskBatch
-from .base import METHODS, EncoderLearner, Prediction, backbone_spec, check_labels
+from .base import METHODS, EncoderLearner, Prediction, check_labels
 from .protonet import class_means
 
 
@@ -122,15 +121,3 @@ class Versa(EncoderLearner):
         w_mean, w_logvar = self.weight_posterior(support, batch.support_y, batch.ways)
         logits, spread = mc_predictive(query, w_mean, w_logvar, self.num_samples())
         return Prediction(logits=logits, var=spread)
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> Versa:
-        spec = backbone_spec(cfg)
-        return cls(
-            spec.build(),
-            spec.features,
-            cfg.get("versa_hidden", 256),
-            cfg.get("versa_samples", 10),
-            cfg.get("versa_eval_samples", 100),
-            prototype_init=cfg.get("versa_prototype_init", True),
-        )

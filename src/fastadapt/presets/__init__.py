@@ -9,6 +9,8 @@ import math
 import sys
 from typing import Any
 
+from ..configs import LEARNER_CONFIGS
+from ..configs.typed import field_types, parse_text
 from ..registry import import_submodules
 
 # Defaults every preset starts from; a preset overrides some of them.
@@ -144,18 +146,30 @@ def _coerce(key: str, raw: str, default: Any) -> Any:
 
 
 def apply_overrides(cfg: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
-    """Apply ``key=value`` strings, typed like the existing value; unknown keys get a did-you-mean."""
+    """Apply ``key=value`` strings, typed like the existing value, or, for a setting of the run's method that the
+    preset does not write, by that setting's type in the method's configuration (`fastadapt.configs`); unknown
+    keys get a did-you-mean."""
     cfg = dict(cfg)
     for pair in pairs:
         if "=" not in pair:
             raise ValueError(f"--set takes key=value, got {pair!r}.")
         key, raw = pair.split("=", 1)
-        if key not in cfg:
-            raise KeyError(
-                f"Unknown --set key {key!r}.{did_you_mean(key, sorted(cfg))} Known keys: {', '.join(sorted(cfg))}."
-            )
-        cfg[key] = _coerce(key, raw, cfg[key])
+        fields = method_fields(cfg)
+        if key in cfg:
+            cfg[key] = _coerce(key, raw, cfg[key])
+        elif key in fields:  # a setting of the run's method the preset leaves at its default: typed by its field
+            cfg[key] = parse_text(key, raw, fields[key])
+        else:
+            known = sorted(set(cfg) | set(fields))
+            raise KeyError(f"Unknown --set key {key!r}.{did_you_mean(key, known)} Known keys: {', '.join(known)}.")
     return cfg
+
+
+def method_fields(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``key -> type`` of the settings the typed configuration of ``cfg["method"]`` offers (none for a method
+    without one, e.g. the learned optimizers' ``l2o``)."""
+    config_cls = LEARNER_CONFIGS.get(cfg.get("method", ""))
+    return field_types(config_cls) if config_cls is not None else {}
 
 
 import_submodules(sys.modules[__name__])

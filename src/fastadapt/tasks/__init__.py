@@ -11,7 +11,17 @@ from ..registry import Registry, import_submodules
 from .sampler import EpisodeSampler
 from .task import Task, TaskBatch
 
-__all__ = ["DATASETS", "DATASET_PREFIXES", "EpisodeSampler", "Task", "TaskBatch", "TaskSampler", "build_sampler"]
+__all__ = [
+    "DATASETS",
+    "REGRESSION_DATASETS",
+    "task_type",
+    "DATASET_PREFIXES",
+    "EpisodeSampler",
+    "Task",
+    "TaskBatch",
+    "TaskSampler",
+    "build_sampler",
+]
 
 
 class TaskSampler(Protocol):
@@ -61,6 +71,18 @@ DATASETS = Registry("dataset")
 DATASETS.register("omniglot")(omniglot_sampler)
 # Factories for "dataset" values "<prefix>:<argument>", e.g. "folder:/data/birds" (tasks.own_data registers it).
 DATASET_PREFIXES: dict[str, Callable[..., TaskSampler]] = {}
+
+
+REGRESSION_DATASETS = ("sinusoid", "gp", "linreg")  # task families without classes
+
+
+def task_type(dataset: str) -> str:
+    """What the tasks of data set ``dataset`` ask for: ``"classification"``, ``"regression"`` or ``"rl"``."""
+    if dataset in REGRESSION_DATASETS:
+        return "regression"
+    from .rl_envs import FAMILIES
+
+    return "rl" if dataset in FAMILIES else "classification"
 
 
 def dataset_factory(name: str) -> Callable[..., TaskSampler]:

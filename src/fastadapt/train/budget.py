@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
+from ..configs import build_learner
 from ..cpu_memory import reuse_freed_memory
-from ..learners import build_learner
 from ..tasks import build_sampler
 from .evaluate import synchronize
 from .trainer import resolve_device

@@ -14,13 +14,14 @@ from typing import Any, TypeVar
 import torch
 from tqdm import tqdm
 
+from ..configs import build_learner
 from ..cpu_memory import reuse_freed_memory
 from ..io import atomic_write_bytes
-from ..learners import Learner, build_learner
+from ..learners import Learner
 from ..nn.episodic import check_precision
 from ..presets import PRESETS, get_preset
 from ..presets.limits import check_limits
-from ..tasks import build_sampler
+from ..tasks import REGRESSION_DATASETS, build_sampler
 from ..tasks.augment import AUGMENTATIONS, augment_batch
 from .backward import meta_backward
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -59,7 +60,6 @@ def hardware() -> str:
     return "GPU" if torch.cuda.is_available() else "CPU"
 
 
-REGRESSION_DATASETS = ("sinusoid", "gp", "linreg")  # tasks without classes: no train_ways to check
 TRAIN_DEVICES = ("cpu", "cuda", "mps", "xpu")
 # Sizes every preset has (DEFAULTS): an integer one must be >= 1.
 POSITIVE_SIZES = ("hidden", "channels", "image_size", "ways", "shots", "queries", "train_shots", "train_queries")

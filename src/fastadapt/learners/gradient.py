@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +36,7 @@ from ..optim.inner import LR_MODES, SGD, InnerOptimizer, check_rate, make_inner_
 from ..tasks.task import TaskBatch
 from .base import Learner, Prediction, check_labels
 
-__all__ = ["GradientLearner", "FastWeights", "functional_copy", "task_vmap", "head_filter", "common_kwargs"]
+__all__ = ["GradientLearner", "FastWeights", "functional_copy", "task_vmap", "head_filter"]
 
 BN_MODES = ("transductive", "support")
 BATCHING = ("auto", "vmap", "loop")
@@ -94,6 +93,7 @@ class GradientLearner(Learner):
         module: nn.Module,
         inner_lr: float = INNER_LR,
         inner_steps: int = 1,
+        *,
         test_inner_steps: int | None = None,
         first_order: bool = False,
         adapt: Callable[[str], bool] | None = None,
@@ -355,17 +355,3 @@ def head_filter(module: nn.Module) -> Callable[[str], bool]:
         raise ValueError(f"{type(module).__name__} has no parameters to adapt.")
     prefix = f"{last}." if last else ""
     return lambda n: n.startswith(prefix) and "." not in n[len(prefix) :]
-
-
-def common_kwargs(cfg: dict[str, Any], inner_lr: float = INNER_LR) -> dict[str, Any]:
-    """Learner arguments shared by the gradient-based presets (``inner_lr``: the learner's own default, used when
-    the configuration sets none)."""
-    return dict(
-        inner_lr=cfg.get("inner_lr", inner_lr),
-        inner_steps=cfg.get("inner_steps", 1),
-        test_inner_steps=cfg.get("test_inner_steps"),
-        bn=cfg.get("bn", "transductive"),
-        batching=cfg.get("batching", "auto"),
-        task_chunk=cfg.get("task_chunk") or None,
-        task_type="regression" if cfg.get("dataset") == "sinusoid" else "classification",
-    )

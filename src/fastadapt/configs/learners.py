@@ -1,0 +1,643 @@
+"""One typed configuration per learner: the keys a run's configuration may set for that method, with their types
+and defaults, and how the learner is built from them. This is the one place a learner's settings are read; the
+learners themselves take plain constructor arguments. The data decide the rest (`TaskShape`): the task type, the
+class counts, the image encoder's input, the RL task family."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from torch import nn
+
+from ..learners import METHODS, EncoderLearner, Learner
+from ..learners.gradient import INNER_LR
+from ..learners.maml_rl import check_positive
+from ..learners.reptile import REPTILE_INNER_LR
+from ..nn.backbones import BackboneSpec
+from ..registry import Registry
+from ..tasks import task_type
+from .typed import ConfigError, from_dict
+
+LEARNER_CONFIGS = Registry("method")  # method name -> its configuration dataclass
+
+
+def config_for(*names: str):
+    """Register a configuration dataclass as the one of methods ``names``."""
+
+    def deco(cls: type) -> type:
+        for name in names:
+            LEARNER_CONFIGS.register(name)(cls)
+        return cls
+
+    return deco
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """The image encoder (``backbone=conv4|resnet12|efficientnet_lite0``) and the images it takes."""
+
+    backbone: str = "conv4"
+    channels: int = 1
+    hidden: int = 64
+    image_size: int = 28
+    input_mean: list[float] = field(default_factory=list)
+    input_std: list[float] = field(default_factory=list)
+    drop_block: float = 0.0
+
+    def spec(self) -> BackboneSpec:
+        mean = tuple(self.input_mean) if self.input_mean else None
+        std = tuple(self.input_std) if self.input_std else None
+        return BackboneSpec(self.backbone, self.channels, self.hidden, self.image_size, mean, std, self.drop_block)
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """The keys of the data a learner is sized by."""
+
+    dataset: str = "omniglot"
+    ways: int | None = 5
+    train_ways: int | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TaskShape:
+    """What the data fix about a learner: task type (classification / regression / rl), class counts (``ways`` at
+    test, ``train_ways`` in training), the image encoder, the random seed, and the run's whole configuration for
+    the task families that build themselves from it (meta-RL)."""
+
+    task_type: str
+    ways: int | None
+    train_ways: int | None
+    backbone: BackboneSpec
+    seed: int
+    max_ways: int  # the larger class count of training and test episodes (sequence learners' label inputs)
+    cfg: dict[str, Any]
+
+    def rl_family(self) -> Any:
+        from ..tasks.rl_envs import family_from_config
+
+        return family_from_config(self.cfg)
+
+
+def task_shape(cfg: dict[str, Any]) -> TaskShape:
+    """The `TaskShape` of a run's configuration."""
+    task = from_dict(TaskConfig, cfg)
+    train_ways = task.train_ways if task.train_ways is not None else task.ways
+    max_ways = max(5 if task.ways is None else task.ways, 5 if task.train_ways is None else task.train_ways)
+    backbone = from_dict(BackboneConfig, cfg).spec()
+    return TaskShape(task_type(task.dataset), task.ways, train_ways, backbone, task.seed, max_ways, dict(cfg))
+
+
+# ---- metric-based ---------------------------------------------------------------------------------------------------
+@config_for("protonet")
+@dataclass(frozen=True)
+class ProtoNetConfig:
+    distance: str = "euclidean"
+    feature_transform: str = ""
+    head_steps: int = 0
+    transductive_steps: int = 0
+    transductive_temperature: float = 1.0
+
+    def build(self, shape: TaskShape) -> Learner:
+        return METHODS["protonet"](
+            shape.backbone.build(),
+            distance=self.distance,
+            feature_transform=self.feature_transform,
+            head_steps=self.head_steps,
+            transductive_steps=self.transductive_steps,
+            transductive_temperature=self.transductive_temperature,
+        )
+
+
+@config_for("matching")
+@dataclass(frozen=True)
+class MatchingConfig:
+    fce: bool = False
+    fce_steps: int = 5
+    cosine_scale: float = 10.0
+    learn_scale: bool = True
+
+    def build(self, shape: TaskShape) -> Learner:
+        spec = shape.backbone
+        return METHODS["matching"](
+            spec.build(),
+            features=spec.features,
+            fce=self.fce,
+            fce_steps=self.fce_steps,
+            scale=self.cosine_scale,
+            learn_scale=self.learn_scale,
+        )
+
+
+@config_for("relation")
+@dataclass(frozen=True)
+class RelationConfig:
+    relation_hidden: int = 8
+    relation_probs: str = "odds"
+
+    def build(self, shape: TaskShape) -> Learner:
+        spec = shape.backbone
+        if spec.name != "conv4":
+            raise ConfigError(
+                f"The Relation Network compares feature maps of its own 4-block embedding (Sung 2018); "
+                f"backbone={spec.name!r} is not offered for it. Leave backbone at 'conv4'."
+            )
+        return METHODS["relation"](
+            spec.in_channels,
+            spec.hidden,
+            spec.image_size,
+            self.relation_hidden,
+            self.relation_probs,
+            spec.mean,
+            spec.std,
+        )
+
+
+@config_for("siamese")
+@dataclass(frozen=True)
+class SiameseConfig:
+    siamese_pairs: int = 1
+
+    def build(self, shape: TaskShape) -> Learner:
+        spec = shape.backbone
+        return METHODS["siamese"](
+            spec.build(), features=spec.features, pairs_per_example=self.siamese_pairs, seed=shape.seed
+        )
+
+
+@config_for("baseline")
+@dataclass(frozen=True)
+class BaselineConfig:
+    baseline_classes: int | None = None  # None: the training episodes' class count
+    baseline_head: str = "linear"
+    baseline_test_head: str = "prototype"
+    baseline_scale: float = 10.0
+
+    def build(self, shape: TaskShape) -> Learner:
+        spec = shape.backbone
+        classes = self.baseline_classes if self.baseline_classes is not None else shape.train_ways
+        return METHODS["baseline"](
+            spec.build(), spec.features, classes, self.baseline_head, self.baseline_test_head, self.baseline_scale
+        )
+
+
+@config_for("protonet-frozen")
+@dataclass(frozen=True)
+class FrozenTextProtoNetConfig:
+    proto_scale: float = 10.0
+
+    def build(self, shape: TaskShape) -> Learner:
+        return METHODS["protonet-frozen"](self.proto_scale)
+
+
+@config_for("protonet-finetune")
+@dataclass(frozen=True)
+class FinetunedTextProtoNetConfig:
+    finetune_layers: int = 2
+    proto_scale: float = 10.0
+
+    def build(self, shape: TaskShape) -> Learner:
+        return METHODS["protonet-finetune"](finetune_layers=self.finetune_layers, scale=self.proto_scale)
+
+
+# ---- optimization-based ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GradientConfig:
+    """Settings shared by the gradient-based learners (`fastadapt.learners.gradient.GradientLearner`)."""
+
+    default_inner_lr: ClassVar[float] = INNER_LR
+    inner_lr: float | None = None  # None: the method's own default
+    inner_steps: int = 1
+    test_inner_steps: int | None = None
+    bn: str = "transductive"
+    batching: str = "auto"
+    task_chunk: int | None = None  # None or 0: the whole meta-batch at once
+    mlp_hidden: int = 40
+
+    def common(self, shape: TaskShape) -> dict[str, Any]:
+        return dict(
+            inner_lr=self.default_inner_lr if self.inner_lr is None else self.inner_lr,
+            inner_steps=self.inner_steps,
+            test_inner_steps=self.test_inner_steps,
+            bn=self.bn,
+            batching=self.batching,
+            task_chunk=self.task_chunk or None,
+            task_type=shape.task_type,
+        )
+
+    def network(self, shape: TaskShape) -> nn.Module:
+        """Finn's 40-40 ReLU MLP for 1-d regression, the configured backbone and a linear head for classes."""
+        if shape.task_type == "regression":
+            h = self.mlp_hidden
+            return nn.Sequential(nn.Linear(1, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 1))
+        if shape.ways is None:
+            raise ConfigError("A gradient-based classifier needs ways (its output layer's size); set --set ways=5.")
+        spec = shape.backbone
+        return nn.Sequential(spec.build(), nn.Linear(spec.features, shape.ways))
+
+
+@config_for("maml")
+@dataclass(frozen=True)
+class MAMLConfig(GradientConfig):
+    first_order: bool = False
+    lr_mode: str = "fixed"
+    multi_step_loss: bool = False
+    msl_anneal: int = 10000
+
+    method: ClassVar[str] = "maml"
+
+    def build(self, shape: TaskShape) -> Learner:
+        return METHODS[self.method](
+            self.network(shape),
+            first_order=self.first_order,
+            lr_mode=self.lr_mode,
+            multi_step_loss=self.multi_step_loss,
+            msl_anneal=self.msl_anneal,
+            **self.common(shape),
+        )
+
+
+@config_for("fomaml")
+@dataclass(frozen=True)
+class FOMAMLConfig(MAMLConfig):
+    method: ClassVar[str] = "fomaml"
+
+
+@config_for("metasgd")
+@dataclass(frozen=True)
+class MetaSGDConfig(GradientConfig):
+    first_order: bool = False
+    method: ClassVar[str] = "metasgd"
+
+    def build(self, shape: TaskShape) -> Learner:
+        return METHODS[self.method](self.network(shape), first_order=self.first_order, **self.common(shape))
+
+
+@config_for("anil")
+@dataclass(frozen=True)
+class ANILConfig(MetaSGDConfig):
+    method: ClassVar[str] = "anil"
+
+
+@config_for("reptile")
+@dataclass(frozen=True)
+class ReptileConfig(GradientConfig):
+    default_inner_lr: ClassVar[float] = REPTILE_INNER_LR
+
+    def build(self, shape: TaskShape) -> Learner:
+        return METHODS["reptile"](self.network(shape), **self.common(shape))
+
+
+# ---- black-box, model-based, in-context -----------------------------------------------------------------------------
+@config_for("hypernet")
+@dataclass(frozen=True)
+class HyperNetConfig:
+    hyper_hidden: int = 256
+    hyper_rank: int = 0
+
+    def build(self, shape: TaskShape) -> Learner:
+        spec = shape.backbone
+        return METHODS["hypernet"](spec.build(), dim=spec.features, set_hidden=self.hyper_hidden, rank=self.hyper_rank)
+
+
+@config_for("lstm")
+@dataclass(frozen=True)
+class LSTMConfig:
+    lstm_embed: int = 64
+    lstm_hidden: int = 256
+    lstm_max_ways: int | None = None  # None: the larger of ways and train_ways
+    lstm_shuffle: bool = True
+    lstm_binding: str = "outer"
+    lstm_lr_scale: float = 1.0
+    lstm_readout: str = "dot"
+
+    def build(self, shape: TaskShape) -> Learner:
+        spec = shape.backbone
+        return METHODS["lstm"](
+            spec.build(),
+            feat=spec.features,
+            embed=self.lstm_embed,
+            hidden=self.lstm_hidden,
+            max_ways=self.lstm_max_ways or shape.max_ways,
+            shuffle_support=self.lstm_shuffle,
+            binding=self.lstm_binding,
+            recurrent_lr_scale=self.lstm_lr_scale,
+            readout=self.lstm_readout,
+        )
+
+
+@config_for("mann")
+@dataclass(frozen=True)
+class MANNConfig:
+    mann_max_ways: int | None = None  # None: the larger of ways and train_ways
+    mann_encoder: str = "pixels"
+    mann_controller: int = 200
+    mann_slots: int = 128
+    mann_width: int = 40
+    mann_heads: int = 4
+    mann_gamma: float = 0.95
+    mann_write: str = "add"
+    mann_erase: str = "heads"
+    mann_shift: int = 0
+    mann_rotate: float = 0.0
+    mann_freeze_encoder: bool = False
+
+    def build(self, shape: TaskShape) -> Learner:
+        spec = shape.backbone
+        return METHODS["mann"](
+            image_size=spec.image_size,
+            channels=spec.in_channels,
+            max_ways=self.mann_max_ways or shape.max_ways,
+            encoder=self.mann_encoder,
+            controller=self.mann_controller,
+            slots=self.mann_slots,
+            width=self.mann_width,
+            heads=self.mann_heads,
+            gamma=self.mann_gamma,
+            hidden=spec.hidden,
+            write=self.mann_write,
+            erase=self.mann_erase,
+            shift=self.mann_shift,
+            rotate=self.mann_rotate,
+            freeze_encoder=self.mann_freeze_encoder,
+        )
+
+
+@config_for("icl")
+@dataclass(frozen=True)
+class ICLConfig:
+    icl_embedder: str = "conv4"  # conv4 / backbone (images), mlp (vectors), minilm (token ids)
+    input_dim: int | None = None  # vector inputs (icl_embedder=mlp)
+    icl_dim: int = 128
+    icl_embed_layers: int = 1
+    icl_max_ways: int | None = None  # None: ways
+    icl_layers: int = 4
+    icl_heads: int = 4
+    icl_dropout: float = 0.0
+    icl_prefix_loss: bool | None = None  # None: on for regression
+    icl_permute: bool = True
+    icl_rotate: bool = False
+    icl_label_dim: int = 0
+    icl_init: str = "default"
+    icl_nn_scale: float = 10.0
+    finetune_layers: int = 2  # icl_embedder=minilm: the sentence encoder's top layers trained
+
+    def embedder(self, shape: TaskShape) -> tuple[nn.Module, int]:
+        from ..learners.icl import MLPEmbed
+
+        if self.icl_embedder in ("conv4", "backbone"):  # "backbone": the config's image backbone (conv4 by default)
+            return shape.backbone.build(), shape.backbone.features
+        if self.icl_embedder == "mlp":
+            if self.input_dim is None:
+                raise ConfigError("icl_embedder=mlp embeds vectors of length input_dim; set --set input_dim=N.")
+            embedder = MLPEmbed(self.input_dim, self.icl_dim, self.icl_embed_layers)
+            return embedder, embedder.out_dim
+        if self.icl_embedder == "minilm":  # token ids in; the encoder's top layers train with the transformer
+            from ..text.encoder import SentenceEncoder
+
+            if self.icl_rotate:
+                raise ConfigError(
+                    "icl_rotate rotates vector inputs; it does not apply to token ids "
+                    "(icl_embedder='minilm'). Set icl_rotate=false."
+                )
+            embedder = SentenceEncoder(trainable_layers=self.finetune_layers)
+            return embedder, embedder.dim
+        raise ConfigError(
+            f"icl_embedder must be 'conv4' (images), 'mlp' (vectors) or 'minilm' (token ids), "
+            f"got {self.icl_embedder!r}."
+        )
+
+    def build(self, shape: TaskShape) -> Learner:
+        embedder, feat = self.embedder(shape)
+        regression = shape.task_type == "regression"
+        return METHODS["icl"](
+            embedder,
+            feat,
+            max_ways=0 if regression else (self.icl_max_ways or shape.ways),
+            dim=self.icl_dim,
+            layers=self.icl_layers,
+            heads=self.icl_heads,
+            dropout=self.icl_dropout,
+            prefix_loss=regression if self.icl_prefix_loss is None else self.icl_prefix_loss,
+            permute=self.icl_permute,
+            rotate=self.icl_rotate,
+            label_dim=self.icl_label_dim,
+            init=self.icl_init,
+            nn_scale=self.icl_nn_scale,
+        )
+
+
+@config_for("metaicl")
+@dataclass(frozen=True)
+class MetaICLConfig:
+    model_path: str = ""
+    metaicl_method: str = "direct"
+    max_example_tokens: int = 256
+
+    def build(self, shape: TaskShape) -> Learner:
+        from ..text.metaicl import load_causal_lm
+
+        if not self.model_path:
+            raise ConfigError(
+                "MetaICL needs a local Hugging Face causal LM: --set model_path=FOLDER "
+                "(benchmarks/metaicl.py writes a tiny GPT-2 you can use)."
+            )
+        model, tok = load_causal_lm(self.model_path)
+        return METHODS["metaicl"](model, tok, self.metaicl_method, self.max_example_tokens)
+
+
+# ---- Bayesian / amortized -------------------------------------------------------------------------------------------
+@config_for("versa")
+@dataclass(frozen=True)
+class VersaConfig:
+    versa_hidden: int = 256
+    versa_samples: int = 10
+    versa_eval_samples: int = 100
+    versa_prototype_init: bool = True
+
+    def build(self, shape: TaskShape) -> Learner:
+        spec = shape.backbone
+        return METHODS["versa"](
+            spec.build(),
+            spec.features,
+            self.versa_hidden,
+            self.versa_samples,
+            self.versa_eval_samples,
+            prototype_init=self.versa_prototype_init,
+        )
+
+
+@config_for("cnp")
+@dataclass(frozen=True)
+class CNPConfig:
+    x_dim: int = 1
+    y_dim: int = 1
+    np_hidden: int = 128
+    np_encoder_layers: int = 4
+    np_decoder_layers: int = 2
+    train_on_context: bool = True
+    np_min_std: float = 0.1
+
+    def build(self, shape: TaskShape) -> Learner:
+        return METHODS["cnp"](
+            self.x_dim,
+            self.y_dim,
+            self.np_hidden,
+            self.np_encoder_layers,
+            self.np_decoder_layers,
+            train_on_context=self.train_on_context,
+            min_std=self.np_min_std,
+        )
+
+
+@config_for("np")
+@dataclass(frozen=True)
+class NeuralProcessConfig:
+    x_dim: int = 1
+    y_dim: int = 1
+    np_hidden: int = 128
+    np_latent: int = 128
+    np_encoder_layers: int = 3
+    np_decoder_layers: int = 2
+    np_samples: int = 32
+    train_on_context: bool = True
+    np_deterministic_path: bool = True
+    np_min_std: float = 0.1
+    np_attention: bool = False
+    np_heads: int = 8
+    np_train_samples: int = 1
+
+    def build(self, shape: TaskShape) -> Learner:
+        return METHODS["np"](
+            self.x_dim,
+            self.y_dim,
+            self.np_hidden,
+            self.np_latent,
+            self.np_encoder_layers,
+            self.np_decoder_layers,
+            samples=self.np_samples,
+            train_on_context=self.train_on_context,
+            deterministic_path=self.np_deterministic_path,
+            min_std=self.np_min_std,
+            attention=self.np_attention,
+            heads=self.np_heads,
+            train_samples=self.np_train_samples,
+        )
+
+
+# ---- meta-RL --------------------------------------------------------------------------------------------------------
+@config_for("maml-rl")
+@dataclass(frozen=True)
+class MAMLRLConfig:
+    hidden: int = 100
+    policy_layers: int = 2
+    init_std: float = 1.0
+    inner_lr: float = 0.1
+    inner_steps: int = 1
+    later_inner_lr: float | None = None
+    first_order: bool = False
+    clip_eps: float = 0.3
+    kl_coef: float = 5e-4
+    gamma: float = 0.99
+    gae_lambda: float = 1.0
+    eval_steps: int = 3
+
+    def build(self, shape: TaskShape) -> Learner:
+        from ..rl.policies import MLPPolicy
+
+        family = shape.rl_family()
+        check_positive("hidden", self.hidden, integer=True)
+        check_positive("policy_layers", self.policy_layers, integer=True, zero=True)
+        policy = MLPPolicy(
+            family.obs_dim,
+            family.act_dim,
+            (self.hidden,) * self.policy_layers,
+            family.discrete,
+            init_std=self.init_std,
+        )
+        return METHODS["maml-rl"](
+            policy,
+            inner_lr=self.inner_lr,
+            inner_steps=self.inner_steps,
+            later_inner_lr=self.later_inner_lr,
+            first_order=self.first_order,
+            clip_eps=self.clip_eps,
+            kl_coef=self.kl_coef,
+            gamma=self.gamma,
+            gae_lambda=self.gae_lambda,
+            eval_steps=self.eval_steps,
+        )
+
+
+@config_for("rl2")
+@dataclass(frozen=True)
+class RL2Config:
+    hidden: int = 128
+    rl2_episodes: int = 3
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    vf_coef: float = 0.5
+    ent_coef: float = 0.0
+    init_std: float = 1.0
+    reward_scale: float = 1.0
+    reward_input_scale: float | None = None
+
+    def build(self, shape: TaskShape) -> Learner:
+        family = shape.rl_family()
+        return METHODS["rl2"](
+            family.obs_dim,
+            family.act_dim,
+            family.discrete,
+            hidden=self.hidden,
+            episodes=self.rl2_episodes,
+            gamma=self.gamma,
+            gae_lambda=self.gae_lambda,
+            clip_eps=self.clip_eps,
+            vf_coef=self.vf_coef,
+            ent_coef=self.ent_coef,
+            init_std=self.init_std,
+            reward_scale=self.reward_scale,
+            reward_input_scale=self.reward_input_scale,
+        )
+
+
+# ---- the learner of a run -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LearnerOptions:
+    """Settings every learner takes after it is built (see `Learner.set_eval_bn`, `Learner.set_precision`,
+    `EncoderLearner.configure_encoder`)."""
+
+    method: str = "protonet"
+    eval_bn: str = "running"
+    precision: str = "fp32"
+    freeze_encoder: bool = False
+    tta_flip: bool = False
+
+
+def learner_config(cfg: dict[str, Any]) -> Any:
+    """The typed configuration of the learner ``cfg["method"]`` names, checked against its field types."""
+    return from_dict(LEARNER_CONFIGS.get_or_raise(from_dict(LearnerOptions, cfg).method), cfg)
+
+
+def build_learner(cfg: dict[str, Any]) -> Learner:
+    """The learner a run's configuration describes: its typed configuration built for the data's `TaskShape`,
+    then the settings every learner takes (``eval_bn``, ``precision``, ``freeze_encoder`` / ``tta_flip``)."""
+    options = from_dict(LearnerOptions, cfg)
+    shape = task_shape(cfg)
+    learner = learner_config(cfg).build(shape)
+    learner.set_eval_bn(options.eval_bn)
+    learner.set_precision(options.precision)
+    if options.freeze_encoder or options.tta_flip:
+        if not isinstance(learner, EncoderLearner):
+            raise ConfigError(
+                f"freeze_encoder / tta_flip apply to learners over an image encoder (EncoderLearner); "
+                f"{type(learner).__name__} is not one. Leave them false."
+            )
+        learner.configure_encoder(options.freeze_encoder, options.tta_flip)
+    if any(isinstance(m, nn.Conv2d) for m in learner.modules()):  # an image model: adapt / predict check shapes
+        spec = shape.backbone
+        learner.input_shape = (spec.in_channels, spec.image_size, spec.image_size)
+    return learner
