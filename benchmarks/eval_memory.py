@@ -55,7 +55,8 @@ def metaicl_settings(work: Path) -> list[str]:
     """The `metaicl` preset needs a local causal LM and task files: CLINC150's domains as tasks and the tiny GPT-2
     of `benchmarks/metaicl.py` (4 layers, width 128; no pretrained LM can be downloaded here). A user's larger LM
     needs more memory: about its parameter bytes on top of this."""
-    from fastadapt.text.metaicl import clinc150_tasks, load_tasks, make_tiny_lm
+    from fastadapt.tasks.text_tasks import clinc150_tasks, load_tasks
+    from fastadapt.text.metaicl import make_tiny_lm
 
     train, test = clinc150_tasks(work / "tasks")
     texts = [e[k] for t in load_tasks(work / "tasks", train + test).values() for e in t for k in ("input", "output")]

@@ -24,14 +24,13 @@ from pathlib import Path
 
 import torch
 
+from fastadapt.tasks.text_tasks import clinc150_tasks, load_tasks
 from fastadapt.text.metaicl import (
     PromptBuilder,
     PromptFormat,
-    clinc150_tasks,
     context_length,
     evaluate_kshot,
     load_causal_lm,
-    load_tasks,
     make_tiny_lm,
     meta_train,
 )

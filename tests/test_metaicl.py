@@ -6,17 +6,16 @@ import torch
 
 pytest.importorskip("transformers")
 
+from fastadapt.tasks.text_tasks import load_task, write_task  # noqa: E402
 from fastadapt.text.metaicl import (  # noqa: E402
     PromptBuilder,
     PromptFormat,
     continuation_logprobs,
     evaluate_kshot,
     load_causal_lm,
-    load_task,
     make_tiny_lm,
     meta_train,
     option_scores,
-    write_task,
 )
 
 OPTS = ["positive", "negative"]

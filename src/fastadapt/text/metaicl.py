@@ -1,7 +1,8 @@
 """MetaICL: learning to learn in context (Min, Lewis, Zettlemoyer & Hajishirzi, 2022), for any Hugging Face
 causal language model given as a local path.
 
-Tasks are JSONL files, one example a line: ``{"input": str, "output": str, "options": [str, ...]}``.
+Tasks are JSONL files, one example a line: ``{"input": str, "output": str, "options": [str, ...]}``
+(read and written by `fastadapt.tasks.text_tasks`).
 A k-shot prompt concatenates k demonstrations and the query (newline format of MetaICL):
 
     direct:   x_1 <io> y_1 <ex> ... x_k <io> y_k <ex> x <io>   then scores each option y as the continuation
@@ -18,7 +19,6 @@ same model before meta-training.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from collections.abc import Iterable
@@ -49,67 +49,6 @@ class PromptFormat:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}.")
         if self.max_example_tokens <= 0:
             raise ValueError(f"max_example_tokens must be positive, got {self.max_example_tokens}.")
-
-
-# --- Tasks ---------------------------------------------------------------------------------------------
-
-
-def validate_example(ex: Any, where: str = "") -> Example:
-    if not isinstance(ex, dict) or not {"input", "output", "options"} <= set(ex):
-        raise ValueError(f"{where}: each example must be an object with keys input, output, options; got {ex!r:.200}.")
-    if not isinstance(ex["options"], list) or ex["output"] not in ex["options"]:
-        raise ValueError(f"{where}: the output {ex['output']!r} must be one of the options {ex['options']!r:.200}.")
-    return ex
-
-
-def load_task(path: str | os.PathLike) -> list[Example]:
-    """Examples of one task from a JSONL file (``{"input", "output", "options"}`` per line)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"No task file {path}; expected a JSONL file of {{input, output, options}} lines.")
-    out = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                out.append(validate_example(json.loads(line), f"{path}:{n}"))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n} is not valid JSON ({e.msg}).") from None
-    if not out:
-        raise ValueError(f"{path} holds no examples.")
-    return out
-
-
-def load_tasks(folder: str | os.PathLike, names: Iterable[str] | None = None) -> dict[str, list[Example]]:
-    """Tasks ``<folder>/<name>.jsonl`` (all of them when ``names`` is None)."""
-    folder = Path(folder)
-    names = sorted(p.stem for p in folder.glob("*.jsonl")) if names is None else list(names)
-    if not names:
-        raise FileNotFoundError(f"No *.jsonl task files in {folder}.")
-    return {n: load_task(folder / f"{n}.jsonl") for n in names}
-
-
-def write_task(path: str | os.PathLike, examples: list[Example]) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text("".join(json.dumps(validate_example(e), ensure_ascii=False) + "\n" for e in examples))
-
-
-def clinc150_tasks(folder: str | os.PathLike, root: str = "") -> tuple[list[str], list[str]]:
-    """Write one JSONL task per CLINC150 domain (input: utterance; output and options: intent names with
-    spaces) into ``folder``; returns (training domains, test domains) of the split of `tasks/clinc150.py`."""
-    from ..tasks.clinc150 import domain_split, load_clinc
-
-    data = load_clinc(root)
-    train, test = domain_split({}, data)
-    for dom in data.domains:
-        ids = [i for i, d in enumerate(data.domain_of) if d == dom]
-        options = [data.intents[i].replace("_", " ") for i in ids]
-        exs = [
-            {"input": t, "output": data.intents[int(y)].replace("_", " "), "options": options}
-            for t, y in zip(data.texts, data.intent.tolist())
-            if y in ids
-        ]
-        write_task(Path(folder) / f"{dom}.jsonl", exs)
-    return list(train), list(test)
 
 
 # --- Prompts -------------------------------------------------------------------------------------------
