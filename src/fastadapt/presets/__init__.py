@@ -155,10 +155,10 @@ def apply_overrides(cfg: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
             raise ValueError(f"--set takes key=value, got {pair!r}.")
         key, raw = pair.split("=", 1)
         fields = method_fields(cfg)
-        if key in cfg:
+        if key in fields and cfg.get(key) is None:  # a setting of the run's method the preset leaves unset
+            cfg[key] = parse_text(key, raw, fields[key])  # typed by its field in the method's configuration
+        elif key in cfg:
             cfg[key] = _coerce(key, raw, cfg[key])
-        elif key in fields:  # a setting of the run's method the preset leaves at its default: typed by its field
-            cfg[key] = parse_text(key, raw, fields[key])
         else:
             known = sorted(set(cfg) | set(fields))
             raise KeyError(f"Unknown --set key {key!r}.{did_you_mean(key, known)} Known keys: {', '.join(known)}.")
