@@ -121,3 +121,21 @@ def test_learners_never_read_a_configuration_or_test_a_data_set_name():
     for path in (ROOT / "src/fastadapt/learners").glob("*.py"):
         text = path.read_text()
         assert not re.search(r"\bcfg\b|from_config|\[\"dataset\"\]|get\(\"dataset\"", text), path.name
+
+
+def test_training_settings_are_typed_required_and_checked_with_the_fix():
+    from fastadapt.configs import TrainConfig, from_dict
+
+    cfg = get_preset("omniglot-protonet-5w1s")
+    tc = from_dict(TrainConfig, cfg)
+    assert (tc.steps, tc.lr, tc.meta_batch) == (cfg["steps"], cfg["lr"], cfg["meta_batch"])
+    assert isinstance(from_dict(TrainConfig, {**cfg, "lr": 1}).lr, float)
+    missing = {k: v for k, v in cfg.items() if k != "val_every"}
+    with pytest.raises(ConfigError, match=re.escape("val_every is not set; set it with --set val_every=N.")):
+        from_dict(TrainConfig, missing)
+    with pytest.raises(ConfigError, match=re.escape("meta_batch must be a positive integer, got 0; set it")):
+        from_dict(TrainConfig, {**cfg, "meta_batch": 0})
+    with pytest.raises(ConfigError, match="max_train_seconds must be a number >= 0"):
+        from_dict(TrainConfig, {**cfg, "max_train_seconds": float("nan")})
+    with pytest.raises(ConfigError, match="multiple of log_every"):
+        from_dict(TrainConfig, {**cfg, "log_every": 7, "ckpt_every": 10})

@@ -9,7 +9,7 @@ import json
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -25,10 +25,34 @@ def field_types(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
 
 
+def setting(default: Any = dataclasses.MISSING, *, what: str, ok: Callable[[Any], bool], example: str) -> Any:
+    """A dataclass field whose values must also pass ``ok``: ``what`` says which in words ('a positive integer'),
+    ``example`` is a value to show in the ``--set`` hint. Without ``default`` the key must be set."""
+    return dataclasses.field(default=default, metadata={"what": what, "ok": ok, "example": example})
+
+
 def from_dict(cls: type[T], cfg: Mapping[str, Any]) -> T:
     """An instance of dataclass ``cls`` from the keys of ``cfg`` named like its fields, each checked against the
-    field's type (other keys belong to other parts of the run and are ignored; absent ones take the defaults)."""
-    kwargs = {name: check_value(name, cfg[name], tp) for name, tp in field_types(cls).items() if name in cfg}
+    field's type and, for a `setting`, its condition (other keys belong to other parts of the run and are ignored;
+    absent ones take the defaults, and a required one that is absent is a `ConfigError`)."""
+    types_ = field_types(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        meta = f.metadata
+        if f.name not in cfg:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{f.name} is not set; set it with --set {f.name}={meta.get('example', 'VALUE')}.")
+            continue
+        value = cfg[f.name]
+        if "ok" not in meta:
+            kwargs[f.name] = check_value(f.name, value, types_[f.name])
+            continue
+        if check_fails(f.name, value, types_[f.name]) or not meta["ok"](value):
+            hint = f"set it with --set {f.name}={meta['example']}"
+            raise ConfigError(f"{f.name} must be {meta['what']}, got {value!r}; {hint}.")
+        kwargs[f.name] = check_value(f.name, value, types_[f.name])
     return cls(**kwargs)
 
 

@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 import torch
 from tqdm import tqdm
 
-from ..configs import build_learner
+from ..configs import build_learner, from_dict
+from ..configs.run import TrainConfig
 from ..cpu_memory import reuse_freed_memory
 from ..io import atomic_write_bytes
 from ..learners import Learner
@@ -22,7 +23,7 @@ from ..nn.episodic import check_precision
 from ..presets import PRESETS, get_preset
 from ..presets.limits import check_limits
 from ..tasks import REGRESSION_DATASETS, build_sampler
-from ..tasks.augment import AUGMENTATIONS, augment_batch
+from ..tasks.augment import augment_batch
 from .backward import meta_backward
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import any_rank, average_gradients, average_metrics, close_world, init_world, shard, share
@@ -65,53 +66,18 @@ TRAIN_DEVICES = ("cpu", "cuda", "mps", "xpu")
 POSITIVE_SIZES = ("hidden", "channels", "image_size", "ways", "shots", "queries", "train_shots", "train_queries")
 
 
-def check_config(cfg: dict[str, Any]) -> None:
-    """Refuse a configuration that cannot train, before any work is done and before --out is touched."""
-    for key in (
-        "steps",
-        "log_every",
-        "ckpt_every",
-        "val_every",
-        "meta_batch",
-        "lr_decay_every",
-        "eval_episodes",
-        "val_episodes",
-    ):
-        value = cfg.get(key)
-        if key == "steps" and value == 0 and value is not False:
-            continue  # no meta-training: test the initial (e.g. pretrained) model
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            what = "a non-negative integer (0: no meta-training)" if key == "steps" else "a positive integer"
-            raise ValueError(f"{key} must be {what}, got {value!r}; set it with --set {key}=N.")
-    if cfg["ckpt_every"] % cfg["log_every"]:
-        raise ValueError(
-            f"ckpt_every ({cfg['ckpt_every']}) must be a multiple of log_every "
-            f"({cfg['log_every']}) so a resumed run logs exactly what an uninterrupted one does."
-        )
-    for key, example in (("lr", "0.001"), ("lr_decay", "0.5")):
-        value = cfg.get(key, 1.0)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise ValueError(
-                f"{key} must be a positive number, got {value!r}; set it with --set {key}={example} (for example)."
-            )
-    limit = cfg.get("max_train_seconds", 0.0)
-    if isinstance(limit, bool) or not isinstance(limit, (int, float)) or math.isnan(limit) or limit < 0:
-        raise ValueError(
-            f"max_train_seconds must be a number >= 0 (0: no time limit), got {limit!r}; set it with "
-            f"--set max_train_seconds=3600 (for example)."
-        )
+def check_config(cfg: dict[str, Any]) -> TrainConfig:
+    """Refuse a configuration that cannot train, before any work is done and before --out is touched; returns its
+    typed training settings."""
+    settings = from_dict(TrainConfig, cfg)
     for key in POSITIVE_SIZES:  # where they are integers (regression presets use ranges / None)
         value = cfg.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value < 1:
             raise ValueError(f"{key} must be a positive integer, got {value!r}; set it with --set {key}=N.")
-    if cfg.get("augment", "") not in AUGMENTATIONS:
-        raise ValueError(
-            f"augment must be one of {AUGMENTATIONS} ('': none), got {cfg['augment']!r}; set it with "
-            f"--set augment=natural or leave it empty."
-        )
     check_limits(cfg)
     check_train_ways(cfg)
-    check_device(cfg.get("device", "auto"))
+    check_device(settings.device)
+    return settings
 
 
 def check_train_ways(cfg: dict[str, Any]) -> None:
@@ -195,14 +161,14 @@ def train(
 ) -> dict[str, Any]:
     """Meta-train the learner described by ``cfg`` into ``out_dir``; returns the test results. A folder that
     holds a run needs ``resume`` (continue it) or ``overwrite`` (replace it, once ``cfg`` is validated)."""
-    check_config(cfg)
+    tc = check_config(cfg)
     out = Path(out_dir)
-    world, device = init_world(resolve_device(cfg["device"]))
+    world, device = init_world(resolve_device(tc.device))
     check_precision(cfg.get("precision", "fp32"), device)
     if device.type == "cpu":
         reuse_freed_memory()  # ~1.5x faster CPU steps (see fastadapt.cpu_memory)
     try:
-        return _train(cfg, out, resume, progress, world, device, overwrite)
+        return _train(cfg, tc, out, resume, progress, world, device, overwrite)
     finally:
         close_world(world)
 
@@ -222,50 +188,55 @@ def with_data_root(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, An
 
 
 def _train(
-    cfg: dict[str, Any], out: Path, resume: bool, progress: bool | None, world, device, overwrite: bool = False
+    cfg: dict[str, Any],
+    tc: TrainConfig,
+    out: Path,
+    resume: bool,
+    progress: bool | None,
+    world,
+    device,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    share(cfg["meta_batch"], world)  # fails early, with a clear message, on an uneven split
+    share(tc.meta_batch, world)  # fails early, with a clear message, on an uneven split
     cfg = with_data_root(cfg, out, resume)
-    torch.manual_seed(cfg["seed"])
+    torch.manual_seed(tc.seed)
     # the learner and the task samplers are made before --out is touched: a setting they refuse costs nothing
     learner = from_settings(cfg, lambda: build_learner(cfg)).to(device)
-    if cfg["steps"]:
+    if tc.steps:
         train_s = from_settings(
             cfg,
-            lambda: build_sampler(
-                cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], cfg["seed"]
-            ),
+            lambda: build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], tc.seed),
         )
         if learner.global_labels:  # supervised pre-training: labels are the classes' own ids
             train_s.use_class_ids()
         val_s = from_settings(
-            cfg, lambda: build_sampler(cfg, "val", cfg["ways"], cfg["shots"], cfg["queries"], cfg["eval_seed"])
+            cfg, lambda: build_sampler(cfg, "val", cfg["ways"], cfg["shots"], cfg["queries"], tc.eval_seed)
         )
     check_init_sources(cfg, learner)
     if world.is_main:
         prepare_out(out, resume, overwrite)
-    if cfg["steps"] == 0:
+    if tc.steps == 0:
         return _untrained_run(cfg, out, learner, device, world)
-    opt = torch.optim.Adam(learner.param_groups(), lr=cfg["lr"])
+    opt = torch.optim.Adam(learner.param_groups(), lr=tc.lr)
 
     run = RunLog(out, cfg, learner, opt, resume, write=world.is_main)
     learner.train()
     bar = tqdm(
-        total=cfg["steps"],
+        total=tc.steps,
         initial=run.start,
         unit="step",
         dynamic_ncols=True,
         disable=(None if progress is None else not progress) if world.is_main else True,
     )
     done = run.start
-    for step in range(run.start, cfg["steps"]):
+    for step in range(run.start, tc.steps):
         lr = run.lr(step)
         for group in opt.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)
-        batch = shard(train_s.batch(step, cfg["meta_batch"]), world)
-        if cfg.get("augment"):
-            gen = torch.Generator().manual_seed((cfg["seed"] * 1_000_003 + step) % (2**63 - 1) + 7)
-            batch = augment_batch(batch, cfg["augment"], gen)
+        batch = shard(train_s.batch(step, tc.meta_batch), world)
+        if tc.augment:
+            gen = torch.Generator().manual_seed((tc.seed * 1_000_003 + step) % (2**63 - 1) + 7)
+            batch = augment_batch(batch, tc.augment, gen)
         batch = batch.to(device, non_blocking=True)
         opt.zero_grad(set_to_none=True)
         metrics = average_metrics(meta_backward(learner, batch), world)
@@ -278,7 +249,7 @@ def _train(
         opt.step()
         done = step + 1
         # max_train_seconds (> 0) used up: validate, checkpoint, stop; every rank agrees (one all-reduce)
-        limit = cfg.get("max_train_seconds", 0.0)
+        limit = tc.max_train_seconds
         stop = limit > 0 and any_rank(run.elapsed >= limit, world)
         bar.update(1)
         if not world.is_main:
@@ -287,13 +258,13 @@ def _train(
             continue
         record = run.add(done, metrics, stop)
         if record:
-            eps = cfg["meta_batch"] * bar.format_dict["rate"] if bar.format_dict.get("rate") else float("nan")
+            eps = tc.meta_batch * bar.format_dict["rate"] if bar.format_dict.get("rate") else float("nan")
             bar.set_postfix(
                 loss=f"{record['loss']:.3f}", acc=f"{record.get('acc', float('nan')):.3f}", eps=f"{eps:.1f}/s"
             )
         if run.due(done, "val_every", stop):
             val = from_settings(
-                cfg, lambda: evaluate_any(learner, val_s, cfg["val_episodes"], device), (NonFinitePredictions,)
+                cfg, lambda: evaluate_any(learner, val_s, tc.val_episodes, device), (NonFinitePredictions,)
             )
             record.update(val_score=val["score"], val_ci95=val["ci95"])
             if "accuracy" in val:
@@ -302,7 +273,7 @@ def _train(
                 run.best = val["score"]
                 save_checkpoint(out / BEST, learner, {"config": cfg, "step": done, "val_score": run.best})
             if bar.disable and progress is None:  # no terminal (a log file, CI): one line per validation
-                print(progress_line(done, cfg["steps"], record, val, run.elapsed, limit), flush=True)
+                print(progress_line(done, tc.steps, record, val, run.elapsed, limit), flush=True)
         run.write(done, record, lr)
         run.checkpoint(done, learner, opt, stop)
         if stop:
