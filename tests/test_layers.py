@@ -7,7 +7,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "fastadapt"
 # lowest first; packages on one line share a layer
 LAYERS = [
-    {"registry", "io", "stats", "cpu_memory"},
+    {"registry", "io", "stats", "cpu_memory", "seeding"},
     {"text"},
     {"tasks"},
     {"nn", "rl"},

@@ -181,6 +181,13 @@ def _eval(a: argparse.Namespace) -> None:
         )
 
 
+def _bench(a: argparse.Namespace) -> None:
+    from .train.bench import bench, summary_lines
+
+    record = bench(a.spec, train_run=not a.no_train, resume=a.resume, out=a.out)
+    print("\n".join(summary_lines(record)))
+
+
 def _adapt(a: argparse.Namespace) -> None:
     from .tasks.folders import load_query_folder, load_support_folder
     from .train.trainer import load_run
@@ -358,6 +365,12 @@ def parser() -> argparse.ArgumentParser:
         "mini-ImageNet was built; default) or centre-crop the largest square first",
     )
     d.set_defaults(fn=_adapt)
+    b = sub.add_parser("bench", help="run a benchmark spec: train its preset, test, compare with the papers")
+    b.add_argument("spec", help="a TOML spec, e.g. benchmarks/specs/mini-imagenet-protonet.toml")
+    b.add_argument("--no-train", action="store_true", help="only test the spec's existing run folder")
+    b.add_argument("--resume", action="store_true", help="continue the spec's interrupted run")
+    b.add_argument("--out", help="the results file (default results/bench/<name>.json)")
+    b.set_defaults(fn=_bench)
     sub.add_parser("presets", help="list presets").set_defaults(fn=_presets)
     g = sub.add_parser("data", help="prepare and verify a dataset")
     g.add_argument("name", choices=("omniglot", "mini-imagenet", "flowers", "flowers102-partial", "folder"))

@@ -62,6 +62,9 @@ def describe(tp: Any) -> str:
         return " or ".join(describe(a) for a in typing.get_args(tp))
     if typing.get_origin(tp) in (list, tuple):
         return f"a list of {describe(typing.get_args(tp)[0]).split(' ', 1)[1]}s"
+    if typing.get_origin(tp) is dict:
+        key, value = (describe(a) for a in typing.get_args(tp))
+        return f"a table from {key.split(' ', 1)[1]}s to {value.split(' ', 1)[1]}s"
     names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", type(None): "null"}
     return names.get(tp, getattr(tp, "__name__", str(tp)))
 
@@ -101,6 +104,9 @@ def check_value(key: str, value: Any, tp: Any) -> Any:
     elif tp is str:
         if isinstance(value, str):
             return value
+    elif origin is dict and isinstance(value, dict):
+        if not check_fails_any(key, value, args[0]) and not check_fails_any(key, value.values(), args[1]):
+            return {check_value(key, k, args[0]): check_value(key, v, args[1]) for k, v in value.items()}
     elif origin in (list, tuple) and isinstance(value, (list, tuple)):
         if not check_fails_any(key, value, args[0]):
             items = [check_value(key, v, args[0]) for v in value]

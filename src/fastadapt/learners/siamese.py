@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
 from ..nn.episodic import embed
+from ..seeding import seeded_generator
 from ..stats import ci95
 from ..tasks import TaskSampler
 from ..tasks.task import TaskBatch
@@ -135,7 +136,7 @@ class Siamese(Learner):
         return Prediction(logits=self.class_logits(z[:, s:], z[:, :s], batch.support_y, batch.ways))
 
     def _generator(self) -> torch.Generator:
-        g = torch.Generator().manual_seed((self.seed * 1_000_003 + int(self.pair_draws)) % (2**63 - 1))
+        g = seeded_generator(self.seed, int(self.pair_draws))
         self.pair_draws += 1
         return g
 

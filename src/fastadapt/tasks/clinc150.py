@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from ..io import atomic_write_bytes
+from ..seeding import seeded_generator
 from . import DATASETS
 from .omniglot import data_root
 from .sampler import EpisodeSampler
@@ -173,7 +174,7 @@ class ClincEpisodes:
         """``count`` (default ``ways * queries``) out-of-scope inputs per episode of batch ``index``:
         ``[B, count, ...]``."""
         count = count or self.ways * self.queries
-        g = torch.Generator().manual_seed((self.seed * 1_000_003 + index) % (2**63 - 1) + 7)
+        g = seeded_generator(self.seed, index, offset=7)
         pick = torch.rand(batch_size, len(self.oos_rows), generator=g).topk(count, dim=1).indices
         return self.x[self.oos_rows[pick]]
 

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..seeding import seeded_generator
 from . import DATASETS
 from .task import TaskBatch
 
@@ -33,7 +34,7 @@ class LinearRegressionTasks:
         self.seed = seed * 3 + PART_OFFSET[part]
 
     def batch(self, index: int, batch_size: int = 1) -> TaskBatch:
-        g = torch.Generator().manual_seed((self.seed * 1_000_003 + index) % (2**63 - 1))
+        g = seeded_generator(self.seed, index)
         n = self.shots + self.queries
         x = torch.randn(batch_size, n, self.dim, generator=g)
         w = torch.randn(batch_size, self.dim, generator=g)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..seeding import seeded_generator
 from .task import TaskBatch
 
 
@@ -99,7 +100,7 @@ class EpisodeSampler:
         self.class_ids = True
 
     def _generator(self, index: int) -> torch.Generator:
-        return torch.Generator().manual_seed((self.seed * 1_000_003 + index) % (2**63 - 1))
+        return seeded_generator(self.seed, index)
 
     def _class_scores(self, b: int, g: torch.Generator) -> Tensor:
         scores = torch.rand(b, self.num_classes, generator=g)

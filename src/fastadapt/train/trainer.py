@@ -22,6 +22,7 @@ from ..learners import Learner
 from ..nn.episodic import check_precision
 from ..presets import PRESETS, get_preset
 from ..presets.limits import check_limits
+from ..seeding import seeded_generator, stream_seed
 from ..tasks import REGRESSION_DATASETS, build_sampler
 from ..tasks.augment import augment_batch
 from .backward import meta_backward
@@ -235,8 +236,10 @@ def _train(
             group["lr"] = lr * group.get("lr_scale", 1.0)
         batch = shard(train_s.batch(step, tc.meta_batch), world)
         if tc.augment:
-            gen = torch.Generator().manual_seed((tc.seed * 1_000_003 + step) % (2**63 - 1) + 7)
-            batch = augment_batch(batch, tc.augment, gen)
+            batch = augment_batch(batch, tc.augment, seeded_generator(tc.seed, step, offset=7))
+        # the learner's own draws (label permutations, dropout, samples) come from torch's global generator,
+        # seeded per step: a resumed run draws exactly what an uninterrupted one does
+        torch.manual_seed(stream_seed(tc.seed, step, offset=11))
         batch = batch.to(device, non_blocking=True)
         opt.zero_grad(set_to_none=True)
         metrics = average_metrics(meta_backward(learner, batch), world)

@@ -1,0 +1,175 @@
+"""Declarative benchmarks: ``fastadapt bench SPEC.toml`` trains a preset (unless its run folder already holds a
+finished run), tests the trained model on the episodes the spec lists, and writes one results file in one schema,
+beside the papers' numbers and the goals the spec names. A spec is data, not a script:
+
+    name = "mini-imagenet-protonet"
+    preset = "mini-imagenet-protonet-5w5s"
+    settings = ["val_every=1000"]              # --set changes to the preset
+    run = "results/mini-imagenet-protonet-5w5s"
+    budget = "<= 2 h of training on 2 CPU cores"
+
+    [[tests]]                                  # each: dataset ("" = the run's), split, ways, shots, queries, episodes
+    label = "5w1s"
+    shots = 1
+    episodes = 1000
+
+    [papers."Snell 2017, Table 2"]             # label -> [accuracy %, 95% interval]
+    5w1s = [49.42, 0.78]
+
+    [goals]                                    # label -> the accuracy % to reach
+    5w1s = 44.0
+
+Re-running a spec on a committed run (``--no-train``) re-tests it: the same episodes give the same numbers."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..configs.typed import ConfigError, from_dict
+from ..io import atomic_write_bytes
+from ..presets import apply_overrides, get_preset
+from ..tasks import build_sampler
+from .evaluate import evaluate
+from .run_log import provenance
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class TestSpec:
+    """One test of the trained model: ``episodes`` episodes of ``dataset`` (empty: the run's own)."""
+
+    label: str
+    dataset: str = ""
+    split: str = "test"
+    ways: int = 5
+    shots: int = 1
+    queries: int = 15
+    episodes: int = 600
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    """A benchmark: which preset with which changes trains the run, where the run lives, what tests it."""
+
+    name: str
+    preset: str
+    run: str
+    tests: list[TestSpec]
+    settings: list[str] = field(default_factory=list)
+    budget: str = ""
+    papers: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    goals: dict[str, float] = field(default_factory=dict)
+
+
+def load_spec(path: str | Path) -> BenchSpec:
+    """The `BenchSpec` of a TOML file, every value type-checked (a wrong one names its key and the file)."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"No benchmark spec {path}; `ls benchmarks/specs` lists the committed ones.") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path} is not valid TOML: {e}.") from None
+    try:
+        tests = [from_dict(TestSpec, t) for t in raw.get("tests", [])]
+        spec = from_dict(BenchSpec, {**raw, "tests": []})
+    except (ConfigError, TypeError) as e:
+        raise ValueError(f"{path}: {e}") from None
+    if not tests:
+        raise ValueError(f"{path} lists no [[tests]]; add one (label, shots, episodes, ...).")
+    unknown = {label for rows in spec.papers.values() for label in rows} | set(spec.goals)
+    unknown -= {t.label for t in tests}
+    if unknown:
+        raise ValueError(f"{path}: papers / goals name {sorted(unknown)}, which no [[tests]] label is.")
+    return BenchSpec(**{**spec.__dict__, "tests": tests})
+
+
+def run_config(spec: BenchSpec) -> dict[str, Any]:
+    """The training configuration of a spec: its preset with its settings applied."""
+    return apply_overrides(get_preset(spec.preset), spec.settings)
+
+
+def run_tests(spec: BenchSpec, device: str = "cpu") -> list[dict[str, Any]]:
+    """Each test of the spec on the run's best checkpoint, on the run's evaluation seed."""
+    from .trainer import load_run
+
+    learner, cfg = load_run(spec.run, device=device)
+    rows = []
+    for t in spec.tests:
+        data = {**cfg, "dataset": t.dataset or cfg["dataset"]}
+        sampler = build_sampler(data, t.split, t.ways, t.shots, t.queries, cfg["eval_seed"])
+        res = evaluate(learner, sampler, t.episodes, device=device)
+        rows.append({**t.__dict__, "dataset": data["dataset"], "accuracy": res["accuracy"], "ci95": res["ci95"]})
+    return rows
+
+
+def compare(spec: BenchSpec, tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per test: ours (%), each paper's, and whether the goal is met."""
+    rows = []
+    for t in tests:
+        row = {"label": t["label"], "ours": round(100 * t["accuracy"], 2), "ours_ci95": round(100 * t["ci95"], 2)}
+        row.update({src: nums[t["label"]] for src, nums in spec.papers.items() if t["label"] in nums})
+        if t["label"] in spec.goals:
+            row.update(goal=spec.goals[t["label"]], met=row["ours"] >= spec.goals[t["label"]])
+        rows.append(row)
+    return rows
+
+
+def bench(spec_path: str | Path, train_run: bool = True, resume: bool = False, out: str | Path | None = None) -> dict:
+    """Run a spec: train (when asked and the run is not finished), test, write and return the results record
+    (default ``results/bench/<name>.json``)."""
+    from .trainer import train
+
+    start = time.time()
+    spec = load_spec(spec_path)
+    cfg = run_config(spec)
+    run = Path(spec.run)
+    if train_run and (resume or not (run / "results.json").exists()):
+        train(cfg, run, resume=resume, progress=False)
+    if not (run / "config.json").exists():
+        raise FileNotFoundError(f"No run in {run}; run `fastadapt bench {spec_path}` without --no-train to train it.")
+    trained = json.loads((run / "results.json").read_text()) if (run / "results.json").exists() else {}
+    tests = run_tests(spec)
+    record = {
+        "benchmark": spec.name,
+        "spec": str(spec_path),
+        "command": "fastadapt bench " + " ".join(map(str, [spec_path, *([] if train_run else ["--no-train"])])),
+        "preset": spec.preset,
+        "settings": spec.settings,
+        "run": str(run),
+        "budget": spec.budget,
+        "seed": cfg["seed"],
+        "train_steps": trained.get("train_steps"),
+        "train_seconds": trained.get("train_seconds"),
+        "trained_at_commit": trained.get("commit"),
+        "tests": tests,
+        "comparison": compare(spec, tests),
+        **provenance(start),
+    }
+    path = Path(out) if out else Path("results") / "bench" / f"{spec.name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode())
+    return record
+
+
+def summary_lines(record: dict[str, Any]) -> list[str]:
+    """The comparison as text, one line per test."""
+    lines = []
+    for row in record["comparison"]:
+        papers = "; ".join(f"{k} {v[0]:.2f}" for k, v in row.items() if isinstance(v, list))
+        goal = f"; goal {row['goal']:.1f} {'met' if row['met'] else 'not met'}" if "goal" in row else ""
+        lines.append(
+            f"{record['benchmark']} {row['label']}: {row['ours']:.2f} +- {row['ours_ci95']:.2f}%"
+            + (f" ({papers})" if papers else "")
+            + goal
+        )
+    return lines
