@@ -28,6 +28,7 @@ def test_every_preset_and_every_committed_run_configuration_type_checks():
         if cfg["method"] in SEPARATE_TRAINERS:
             continue
         assert type(learner_config(cfg)) is LEARNER_CONFIGS[cfg["method"]]
+        assert task_shape(cfg).backbone.in_channels == cfg.get("channels", 1)
         checked += 1
     assert checked > 100
 
@@ -139,3 +140,13 @@ def test_training_settings_are_typed_required_and_checked_with_the_fix():
         from_dict(TrainConfig, {**cfg, "max_train_seconds": float("nan")})
     with pytest.raises(ConfigError, match="multiple of log_every"):
         from_dict(TrainConfig, {**cfg, "log_every": 7, "ckpt_every": 10})
+
+
+def test_the_backbone_comes_from_its_configuration_keys():
+    from fastadapt.configs import backbone_spec
+
+    spec = backbone_spec(get_preset("mini-imagenet-protonet-5w5s"))
+    assert (spec.name, spec.in_channels, spec.image_size, len(spec.mean)) == ("conv4", 3, 84, 3)
+    assert backbone_spec(get_preset("omniglot-protonet-5w1s")).mean is None  # [] = no standardization
+    with pytest.raises(ConfigError, match="channels must be an integer"):
+        backbone_spec({"channels": "rgb"})

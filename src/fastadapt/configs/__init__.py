@@ -2,16 +2,16 @@
 saved ``config.json``): one dataclass per learner (`learners`) and the training run's settings (`run`), each field's
 type checked (`typed`)."""
 
-from .learners import LEARNER_CONFIGS, BackboneConfig, TaskShape, build_learner, learner_config, task_shape
+from .learners import LEARNER_CONFIGS, TaskShape, backbone_spec, build_learner, learner_config, task_shape
 from .run import TrainConfig
 from .typed import ConfigError, check_value, from_dict, parse_text, setting
 
 __all__ = [
     "LEARNER_CONFIGS",
-    "BackboneConfig",
     "ConfigError",
     "TaskShape",
     "TrainConfig",
+    "backbone_spec",
     "build_learner",
     "check_value",
     "from_dict",

@@ -5,7 +5,7 @@ class counts, the image encoder's input, the RL task family."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from torch import nn
@@ -33,22 +33,15 @@ def config_for(*names: str):
     return deco
 
 
-@dataclass(frozen=True)
-class BackboneConfig:
-    """The image encoder (``backbone=conv4|resnet12|efficientnet_lite0``) and the images it takes."""
+# BackboneSpec's fields under their configuration keys (the others are named alike: hidden, image_size, drop_block)
+BACKBONE_KEYS = {"name": "backbone", "in_channels": "channels", "mean": "input_mean", "std": "input_std"}
 
-    backbone: str = "conv4"
-    channels: int = 1
-    hidden: int = 64
-    image_size: int = 28
-    input_mean: list[float] = field(default_factory=list)
-    input_std: list[float] = field(default_factory=list)
-    drop_block: float = 0.0
 
-    def spec(self) -> BackboneSpec:
-        mean = tuple(self.input_mean) if self.input_mean else None
-        std = tuple(self.input_std) if self.input_std else None
-        return BackboneSpec(self.backbone, self.channels, self.hidden, self.image_size, mean, std, self.drop_block)
+def backbone_spec(cfg: dict[str, Any]) -> BackboneSpec:
+    """The image encoder a run's configuration asks for (``backbone=conv4|resnet12|efficientnet_lite0``), for its
+    images (``channels``, ``image_size``, ``input_mean`` / ``input_std``: none means no standardization)."""
+    spec = from_dict(BackboneSpec, cfg, keys=BACKBONE_KEYS)
+    return replace(spec, mean=spec.mean or None, std=spec.std or None)
 
 
 @dataclass(frozen=True)
@@ -86,7 +79,7 @@ def task_shape(cfg: dict[str, Any]) -> TaskShape:
     task = from_dict(TaskConfig, cfg)
     train_ways = task.train_ways if task.train_ways is not None else task.ways
     max_ways = max(5 if task.ways is None else task.ways, 5 if task.train_ways is None else task.train_ways)
-    backbone = from_dict(BackboneConfig, cfg).spec()
+    backbone = backbone_spec(cfg)
     return TaskShape(task_type(task.dataset), task.ways, train_ways, backbone, task.seed, max_ways, dict(cfg))
 
 

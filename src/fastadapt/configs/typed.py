@@ -31,28 +31,26 @@ def setting(default: Any = dataclasses.MISSING, *, what: str, ok: Callable[[Any]
     return dataclasses.field(default=default, metadata={"what": what, "ok": ok, "example": example})
 
 
-def from_dict(cls: type[T], cfg: Mapping[str, Any]) -> T:
-    """An instance of dataclass ``cls`` from the keys of ``cfg`` named like its fields, each checked against the
-    field's type and, for a `setting`, its condition (other keys belong to other parts of the run and are ignored;
-    absent ones take the defaults, and a required one that is absent is a `ConfigError`)."""
+def from_dict(cls: type[T], cfg: Mapping[str, Any], keys: Mapping[str, str] | None = None) -> T:
+    """An instance of dataclass ``cls`` from the keys of ``cfg`` named like its fields (or as ``keys`` maps a field
+    to its configuration key), each checked against the field's type and, for a `setting`, its condition (other
+    keys belong to other parts of the run and are ignored; absent ones take the defaults, and a required one that
+    is absent is a `ConfigError`)."""
     types_ = field_types(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):
         if not f.init:
             continue
-        meta = f.metadata
-        if f.name not in cfg:
+        meta, key = f.metadata, (keys or {}).get(f.name, f.name)
+        if key not in cfg:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"{f.name} is not set; set it with --set {f.name}={meta.get('example', 'VALUE')}.")
+                raise ConfigError(f"{key} is not set; set it with --set {key}={meta.get('example', 'VALUE')}.")
             continue
-        value = cfg[f.name]
-        if "ok" not in meta:
-            kwargs[f.name] = check_value(f.name, value, types_[f.name])
-            continue
-        if check_fails(f.name, value, types_[f.name]) or not meta["ok"](value):
-            hint = f"set it with --set {f.name}={meta['example']}"
-            raise ConfigError(f"{f.name} must be {meta['what']}, got {value!r}; {hint}.")
-        kwargs[f.name] = check_value(f.name, value, types_[f.name])
+        value = cfg[key]
+        if "ok" in meta and (check_fails(key, value, types_[f.name]) or not meta["ok"](value)):
+            hint = f"set it with --set {key}={meta['example']}"
+            raise ConfigError(f"{key} must be {meta['what']}, got {value!r}; {hint}.")
+        kwargs[f.name] = check_value(key, value, types_[f.name])
     return cls(**kwargs)
 
 
