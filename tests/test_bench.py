@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from fastadapt.cli import main
-from fastadapt.train.bench import bench, load_spec
+from fastadapt.train.bench import BenchMismatch, bench, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,6 +54,12 @@ def test_a_spec_trains_tests_and_compares_and_a_rerun_gives_the_same_numbers(tmp
     assert rows["5w5s"]["met"] is True and rows["5w5s"]["ours"] > 20.0  # 5-shot after 20 steps: above chance
     again = bench(spec, train_run=False, out=tmp_path / "b.json")
     assert again["tests"] == record["tests"]
+    bench(spec, train_run=False, out=tmp_path / "a.json", check=True)  # reproduced: passes, writes nothing
+    tampered = json.loads((tmp_path / "a.json").read_text())
+    tampered["tests"][1]["accuracy"] += 0.01
+    (tmp_path / "a.json").write_text(json.dumps(tampered))
+    with pytest.raises(BenchMismatch, match="5w5s: committed"):
+        bench(spec, train_run=False, out=tmp_path / "a.json", check=True)
     assert json.loads((tmp_path / "b.json").read_text())["command"].endswith("--no-train")
 
 

@@ -184,7 +184,7 @@ def _eval(a: argparse.Namespace) -> None:
 def _bench(a: argparse.Namespace) -> None:
     from .train.bench import bench, summary_lines
 
-    record = bench(a.spec, train_run=not a.no_train, resume=a.resume, out=a.out)
+    record = bench(a.spec, train_run=not a.no_train, resume=a.resume, out=a.out, check=a.check)
     print("\n".join(summary_lines(record)))
 
 
@@ -370,6 +370,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--no-train", action="store_true", help="only test the spec's existing run folder")
     b.add_argument("--resume", action="store_true", help="continue the spec's interrupted run")
     b.add_argument("--out", help="the results file (default results/bench/<name>.json)")
+    b.add_argument(
+        "--check", action="store_true", help="re-test and require the numbers of the results file already there"
+    )
     b.set_defaults(fn=_bench)
     sub.add_parser("presets", help="list presets").set_defaults(fn=_presets)
     g = sub.add_parser("data", help="prepare and verify a dataset")

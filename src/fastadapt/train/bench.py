@@ -124,9 +124,32 @@ def compare(spec: BenchSpec, tests: list[dict[str, Any]]) -> list[dict[str, Any]
     return rows
 
 
-def bench(spec_path: str | Path, train_run: bool = True, resume: bool = False, out: str | Path | None = None) -> dict:
+class BenchMismatch(AssertionError):
+    """A re-test of a committed run gave other numbers than its committed record."""
+
+
+def check_same(old: dict[str, Any], new: dict[str, Any], path: Path) -> None:
+    """Refuse ``new`` when a test it shares with the committed record ``old`` (by label) has another accuracy."""
+    before = {t["label"]: t for t in old.get("tests", [])}
+    diff = [
+        f"{t['label']}: committed {100 * before[t['label']]['accuracy']:.4f}%, now {100 * t['accuracy']:.4f}%"
+        for t in new["tests"]
+        if t["label"] in before and abs(before[t["label"]]["accuracy"] - t["accuracy"]) > 1e-9
+    ]
+    if diff:
+        raise BenchMismatch(f"Re-testing {new['run']} does not reproduce {path}: {'; '.join(diff)}.")
+
+
+def bench(
+    spec_path: str | Path,
+    train_run: bool = True,
+    resume: bool = False,
+    out: str | Path | None = None,
+    check: bool = False,
+) -> dict:
     """Run a spec: train (when asked and the run is not finished), test, write and return the results record
-    (default ``results/bench/<name>.json``)."""
+    (default ``results/bench/<name>.json``). ``check``: the record already there must be reproduced exactly (the
+    same accuracies for the tests both hold), and is left as it is."""
     from .trainer import train
 
     start = time.time()
@@ -156,6 +179,11 @@ def bench(spec_path: str | Path, train_run: bool = True, resume: bool = False, o
         **provenance(start),
     }
     path = Path(out) if out else Path("results") / "bench" / f"{spec.name}.json"
+    if check:
+        if not path.exists():
+            raise FileNotFoundError(f"--check compares with {path}, which does not exist; run without --check first.")
+        check_same(json.loads(path.read_text()), record, path)
+        return record
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode())
     return record
