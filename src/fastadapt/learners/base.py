@@ -115,6 +115,7 @@ class Learner(nn.Module):
     precision: str = "fp32"
     supports_precision: tuple[str, ...] = ("fp32",)
     global_labels: bool = False  # trained on batches labelled by class id (supervised pre-training)
+    adapts_batches: bool = False  # adapt takes [B, S, ...] support sets and its predictor [B, Q, ...] queries
 
     def set_precision(self, precision: str) -> None:
         """Compute precision of the learner's heavy part (``"fp32"``, ``"bf16"``; ``"fp16"`` on CUDA); weights stay
@@ -156,8 +157,19 @@ class Learner(nn.Module):
         return [{"params": list(self.parameters())}]
 
     def predict_batch(self, batch: TaskBatch) -> Prediction:
-        """Predictions for the queries of every task in ``batch`` (leading dimension ``B``)."""
+        """Predictions for the queries of every task in ``batch`` (leading dimension ``B``): derived from `adapt`,
+        in one call when the learner's ``adapt`` takes leading task dimensions (``adapts_batches``), else task by
+        task. Learners override it only for a genuinely different batched computation."""
+        if self.adapts_batches:
+            return self.adapt(batch.support_x, batch.support_y, batch.ways).predict(batch.query_x)
         return Prediction.stack([self.adapt(t.support_x, t.support_y, t.ways).predict(t.query_x) for t in batch])
+
+    def embed_jointly(self, batch: TaskBatch) -> tuple[Tensor, Tensor]:
+        """Support and query features of every task in one pass of ``self.embed`` (one set of BatchNorm statistics
+        for the whole batch, as in Snell et al.'s code): ``([B, S, ...], [B, Q, ...])``."""
+        s = batch.support_x.shape[1]
+        z = self.embed(torch.cat([batch.support_x, batch.query_x], dim=1))
+        return z[:, :s], z[:, s:]
 
     def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
         """The meta-training objective on a batch of tasks, and metrics to log."""
@@ -223,13 +235,6 @@ class EncoderLearner(Learner):
         """:meth:`embed`, with batch statistics in BatchNorm when testing transductively."""
         with self.test_statistics():
             return self.embed(x)
-
-    def embed_jointly(self, batch: TaskBatch) -> tuple[Tensor, Tensor]:
-        """Support and query features of every task in one encoder pass (one set of BatchNorm statistics for
-        the whole batch, as in Snell et al.'s code): ``([B, S, ...], [B, Q, ...])``."""
-        s = batch.support_x.shape[1]
-        z = self.embed(torch.cat([batch.support_x, batch.query_x], dim=1))
-        return z[:, :s], z[:, s:]
 
     def predict_jointly(self, batch: TaskBatch) -> Prediction:
         raise NotImplementedError

@@ -83,6 +83,7 @@ class CNP(Learner):
     factorized Gaussian decoder. Inputs carry any leading batch dimensions: ``[..., N, x_dim]``."""
 
     task_type = "regression"
+    adapts_batches = True
 
     def __init__(
         self,
@@ -117,9 +118,6 @@ class CNP(Learner):
 
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> CNPPredictor:
         return CNPPredictor(self, self.encode(support_x, support_y))
-
-    def predict_batch(self, batch: TaskBatch) -> Prediction:
-        return self.adapt(batch.support_x, batch.support_y).predict(batch.query_x)
 
     def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
         """Negative log-likelihood per target point (context points included when ``train_on_context``)."""

@@ -130,6 +130,5 @@ class HyperNet(Learner):
         return HyperPredictor(self, self.generate(self.embed(support_x), support_y, ways))
 
     def predict_batch(self, batch: TaskBatch) -> Prediction:
-        s = batch.support_x.shape[1]
-        z = self.embed(torch.cat([batch.support_x, batch.query_x], dim=1))
-        return Prediction(logits=apply_generated(z[:, s:], self.generate(z[:, :s], batch.support_y, batch.ways)))
+        support, query = self.embed_jointly(batch)
+        return Prediction(logits=apply_generated(query, self.generate(support, batch.support_y, batch.ways)))

@@ -132,7 +132,6 @@ class MatchingNet(Learner):
         return MatchingPredictor(self, self.context_support(self.embed(support_x)), support_y, ways)
 
     def predict_batch(self, batch: TaskBatch) -> Prediction:
-        s = batch.support_x.shape[1]
-        z = self.embed(torch.cat([batch.support_x, batch.query_x], dim=1))
-        att = self.attention_logits(z[:, s:], self.context_support(z[:, :s]))
+        support, query = self.embed_jointly(batch)
+        att = self.attention_logits(query, self.context_support(support))
         return Prediction(logits=attention_class_logits(att, batch.support_y, batch.ways))

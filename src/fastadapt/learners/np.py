@@ -95,6 +95,7 @@ class NeuralProcess(Learner):
     Bruinsma 2022's, ``wesselb/neuralprocesses``): more draws, less gradient noise, a dearer decoder pass."""
 
     task_type = "regression"
+    adapts_batches = True
 
     def __init__(
         self,
@@ -181,9 +182,6 @@ class NeuralProcess(Learner):
     def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> NPPredictor:
         mu, std = self.latent_dist(support_x, support_y)
         return NPPredictor(self, self.encode_context(support_x, support_y), mu, std)
-
-    def predict_batch(self, batch: TaskBatch) -> Prediction:
-        return self.adapt(batch.support_x, batch.support_y).predict(batch.query_x)
 
     def posterior_draws(
         self, batch: TaskBatch, xt: Tensor, yt: Tensor, samples: int, generator: torch.Generator | None = None

@@ -131,9 +131,8 @@ class Siamese(Learner):
         return SiamesePredictor(self, self.embed(support_x), support_y, ways)
 
     def predict_batch(self, batch: TaskBatch) -> Prediction:
-        s = batch.support_x.shape[1]
-        z = self.embed(torch.cat([batch.support_x, batch.query_x], dim=1))
-        return Prediction(logits=self.class_logits(z[:, s:], z[:, :s], batch.support_y, batch.ways))
+        support, query = self.embed_jointly(batch)
+        return Prediction(logits=self.class_logits(query, support, batch.support_y, batch.ways))
 
     def _generator(self) -> torch.Generator:
         g = seeded_generator(self.seed, int(self.pair_draws))

@@ -43,10 +43,9 @@ class FrozenProtoNet(Learner):
         return CosinePrototypes(self, class_means(self.embed(support_x), support_y, ways))
 
     def predict_batch(self, batch: TaskBatch) -> Prediction:
-        s = batch.support_x.shape[1]
-        z = self.embed(torch.cat([batch.support_x, batch.query_x], dim=1))
-        protos = class_means(z[:, :s], batch.support_y, batch.ways)
-        return Prediction(logits=prototype_logits(z[:, s:], protos, "cosine", self.log_scale.exp()))
+        support, query = self.embed_jointly(batch)
+        protos = class_means(support, batch.support_y, batch.ways)
+        return Prediction(logits=prototype_logits(query, protos, "cosine", self.log_scale.exp()))
 
 
 @METHODS.register("protonet-finetune")
