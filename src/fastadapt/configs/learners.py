@@ -87,6 +87,8 @@ def task_shape(cfg: dict[str, Any]) -> TaskShape:
 @config_for("protonet")
 @dataclass(frozen=True)
 class ProtoNetConfig:
+    """Prototypical Networks (Snell 2017): distance, power transform (Hu 2021), fitted head, soft k-means (Ren 2018)."""
+
     distance: str = "euclidean"
     feature_transform: str = ""
     head_steps: int = 0
@@ -107,6 +109,8 @@ class ProtoNetConfig:
 @config_for("matching")
 @dataclass(frozen=True)
 class MatchingConfig:
+    """Matching Networks (Vinyals 2016): full-context embeddings and the cosine attention's scale."""
+
     fce: bool = False
     fce_steps: int = 5
     cosine_scale: float = 10.0
@@ -127,6 +131,8 @@ class MatchingConfig:
 @config_for("relation")
 @dataclass(frozen=True)
 class RelationConfig:
+    """Relation Network (Sung 2018): the relation module's width and how its scores become probabilities."""
+
     relation_hidden: int = 8
     relation_probs: str = "odds"
 
@@ -151,6 +157,8 @@ class RelationConfig:
 @config_for("siamese")
 @dataclass(frozen=True)
 class SiameseConfig:
+    """Siamese network (Koch 2015): same/different pairs drawn per example."""
+
     siamese_pairs: int = 1
 
     def build(self, shape: TaskShape) -> Learner:
@@ -163,6 +171,8 @@ class SiameseConfig:
 @config_for("baseline")
 @dataclass(frozen=True)
 class BaselineConfig:
+    """The pre-training baseline (Chen 2019; Tian 2020): classes, training head, test-time head."""
+
     baseline_classes: int | None = None  # None: the training episodes' class count
     baseline_head: str = "linear"
     baseline_test_head: str = "prototype"
@@ -179,6 +189,8 @@ class BaselineConfig:
 @config_for("protonet-frozen")
 @dataclass(frozen=True)
 class FrozenTextProtoNetConfig:
+    """ProtoNet over frozen sentence embeddings (CLINC150): the cosine scale."""
+
     proto_scale: float = 10.0
 
     def build(self, shape: TaskShape) -> Learner:
@@ -188,6 +200,8 @@ class FrozenTextProtoNetConfig:
 @config_for("protonet-finetune")
 @dataclass(frozen=True)
 class FinetunedTextProtoNetConfig:
+    """ProtoNet fine-tuning the sentence encoder's top layers (CLINC150)."""
+
     finetune_layers: int = 2
     proto_scale: float = 10.0
 
@@ -234,6 +248,8 @@ class GradientConfig:
 @config_for("maml")
 @dataclass(frozen=True)
 class MAMLConfig(GradientConfig):
+    """MAML (Finn 2017) and the MAML++ options (Antoniou 2019)."""
+
     first_order: bool = False
     lr_mode: str = "fixed"
     multi_step_loss: bool = False
@@ -255,12 +271,16 @@ class MAMLConfig(GradientConfig):
 @config_for("fomaml")
 @dataclass(frozen=True)
 class FOMAMLConfig(MAMLConfig):
+    """First-order MAML (Finn 2017, section 5.2)."""
+
     method: ClassVar[str] = "fomaml"
 
 
 @config_for("metasgd")
 @dataclass(frozen=True)
 class MetaSGDConfig(GradientConfig):
+    """Meta-SGD (Li 2017): a learned rate per parameter entry."""
+
     first_order: bool = False
     method: ClassVar[str] = "metasgd"
 
@@ -271,12 +291,16 @@ class MetaSGDConfig(GradientConfig):
 @config_for("anil")
 @dataclass(frozen=True)
 class ANILConfig(MetaSGDConfig):
+    """ANIL (Raghu 2020): only the head adapts in the inner loop."""
+
     method: ClassVar[str] = "anil"
 
 
 @config_for("reptile")
 @dataclass(frozen=True)
 class ReptileConfig(GradientConfig):
+    """Reptile (Nichol 2018): its own default inner rate, 0.1."""
+
     default_inner_lr: ClassVar[float] = REPTILE_INNER_LR
 
     def build(self, shape: TaskShape) -> Learner:
@@ -287,6 +311,8 @@ class ReptileConfig(GradientConfig):
 @config_for("hypernet")
 @dataclass(frozen=True)
 class HyperNetConfig:
+    """A hypernetwork that emits the classifier's weights from the support set."""
+
     hyper_hidden: int = 256
     hyper_rank: int = 0
 
@@ -298,6 +324,8 @@ class HyperNetConfig:
 @config_for("lstm")
 @dataclass(frozen=True)
 class LSTMConfig:
+    """The recurrent (LSTM) meta-learner reading the support set as a sequence."""
+
     lstm_embed: int = 64
     lstm_hidden: int = 256
     lstm_max_ways: int | None = None  # None: the larger of ways and train_ways
@@ -324,6 +352,8 @@ class LSTMConfig:
 @config_for("mann")
 @dataclass(frozen=True)
 class MANNConfig:
+    """Memory-augmented network (Santoro 2016): controller, memory and its addressing."""
+
     mann_max_ways: int | None = None  # None: the larger of ways and train_ways
     mann_encoder: str = "pixels"
     mann_controller: int = 200
@@ -361,6 +391,8 @@ class MANNConfig:
 @config_for("icl")
 @dataclass(frozen=True)
 class ICLConfig:
+    """In-context transformer (Garg 2022; Kirsch 2022): embedder, width, depth, label codes."""
+
     icl_embedder: str = "conv4"  # conv4 / backbone (images), mlp (vectors), minilm (token ids)
     input_dim: int | None = None  # vector inputs (icl_embedder=mlp)
     icl_dim: int = 128
@@ -425,6 +457,8 @@ class ICLConfig:
 @config_for("metaicl")
 @dataclass(frozen=True)
 class MetaICLConfig:
+    """MetaICL (Min 2022) over a local Hugging Face causal LM."""
+
     model_path: str = ""
     metaicl_method: str = "direct"
     max_example_tokens: int = 256
@@ -445,6 +479,8 @@ class MetaICLConfig:
 @config_for("versa")
 @dataclass(frozen=True)
 class VersaConfig:
+    """VERSA (Gordon 2019): amortized weight posterior, Monte Carlo samples."""
+
     versa_hidden: int = 256
     versa_samples: int = 10
     versa_eval_samples: int = 100
@@ -465,6 +501,8 @@ class VersaConfig:
 @config_for("cnp")
 @dataclass(frozen=True)
 class CNPConfig:
+    """Conditional Neural Process (Garnelo 2018a)."""
+
     x_dim: int = 1
     y_dim: int = 1
     np_hidden: int = 128
@@ -488,6 +526,8 @@ class CNPConfig:
 @config_for("np")
 @dataclass(frozen=True)
 class NeuralProcessConfig:
+    """Neural Process (Garnelo 2018b), attentive option (Kim 2019)."""
+
     x_dim: int = 1
     y_dim: int = 1
     np_hidden: int = 128
@@ -524,6 +564,8 @@ class NeuralProcessConfig:
 @config_for("maml-rl")
 @dataclass(frozen=True)
 class MAMLRLConfig:
+    """MAML on policies (Finn 2017) with a clipped outer objective (ProMP, Rothfuss 2019)."""
+
     hidden: int = 100
     policy_layers: int = 2
     init_std: float = 1.0
@@ -567,6 +609,8 @@ class MAMLRLConfig:
 @config_for("rl2")
 @dataclass(frozen=True)
 class RL2Config:
+    """RL^2 (Duan 2016): a recurrent policy over several episodes of a task, trained with PPO."""
+
     hidden: int = 128
     rl2_episodes: int = 3
     gamma: float = 0.99
