@@ -86,25 +86,34 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
+def class_tree(root: str | os.PathLike, what: str, need: str) -> dict[str, list[Path]]:
+    """Class name -> sorted image files of an ImageFolder tree ``root/<class>/<files>`` (hidden entries skipped):
+    at least two classes, none empty. ``what`` names the folder in errors ('Support folder'), ``need`` says what the
+    use asks of it."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ImageFolderError(f"{what} {root} does not exist; expected {root}/<class name>/<images>.")
+    classes = class_folders(root)
+    if len(classes) < 2:
+        raise ImageFolderError(f"{root} holds {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); {need}")
+    found = {c: _images_in(root / c) for c in classes}
+    empty = [c for c, files in found.items() if not files]
+    if empty:
+        raise ImageFolderError(
+            f"Class folder {root / empty[0]} is empty ({len(empty)} empty class folder(s) in "
+            f"{root}); put images in it or remove it."
+        )
+    return found
+
+
 def load_support_folder(
     root: str | os.PathLike, size: int, channels: int = 1, fit: str = "stretch"
 ) -> tuple[torch.Tensor, torch.Tensor, list[str], list[Path]]:
     """Support images ``[S, channels, size, size]``, labels ``[S]``, class names (sorted sub-folder names) and
     the image files."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ImageFolderError(f"Support folder {root} does not exist; expected {root}/<class>/<images>.")
-    classes = class_folders(root)
-    if len(classes) < 2:
-        raise ImageFolderError(
-            f"{root} holds {len(classes)} class folder(s); a few-shot task needs at least "
-            f"two: {root}/<class name>/<images>."
-        )
-    files, ys = [], []
-    for label, name in enumerate(classes):
-        found = _images_in(root / name)
-        if not found:
-            raise ImageFolderError(f"Class folder {root / name} is empty; put at least one image in it.")
+    tree = class_tree(root, "Support folder", f"a few-shot task needs at least two: {root}/<class name>/<images>.")
+    classes, files, ys = list(tree), [], []
+    for label, found in enumerate(tree.values()):
         files += found
         ys += [label] * len(found)
     xs = [load_image(f, size, channels=channels, fit=fit) for f in files]

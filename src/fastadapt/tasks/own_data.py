@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from ..io import atomic_write_bytes
 from . import DATASET_PREFIXES
-from .folders import ImageFolderError, _fit, _images_in, class_folders, eight_bit, load_image
+from .folders import ImageFolderError, _fit, class_tree, eight_bit, load_image
 from .omniglot import ClassDataset
 from .sampler import EpisodeSampler
 
@@ -248,24 +248,11 @@ def cache_dir(root: Path) -> Path:
 
 def scan_folder(root: str | os.PathLike) -> dict[str, list[Path]]:
     """Class name -> sorted image files of an ImageFolder tree ``root/<class>/<files>`` (hidden entries skipped)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ImageFolderError(f"Image folder {root} does not exist; expected {root}/<class name>/<images>.")
-    classes = class_folders(root)
-    if len(classes) < 2:
-        raise ImageFolderError(
-            f"{root} holds {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); "
-            f"few-shot data needs one sub-folder of images per class, {root}/<class name>/"
-            f"<images>, and many classes (at least 6; about 32 for 5-way episodes)."
-        )
-    found = {c: _images_in(root / c) for c in classes}
-    empty = [c for c, files in found.items() if not files]
-    if empty:
-        raise ImageFolderError(
-            f"Class folder {root / empty[0]} is empty ({len(empty)} empty class folder(s) in "
-            f"{root}); put images in it or remove it."
-        )
-    return found
+    need = (
+        f"few-shot data needs one sub-folder of images per class, {root}/<class name>/<images>, and many "
+        f"classes (at least 6; about 32 for 5-way episodes)."
+    )
+    return class_tree(root, "Image folder", need)
 
 
 def _file_index(root: Path, classes: dict[str, list[Path]]) -> list[list[Any]]:
