@@ -1,10 +1,12 @@
 """Benchmark: the test-time head of a pre-trained baseline run (Chen 2019 / Tian 2020), chosen on validation
 episodes and only then tested. Candidates: cosine prototypes or logistic regression on the L2-normalized support
 features (RFS), each with or without mirror-image feature averaging (`tta_flip`). No retraining: the same weights.
+A run of another encoder learner (ProtoNet) has its one head, with or without mirror-image averaging.
 The choice is made per shot count on 300 validation episodes; the chosen head is tested on the 1,000 test
 episodes of the trainer (eval_seed) and 600 flowers102-partial episodes.
 
     python benchmarks/baseline_test_heads.py --run results/mini-imagenet-baselinepp-5w5s
+    python benchmarks/baseline_test_heads.py --run results/mini-imagenet-protonet-5w5s
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ def main() -> None:
     learner, cfg = load_run(a.run)
     out_path = a.out or f"results/{Path(a.run).name.replace('-5w5s', '')}_test_heads.json"
     rows = {}
+    heads = HEADS if hasattr(learner, "test_head") else [("own", False), ("own", True)]
     for shots in (1, 5):
         val = {}
-        for head, flip in HEADS:
-            learner.test_head = head
+        for head, flip in heads:
+            if head != "own":
+                learner.test_head = head
             learner.configure_encoder(tta_flip=flip)
             sampler = build_sampler(cfg, "val", 5, shots, 15, cfg["eval_seed"])
             r = evaluate(learner, sampler, a.val_episodes)
@@ -44,7 +48,8 @@ def main() -> None:
             print(f"5w{shots}s val {head} flip={flip}: {100 * r['accuracy']:.2f} +- {100 * r['ci95']:.2f}", flush=True)
         best = max(val, key=lambda k: val[k]["accuracy"])
         head, flip = best.split("+")[0], best.endswith("+flip")
-        learner.test_head = head
+        if head != "own":
+            learner.test_head = head
         learner.configure_encoder(tta_flip=flip)
         test = evaluate(learner, build_sampler(cfg, "test", 5, shots, 15, cfg["eval_seed"]), 1000)
         flowers = flowers_test(learner, cfg, shots)
@@ -60,7 +65,7 @@ def main() -> None:
             flush=True,
         )
     doc = {
-        "benchmark": "pre-trained baseline: test-time head chosen on validation episodes, then tested",
+        "benchmark": f"{cfg['method']}: test-time head chosen on validation episodes, then tested",
         "command": f"python benchmarks/baseline_test_heads.py --run {a.run} --val-episodes {a.val_episodes}",
         "run": a.run,
         "results": rows,
