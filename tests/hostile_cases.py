@@ -1503,9 +1503,9 @@ def _cases() -> list[Case]:
     for case_id, what, message, setting in (  # one `--set KEY=VALUE` refused before any work
         ("set-unknown-key", "`--set stpes=3` (a typo)", "Did you mean 'steps'", "stpes=3"),
         ("set-no-equals", "`--set steps` without a value", "--set takes key=value", "steps"),
-        ("set-string-for-int", "`--set steps=many`", "--set steps=many: expected a int", "steps=many"),
+        ("set-string-for-int", "`--set steps=many`", "--set steps=many: expected an integer", "steps=many"),
         ("set-float-for-int", "`--set eval_episodes=2.5`", "--set eval_episodes=2.5: expected", "eval_episodes=2.5"),
-        ("set-bad-bool", "`--set freeze_encoder=maybe`", "expected a bool", "freeze_encoder=maybe"),
+        ("set-bad-bool", "`--set freeze_encoder=maybe`", "expected a boolean", "freeze_encoder=maybe"),
         ("set-bad-list", "`--set input_mean=abc`", "expected a JSON list of", "input_mean=abc"),
         (
             "set-lr-decay-every-0",

@@ -141,7 +141,7 @@ def test_presets_data_and_errors(data_root, capsys):
     assert main(["train", "--preset", "omniglot-protonet-5w1s", "--set", "stpes=3", "--out", "/tmp/never"]) == 2
     assert "Did you mean 'steps'" in capsys.readouterr().err
     assert main(["train", "--preset", "omniglot-protonet-5w1s", "--set", "steps=many", "--out", "/tmp/never"]) == 2
-    assert "expected a int" in capsys.readouterr().err
+    assert "expected an integer" in capsys.readouterr().err
     assert main(["eval", "/tmp/definitely-not-a-run"]) == 2
     assert "not a fastadapt run folder" in capsys.readouterr().err
 

@@ -141,7 +141,8 @@ def _coerce(key: str, raw: str, default: Any) -> Any:
     except ValueError as e:
         if str(e).startswith("--set "):
             raise
-        raise ValueError(f"--set {key}={raw}: expected a {type(default).__name__} (default {default!r}).") from None
+        what = {bool: "a boolean (true / false)", int: "an integer", float: "a number"}.get(type(default), "a value")
+        raise ValueError(f"--set {key}={raw}: expected {what} (default {default!r}).") from None
     return raw
 
 
