@@ -12,25 +12,17 @@ from torch import nn
 
 from ..learners import METHODS, EncoderLearner, Learner
 from ..learners.gradient import INNER_LR
+from ..learners.icl import MLPEmbed
 from ..learners.maml_rl import check_positive
 from ..learners.reptile import REPTILE_INNER_LR
 from ..nn.backbones import BackboneSpec
 from ..registry import Registry
+from ..rl.policies import MLPPolicy
 from ..tasks import task_type
+from ..tasks.rl_envs import family_from_config
 from .typed import ConfigError, from_dict
 
 LEARNER_CONFIGS = Registry("method")  # method name -> its configuration dataclass
-
-
-def config_for(*names: str):
-    """Register a configuration dataclass as the one of methods ``names``."""
-
-    def deco(cls: type) -> type:
-        for name in names:
-            LEARNER_CONFIGS.register(name)(cls)
-        return cls
-
-    return deco
 
 
 # BackboneSpec's fields under their configuration keys (the others are named alike: hidden, image_size, drop_block)
@@ -69,8 +61,6 @@ class TaskShape:
     cfg: dict[str, Any]
 
     def rl_family(self) -> Any:
-        from ..tasks.rl_envs import family_from_config
-
         return family_from_config(self.cfg)
 
 
@@ -84,7 +74,7 @@ def task_shape(cfg: dict[str, Any]) -> TaskShape:
 
 
 # ---- metric-based ---------------------------------------------------------------------------------------------------
-@config_for("protonet")
+@LEARNER_CONFIGS.register("protonet")
 @dataclass(frozen=True)
 class ProtoNetConfig:
     """Prototypical Networks (Snell 2017): distance, power transform (Hu 2021), fitted head, soft k-means (Ren 2018)."""
@@ -106,7 +96,7 @@ class ProtoNetConfig:
         )
 
 
-@config_for("matching")
+@LEARNER_CONFIGS.register("matching")
 @dataclass(frozen=True)
 class MatchingConfig:
     """Matching Networks (Vinyals 2016): full-context embeddings and the cosine attention's scale."""
@@ -128,7 +118,7 @@ class MatchingConfig:
         )
 
 
-@config_for("relation")
+@LEARNER_CONFIGS.register("relation")
 @dataclass(frozen=True)
 class RelationConfig:
     """Relation Network (Sung 2018): the relation module's width and how its scores become probabilities."""
@@ -154,7 +144,7 @@ class RelationConfig:
         )
 
 
-@config_for("siamese")
+@LEARNER_CONFIGS.register("siamese")
 @dataclass(frozen=True)
 class SiameseConfig:
     """Siamese network (Koch 2015): same/different pairs drawn per example."""
@@ -168,7 +158,7 @@ class SiameseConfig:
         )
 
 
-@config_for("baseline")
+@LEARNER_CONFIGS.register("baseline")
 @dataclass(frozen=True)
 class BaselineConfig:
     """The pre-training baseline (Chen 2019; Tian 2020): classes, training head, test-time head."""
@@ -186,7 +176,7 @@ class BaselineConfig:
         )
 
 
-@config_for("protonet-frozen")
+@LEARNER_CONFIGS.register("protonet-frozen")
 @dataclass(frozen=True)
 class FrozenTextProtoNetConfig:
     """ProtoNet over frozen sentence embeddings (CLINC150): the cosine scale."""
@@ -197,7 +187,7 @@ class FrozenTextProtoNetConfig:
         return METHODS["protonet-frozen"](self.proto_scale)
 
 
-@config_for("protonet-finetune")
+@LEARNER_CONFIGS.register("protonet-finetune")
 @dataclass(frozen=True)
 class FinetunedTextProtoNetConfig:
     """ProtoNet fine-tuning the sentence encoder's top layers (CLINC150)."""
@@ -245,7 +235,7 @@ class GradientConfig:
         return nn.Sequential(spec.build(), nn.Linear(spec.features, shape.ways))
 
 
-@config_for("maml")
+@LEARNER_CONFIGS.register("maml")
 @dataclass(frozen=True)
 class MAMLConfig(GradientConfig):
     """MAML (Finn 2017) and the MAML++ options (Antoniou 2019)."""
@@ -268,7 +258,7 @@ class MAMLConfig(GradientConfig):
         )
 
 
-@config_for("fomaml")
+@LEARNER_CONFIGS.register("fomaml")
 @dataclass(frozen=True)
 class FOMAMLConfig(MAMLConfig):
     """First-order MAML (Finn 2017, section 5.2)."""
@@ -276,7 +266,7 @@ class FOMAMLConfig(MAMLConfig):
     method: ClassVar[str] = "fomaml"
 
 
-@config_for("metasgd")
+@LEARNER_CONFIGS.register("metasgd")
 @dataclass(frozen=True)
 class MetaSGDConfig(GradientConfig):
     """Meta-SGD (Li 2017): a learned rate per parameter entry."""
@@ -288,7 +278,7 @@ class MetaSGDConfig(GradientConfig):
         return METHODS[self.method](self.network(shape), first_order=self.first_order, **self.common(shape))
 
 
-@config_for("anil")
+@LEARNER_CONFIGS.register("anil")
 @dataclass(frozen=True)
 class ANILConfig(MetaSGDConfig):
     """ANIL (Raghu 2020): only the head adapts in the inner loop."""
@@ -296,7 +286,7 @@ class ANILConfig(MetaSGDConfig):
     method: ClassVar[str] = "anil"
 
 
-@config_for("reptile")
+@LEARNER_CONFIGS.register("reptile")
 @dataclass(frozen=True)
 class ReptileConfig(GradientConfig):
     """Reptile (Nichol 2018): its own default inner rate, 0.1."""
@@ -308,7 +298,7 @@ class ReptileConfig(GradientConfig):
 
 
 # ---- black-box, model-based, in-context -----------------------------------------------------------------------------
-@config_for("hypernet")
+@LEARNER_CONFIGS.register("hypernet")
 @dataclass(frozen=True)
 class HyperNetConfig:
     """A hypernetwork that emits the classifier's weights from the support set."""
@@ -321,7 +311,7 @@ class HyperNetConfig:
         return METHODS["hypernet"](spec.build(), dim=spec.features, set_hidden=self.hyper_hidden, rank=self.hyper_rank)
 
 
-@config_for("lstm")
+@LEARNER_CONFIGS.register("lstm")
 @dataclass(frozen=True)
 class LSTMConfig:
     """The recurrent (LSTM) meta-learner reading the support set as a sequence."""
@@ -349,7 +339,7 @@ class LSTMConfig:
         )
 
 
-@config_for("mann")
+@LEARNER_CONFIGS.register("mann")
 @dataclass(frozen=True)
 class MANNConfig:
     """Memory-augmented network (Santoro 2016): controller, memory and its addressing."""
@@ -388,7 +378,7 @@ class MANNConfig:
         )
 
 
-@config_for("icl")
+@LEARNER_CONFIGS.register("icl")
 @dataclass(frozen=True)
 class ICLConfig:
     """In-context transformer (Garg 2022; Kirsch 2022): embedder, width, depth, label codes."""
@@ -410,8 +400,6 @@ class ICLConfig:
     finetune_layers: int = 2  # icl_embedder=minilm: the sentence encoder's top layers trained
 
     def embedder(self, shape: TaskShape) -> tuple[nn.Module, int]:
-        from ..learners.icl import MLPEmbed
-
         if self.icl_embedder in ("conv4", "backbone"):  # "backbone": the config's image backbone (conv4 by default)
             return shape.backbone.build(), shape.backbone.features
         if self.icl_embedder == "mlp":
@@ -454,7 +442,7 @@ class ICLConfig:
         )
 
 
-@config_for("metaicl")
+@LEARNER_CONFIGS.register("metaicl")
 @dataclass(frozen=True)
 class MetaICLConfig:
     """MetaICL (Min 2022) over a local Hugging Face causal LM."""
@@ -476,7 +464,7 @@ class MetaICLConfig:
 
 
 # ---- Bayesian / amortized -------------------------------------------------------------------------------------------
-@config_for("versa")
+@LEARNER_CONFIGS.register("versa")
 @dataclass(frozen=True)
 class VersaConfig:
     """VERSA (Gordon 2019): amortized weight posterior, Monte Carlo samples."""
@@ -498,7 +486,7 @@ class VersaConfig:
         )
 
 
-@config_for("cnp")
+@LEARNER_CONFIGS.register("cnp")
 @dataclass(frozen=True)
 class CNPConfig:
     """Conditional Neural Process (Garnelo 2018a)."""
@@ -523,7 +511,7 @@ class CNPConfig:
         )
 
 
-@config_for("np")
+@LEARNER_CONFIGS.register("np")
 @dataclass(frozen=True)
 class NeuralProcessConfig:
     """Neural Process (Garnelo 2018b), attentive option (Kim 2019)."""
@@ -561,7 +549,7 @@ class NeuralProcessConfig:
 
 
 # ---- meta-RL --------------------------------------------------------------------------------------------------------
-@config_for("maml-rl")
+@LEARNER_CONFIGS.register("maml-rl")
 @dataclass(frozen=True)
 class MAMLRLConfig:
     """MAML on policies (Finn 2017) with a clipped outer objective (ProMP, Rothfuss 2019)."""
@@ -580,8 +568,6 @@ class MAMLRLConfig:
     eval_steps: int = 3
 
     def build(self, shape: TaskShape) -> Learner:
-        from ..rl.policies import MLPPolicy
-
         family = shape.rl_family()
         check_positive("hidden", self.hidden, integer=True)
         check_positive("policy_layers", self.policy_layers, integer=True, zero=True)
@@ -606,7 +592,7 @@ class MAMLRLConfig:
         )
 
 
-@config_for("rl2")
+@LEARNER_CONFIGS.register("rl2")
 @dataclass(frozen=True)
 class RL2Config:
     """RL^2 (Duan 2016): a recurrent policy over several episodes of a task, trained with PPO."""

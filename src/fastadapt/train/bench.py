@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,7 @@ def load_spec(path: str | Path) -> BenchSpec:
     unknown -= {t.label for t in tests}
     if unknown:
         raise ValueError(f"{path}: papers / goals name {sorted(unknown)}, which no [[tests]] label is.")
-    return BenchSpec(**{**spec.__dict__, "tests": tests})
+    return replace(spec, tests=tests)
 
 
 def run_config(spec: BenchSpec) -> dict[str, Any]:
@@ -108,7 +108,7 @@ def run_tests(spec: BenchSpec, device: str = "cpu") -> list[dict[str, Any]]:
         data = {**cfg, "dataset": t.dataset or cfg["dataset"]}
         sampler = build_sampler(data, t.split, t.ways, t.shots, t.queries, cfg["eval_seed"])
         res = evaluate(learner, sampler, t.episodes, device=device)
-        rows.append({**t.__dict__, "dataset": data["dataset"], "accuracy": res["accuracy"], "ci95": res["ci95"]})
+        rows.append({**asdict(t), "dataset": data["dataset"], "accuracy": res["accuracy"], "ci95": res["ci95"]})
     return rows
 
 
