@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from fastadapt.optim.trainer import train_l2o
 from fastadapt.presets import apply_overrides, get_preset
+from fastadapt.train.l2o import train_l2o
 from fastadapt.train.trainer import git_commit, machine
 
 PAPER = {  # Andrychowicz et al. 2016 report curves only (no table): what they claim, per family

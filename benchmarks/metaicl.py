@@ -4,10 +4,11 @@ channel, on CLINC150 domains as tasks (7 training domains, 3 unseen test domains
 No pretrained causal LM can be downloaded here, so this uses a tiny GPT-2 built from a config (word-level
 tokenizer over CLINC150 text): first pretrained as a plain language model on unpaired training-domain text
 (utterances and intent names, shuffled: no input->label pairs, no prompts) -- the "base" model -- then
-meta-trained with MetaICL. Both are evaluated k-shot on the unseen domains with the same episodes (paired).
+meta-trained with MetaICL. Both are tested by the one trainer (`fastadapt train --preset metaicl`: the base model
+as a ``steps=0`` run, MetaICL as a meta-trained one) k-shot on the unseen domains with the same episodes (paired).
 Any local Hugging Face causal LM can replace the tiny one: --model PATH skips building and pretraining.
 
-    python benchmarks/metaicl.py                     # ~15 min on 2 CPU cores
+    python benchmarks/metaicl.py                     # about an hour on 2 CPU cores
     python benchmarks/metaicl.py --model /path/to/gpt2-large --pretrain-steps 0   # a real LM (GPU advised)
     python benchmarks/metaicl.py --pretrain-steps 20 --steps 20 --episodes 2 --out /tmp/metaicl-smoke
 """
@@ -15,7 +16,6 @@ Any local Hugging Face causal LM can replace the tiny one: --model PATH skips bu
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import random
 import sys
@@ -24,17 +24,11 @@ from pathlib import Path
 
 import torch
 
-from fastadapt.tasks.text_tasks import clinc150_tasks, load_tasks
-from fastadapt.text.metaicl import (
-    PromptBuilder,
-    PromptFormat,
-    context_length,
-    evaluate_kshot,
-    load_causal_lm,
-    make_tiny_lm,
-    meta_train,
-)
-from fastadapt.train.trainer import git_commit, machine
+from fastadapt.presets import apply_overrides, get_preset
+from fastadapt.tasks.text_tasks import task_collection
+from fastadapt.text.metaicl import make_tiny_lm
+from fastadapt.train.run_log import read_log
+from fastadapt.train.trainer import git_commit, machine, train
 
 PAPER = (
     "Min et al. 2022 report MetaICL above plain in-context prompting of the same LM (GPT-2 large) in most "
@@ -68,6 +62,18 @@ def pretrain_lm(model, tok, texts: list[str], steps: int, batch: int, length: in
     return losses
 
 
+def metaicl_config(a: argparse.Namespace, model_path: str, method: str, steps: int) -> dict:
+    """The ``metaicl`` preset for this benchmark: k-shot prompts, 10 queries per test episode, 40 episodes per
+    unseen domain (120 in all, cycling over the 3 domains)."""
+    sets = [f"model_path={model_path}", f"metaicl_method={method}", f"shots={a.k}", f"train_shots={a.k}"]
+    sets += [f"steps={steps}", f"meta_batch={a.batch}", f"lr={a.lr}", f"queries={a.queries}", f"seed={a.seed}"]
+    sets += [f"eval_episodes={3 * a.episodes}", "device=cpu", "log_every=50", "ckpt_every=100", "val_every=100"]
+    cfg = apply_overrides(get_preset("metaicl"), sets)
+    if a.data_root:
+        cfg["data_root"] = a.data_root
+    return cfg
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="", help="a local causal LM folder (default: build a tiny GPT-2)")
@@ -89,12 +95,10 @@ def main() -> None:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    train_names, test_names = clinc150_tasks(out / "tasks", a.data_root)
-    train_tasks, test_tasks = load_tasks(out / "tasks", train_names), load_tasks(out / "tasks", test_names)
+    train_tasks, test_tasks = task_collection(metaicl_config(a, "", "direct", 0))
     pre_losses: list[float] = []
     if a.model:
-        base, tok = load_causal_lm(a.model)
-        model_desc = a.model
+        model_path, model_desc = a.model, a.model
     else:
         all_text = [e["input"] for ts in (train_tasks, test_tasks) for ex in ts.values() for e in ex]
         all_text += [o for ts in (train_tasks, test_tasks) for ex in ts.values() for o in ex[0]["options"]]
@@ -103,28 +107,23 @@ def main() -> None:
             o for ex in train_tasks.values() for o in ex[0]["options"]
         ] * 20
         pre_losses = pretrain_lm(base, tok, plain, a.pretrain_steps, 16, 128, 1e-3, a.seed)
-        base.save_pretrained(str(out / "base-lm"))
-        tok.save_pretrained(str(out / "base-lm"))
+        model_path = str(out / "base-lm")
+        base.save_pretrained(model_path)
+        tok.save_pretrained(model_path)
         model_desc = (
             "tiny GPT-2 (4 layers, width 128, word-level vocab), LM-pretrained on unpaired training-domain text"
         )
     results = {}
     for method in a.methods.split(","):
-        fmt = PromptFormat(method, max_example_tokens=64)
-        builder = PromptBuilder(tok, fmt, context_length(base))
-        plain_res = evaluate_kshot(base, builder, test_tasks, a.k, a.episodes, a.queries, seed=a.seed + 1)
-        model = copy.deepcopy(base)
-        losses = meta_train(model, builder, train_tasks, a.k, a.steps, a.batch, a.lr, a.seed, log_every=100)
-        meta_res = evaluate_kshot(model, builder, test_tasks, a.k, a.episodes, a.queries, seed=a.seed + 1)
-        model.save_pretrained(str(out / f"metaicl-{method}"))
-        tok.save_pretrained(str(out / f"metaicl-{method}"))
+        # plain prompting: the base model tested as it is (a steps=0 run); MetaICL: the same model meta-trained
+        plain_res = train(metaicl_config(a, model_path, method, 0), out / f"plain-{method}", overwrite=True)
+        meta_res = train(metaicl_config(a, model_path, method, a.steps), out / f"metaicl-{method}", overwrite=True)
+        losses = [r["loss"] for r in read_log(out / f"metaicl-{method}" / "metrics.jsonl")]
+        keep = {"accuracy", "ci95", "episodes", "nll", "train_seconds", "train_steps"}
         results[method] = {
-            "plain_in_context": plain_res,
-            "metaicl": meta_res,
-            "meta_train_loss_first_last_100": [
-                sum(losses[:100]) / max(1, len(losses[:100])),
-                sum(losses[-100:]) / max(1, len(losses[-100:])),
-            ],
+            "plain_in_context": {k: v for k, v in plain_res.items() if k in keep},
+            "metaicl": {k: v for k, v in meta_res.items() if k in keep},
+            "meta_train_loss_first_last_log": [losses[0], losses[-1]] if losses else None,
         }
         print(
             f"{method}: plain {100 * plain_res['accuracy']:.2f} +- {100 * plain_res['ci95']:.2f}  "
@@ -140,8 +139,8 @@ def main() -> None:
         "wall_seconds": time.time() - t0,
         "model": model_desc,
         "k": a.k,
-        "train_tasks": train_names,
-        "test_tasks": test_names,
+        "train_tasks": sorted(train_tasks),
+        "test_tasks": sorted(test_tasks),
         "pretrain_steps": a.pretrain_steps,
         "meta_train_steps": a.steps,
         "pretrain_loss_last_100": sum(pre_losses[-100:]) / max(1, len(pre_losses[-100:])) if pre_losses else None,

@@ -262,9 +262,9 @@ class Ctx:
 
 
 def make_run(out: Path, preset: str, **over: Any) -> Path:
+    from fastadapt.checkpoint import save_checkpoint
     from fastadapt.configs import build_learner
     from fastadapt.presets import get_preset
-    from fastadapt.train.checkpoint import save_checkpoint
     from fastadapt.train.run_log import BEST, write_config
 
     cfg = {**get_preset(preset), "device": "cpu", **over}
@@ -642,9 +642,9 @@ def _other_model(path: Path, ctx: Ctx) -> None:
 
 
 def _other_width(path: Path, ctx: Ctx) -> None:
+    from fastadapt.checkpoint import save_checkpoint
     from fastadapt.configs import build_learner
     from fastadapt.presets import get_preset
-    from fastadapt.train.checkpoint import save_checkpoint
 
     cfg = {**get_preset(PRESET), "hidden": 16}
     save_checkpoint(path, build_learner(cfg), {"config": cfg})
@@ -654,7 +654,7 @@ def _non_finite(value: float) -> Callable[[Path, Ctx], None]:
     def damage(path: Path, ctx: Ctx) -> None:
         from safetensors.torch import save
 
-        from fastadapt.train.checkpoint import read_checkpoint
+        from fastadapt.checkpoint import read_checkpoint
 
         tensors, header = read_checkpoint(path)
         key = next(k for k, v in tensors.items() if v.is_floating_point() and v.numel() > 1)
@@ -673,7 +673,7 @@ def _metadata(meta: dict[str, str] | None) -> Callable[[Path, Ctx], None]:
     def damage(path: Path, ctx: Ctx) -> None:
         from safetensors.torch import save
 
-        from fastadapt.train.checkpoint import read_checkpoint
+        from fastadapt.checkpoint import read_checkpoint
 
         tensors, _ = read_checkpoint(path)
         path.write_bytes(save(tensors, metadata=meta))
@@ -685,7 +685,7 @@ def _format(fmt: str) -> Callable[[Path, Ctx], None]:
     def damage(path: Path, ctx: Ctx) -> None:
         from safetensors.torch import save
 
-        from fastadapt.train.checkpoint import read_checkpoint
+        from fastadapt.checkpoint import read_checkpoint
 
         tensors, header = read_checkpoint(path)
         path.write_bytes(save(tensors, metadata={"fastadapt": json.dumps({**header, "format": fmt})}))
@@ -853,9 +853,9 @@ def stale_tmp(ctx: Ctx) -> Outcome:
 
 
 def umask_respected(ctx: Ctx) -> Outcome:
+    from fastadapt.checkpoint import save_checkpoint
     from fastadapt.configs import build_learner
     from fastadapt.presets import get_preset
-    from fastadapt.train.checkpoint import save_checkpoint
     from fastadapt.train.run_log import write_config
 
     out = ctx.folder("umask-respected")
@@ -996,8 +996,8 @@ def enospc(*a: Any, **k: Any) -> None:
 
 
 def disk_full_checkpoint(ctx: Ctx) -> Outcome:
+    from fastadapt.checkpoint import save_checkpoint
     from fastadapt.nn.conv4 import Conv4
-    from fastadapt.train.checkpoint import save_checkpoint
 
     out = ctx.folder("disk-full-checkpoint")
     path = out / "last.safetensors"

@@ -4,8 +4,8 @@ import pickle
 import pytest
 import torch
 
+from fastadapt import checkpoint as ck
 from fastadapt.nn.conv4 import Conv4
-from fastadapt.train import checkpoint as ck
 
 
 def test_round_trip_model_and_optimizer(tmp_path):

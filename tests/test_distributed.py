@@ -139,7 +139,7 @@ def test_torchrun_learned_optimizer_matches_single_process(tmp_path):
     script.write_text(
         textwrap.dedent(f"""
         import sys
-        from fastadapt.optim.trainer import train_l2o
+        from fastadapt.train.l2o import train_l2o
         from fastadapt.presets import apply_overrides, get_preset
         train_l2o(apply_overrides(get_preset("l2o-quadratic"), {sets!r}), sys.argv[1], progress=False,
                   evaluate=False)

@@ -6,17 +6,18 @@ import torch
 
 pytest.importorskip("transformers")
 
+from fastadapt.presets import apply_overrides, get_preset  # noqa: E402
 from fastadapt.tasks.text_tasks import load_task, write_task  # noqa: E402
 from fastadapt.text.metaicl import (  # noqa: E402
     PromptBuilder,
     PromptFormat,
     continuation_logprobs,
-    evaluate_kshot,
     load_causal_lm,
     make_tiny_lm,
-    meta_train,
     option_scores,
 )
+from fastadapt.train.run_log import read_log  # noqa: E402
+from fastadapt.train.trainer import load_run, train  # noqa: E402
 
 OPTS = ["positive", "negative"]
 DEMOS = [
@@ -118,7 +119,8 @@ def test_option_scores_equal_unpadded_log_probs(tiny):
     assert torch.allclose(both, alone, atol=1e-5)
 
 
-def test_tiny_gpt2_meta_trains_and_loads_from_path(tmp_path, no_network):
+def test_tiny_gpt2_meta_trains_on_the_one_trainer_and_loads_from_path(tmp_path, no_network):
+    """MetaICL (Min 2022) is a learner like any other: `fastadapt train --preset metaicl` meta-trains a local LM."""
     # Tasks: "<word> <word>" -> label given by a per-task rule; the label set is the task's options.
     rng = random.Random(0)
     words = [f"w{i}" for i in range(12)]
@@ -129,17 +131,24 @@ def test_tiny_gpt2_meta_trains_and_loads_from_path(tmp_path, no_network):
             {"input": f"{a} {b}", "output": opts[(words.index(a) + t) % 2], "options": opts}
             for a, b in (rng.sample(words, 2) for _ in range(40))
         ]
+        write_task(tmp_path / f"t{t}.jsonl", tasks[f"t{t}"])
+    assert load_task(tmp_path / "t0.jsonl") == tasks["t0"]
     texts = [e["input"] for ex in tasks.values() for e in ex] + [o for ex in tasks.values() for o in ex[0]["options"]]
     make_tiny_lm(tmp_path / "lm", texts, n_layer=1, n_embd=32, n_head=2, n_positions=128)
-    write_task(tmp_path / "t0.jsonl", tasks["t0"])
-    assert load_task(tmp_path / "t0.jsonl") == tasks["t0"]
-    model, tok = load_causal_lm(tmp_path / "lm")  # any local path, no network
-    b = PromptBuilder(tok, PromptFormat("direct"), 128)
-    torch.manual_seed(0)
-    losses = meta_train(model, b, tasks, k=4, steps=40, batch_size=8, lr=3e-3, log_every=0)
-    assert sum(losses[-5:]) / 5 < 0.75 * sum(losses[:5]) / 5  # about 3.0 -> 1.9
-    res = evaluate_kshot(model, b, {"t0": tasks["t0"]}, k=4, episodes=3, queries=4)
+    model, _ = load_causal_lm(tmp_path / "lm")  # any local path, no network
+    cfg = apply_overrides(
+        get_preset("metaicl"),
+        [f"model_path={tmp_path / 'lm'}", f"tasks_dir={tmp_path}", "train_tasks=t1,t2,t3", "test_tasks=t0"]
+        + ["shots=4", "train_shots=4", "steps=40", "lr=3e-3", "log_every=5", "ckpt_every=20", "val_every=20"]
+        + ["val_episodes=2", "eval_episodes=3", "queries=4", "max_example_tokens=256", "device=cpu"],
+    )
+    res = train(cfg, tmp_path / "run", progress=False)
+    losses = [r["loss"] for r in read_log(tmp_path / "run" / "metrics.jsonl")]
+    assert losses[-1] < 0.75 * losses[0]  # about 3.0 -> 1.9
     assert 0 <= res["accuracy"] <= 1 and res["episodes"] == 3
+    learner, _ = load_run(tmp_path / "run")
+    trained = dict(learner.model.named_parameters())
+    assert any(not torch.equal(trained[k], v) for k, v in model.named_parameters())
 
 
 def test_jsonl_errors(tmp_path):

@@ -5,11 +5,11 @@ import torch
 
 pytest.importorskip("transformers")
 
+from fastadapt.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from fastadapt.configs import build_learner  # noqa: E402
 from fastadapt.learners.metaicl import PAD_SCORE  # noqa: E402
 from fastadapt.tasks import build_sampler  # noqa: E402
 from fastadapt.text.metaicl import make_tiny_lm  # noqa: E402
-from fastadapt.train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from fastadapt.checkpoint import load_checkpoint, save_checkpoint
 from fastadapt.learners import MAML, MetaSGD
 from fastadapt.optim import SGD, LearnedRuleStep, MLPRule, PerLayerStepSGD, PerParameterSGD
-from fastadapt.train.checkpoint import load_checkpoint, save_checkpoint
 
 
 def params_and_grads(seed: int = 0) -> tuple[dict, dict]:

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
+from fastadapt.checkpoint import CheckpointError, save_checkpoint
 from fastadapt.optim import LearnedOptimizer, LSTMRule, MLPRule, load_rule
-from fastadapt.train.checkpoint import CheckpointError, save_checkpoint
 
 
 def _model(seed=0):

@@ -1,14 +1,22 @@
-"""The run folder bookkeeping shared by both meta-training loops."""
+"""The run folder bookkeeping of the one meta-training loop."""
 
 import json
-import math
 
 import pytest
 import torch
 
+from fastadapt.checkpoint import CheckpointError, save_checkpoint
 from fastadapt.presets import get_preset
-from fastadapt.train.checkpoint import CheckpointError, save_checkpoint
-from fastadapt.train.run_log import BEST, LAST, RunLog, check_resumable, git_commit, prepare_out, truncate_log
+from fastadapt.train.run_log import (
+    BEST,
+    LAST,
+    RunLog,
+    best_score,
+    check_resumable,
+    git_commit,
+    prepare_out,
+    truncate_log,
+)
 
 CFG = {"steps": 10, "log_every": 2, "ckpt_every": 4, "val_every": 5, "lr": 1e-2, "lr_decay": 0.5, "lr_decay_every": 3}
 
@@ -35,18 +43,25 @@ def test_cadence_schedule_and_window_average(tmp_path):
 
 def test_resume_restores_state_and_refuses_another_config(tmp_path):
     model, opt = _model_opt()
-    run = RunLog(tmp_path, CFG, model, opt, resume=False, worst=math.inf)
+    run = RunLog(tmp_path, CFG, model, opt, resume=False)
     run.best = 0.25
     run.checkpoint(3, model, opt)
     assert not (tmp_path / LAST).exists()  # 3 is not a checkpoint step
     run.checkpoint(4, model, opt)
     fresh = torch.nn.Linear(3, 2)
     fresh_opt = torch.optim.Adam(fresh.parameters(), lr=1e-2)
-    resumed = RunLog(tmp_path, CFG, fresh, fresh_opt, resume=True, worst=math.inf)
+    resumed = RunLog(tmp_path, CFG, fresh, fresh_opt, resume=True)
     assert resumed.start == 4 and resumed.best == 0.25 and resumed.elapsed >= 0
     assert torch.equal(fresh.weight, model.weight)
     with pytest.raises(ValueError, match=r"different configuration \(keys \['lr'\]\)"):
         RunLog(tmp_path, dict(CFG, lr=1.0), fresh, fresh_opt, resume=True)
+
+
+def test_checkpoints_from_before_the_one_loop_resume_with_their_best_score():
+    """``best_val`` of old ``last`` checkpoints: a learner's best score; a learned optimizer's best loss (negated)."""
+    assert best_score({"best_score": 0.5, "best_val": 9.0, "config": {}}) == 0.5
+    assert best_score({"best_val": 0.8, "config": {"method": "protonet"}}) == 0.8
+    assert best_score({"best_val": 0.3, "config": {"trainer": "l2o"}}) == -0.3
 
 
 def test_resume_accepts_more_steps_and_options_added_at_their_preset_value():

@@ -11,6 +11,7 @@ import torch
 
 from fastadapt.presets import apply_overrides, get_preset
 from fastadapt.train import trainer
+from fastadapt.train.loop import progress_line
 
 TINY = [
     "train_ways=5",
@@ -160,7 +161,7 @@ def test_read_only_output_folder(tmp_path, data_root):
 
 
 def test_time_limit_stops_after_a_validation_and_checkpoint(tmp_path, data_root):
-    from fastadapt.train.checkpoint import read_checkpoint
+    from fastadapt.checkpoint import read_checkpoint
 
     res = trainer.train(tiny_cfg(data_root, ["max_train_seconds=1e-9"]), tmp_path / "run", progress=False)
     rows = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -172,7 +173,7 @@ def test_time_limit_stops_after_a_validation_and_checkpoint(tmp_path, data_root)
 
 
 def test_param_group_lr_scale_is_applied_at_every_step(tmp_path, data_root):
-    from fastadapt.train.checkpoint import read_checkpoint
+    from fastadapt.checkpoint import read_checkpoint
 
     cfg = apply_overrides(
         get_preset("omniglot-lstm-5w1s"),
@@ -210,7 +211,7 @@ def test_without_a_terminal_each_validation_prints_one_progress_line(tmp_path, d
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("step ")]
     assert [ln.split(":")[0] for ln in lines] == ["step 10/20", "step 20/20"]
     assert "validation" in lines[0] and "min left" in lines[0]
-    line = trainer.progress_line(50, 100, {"loss": 1.0}, {"score": 0.5, "ci95": 0.1}, 600.0, limit=660.0)
+    line = progress_line(50, 100, {"loss": 1.0, "val_score": 0.5, "val_ci95": 0.1}, 600.0, limit=660.0)
     assert line.endswith("10.0 min, ~1 min left")  # the time limit comes first
 
 

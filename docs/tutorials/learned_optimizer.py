@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from fastadapt.optim import LearnedOptimizer
-from fastadapt.optim.trainer import train_l2o
 from fastadapt.presets import apply_overrides, get_preset
+from fastadapt.train.l2o import train_l2o
 
 SMALL = os.environ.get("FASTADAPT_TUTORIAL_SMALL") == "1"
 OUT = Path(os.environ.get("FASTADAPT_TUTORIAL_OUT", "runs/tutorials")) / "learned-optimizer"

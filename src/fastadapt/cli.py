@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import sys
 import traceback
@@ -49,17 +48,11 @@ def _train(a: argparse.Namespace) -> None:
         cfg["data_root"] = a.data_root
     if a.dataset:
         cfg["dataset"] = dataset_arg(a.dataset)
-    if cfg.get("trainer") == "l2o":  # learning to optimize has its own loop
-        from .optim.trainer import train_l2o as train
+    if cfg.get("trainer") == "l2o":  # learning to optimize: its own objective and evaluation
+        from .train.l2o import train_l2o as train
     else:
         from .train.trainer import train
-    kw = {"overwrite": True} if a.overwrite else {}
-    if kw and "overwrite" not in inspect.signature(train).parameters:
-        raise ValueError(
-            f"--overwrite is not supported by the {cfg.get('trainer')} trainer yet; delete the run "
-            f"files in --out yourself, or choose another --out."
-        )
-    res = train(cfg, a.out or f"runs/{a.preset}", resume=a.resume, **kw)
+    res = train(cfg, a.out or f"runs/{a.preset}", resume=a.resume, overwrite=a.overwrite)
     if not res:  # a non-zero rank under torchrun: rank 0 reports
         return
     print((Path(a.out or f"runs/{a.preset}") / "summary.txt").read_text().strip())
@@ -74,7 +67,7 @@ def _l2o_eval(a: argparse.Namespace) -> bool:
     cfg_path = Path(a.run_dir) / "config.json"
     if not cfg_path.exists() or read_config(cfg_path).get("trainer") != "l2o":
         return False
-    from .optim.trainer import evaluate_run
+    from .train.l2o import evaluate_run
 
     res = evaluate_run(a.run_dir, eval_problems=a.episodes, results_name="eval.json")
     print(json.dumps(res) if a.json else (Path(a.run_dir) / "summary.txt").read_text().strip())

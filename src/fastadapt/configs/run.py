@@ -40,6 +40,9 @@ class TrainConfig:
     max_train_seconds: float = setting(
         0.0, what="a number >= 0 (0: no time limit)", ok=lambda v: v >= 0, example="3600 (for example)"
     )
+    grad_clip: float = setting(
+        0.0, what="a number >= 0 (0: no clipping)", ok=lambda v: math.isfinite(v) and v >= 0, example="1.0"
+    )
     augment: str = setting(
         "", what=f"one of {AUGMENTATIONS} ('': none)", ok=lambda v: v in AUGMENTATIONS, example="natural"
     )

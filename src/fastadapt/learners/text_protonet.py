@@ -67,7 +67,7 @@ class FinetunedProtoNet(FrozenProtoNet):
 
     def pretrained_keys(self) -> list[str]:
         """The encoder's frozen weights and buffers: rebuilt from the installed pretrained encoder, so
-        checkpoints hold only the fine-tuned layers and the temperature (see `train.checkpoint`)."""
+        checkpoints hold only the fine-tuned layers and the temperature (see `fastadapt.checkpoint`)."""
         from ..text.encoder import frozen_state_keys
 
         return frozen_state_keys(self, "encoder.")

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..train.checkpoint import load_checkpoint, read_checkpoint
+from ..checkpoint import load_checkpoint, read_checkpoint
 from .rules import UpdateRule, build_rule
 
 CHECKPOINT = "best.safetensors"

@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "device": "auto",
     "max_train_seconds": 0.0,  # > 0: stop training after this wall time
+    "grad_clip": 0.0,  # > 0: clip the meta-gradient's norm to this (train.loop.update)
     "eval_bn": "running",  # test-time BatchNorm (Learner docstring)
     "init_from": "",  # start from a trained run's weights
     "encoder_from": "",  # start `encoder` from another run's

@@ -15,7 +15,6 @@ L2O = {
     "horizon": 100,
     "horizon_mult": 5,
     "second_order": False,
-    "grad_clip": 0.0,
     "l2o_hidden": 20,
     "l2o_layers": 2,
     "preprocess_p": 10.0,

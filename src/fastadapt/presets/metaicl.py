@@ -35,4 +35,5 @@ register(
     val_every=100,
     val_episodes=12,
     eval_episodes=60,
+    grad_clip=1.0,  # as Min 2022's code
 )

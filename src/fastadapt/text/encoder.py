@@ -74,7 +74,7 @@ class SentenceEncoder(nn.Module):
 
 def frozen_state_keys(model: nn.Module, prefix: str) -> list[str]:
     """``model``'s state entries under ``prefix`` (a pretrained encoder's) that training does not change:
-    rebuilt from the installed encoder on load, so checkpoints leave them out (see `train.checkpoint`)."""
+    rebuilt from the installed encoder on load, so checkpoints leave them out (see `fastadapt.checkpoint`)."""
     trained = {n for n, p in model.named_parameters() if p.requires_grad}
     return [k for k in model.state_dict() if k.startswith(prefix) and k not in trained]
 

@@ -12,15 +12,14 @@ Pieces are tokenized separately and joined as token ids (never re-tokenized toge
 ``max_example_tokens``; if prompt plus continuation exceed the model's context length, the oldest prompt
 tokens are dropped (the continuation is always kept whole). An option's score is the mean log-probability
 of its continuation tokens (MetaICL's length-normalized loss); the prediction is the best-scoring option.
-Meta-training samples k+1 examples of a training task and minimizes the loss of the last one's continuation
-given the k before it; evaluation is k-shot accuracy on unseen tasks, compared with plain prompting of the
-same model before meta-training.
+Meta-training (`fastadapt.learners.metaicl.MetaICL` on the one trainer, preset ``metaicl``) samples k+1 examples of
+a training task and minimizes the loss of the last one's continuation given the k before it; evaluation is k-shot
+accuracy on unseen tasks, compared with plain prompting of the same model before meta-training (a ``steps=0`` run).
 """
 
 from __future__ import annotations
 
 import os
-import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +27,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-
-from ..stats import ci95
 
 Example = dict[str, Any]
 METHODS = ("direct", "channel")
@@ -153,88 +150,6 @@ def metaicl_loss(model: Any, builder: PromptBuilder, episodes: list[tuple[list[E
     continuation (the output for direct, the input for channel) given k demonstrations."""
     pairs = [builder.build(demos, q["input"], q["output"]) for demos, q in episodes]
     return -continuation_logprobs(model, pairs, pad_id_of(builder.tok)).mean()
-
-
-def sample_episode(examples: list[Example], k: int, rng: random.Random) -> tuple[list[Example], Example]:
-    if len(examples) < k + 1:
-        raise ValueError(f"A {k}-shot episode needs {k + 1} examples, the task holds {len(examples)}.")
-    pick = rng.sample(range(len(examples)), k + 1)
-    return [examples[i] for i in pick[:k]], examples[pick[k]]
-
-
-def meta_train(
-    model: Any,
-    builder: PromptBuilder,
-    tasks: dict[str, list[Example]],
-    k: int,
-    steps: int,
-    batch_size: int = 8,
-    lr: float = 1e-5,
-    seed: int = 0,
-    log_every: int = 10,
-) -> list[float]:
-    """Meta-train ``model`` in place with Adam on k-shot episodes of randomly chosen training tasks
-    (Min 2022, Sec. 3); returns the loss of every step."""
-    rng = random.Random(seed)
-    names = sorted(tasks)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    model.train()
-    losses = []
-    for step in range(steps):
-        eps = [sample_episode(tasks[rng.choice(names)], k, rng) for _ in range(batch_size)]
-        loss = metaicl_loss(model, builder, eps)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(loss.item())
-        if log_every and (step + 1) % log_every == 0:
-            print(f"metaicl step {step + 1}/{steps}: loss {sum(losses[-log_every:]) / log_every:.4f}", flush=True)
-    model.eval()
-    return losses
-
-
-@torch.no_grad()
-def evaluate_kshot(
-    model: Any,
-    builder: PromptBuilder,
-    tasks: dict[str, list[Example]],
-    k: int,
-    episodes: int = 20,
-    queries: int = 10,
-    seed: int = 1234,
-) -> dict[str, Any]:
-    """k-shot accuracy on ``tasks``: ``episodes`` episodes per task, each with k demonstrations and
-    ``queries`` disjoint query examples drawn with a fixed seed (the same for every model, so paired).
-    Returns mean accuracy with a 95% CI over all episodes, and per task."""
-    model.eval()
-    per_task: dict[str, float] = {}
-    accs: list[float] = []
-    for name in sorted(tasks):
-        rng = random.Random(f"{seed}-{name}")
-        exs = tasks[name]
-        task_accs = []
-        for _ in range(episodes):
-            pick = rng.sample(range(len(exs)), k + queries)
-            demos = [exs[i] for i in pick[:k]]
-            hits = [
-                int(option_scores(model, builder, demos, exs[i]).argmax()) == exs[i]["options"].index(exs[i]["output"])
-                for i in pick[k:]
-            ]
-            task_accs.append(sum(hits) / len(hits))
-        per_task[name] = sum(task_accs) / len(task_accs)
-        accs += task_accs
-    t = torch.tensor(accs, dtype=torch.float64)
-    ci = ci95(t)
-    return {
-        "accuracy": float(t.mean()),
-        "ci95": ci,
-        "episodes": len(accs),
-        "per_task": per_task,
-        "k": k,
-        "queries_per_episode": queries,
-        "method": builder.fmt.method,
-    }
 
 
 # --- Models --------------------------------------------------------------------------------------------

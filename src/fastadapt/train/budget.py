@@ -11,16 +11,17 @@ from typing import Any
 
 import torch
 
-from ..configs import build_learner
+from ..configs import build_learner, from_dict
+from ..configs.run import TrainConfig
 from ..cpu_memory import reuse_freed_memory
-from ..tasks import build_sampler
+from .distributed import World
 from .evaluate import synchronize
-from .trainer import resolve_device
+from .trainer import EpisodeObjective, resolve_device
 
 
 def seconds_per_step(cfg: dict[str, Any], warmup: int = 2, timed: int = 5) -> float:
-    """Median wall time of one meta-training step (meta-loss, backward, Adam step) of ``cfg``, measured on
-    a throwaway learner with real training episodes, after ``warmup`` untimed steps."""
+    """Median wall time of one meta-training step of ``cfg`` (`EpisodeObjective.step`: sampling the episodes,
+    meta-loss, backward, Adam step), measured on a throwaway learner after ``warmup`` untimed steps."""
     if timed < 1 or warmup < 0:
         raise ValueError(f"need timed >= 1 and warmup >= 0 steps, got timed={timed}, warmup={warmup}.")
     torch.manual_seed(cfg["seed"])
@@ -28,17 +29,13 @@ def seconds_per_step(cfg: dict[str, Any], warmup: int = 2, timed: int = 5) -> fl
     if device.type == "cpu":
         reuse_freed_memory()  # timed as the trainer will run (fastadapt.cpu_memory)
     learner = build_learner(cfg).to(device).train()
-    opt = torch.optim.Adam(learner.param_groups(), lr=cfg["lr"])
-    sampler = build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], cfg["seed"] + 1)
+    objective = EpisodeObjective(learner, cfg, from_dict(TrainConfig, cfg), World(), device)
+    opt = torch.optim.Adam(objective.param_groups(), lr=cfg["lr"])
     times = []
     for i in range(warmup + timed):
-        batch = sampler.batch(i, cfg["meta_batch"]).to(device)
         synchronize(device)
         start = time.perf_counter()
-        loss, _ = learner.meta_loss(batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        objective.step(i, opt)  # the trainer's own step: episodes, meta-loss, backward, Adam
         synchronize(device)
         times.append(time.perf_counter() - start)
     return sorted(times[warmup:])[timed // 2]

@@ -1,9 +1,8 @@
-"""A run folder's bookkeeping, shared by the meta-training loops (`train.trainer` for learners,
-`optim.trainer` for learned optimizers): preparing the folder, resuming from ``last.safetensors`` (model,
-optimizer, step, best score, elapsed time) or starting from another run's weights (``init_from``), the
-log / validate / checkpoint cadence, and ``metrics.jsonl`` (per-iteration metrics averaged over each logging
-window). A resumed run logs exactly what an uninterrupted one does, because ``ckpt_every`` is a multiple of
-``log_every``."""
+"""A run folder's bookkeeping for the one meta-training loop (`train.loop`): preparing the folder, resuming from
+``last.safetensors`` (model, optimizer, step, best score, elapsed time) or starting from another run's weights
+(``init_from``), the log / validate / checkpoint cadence, and ``metrics.jsonl`` (per-iteration metrics averaged
+over each logging window). A resumed run logs exactly what an uninterrupted one does, because ``ckpt_every`` is a
+multiple of ``log_every``."""
 
 from __future__ import annotations
 
@@ -21,9 +20,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from ..io import atomic_write_bytes
 from ..presets import PRESETS, get_preset
-from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 
 LAST, BEST = "last.safetensors", "best.safetensors"
 # The files a run writes: one of them in --out means the folder belongs to a run (see prepare_out).
@@ -275,9 +274,19 @@ def check_init_sources(cfg: dict[str, Any], model: nn.Module) -> None:
         apply_init_sources(cfg, copy.deepcopy(model))
 
 
+def best_score(meta: dict[str, Any]) -> float:
+    """The best validation score (higher is better) a ``last`` checkpoint's header records. Checkpoints written
+    before the one training loop keep ``best_val``: a learner's best score, or a learned optimizer's best
+    validation *loss* (lower is better), whose score is its negative."""
+    if "best_score" in meta:
+        return meta["best_score"]
+    legacy = meta["best_val"]
+    return -legacy if meta["config"].get("trainer") == "l2o" else legacy
+
+
 class RunLog:
-    """Resume state and logging for one run folder. ``best`` starts at ``worst`` (-inf when higher scores
-    are better, +inf for losses); only the main process (``write``) touches the folder."""
+    """Resume state and logging for one run folder; ``best`` is the best validation score so far (higher is
+    better). Only the main process (``write``) touches the folder."""
 
     def __init__(
         self,
@@ -286,15 +295,14 @@ class RunLog:
         model: nn.Module,
         opt: torch.optim.Optimizer,
         resume: bool,
-        worst: float = -math.inf,
         write: bool = True,
     ) -> None:
         self.out, self.cfg, self.write_files, self.path = out, cfg, write, out / "metrics.jsonl"
-        self.start, self.best, elapsed = 0, worst, 0.0
+        self.start, self.best, elapsed = 0, -math.inf, 0.0
         if resume and (out / LAST).exists():
             meta = load_checkpoint(out / LAST, model, opt)
             check_resumable(meta["config"], cfg, meta["step"])
-            self.start, self.best, elapsed = meta["step"], meta["best_val"], meta["elapsed"]
+            self.start, self.best, elapsed = meta["step"], best_score(meta), meta["elapsed"]
             if write:
                 truncate_log(self.path, self.start)
         elif write:
@@ -345,6 +353,6 @@ class RunLog:
             save_checkpoint(
                 self.out / LAST,
                 model,
-                {"config": self.cfg, "step": done, "best_val": self.best, "elapsed": self.elapsed},
+                {"config": self.cfg, "step": done, "best_score": self.best, "elapsed": self.elapsed},
                 opt,
             )

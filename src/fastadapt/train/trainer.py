@@ -1,19 +1,18 @@
-"""The meta-training loop (plain, in the spirit of nanoGPT): sample a batch of episodes, take the
-learner's meta-loss, step Adam; validate periodically, keep the best checkpoint, and resume exactly
-after a crash (episode i depends only on (seed, i); model, optimizer and best score are checkpointed)."""
+"""Meta-training a learner on episodes (`fastadapt train`): the configuration is checked, the learner and task
+samplers are built, `EpisodeObjective` runs on the one loop (`train.loop.fit`), and the best checkpoint is tested
+into ``results.json`` and ``summary.txt``; `load_run` reads a run folder back."""
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from tqdm import tqdm
 
+from ..checkpoint import load_checkpoint, save_checkpoint
 from ..configs import build_learner, from_dict
 from ..configs.run import TrainConfig
 from ..cpu_memory import reuse_freed_memory
@@ -22,18 +21,16 @@ from ..learners import Learner
 from ..nn.episodic import check_precision
 from ..presets import PRESETS, get_preset
 from ..presets.limits import check_limits
-from ..seeding import seeded_generator, stream_seed
+from ..seeding import seeded_generator
 from ..tasks import REGRESSION_DATASETS, build_sampler
 from ..tasks.augment import augment_batch
 from .backward import meta_backward
-from .checkpoint import load_checkpoint, save_checkpoint
-from .distributed import any_rank, average_gradients, average_metrics, close_world, init_world, shard, share
+from .distributed import average_metrics, close_world, init_world, shard, share
 from .evaluate import NonFinitePredictions, evaluate
+from .loop import TrainingDiverged, fit, require_finite, update  # noqa: F401 (TrainingDiverged: re-exported)
 from .plots import learning_curve
 from .run_log import (  # noqa: F401 (git_commit, machine, provenance, read_config, write_config: re-exported)
     BEST,
-    LAST,
-    RunLog,
     apply_init_sources,
     check_init_sources,
     git_commit,
@@ -45,10 +42,6 @@ from .run_log import (  # noqa: F401 (git_commit, machine, provenance, read_conf
 )
 
 T = TypeVar("T")
-
-
-class TrainingDiverged(RuntimeError):
-    """The meta-loss became NaN or infinite."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -188,6 +181,49 @@ def with_data_root(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, An
     return {**cfg, "data_root": str(data_root().absolute())}
 
 
+class EpisodeObjective:
+    """Meta-learning on episodes (Finn 2017, Snell 2017, ...): step ``i`` draws meta-batch ``i`` of training tasks
+    (augmented when ``augment`` is set) and back-propagates the learner's meta-loss; validation is the mean score
+    over ``val_episodes`` validation episodes (accuracy, minus the MSE, or a meta-RL return)."""
+
+    def __init__(self, learner: Learner, cfg: dict[str, Any], tc: TrainConfig, world, device) -> None:
+        self.model, self.cfg, self.tc, self.world, self.device = learner, cfg, tc, world, device
+        self.train_s = from_settings(
+            cfg,
+            lambda: build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], tc.seed),
+        )
+        if learner.global_labels:  # supervised pre-training: labels are the classes' own ids
+            self.train_s.use_class_ids()
+        self.val_s = from_settings(
+            cfg, lambda: build_sampler(cfg, "val", cfg["ways"], cfg["shots"], cfg["queries"], tc.eval_seed)
+        )
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        return self.model.param_groups()
+
+    def step(self, step: int, opt: torch.optim.Optimizer) -> dict[str, float]:
+        batch = shard(self.train_s.batch(step, self.tc.meta_batch), self.world)
+        if self.tc.augment:
+            batch = augment_batch(batch, self.tc.augment, seeded_generator(self.tc.seed, step, offset=7))
+        batch = batch.to(self.device, non_blocking=True)
+        opt.zero_grad(set_to_none=True)
+        metrics = average_metrics(meta_backward(self.model, batch), self.world)
+        require_finite(metrics["loss"])
+        update(opt, list(self.model.parameters()), self.world, self.tc.grad_clip)
+        return metrics
+
+    def validate(self) -> dict[str, float]:
+        val = from_settings(
+            self.cfg,
+            lambda: evaluate_any(self.model, self.val_s, self.tc.val_episodes, self.device),
+            (NonFinitePredictions,),
+        )
+        record = {"val_score": val["score"], "val_ci95": val["ci95"]}
+        if "accuracy" in val:
+            record["val_acc"] = val["accuracy"]
+        return record
+
+
 def _train(
     cfg: dict[str, Any],
     tc: TrainConfig,
@@ -203,89 +239,16 @@ def _train(
     torch.manual_seed(tc.seed)
     # the learner and the task samplers are made before --out is touched: a setting they refuse costs nothing
     learner = from_settings(cfg, lambda: build_learner(cfg)).to(device)
-    if tc.steps:
-        train_s = from_settings(
-            cfg,
-            lambda: build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], tc.seed),
-        )
-        if learner.global_labels:  # supervised pre-training: labels are the classes' own ids
-            train_s.use_class_ids()
-        val_s = from_settings(
-            cfg, lambda: build_sampler(cfg, "val", cfg["ways"], cfg["shots"], cfg["queries"], tc.eval_seed)
-        )
+    objective = EpisodeObjective(learner, cfg, tc, world, device) if tc.steps else None
     check_init_sources(cfg, learner)
     if world.is_main:
         prepare_out(out, resume, overwrite)
-    if tc.steps == 0:
+    if objective is None:
         return _untrained_run(cfg, out, learner, device, world)
-    opt = torch.optim.Adam(learner.param_groups(), lr=tc.lr)
-
-    run = RunLog(out, cfg, learner, opt, resume, write=world.is_main)
-    learner.train()
-    bar = tqdm(
-        total=tc.steps,
-        initial=run.start,
-        unit="step",
-        dynamic_ncols=True,
-        disable=(None if progress is None else not progress) if world.is_main else True,
-    )
-    done = run.start
-    for step in range(run.start, tc.steps):
-        lr = run.lr(step)
-        for group in opt.param_groups:
-            group["lr"] = lr * group.get("lr_scale", 1.0)
-        batch = shard(train_s.batch(step, tc.meta_batch), world)
-        if tc.augment:
-            batch = augment_batch(batch, tc.augment, seeded_generator(tc.seed, step, offset=7))
-        # the learner's own draws (label permutations, dropout, samples) come from torch's global generator,
-        # seeded per step: a resumed run draws exactly what an uninterrupted one does
-        torch.manual_seed(stream_seed(tc.seed, step, offset=11))
-        batch = batch.to(device, non_blocking=True)
-        opt.zero_grad(set_to_none=True)
-        metrics = average_metrics(meta_backward(learner, batch), world)
-        if not math.isfinite(metrics["loss"]):
-            raise TrainingDiverged(
-                f"The meta-loss became {metrics['loss']} at step {step + 1}; stopped. The last "
-                f"good checkpoint is kept in {out / LAST}. Lower lr (now {lr:g}) and --resume."
-            )
-        average_gradients(list(learner.parameters()), world)
-        opt.step()
-        done = step + 1
-        # max_train_seconds (> 0) used up: validate, checkpoint, stop; every rank agrees (one all-reduce)
-        limit = tc.max_train_seconds
-        stop = limit > 0 and any_rank(run.elapsed >= limit, world)
-        bar.update(1)
-        if not world.is_main:
-            if stop:
-                break
-            continue
-        record = run.add(done, metrics, stop)
-        if record:
-            eps = tc.meta_batch * bar.format_dict["rate"] if bar.format_dict.get("rate") else float("nan")
-            bar.set_postfix(
-                loss=f"{record['loss']:.3f}", acc=f"{record.get('acc', float('nan')):.3f}", eps=f"{eps:.1f}/s"
-            )
-        if run.due(done, "val_every", stop):
-            val = from_settings(
-                cfg, lambda: evaluate_any(learner, val_s, tc.val_episodes, device), (NonFinitePredictions,)
-            )
-            record.update(val_score=val["score"], val_ci95=val["ci95"])
-            if "accuracy" in val:
-                record["val_acc"] = val["accuracy"]
-            if val["score"] > run.best:
-                run.best = val["score"]
-                save_checkpoint(out / BEST, learner, {"config": cfg, "step": done, "val_score": run.best})
-            if bar.disable and progress is None:  # no terminal (a log file, CI): one line per validation
-                print(progress_line(done, tc.steps, record, val, run.elapsed, limit), flush=True)
-        run.write(done, record, lr)
-        run.checkpoint(done, learner, opt, stop)
-        if stop:
-            break
-    bar.close()
-    train_seconds = run.elapsed
+    done, train_seconds = fit(objective, cfg, tc, out, resume, progress, world)
     if not world.is_main:
         return {}
-    learning_curve(run.path, out / "learning_curve.png", title=cfg.get("preset", cfg["method"]))
+    learning_curve(out / "metrics.jsonl", out / "learning_curve.png", title=cfg.get("preset", cfg["method"]))
     return finish_run(out, cfg, device, train_seconds, done)
 
 
@@ -297,21 +260,6 @@ def evaluate_any(learner: Learner, sampler: Any, episodes: int, device: torch.de
 
         return evaluate_rl(learner, sampler, episodes, device)
     return evaluate(learner, sampler, episodes, device=device)
-
-
-def progress_line(
-    done: int, steps: int, record: dict[str, Any], val: dict[str, Any], elapsed: float, limit: float = 0.0
-) -> str:
-    """One line for logs without a terminal: step, training loss / accuracy, validation score, time and time left
-    (at most what ``limit``, the run's max_train_seconds, leaves)."""
-    left = elapsed / done * (steps - done) if done else float("nan")
-    if limit > 0:
-        left = min(left, max(limit - elapsed, 0.0))
-    acc = f" acc {record['acc']:.3f}" if "acc" in record else ""
-    return (
-        f"step {done}/{steps}: loss {record.get('loss', float('nan')):.4f}{acc}, validation {val['score']:.4f} "
-        f"+- {val['ci95']:.4f}; {elapsed / 60:.1f} min, ~{left / 60:.0f} min left"
-    )
 
 
 def _untrained_run(cfg: dict[str, Any], out: Path, learner: Learner, device: torch.device, world) -> dict[str, Any]:

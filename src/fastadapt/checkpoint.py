@@ -17,7 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from ..io import atomic_write_bytes
+from .io import atomic_write_bytes
 
 FORMAT = "fastadapt-checkpoint-1"
 

@@ -8,8 +8,8 @@ import torch
 from fastadapt.cli import main
 from fastadapt.optim.problems import build_family
 from fastadapt.optim.rules import build_rule
-from fastadapt.optim.trainer import train_l2o, validate
 from fastadapt.presets import get_preset
+from fastadapt.train.l2o import train_l2o, validate
 
 
 def tiny_cfg(**kw):
