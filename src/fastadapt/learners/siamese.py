@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
 from ..nn.episodic import embed
+from ..nn.modes import evaluating
 from ..seeding import seeded_generator
 from ..stats import ci95
 from ..tasks import TaskSampler
@@ -160,12 +161,10 @@ def verification_accuracy(
     """Same/different accuracy (threshold 0.5) and mean BCE on balanced pairs drawn from ``episodes``
     episodes of ``sampler`` (support and queries together), with a 95% CI over episodes."""
 
-    was_training = learner.training
-    learner.eval()
-    g = torch.Generator().manual_seed(seed)
-    dev = next(learner.parameters()).device
-    accs, losses = [], []
-    try:
+    with evaluating(learner):
+        g = torch.Generator().manual_seed(seed)
+        dev = next(learner.parameters()).device
+        accs, losses = [], []
         for i, lo in enumerate(range(0, episodes, batch_size)):
             b = sampler.batch(i, min(batch_size, episodes - lo))
             y = torch.cat([b.support_y, b.query_y], 1)
@@ -175,8 +174,6 @@ def verification_accuracy(
             logits = learner.pair_logits(first, second)
             accs.append(((logits > 0).float() == same).double().mean(-1))
             losses.append(F.binary_cross_entropy_with_logits(logits, same, reduction="none").double().mean(-1))
-    finally:
-        learner.train(was_training)
     acc = torch.cat(accs).cpu()
     return {
         "verification_accuracy": float(acc.mean()),

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..nn.modes import evaluating
 from ..stats import ci95
 from ..tasks.rl_envs import RLTaskSampler
 
@@ -37,14 +38,10 @@ def collect_returns(
     tasks whatever ``batch_size``), and the seconds it took; the learner runs in ``eval()`` mode."""
     if tasks <= 0:
         raise ValueError(f"The number of evaluation tasks must be positive, got {tasks}.")
-    was_training = learner.training
-    learner.eval()
-    start, out = time.perf_counter(), []
-    try:
+    with evaluating(learner):
+        start, out = time.perf_counter(), []
         for lo in range(0, tasks, batch_size):
             out.append(learner.evaluate_returns(sampler.tasks(lo, min(batch_size, tasks - lo)).to(device)).cpu())
-    finally:
-        learner.train(was_training)
     return torch.cat(out).double(), time.perf_counter() - start
 
 

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from ..learners.base import Learner, Prediction, count_non_finite
 from ..nn.episodic import embed_dataset
+from ..nn.modes import evaluating
 from ..stats import ci95  # noqa: F401 (also imported from here)
 from ..tasks import TaskSampler
 from ..tasks.sampler import EpisodeSampler
@@ -107,25 +108,27 @@ def collect(
     not grow with ways, shots or image size."""
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}.")
-    was_training = learner.training
-    learner.eval()
-    features = frozen_feature_sampler(learner, sampler)
-    if features is not None:
-        sampler, learner.features_given = features, True
-    preds, targets = [], []
-    start = time.perf_counter()
-    try:
-        for i, lo in enumerate(range(0, episodes, batch_size)):
-            batch = sampler.batch(i, min(batch_size, episodes - lo))
-            chunks = batch.chunks(episodes_per_chunk(batch, max_images)) if isinstance(batch, TaskBatch) else [batch]
-            for chunk in chunks:
-                p = learner.predict_batch(chunk.to(device))
-                preds.append(Prediction(*(None if t is None else t.float().cpu() for t in (p.logits, p.mean, p.var))))
-                targets.append(chunk.query_y)
-    finally:
-        learner.train(was_training)
+    with evaluating(learner):
+        features = frozen_feature_sampler(learner, sampler)
         if features is not None:
-            learner.features_given = False
+            sampler, learner.features_given = features, True
+        preds, targets = [], []
+        start = time.perf_counter()
+        try:
+            for i, lo in enumerate(range(0, episodes, batch_size)):
+                batch = sampler.batch(i, min(batch_size, episodes - lo))
+                chunks = (
+                    batch.chunks(episodes_per_chunk(batch, max_images)) if isinstance(batch, TaskBatch) else [batch]
+                )
+                for chunk in chunks:
+                    p = learner.predict_batch(chunk.to(device))
+                    preds.append(
+                        Prediction(*(None if t is None else t.float().cpu() for t in (p.logits, p.mean, p.var)))
+                    )
+                    targets.append(chunk.query_y)
+        finally:
+            if features is not None:
+                learner.features_given = False
     pred = Prediction(
         *(
             None if getattr(preds[0], k) is None else torch.cat([getattr(p, k) for p in preds])
@@ -205,10 +208,8 @@ def adaptation_latency_ms(
     mean and 90th percentile."""
     if tasks <= 0:
         raise ValueError(f"tasks must be positive, got {tasks}.")
-    was_training = learner.training
-    learner.eval()
-    use_grad, times = False, []
-    try:
+    with evaluating(learner):
+        use_grad, times = False, []
         for i in range(warmup + tasks + 1):  # + 1: a first try without autograd may fail
             if len(times) == tasks:
                 break
@@ -227,8 +228,6 @@ def adaptation_latency_ms(
             synchronize(device)
             if i >= warmup:
                 times.append(1000 * (time.perf_counter() - start))
-    finally:
-        learner.train(was_training)
     ms = torch.tensor(times, dtype=torch.float64)
     return {
         "adapt_ms": float(ms.median()),

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from ..learners.base import Prediction
+from ..nn.modes import evaluating
 
 LEVELS = (0.5, 0.9, 0.95)
 
@@ -85,9 +86,7 @@ def plot_gp_fits(
 
     grid = torch.linspace(-2, 2, 200).unsqueeze(-1) if grid is None else grid
     fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.2), squeeze=False)
-    was_training = learner.training
-    learner.eval()
-    try:
+    with evaluating(learner):
         for ax, task in zip(axes[0], tasks):
             with torch.no_grad():
                 predictor = learner.adapt(task.support_x, task.support_y)
@@ -108,8 +107,6 @@ def plot_gp_fits(
             ax.scatter(task.support_x.squeeze(-1), task.support_y.squeeze(-1), s=18, c="k", label="context")
             ax.set(title=f"{title} ({task.support_x.shape[-2]} context)".strip(), xlabel="x")
         axes[0][0].legend(fontsize=7, loc="lower left")
-    finally:
-        learner.train(was_training)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
