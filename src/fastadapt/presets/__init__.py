@@ -75,6 +75,32 @@ def register(name: str, description: str, extra: dict[str, Any] | None = None, *
     PRESETS[name] = {"description": description, **overrides, **(extra or {})}
 
 
+NO_DECAY = 10**9  # an `lr_decay_every` never reached: a constant learning rate
+
+
+def schedule(
+    steps: int,
+    lr: float | None = None,
+    decay_every: int | None = None,
+    log: int | None = None,
+    ckpt: int | None = None,
+    val: int | None = None,
+    **more: Any,
+) -> dict[str, Any]:
+    """The training-schedule keys of a preset: ``steps`` trainer steps at learning rate ``lr``, decayed every
+    ``decay_every`` steps, with a log line, a checkpoint and a validation every ``log``, ``ckpt`` and ``val`` steps.
+    An argument left None is left out (the preset keeps the DEFAULTS value); ``more`` adds other keys."""
+    keys = dict(steps=steps, lr=lr, lr_decay_every=decay_every, log_every=log, ckpt_every=ckpt, val_every=val)
+    return {**{k: v for k, v in keys.items() if v is not None}, **more}
+
+
+def episodes(ways: int | None, shots: int | str, train_queries: int | str, **more: Any) -> dict[str, Any]:
+    """The episode keys of a preset trained on its test setting: ``ways``-way ``shots``-shot episodes in testing and
+    in training, with ``train_queries`` queries per class in training; ``more`` adds or overrides keys (``queries``,
+    the test queries per class, or a different ``train_ways``)."""
+    return dict(ways=ways, shots=shots, train_ways=ways, train_shots=shots, train_queries=train_queries) | more
+
+
 def did_you_mean(word: str, options: list[str]) -> str:
     close = difflib.get_close_matches(word, options, n=3)
     return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""

@@ -5,19 +5,9 @@ in-context transformer reads frozen embeddings (3,000 steps), the fine-tuned Pro
 top 2 layers for 300 episodes, and so does the in-context transformer that reads it (`clinc150-icl-finetune-*`,
 started as an in-context nearest-neighbour classifier: ``icl_init="nn"``)."""
 
-from . import register
+from . import episodes, register, schedule
 
-COMMON = dict(
-    dataset="clinc150",
-    ways=5,
-    shots=1,
-    queries=5,
-    train_ways=5,
-    train_shots=1,
-    train_queries=5,
-    eval_episodes=600,
-    val_episodes=100,
-)
+COMMON = dict(dataset="clinc150", eval_episodes=600, val_episodes=100, **episodes(5, 1, 5, queries=5))
 ICL = {
     "icl_layers": 4,
     "icl_max_ways": 5,
@@ -31,33 +21,25 @@ TEXT = {
     "clinc_test_domains": "auto_and_commute,kitchen_and_dining,travel",
     "proto_scale": 10.0,
 }
+# The fine-tuned presets: the encoder's top 2 layers trained on token input for 300 episodes.
+FINETUNE_TEXT = {**TEXT, "clinc_input": "tokens", "finetune_layers": 2}
+FINETUNE = dict(**COMMON, **schedule(300, decay_every=1000, log=25, ckpt=100, val=100, meta_batch=1))
 
 register(
     "clinc150-protonet-5w1s",
     "ProtoNet over the frozen all-MiniLM-L6-v2 encoder, CLINC150 unseen domains, 5-way 1-shot",
     extra=TEXT,
     method="protonet-frozen",
-    meta_batch=8,
-    steps=200,
-    lr=1e-2,
-    log_every=50,
-    ckpt_every=100,
-    val_every=100,
+    **schedule(200, 1e-2, log=50, ckpt=100, val=100, meta_batch=8),
     **COMMON,
 )
 register(
     "clinc150-protonet-finetune-5w1s",
     "ProtoNet, all-MiniLM-L6-v2 top 2 layers fine-tuned episodically, CLINC150 unseen domains, 5-way 1-shot",
-    extra={**TEXT, "clinc_input": "tokens", "finetune_layers": 2},
+    extra=FINETUNE_TEXT,
     method="protonet-finetune",
-    meta_batch=1,
-    steps=300,
     lr=2e-5,
-    lr_decay_every=1000,
-    log_every=25,
-    ckpt_every=100,
-    val_every=100,
-    **COMMON,
+    **FINETUNE,
 )
 register(
     "clinc150-icl-5w1s",
@@ -75,13 +57,7 @@ register(
         "icl_init": "default",
     },
     method="icl",
-    meta_batch=16,
-    steps=3000,
-    lr=1e-3,
-    lr_decay_every=2000,
-    log_every=100,
-    ckpt_every=500,
-    val_every=500,
+    **schedule(3000, 1e-3, 2000, 100, 500, 500, meta_batch=16),
     **COMMON,
 )
 register(
@@ -89,10 +65,8 @@ register(
     "In-context transformer started as a nearest-neighbour reader (icl_init=nn) "
     "over all-MiniLM-L6-v2 with its top 2 layers fine-tuned with it, CLINC150 unseen domains, 5-way 1-shot",
     extra={
-        **TEXT,
+        **FINETUNE_TEXT,
         **ICL,
-        "clinc_input": "tokens",
-        "finetune_layers": 2,
         "icl_embedder": "minilm",
         "icl_dim": 384,
         "icl_heads": 1,
@@ -100,12 +74,6 @@ register(
         "icl_init": "nn",
     },
     method="icl",
-    meta_batch=1,
-    steps=300,
     lr=3e-5,
-    lr_decay_every=1000,
-    log_every=25,
-    ckpt_every=100,
-    val_every=100,
-    **COMMON,
+    **FINETUNE,
 )

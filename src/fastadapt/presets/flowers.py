@@ -7,27 +7,17 @@ variants, a mild selection on the test data, stated). ``fastadapt eval results/f
 
 from . import register
 
+# Shared by both presets: the test episodes, the frozen encoder (no meta-training: steps=0) and its features.
+EPISODES = dict(dataset="flowers102-partial", split="all", image_size=84, channels=3, ways=5, shots=1, queries=15)
+ENCODER = dict(backbone="efficientnet_lite0", freeze_encoder=True, tta_flip=True, precision="bf16", steps=0)
+FROZEN = dict(**EPISODES, **ENCODER, method="protonet", distance="cosine", feature_transform="power", eval_episodes=600)
+
 register(
     "flowers-efficientnet-protonet",
     "Frozen ImageNet EfficientNet-Lite0 + cosine prototypes fitted on the support set, no meta-training; "
     "flowers102-partial 5-way 1-shot (cross-domain)",
-    dataset="flowers102-partial",
-    split="all",
-    image_size=84,
-    channels=3,
-    backbone="efficientnet_lite0",
-    method="protonet",
-    distance="cosine",
-    feature_transform="power",
     head_steps=100,
-    freeze_encoder=True,
-    tta_flip=True,
-    precision="bf16",
-    steps=0,
-    ways=5,
-    shots=1,
-    queries=15,
-    eval_episodes=600,
+    **FROZEN,
 )
 
 # Transductive: the prototypes refined by 10 rounds of soft k-means over each episode's unlabelled queries (Ren et al.
@@ -38,22 +28,7 @@ register(
     "flowers-efficientnet-protonet-transductive",
     "Frozen ImageNet EfficientNet-Lite0 + cosine prototypes refined by soft k-means over the episode's queries "
     "(transductive), no meta-training; flowers102-partial 5-way 1-shot (cross-domain)",
-    dataset="flowers102-partial",
-    split="all",
-    image_size=84,
-    channels=3,
-    backbone="efficientnet_lite0",
-    method="protonet",
-    distance="cosine",
-    feature_transform="power",
     transductive_steps=10,
     transductive_temperature=1 / 3,
-    freeze_encoder=True,
-    tta_flip=True,
-    precision="bf16",
-    steps=0,
-    ways=5,
-    shots=1,
-    queries=15,
-    eval_episodes=600,
+    **FROZEN,
 )

@@ -6,26 +6,12 @@ Adam on 16 functions per step, 40,000 steps (lr 1e-3 halved every 10,000; 1e-3 l
 wider, deeper network (closer to Bruinsma 2022's width 256 and 6 decoder layers) that benchmarks/gp_np.py trains
 for the published comparison, ~3x the cost per step."""
 
-from . import register
+from . import episodes, register, schedule
 
 GP_TASKS = dict(
     dataset="gp",
-    ways=None,
-    train_ways=None,
-    shots="3-50",
-    train_shots="3-50",
-    queries=50,
-    train_queries="1-50",
-    meta_batch=16,
-    lr=1e-3,
-    lr_decay_every=10000,
-    lr_decay=0.5,
-    steps=40000,
-    log_every=500,
-    ckpt_every=5000,
-    val_every=5000,
-    val_episodes=500,
-    eval_episodes=2000,
+    **episodes(None, "3-50", "1-50", queries=50),
+    **schedule(40000, 1e-3, 10000, 500, 5000, 5000, lr_decay=0.5, meta_batch=16, val_episodes=500, eval_episodes=2000),
 )
 GP_EXTRA = {
     "gp_kernel": "eq",

@@ -10,7 +10,7 @@ examples per class in training. The paper trains 60,000 iterations; these preset
 30 minutes on 2 cores, see benchmarks/maml_omniglot.py) and `--set steps=60000` restores the paper's.
 """
 
-from . import register
+from . import NO_DECAY, episodes, register, schedule
 
 GRAD = {
     "inner_lr": 0.4,
@@ -24,22 +24,8 @@ GRAD = {
     "multi_step_loss": False,
     "msl_anneal": 10000,
 }
-
-SIN_KEYS = dict(
-    dataset="sinusoid",
-    ways=None,
-    train_ways=None,
-    queries=100,
-    meta_batch=25,
-    steps=70000,
-    lr=1e-3,
-    lr_decay_every=10**9,
-    log_every=500,
-    ckpt_every=5000,
-    val_every=5000,
-    val_episodes=200,
-    eval_episodes=1000,
-)
+TESTING = dict(val_episodes=200, eval_episodes=1000)
+SINUSOID = dict(dataset="sinusoid", **schedule(70000, 1e-3, NO_DECAY, 500, 5000, 5000, meta_batch=25, **TESTING))
 
 for _method, _paper in (("maml", "MAML (Finn 2017)"), ("metasgd", "Meta-SGD (Li 2017)")):
     for _k in (5, 10, 20):
@@ -54,10 +40,8 @@ for _method, _paper in (("maml", "MAML (Finn 2017)"), ("metasgd", "Meta-SGD (Li 
                 "batching": "vmap",
             },  # tiny MLP tasks: vmap beats a Python loop over 25 tasks
             method=_method,
-            shots=_k,
-            train_shots=_k,
-            train_queries=_k,
-            **SIN_KEYS,
+            **episodes(None, _k, _k, queries=100),
+            **SINUSOID,
         )
 
 # Meta-iterations that fit about 30 minutes on 2 CPU cores (second-order MAML; the others are cheaper per
@@ -86,31 +70,13 @@ for _name, (_desc, _extra) in METHODS.items():
     for _w in (5, 20):
         for _k in (1, 5):
             o = OMNI[_w]
-            extra = {
-                **GRAD,
-                "inner_lr": o["inner_lr"],
-                "inner_steps": o["inner_steps"],
-                "test_inner_steps": o["test_inner_steps"],
-                **_extra,
-            }
+            _inner = {k: o[k] for k in ("inner_lr", "inner_steps", "test_inner_steps")}
             register(
                 f"omniglot-{_name}-{_w}w{_k}s",
                 f"{_desc}; Omniglot vinyals 28x28, Conv4 64 filters, {_w}-way {_k}-shot; CPU budget "
                 f"of {CPU_STEPS[(_w, _k)]} meta-iterations (paper: 60,000)",
-                extra=extra,
+                extra={**GRAD, **_inner, **_extra},
                 method="maml" if _name == "mamlpp" else _name,
-                ways=_w,
-                shots=_k,
-                train_ways=_w,
-                train_shots=_k,
-                train_queries=_k,
-                meta_batch=o["meta_batch"],
-                steps=CPU_STEPS[(_w, _k)],
-                lr=1e-3,
-                lr_decay_every=10**9,
-                log_every=50,
-                ckpt_every=250,
-                val_every=250,
-                val_episodes=200,
-                eval_episodes=1000,
+                **episodes(_w, _k, _k),
+                **schedule(CPU_STEPS[(_w, _k)], 1e-3, NO_DECAY, 50, 250, 250, meta_batch=o["meta_batch"], **TESTING),
             )

@@ -6,7 +6,7 @@ learning on Omniglot: Conv4 image embeddings plus label tokens, labels permuted 
 starts as a cosine soft nearest-neighbour readout (``icl_init="nn"``, one head, 16-wide label codes; the random
 start, ``icl_init=default icl_dim=128 icl_heads=4 icl_label_dim=0``, learned far slower)."""
 
-from . import register
+from . import episodes, register, schedule
 
 register(
     "icl-linreg",
@@ -24,22 +24,8 @@ register(
     },
     dataset="linreg",
     method="icl",
-    ways=None,
-    shots=10,
-    queries=10,
-    train_ways=None,
-    train_shots=10,
-    train_queries=10,
-    meta_batch=64,
-    steps=3000,
-    lr=1e-3,
-    lr_decay_every=2100,
-    lr_decay=0.3,
-    log_every=100,
-    ckpt_every=500,
-    val_every=500,
-    val_episodes=500,
-    eval_episodes=1000,
+    **episodes(None, 10, 10, queries=10),
+    **schedule(3000, 1e-3, 2100, 100, 500, 500, lr_decay=0.3, meta_batch=64, val_episodes=500, eval_episodes=1000),
 )
 
 register(
@@ -57,14 +43,6 @@ register(
         "icl_nn_scale": 10.0,
     },
     method="icl",
-    ways=5,
-    shots=1,
-    train_ways=5,
-    train_shots=1,
-    train_queries=15,
-    meta_batch=8,
-    steps=3600,
-    lr=1e-3,
-    lr_decay_every=1500,
-    lr_decay=0.5,
+    **episodes(5, 1, 15),
+    **schedule(3600, 1e-3, 1500, lr_decay=0.5, meta_batch=8),
 )

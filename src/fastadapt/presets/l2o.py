@@ -4,7 +4,7 @@ preprocessing with p=10, output scale 0.1) meta-trained with Adam by truncated B
 RMSprop tuned per family on a learning-rate grid. `--set l2o_net=mlp` trains the feature-MLP optimizer
 (Metz 2020; Harrison 2022) instead. These presets use `fastadapt.optim` (key ``trainer: l2o``)."""
 
-from . import register
+from . import register, schedule
 
 L2O = {
     "trainer": "l2o",
@@ -38,13 +38,7 @@ register(
     "Learned LSTM optimizer (Andrychowicz 2016) on random 10-d quadratics ||W theta - y||^2; 100-step horizon",
     extra=L2O,
     method="l2o",
-    steps=1000,
-    lr=3e-3,
-    lr_decay_every=400,
-    lr_decay=0.5,
-    log_every=25,
-    ckpt_every=100,
-    val_every=100,
+    **schedule(1000, 3e-3, 400, 25, 100, 100, lr_decay=0.5),
 )
 
 register(
@@ -59,11 +53,5 @@ register(
         "eval_problems": 24,
     },
     method="l2o",
-    steps=300,
-    lr=1e-3,
-    lr_decay_every=150,
-    lr_decay=0.5,
-    log_every=10,
-    ckpt_every=50,
-    val_every=50,
+    **schedule(300, 1e-3, 150, 10, 50, 50, lr_decay=0.5),
 )

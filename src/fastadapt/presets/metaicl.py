@@ -4,7 +4,7 @@ own JSONL tasks: ``tasks_dir``, ``train_tasks``, ``test_tasks``), tested k-shot 
 ``shots`` is k; ``metaicl_method`` is ``direct`` or ``channel``. ``ways`` (15: options per CLINC150 domain)
 is only reported; the sampler takes the number of options from the tasks."""
 
-from . import register
+from . import NO_DECAY, episodes, register, schedule
 
 register(
     "metaicl",
@@ -20,20 +20,7 @@ register(
     },
     dataset="text-tasks",
     method="metaicl",
-    ways=15,
-    shots=8,
-    queries=4,
-    train_ways=None,
-    train_shots=8,
-    train_queries=1,
-    meta_batch=8,
-    steps=500,
-    lr=1e-4,
-    lr_decay_every=10**9,
-    log_every=25,
-    ckpt_every=100,
-    val_every=100,
-    val_episodes=12,
-    eval_episodes=60,
+    **episodes(15, 8, 1, queries=4, train_ways=None),
+    **schedule(500, 1e-4, NO_DECAY, 25, 100, 100, meta_batch=8, val_episodes=12, eval_episodes=60),
     grad_clip=1.0,  # as Min 2022's code
 )

@@ -7,7 +7,7 @@ episodes, about 2 hours on 2 CPU cores with the encoder in bfloat16 (``precision
 ``max_train_seconds`` caps the wall time at 2 hours whatever the machine. One model serves both shot counts.
 Input standardization: per-channel mean / std of the train split's images (`tasks.image_sets.channel_stats`)."""
 
-from . import register
+from . import episodes, register, schedule
 
 MEAN = [0.4715, 0.4495, 0.4054]
 STD = [0.2721, 0.2645, 0.2778]
@@ -19,20 +19,13 @@ COLOUR = {
     "input_mean": MEAN,
     "input_std": STD,
 }
+# The 2-hour cap on 2 CPU cores and the validation and test episodes of every mini-ImageNet preset.
+CAPPED = dict(val_episodes=300, eval_episodes=1000, max_train_seconds=7200.0)
 PROTONET = {
     "train_ways": 20,
     "train_shots": 5,
     "train_queries": 15,
-    "steps": 7000,
-    "lr": 1e-3,
-    "lr_decay_every": 2000,
-    "val_every": 500,
-    "val_episodes": 300,
-    "ckpt_every": 100,
-    "log_every": 50,
-    "eval_episodes": 1000,
-    "max_train_seconds": 7200.0,
-    "precision": "bf16",
+    **schedule(7000, 1e-3, 2000, 50, 100, 500, precision="bf16", **CAPPED),
 }
 
 for _k in (1, 5):
@@ -55,44 +48,35 @@ BASELINE = {
     "train_shots": 1,
     "train_queries": 1,
     "augment": "natural",
-    "steps": 24000,
-    "lr": 1e-3,
-    "lr_decay_every": 6000,
-    "val_every": 1000,
-    "val_episodes": 300,
-    "ckpt_every": 200,
-    "log_every": 100,
-    "eval_episodes": 1000,
-    "max_train_seconds": 7200.0,
-    "precision": "bf16",
+    **schedule(24000, 1e-3, 6000, 100, 200, 1000, precision="bf16", **CAPPED),
 }
-for _k in (1, 5):
-    register(
-        f"mini-imagenet-baseline-5w{_k}s",
-        f"Pre-training baseline (Chen 2019 / Tian 2020), Conv4, mini-ImageNet 84x84: 64-way supervised "
-        f"training with augmentation (<= 2 h on 2 CPU cores, bf16 encoder), cosine prototypes; tested 5-way "
-        f"{_k}-shot",
-        extra={"baseline_head": "linear", "baseline_test_head": "prototype", "baseline_scale": 10.0},
-        ways=5,
-        shots=_k,
-        **COLOUR,
-        **BASELINE,
-    )
-
 # Baseline++ (Chen 2019): the same pre-training with a cosine classifier (L2-normalized features and class weights,
 # scale 10), its schedule fitted to the 2-hour cap (17,000 steps, Adam 1e-3 halved every 4,250 steps) and validated
 # every 2,000 steps (300 episodes cost about a minute here).
-for _k in (1, 5):
-    register(
-        f"mini-imagenet-baselinepp-5w{_k}s",
-        f"Baseline++ (Chen 2019): pre-training with a cosine classifier, Conv4, mini-ImageNet 84x84, 64 classes "
-        f"with augmentation (<= 2 h on 2 CPU cores, bf16 encoder), cosine prototypes; tested 5-way {_k}-shot",
-        extra={"baseline_head": "cosine", "baseline_test_head": "prototype", "baseline_scale": 10.0},
-        ways=5,
-        shots=_k,
-        **COLOUR,
-        **{**BASELINE, "steps": 17000, "lr_decay_every": 4250, "val_every": 2000},
-    )
+BASELINES = {  # name: (description, classifier in training, keys)
+    "baseline": (
+        "Pre-training baseline (Chen 2019 / Tian 2020), Conv4, mini-ImageNet 84x84: 64-way supervised training",
+        "linear",
+        BASELINE,
+    ),
+    "baselinepp": (
+        "Baseline++ (Chen 2019): pre-training with a cosine classifier, Conv4, mini-ImageNet 84x84, 64 classes",
+        "cosine",
+        {**BASELINE, "steps": 17000, "lr_decay_every": 4250, "val_every": 2000},
+    ),
+}
+for _name, (_what, _head, _keys) in BASELINES.items():
+    for _k in (1, 5):
+        register(
+            f"mini-imagenet-{_name}-5w{_k}s",
+            f"{_what} with augmentation (<= 2 h on 2 CPU cores, bf16 encoder), cosine prototypes; tested 5-way "
+            f"{_k}-shot",
+            extra={"baseline_head": _head, "baseline_test_head": "prototype", "baseline_scale": 10.0},
+            ways=5,
+            shots=_k,
+            **COLOUR,
+            **_keys,
+        )
 
 # Every other classification learner on mini-ImageNet: its Omniglot preset's method options, the colour data set,
 # 5-way training episodes with the test shot count and 15 queries (MAML's setting, Finn 2017), and the same
@@ -116,22 +100,6 @@ OTHERS = {
     "icl": "omniglot-icl-5w1s",
 }
 KEEP = ("description", "preset")
-_SAME = (
-    "ways",
-    "shots",
-    "train_ways",
-    "train_shots",
-    "train_queries",
-    "steps",
-    "lr_decay_every",
-    "val_every",
-    "val_episodes",
-    "ckpt_every",
-    "log_every",
-    "eval_episodes",
-    "max_train_seconds",
-    "precision",
-)
 for _m, _source in OTHERS.items():
     for _k in (1, 5):
         _base = {k: v for k, v in get_preset(_source.format(k=_k)).items() if k not in KEEP}
@@ -141,25 +109,14 @@ for _m, _source in OTHERS.items():
             _extra.update(hidden=32, inner_lr=0.01, inner_steps=5, test_inner_steps=10, meta_batch=4 if _k == 1 else 2)
         elif _gradient:
             _extra.update(meta_batch=4)
+        _precision = "fp32" if _gradient or _m == "icl" else "bf16"
+        _training = episodes(5, _k, 15) | schedule(20000, None, 5000, 50, 100, 500, precision=_precision, **CAPPED)
         register(
             f"mini-imagenet-{_m}-5w{_k}s",
             f"{PRESETS[_source.format(k=_k)]['description'].split(';')[0]}; mini-ImageNet 84x84, trained 5-way "
             f"{_k}-shot 15 queries (<= 2 h on 2 CPU cores), tested 5-way {_k}-shot",
             extra={k: v for k, v in _extra.items() if k not in DEFAULTS},
-            **{k: v for k, v in _extra.items() if k in DEFAULTS and k not in _SAME},
+            **{k: v for k, v in _extra.items() if k in DEFAULTS and k not in _training},
             **COLOUR,
-            ways=5,
-            shots=_k,
-            train_ways=5,
-            train_shots=_k,
-            train_queries=15,
-            steps=20000,
-            lr_decay_every=5000,
-            val_every=500,
-            val_episodes=300,
-            ckpt_every=100,
-            log_every=50,
-            eval_episodes=1000,
-            max_train_seconds=7200.0,
-            precision="fp32" if _gradient or _m == "icl" else "bf16",
+            **_training,
         )

@@ -13,7 +13,7 @@
   10x-below-MAML goal (`results/adaptation_latency_20w_e24.json`).
 """
 
-from . import register
+from . import episodes, register, schedule
 
 for _n in (5, 15):
     register(
@@ -21,18 +21,8 @@ for _n in (5, 15):
         f"MANN with LRUA memory (Santoro 2016), Omniglot {_n}-class sequences of 10 drawings per class; "
         f"tested {_n}-way 1-shot",
         method="mann",
-        ways=_n,
-        shots=1,
-        queries=9,
-        train_ways=_n,
-        train_shots=1,
-        train_queries=9,
-        meta_batch=16,
-        steps=4000,
-        lr=1e-3,
-        lr_decay_every=100000,
-        val_episodes=100,
-        eval_episodes=600,
+        **episodes(_n, 1, 9, queries=9),
+        **schedule(4000, 1e-3, 100000, meta_batch=16, val_episodes=100, eval_episodes=600),
         extra={
             "mann_encoder": "pixels",
             "mann_controller": 200,
@@ -49,34 +39,20 @@ for _n in (5, 15):
     )
 
 for _w in (5, 20):
+    _training = dict(**episodes(_w, 1, 15), **schedule(3000, decay_every=1000, meta_batch=4 if _w == 5 else 1))
     register(
         f"omniglot-hypernet-{_w}w1s",
         f"Deep-Sets hypernetwork generating the classifier layer (Ha 2017; Zhmoginov 2022), Conv4, "
         f"trained and tested {_w}-way 1-shot",
         method="hypernet",
-        ways=_w,
-        shots=1,
-        train_ways=_w,
-        train_shots=1,
-        train_queries=15,
-        meta_batch=4 if _w == 5 else 1,
-        steps=3000,
-        lr_decay_every=1000,
         extra={"hyper_hidden": 256, "hyper_rank": 0},
+        **_training,
     )
     register(
         f"omniglot-lstm-{_w}w1s",
         f"LSTM meta-learner reading (embedding, one-hot label) support sequences (Hochreiter 2001), "
         f"Conv4, trained and tested {_w}-way 1-shot, support order shuffled in training",
         method="lstm",
-        ways=_w,
-        shots=1,
-        train_ways=_w,
-        train_shots=1,
-        train_queries=15,
-        meta_batch=4 if _w == 5 else 1,
-        steps=3000,
-        lr_decay_every=1000,
         extra={
             "lstm_embed": 64 if _w == 5 else 24,
             "lstm_hidden": 320 if _w == 5 else 480,  # ways x embed
@@ -86,4 +62,5 @@ for _w in (5, 20):
             "lstm_lr_scale": 0.1 if _w == 5 else 0.03,
             "lstm_readout": "cosine",
         },
+        **_training,
     )  # blackbox_omniglot.py

@@ -22,7 +22,9 @@ meta-iteration), so the 30-minute CPU budget is 160 meta-iterations of 20 tasks 
 not a reproduction.
 """
 
-from . import register
+from typing import Any
+
+from . import NO_DECAY, episodes, register, schedule
 
 MAML_RL = {
     "policy_layers": 2,
@@ -58,54 +60,47 @@ RL2 = {
     "horizon": 0,
     "bandit_arms": 5,
 }
-# Keys shared by every meta-RL preset (ways: no classes; the schedule counts trainer steps).
-RL_KEYS = dict(ways=None, train_ways=None, lr=1e-3, lr_decay_every=10**9, eval_episodes=200, val_episodes=40)
 
-NAV = dict(
-    dataset="rl-2dnav", shots=20, queries=20, train_shots=20, train_queries=20, meta_batch=20, hidden=100, **RL_KEYS
-)
+
+def rl_tasks(rollouts: int, hidden: int, eval_tasks: int, val_tasks: int) -> dict[str, Any]:
+    """Keys shared by every meta-RL preset (ways: no classes): ``rollouts`` per task for each adaptation step and of
+    the adapted policy, 20 tasks per meta-iteration, a policy of width ``hidden``, and ``eval_tasks`` / ``val_tasks``
+    held-out tasks."""
+    tasks = episodes(None, rollouts, rollouts, queries=rollouts)
+    return dict(meta_batch=20, hidden=hidden, eval_episodes=eval_tasks, val_episodes=val_tasks, **tasks)
+
+
+NAV = dict(dataset="rl-2dnav", **rl_tasks(20, 100, 200, 40))
 # Trainer steps = 600 meta-iterations x 5 epochs: 0.43 s of CPU per step (one thread, measured) is 21 minutes,
 # plus validation and the final test.
 NAV_STEPS = 3000
-NAV_CADENCE = dict(log_every=25, ckpt_every=100, val_every=250)
+NAV_MAML = dict(method="maml-rl", **schedule(NAV_STEPS, 1e-3, NO_DECAY, 25, 100, 250), **NAV)
 
 register(
     "rl-2dnav-maml",
     "MAML-RL (Finn 2017), 2D navigation, 1 policy-gradient step (lr 0.1) on 20 rollouts, "
     "ProMP clipped outer objective with Adam, 600 meta-iterations x 5 epochs (CPU budget)",
     extra=MAML_RL,
-    method="maml-rl",
-    steps=NAV_STEPS,
-    **NAV_CADENCE,
-    **NAV,
+    **NAV_MAML,
 )
 register(
     "rl-2dnav-pretrained",
     "Finn 2017 Fig. 5 baseline: one policy trained on all 2D navigation tasks "
     "(clipped objective, no inner step), fine-tuned at test by policy-gradient steps",
     extra={**MAML_RL, "inner_steps": 0},
-    method="maml-rl",
-    steps=NAV_STEPS,
-    **NAV_CADENCE,
-    **NAV,
+    **NAV_MAML,
 )
 register(
     "rl-2dnav-random",
     "Finn 2017 Fig. 5 baseline: a randomly initialized policy fine-tuned by policy-gradient steps (no meta-training)",
     extra=MAML_RL,
-    method="maml-rl",
-    steps=0,
-    **NAV_CADENCE,
-    **NAV,
+    **{**NAV_MAML, "steps": 0},
 )
 register(
     "rl-2dnav-oracle",
     "Finn 2017 Fig. 5 oracle: a policy given the goal as input, trained on all 2D navigation tasks (clipped objective)",
     extra={**MAML_RL, "inner_steps": 0, "rl_oracle": True},
-    method="maml-rl",
-    steps=NAV_STEPS,
-    **NAV_CADENCE,
-    **NAV,
+    **NAV_MAML,
 )
 # RL^2: 0.41 s of CPU per trainer step (GRU 64, 20 tasks x 10 trials of 300 steps): 3000 steps are 21 minutes.
 register(
@@ -114,33 +109,18 @@ register(
     "4 epochs per collection of 10 trials x 20 tasks, 750 collections (CPU budget)",
     extra=RL2,
     method="rl2",
-    steps=3000,
-    **{**NAV, "hidden": 64, "shots": 10, "train_shots": 10, "lr": 3e-3},
-    log_every=20,
-    ckpt_every=100,
-    val_every=200,
+    **schedule(3000, 3e-3, NO_DECAY, 20, 100, 200),
+    **{**NAV, "hidden": 64, "shots": 10, "train_shots": 10},
 )
 
-BANDIT = dict(
-    dataset="rl-bandit",
-    shots=20,
-    queries=20,
-    train_shots=20,
-    train_queries=20,
-    meta_batch=20,
-    hidden=32,
-    **{**RL_KEYS, "eval_episodes": 200, "val_episodes": 50},
-)
+BANDIT = dict(dataset="rl-bandit", **rl_tasks(20, 32, 200, 50))
 register(
     "rl-bandit-maml",
     "MAML-RL on 5-armed Bernoulli bandits (Duan 2016 task family), one pull per "
     "episode, 1 policy-gradient step on 20 pulls; trains in about a minute",
     extra={**MAML_RL, "policy_layers": 1, "inner_lr": 0.5, "later_inner_lr": 0.5, "outer_epochs": 2},
     method="maml-rl",
-    steps=100,
-    log_every=10,
-    ckpt_every=20,
-    val_every=50,
+    **schedule(100, 1e-3, NO_DECAY, 10, 20, 50),
     **BANDIT,
 )
 register(
@@ -158,26 +138,14 @@ register(
         "reward_input_scale": 1.0,
     },
     method="rl2",
-    steps=600,
-    log_every=10,
-    ckpt_every=20,
-    val_every=100,
-    **{**BANDIT, "hidden": 64, "shots": 16, "train_shots": 16, "lr": 3e-3},
+    **schedule(600, 3e-3, NO_DECAY, 10, 20, 100),
+    **{**BANDIT, "hidden": 64, "shots": 16, "train_shots": 16},
 )
 
 # HalfCheetah: 2.9 s of CPU per meta-iteration of 10 tasks x 10 rollouts of 200 steps with 2 epochs (82% of it in
 # MuJoCo, one environment at a time); 20 tasks x 10 rollouts with 5 epochs is about 7.3 s, so 160 meta-iterations
 # (800 trainer steps) are about 20 minutes.
-CHEETAH = dict(
-    shots=10,
-    queries=10,
-    train_shots=10,
-    train_queries=10,
-    meta_batch=20,
-    hidden=100,
-    **{**RL_KEYS, "eval_episodes": 40, "val_episodes": 10},
-)
-CHEETAH_RUN = dict(method="maml-rl", steps=800, log_every=10, ckpt_every=50, val_every=100, **CHEETAH)
+CHEETAH_RUN = dict(method="maml-rl", **schedule(800, 1e-3, NO_DECAY, 10, 50, 100), **rl_tasks(10, 100, 40, 10))
 for _kind, _what in (("vel", "goal velocity in [0, 2]"), ("dir", "forward or backward")):
     _common = dict(dataset=f"rl-cheetah-{_kind}", **CHEETAH_RUN)
     register(
