@@ -191,11 +191,54 @@ class Learner(nn.Module):
         return contextlib.nullcontext()
 
 
-class EncoderLearner(Learner):
-    """A learner over an image encoder ``self.encoder`` that offers both BatchNorm test protocols
-    (``eval_bn``). Subclasses implement :meth:`predict_jointly`, the batched path that embeds the support
-    and query sets of all tasks in one encoder pass; with ``eval_bn="transductive"`` at test time each task
-    is instead adapted on its own (support and queries each normalized by their own batch statistics)."""
+class FeaturePredictor:
+    """A task adapted in a learner's feature space: `predict_features` reads query features ``[..., Q, D]`` (or maps);
+    `predict` reads images, embedding them with the learner's `test_embed` first."""
+
+    learner: FeatureLearner
+
+    def predict_features(self, z: Tensor) -> Prediction:
+        raise NotImplementedError
+
+    def predict(self, x: Tensor) -> Prediction:
+        return self.predict_features(self.learner.test_embed(x))
+
+
+class FeatureLearner(Learner):
+    """A learner that adapts in the feature space of its `embed` (the metric learners, VERSA, the pre-training
+    baseline). It is written once, as `adapt_features` on support features with any leading task dimensions;
+    `adapt` (one task's images) and `predict_batch` (a batch whose support and query images are embedded in one
+    encoder pass, `embed_jointly`, as in Snell et al.'s code) are both derived from it."""
+
+    def embed(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def test_embed(self, x: Tensor) -> Tensor:
+        """The features `adapt` and `FeaturePredictor.predict` use (`embed`; see `EncoderLearner`)."""
+        return self.embed(x)
+
+    def adapt_features(self, support_z: Tensor, support_y: Tensor, ways: int) -> FeaturePredictor:
+        """The task adapted from support features ``[..., S, D]`` and labels ``[..., S]``."""
+        raise NotImplementedError
+
+    def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> FeaturePredictor:
+        ways = check_labels(support_y, ways)
+        return self.adapt_features(self.test_embed(support_x), support_y, ways)
+
+    def predict_jointly(self, batch: TaskBatch) -> Prediction:
+        """Every task of ``batch`` at once, its support and query images embedded in one pass."""
+        support, query = self.embed_jointly(batch)
+        return self.adapt_features(support, batch.support_y, batch.ways).predict_features(query)
+
+    def predict_batch(self, batch: TaskBatch) -> Prediction:
+        return self.predict_jointly(batch)
+
+
+class EncoderLearner(FeatureLearner):
+    """A `FeatureLearner` over an image encoder ``self.encoder`` that offers both BatchNorm test protocols
+    (``eval_bn``): the batched path embeds the support and query sets of all tasks in one encoder pass; with
+    ``eval_bn="transductive"`` at test time each task is instead adapted on its own (support and queries each
+    normalized by their own batch statistics)."""
 
     supports_eval_bn = True
     supports_precision = ("fp32", "bf16", "fp16")
@@ -236,12 +279,9 @@ class EncoderLearner(Learner):
         with self.test_statistics():
             return self.embed(x)
 
-    def predict_jointly(self, batch: TaskBatch) -> Prediction:
-        raise NotImplementedError
-
     def predict_batch(self, batch: TaskBatch) -> Prediction:
         if self.transductive_eval:  # each task normalized by its own examples
-            return super().predict_batch(batch)
+            return Learner.predict_batch(self, batch)
         return self.predict_jointly(batch)
 
 

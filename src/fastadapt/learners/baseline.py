@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..tasks.task import TaskBatch
-from .base import METHODS, EncoderLearner, Prediction, check_finite, check_labels
+from .base import METHODS, EncoderLearner, FeaturePredictor, Prediction
 from .heads import class_means, fit_logistic, normalize_features, power_transform  # noqa: F401 (re-exported)
 
 HEADS = ("linear", "cosine")
@@ -19,16 +19,15 @@ TEST_HEADS = ("prototype", "logistic")
 
 
 @dataclass
-class HeadPredictor:
+class HeadPredictor(FeaturePredictor):
     """A task adapted by the baseline: a linear head on normalized features."""
 
     learner: PretrainedBaseline
     weight: Tensor
     bias: Tensor
 
-    def predict(self, x: Tensor) -> Prediction:
-        q = normalize_features(self.learner.test_embed(x))
-        return Prediction(logits=q @ self.weight.transpose(-1, -2) + self.bias.unsqueeze(-2))
+    def predict_features(self, z: Tensor) -> Prediction:
+        return Prediction(logits=normalize_features(z) @ self.weight.transpose(-1, -2) + self.bias.unsqueeze(-2))
 
 
 @METHODS.register("baseline")
@@ -88,12 +87,5 @@ class PretrainedBaseline(EncoderLearner):
         protos = self.scale * F.normalize(class_means(z, y, ways), dim=-1)
         return protos, torch.zeros(protos.shape[:-1], device=z.device)
 
-    def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> HeadPredictor:
-        ways = check_labels(support_y, ways)
-        check_finite(support_x)
-        return HeadPredictor(self, *self.fit_head(self.test_embed(support_x), support_y, ways))
-
-    def predict_jointly(self, batch: TaskBatch) -> Prediction:
-        support, query = self.embed_jointly(batch)
-        w, b = self.fit_head(support, batch.support_y, batch.ways)
-        return Prediction(logits=normalize_features(query) @ w.transpose(-1, -2) + b.unsqueeze(-2))
+    def adapt_features(self, z: Tensor, y: Tensor, ways: int) -> HeadPredictor:
+        return HeadPredictor(self, *self.fit_head(z, y, ways))

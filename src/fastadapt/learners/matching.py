@@ -11,8 +11,7 @@ from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
 from ..nn.episodic import embed
-from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, check_labels
+from .base import METHODS, FeatureLearner, FeaturePredictor, Prediction
 
 MASKED = -1e9  # logit of a class with no support example (probability 0 without NaN gradients)
 
@@ -63,7 +62,7 @@ class FullContextEmbedding(nn.Module):
 
 
 @dataclass
-class MatchingPredictor:
+class MatchingPredictor(FeaturePredictor):
     """A task adapted by a Matching Network: the (context-)embedded support set and its labels."""
 
     learner: MatchingNet
@@ -73,15 +72,15 @@ class MatchingPredictor:
 
     def attention(self, x: Tensor) -> Tensor:
         """Attention ``a(x, x_i)`` of queries ``x`` over the support examples: ``[..., Q, S]``, rows sum to one."""
-        return torch.softmax(self.learner.attention_logits(self.learner.embed(x), self.support_g), dim=-1)
+        return torch.softmax(self.learner.attention_logits(self.learner.test_embed(x), self.support_g), dim=-1)
 
-    def predict(self, x: Tensor) -> Prediction:
-        att = self.learner.attention_logits(self.learner.embed(x), self.support_g)
+    def predict_features(self, z: Tensor) -> Prediction:
+        att = self.learner.attention_logits(z, self.support_g)
         return Prediction(logits=attention_class_logits(att, self.support_y, self.ways))
 
 
 @METHODS.register("matching")
-class MatchingNet(Learner):
+class MatchingNet(FeatureLearner):
     """Matching Networks (Vinyals et al., 2016): ``P(y | x, S) = sum_i a(x, x_i) onehot(y_i)`` with the
     attention ``a`` a softmax over support examples of the cosine similarity between the query embedding
     ``f(x)`` and the support embeddings ``g(x_i)`` (Conv4, shared). ``fce=True`` adds full context
@@ -127,11 +126,5 @@ class MatchingNet(Learner):
         fq = zq if self.fce is None else self.fce.queries(zq, gs)
         return self.log_scale.exp() * F.normalize(fq, dim=-1) @ F.normalize(gs, dim=-1).transpose(-1, -2)
 
-    def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> MatchingPredictor:
-        ways = check_labels(support_y, ways)
-        return MatchingPredictor(self, self.context_support(self.embed(support_x)), support_y, ways)
-
-    def predict_batch(self, batch: TaskBatch) -> Prediction:
-        support, query = self.embed_jointly(batch)
-        att = self.attention_logits(query, self.context_support(support))
-        return Prediction(logits=attention_class_logits(att, batch.support_y, batch.ways))
+    def adapt_features(self, z: Tensor, y: Tensor, ways: int) -> MatchingPredictor:
+        return MatchingPredictor(self, self.context_support(z), y, ways)

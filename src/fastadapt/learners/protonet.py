@@ -9,8 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
-from ..tasks.task import TaskBatch
-from .base import METHODS, EncoderLearner, Prediction, check_finite, check_labels
+from .base import METHODS, EncoderLearner, FeaturePredictor, Prediction
 from .heads import class_means, fit_logistic, power_transform  # noqa: F401 (class_means re-exported)
 
 DISTANCES = ("euclidean", "cosine")
@@ -42,7 +41,7 @@ def refine_prototypes(
 
 
 @dataclass
-class PrototypePredictor:
+class PrototypePredictor(FeaturePredictor):
     """A task adapted by ProtoNet: one prototype per class in embedding space (and, with ``head_steps``, the bias of
     the head fitted from them). A transductive ProtoNet (``transductive_steps``) keeps the support embeddings and
     refines the prototypes with each set of queries it is given, so a query's prediction depends on the others."""
@@ -52,8 +51,7 @@ class PrototypePredictor:
     bias: Tensor | None = None
     support: tuple[Tensor, Tensor] | None = None
 
-    def predict(self, x: Tensor) -> Prediction:
-        q = self.learner.test_embed(x)
+    def predict_features(self, q: Tensor) -> Prediction:
         return Prediction(
             logits=self.learner.logits(q, self.learner.transduce(self.prototypes, self.support, q), self.bias)
         )
@@ -137,15 +135,7 @@ class ProtoNet(EncoderLearner):
             return prototype_logits(query, protos, self.distance, self.scale)
         return F.normalize(query, dim=-1) @ protos.transpose(-1, -2) + bias.unsqueeze(-2)
 
-    def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> PrototypePredictor:
-        ways = check_labels(support_y, ways)
-        check_finite(support_x)
-        z = self.test_embed(support_x)
+    def adapt_features(self, z: Tensor, y: Tensor, ways: int) -> PrototypePredictor:
         return PrototypePredictor(
-            self, *self.prototypes(z, support_y, ways), support=(z, support_y) if self.transductive_steps else None
+            self, *self.prototypes(z, y, ways), support=(z, y) if self.transductive_steps else None
         )
-
-    def predict_jointly(self, batch: TaskBatch) -> Prediction:
-        support, query = self.embed_jointly(batch)
-        protos, bias = self.prototypes(support, batch.support_y, batch.ways)
-        return Prediction(logits=self.logits(query, self.transduce(protos, (support, batch.support_y), query), bias))

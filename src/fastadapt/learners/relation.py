@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from ..nn.conv4 import InputNorm
 from ..tasks.task import TaskBatch
-from .base import METHODS, EncoderLearner, Prediction, check_labels
+from .base import METHODS, EncoderLearner, FeaturePredictor, Prediction
 
 PROBS = ("odds", "normalize")
 
@@ -90,23 +90,28 @@ class RelationModule(nn.Module):
 
 
 @dataclass
-class RelationPredictor:
+class RelationPredictor(FeaturePredictor):
     """A task adapted by a Relation Network: one summed feature map per class."""
 
     learner: RelationNet
     class_maps: Tensor
 
+    def feature_logits(self, maps: Tensor) -> Tensor:
+        """Relation logits ``[..., Q, N]`` of query feature maps (with ``eval_bn="transductive"`` the pairs are one
+        batch)."""
+        with self.learner.test_statistics():
+            return self.learner.relation(self.class_maps, maps)
+
     def logits(self, x: Tensor) -> Tensor:
-        """Relation logits ``[..., Q, N]`` (with ``eval_bn="transductive"`` the queries ``x`` are one batch)."""
-        with self.learner.test_statistics():  # the pairs too are one batch
-            return self.learner.relation(self.class_maps, self.learner.embed(x))
+        """Relation logits ``[..., Q, N]`` of query images (with ``eval_bn="transductive"`` they are one batch)."""
+        return self.feature_logits(self.learner.test_embed(x))
 
     def scores(self, x: Tensor) -> Tensor:
         """Relation scores in (0, 1), ``[..., Q, N]`` (not probabilities: they need not sum to one)."""
         return torch.sigmoid(self.logits(x))
 
-    def predict(self, x: Tensor) -> Prediction:
-        return self.learner.prediction(self.logits(x))
+    def predict_features(self, maps: Tensor) -> Prediction:
+        return self.learner.prediction(self.feature_logits(maps))
 
 
 @METHODS.register("relation")
@@ -152,16 +157,13 @@ class RelationNet(EncoderLearner):
     def prediction(self, rel_logits: Tensor) -> Prediction:
         return Prediction(logits=rel_logits if self.probs == "odds" else F.logsigmoid(rel_logits))
 
-    def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> RelationPredictor:
-        ways = check_labels(support_y, ways)
-        return RelationPredictor(self, self.class_maps(self.test_embed(support_x), support_y, ways))
+    def adapt_features(self, maps: Tensor, y: Tensor, ways: int) -> RelationPredictor:
+        return RelationPredictor(self, self.class_maps(maps, y, ways))
 
     def batch_logits(self, batch: TaskBatch) -> Tensor:
+        """Relation logits ``[B, Q, N]`` of every task of ``batch``, its images embedded in one pass."""
         support, query = self.embed_jointly(batch)
-        return self.relation(self.class_maps(support, batch.support_y, batch.ways), query)
-
-    def predict_jointly(self, batch: TaskBatch) -> Prediction:
-        return self.prediction(self.batch_logits(batch))
+        return self.adapt_features(support, batch.support_y, batch.ways).feature_logits(query)
 
     def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
         """Mean squared error between relation scores and one-hot targets (Sung et al., 2018, eq. 3)."""

@@ -15,7 +15,7 @@ from ..seeding import seeded_generator
 from ..stats import ci95
 from ..tasks import TaskSampler
 from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, check_labels
+from .base import METHODS, FeatureLearner, FeaturePredictor, Prediction
 from .protonet import class_means
 
 
@@ -58,7 +58,7 @@ def sample_pairs(
 
 
 @dataclass
-class SiamesePredictor:
+class SiamesePredictor(FeaturePredictor):
     """A task adapted by a Siamese network: the embedded support set and its labels."""
 
     learner: Siamese
@@ -66,10 +66,8 @@ class SiamesePredictor:
     support_y: Tensor
     ways: int
 
-    def predict(self, x: Tensor) -> Prediction:
-        return Prediction(
-            logits=self.learner.class_logits(self.learner.embed(x), self.support_z, self.support_y, self.ways)
-        )
+    def predict_features(self, z: Tensor) -> Prediction:
+        return Prediction(logits=self.learner.class_logits(z, self.support_z, self.support_y, self.ways))
 
     def same_class(self, a: Tensor, b: Tensor) -> Tensor:
         """Probability that images ``a`` and ``b`` (``[..., C, H, W]``, same shape) show the same class."""
@@ -77,7 +75,7 @@ class SiamesePredictor:
 
 
 @METHODS.register("siamese")
-class Siamese(Learner):
+class Siamese(FeatureLearner):
     """Siamese network (Koch et al., 2015): twin Conv4 embeddings ``h`` (shared weights) and a learned
     weighted-L1 similarity ``logit(a, b) = sum_j alpha_j |h(a)_j - h(b)_j| + beta``; ``sigmoid(logit)`` is the
     probability that ``a`` and ``b`` show one class. Meta-trained with binary cross-entropy on balanced
@@ -127,13 +125,8 @@ class Siamese(Learner):
         pl = self.pair_logits(zq.unsqueeze(-2), zs.unsqueeze(-3))  # [..., Q, S]
         return class_means(pl.transpose(-1, -2), ys, ways).transpose(-1, -2)
 
-    def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> SiamesePredictor:
-        ways = check_labels(support_y, ways)
-        return SiamesePredictor(self, self.embed(support_x), support_y, ways)
-
-    def predict_batch(self, batch: TaskBatch) -> Prediction:
-        support, query = self.embed_jointly(batch)
-        return Prediction(logits=self.class_logits(query, support, batch.support_y, batch.ways))
+    def adapt_features(self, z: Tensor, y: Tensor, ways: int) -> SiamesePredictor:
+        return SiamesePredictor(self, z, y, ways)
 
     def _generator(self) -> torch.Generator:
         g = seeded_generator(self.seed, int(self.pair_draws))

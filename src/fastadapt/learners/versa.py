@@ -28,8 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
-from ..tasks.task import TaskBatch
-from .base import METHODS, EncoderLearner, Prediction, check_labels
+from .base import METHODS, EncoderLearner, FeaturePredictor, Prediction
 from .protonet import class_means
 
 
@@ -56,18 +55,20 @@ def mc_logits(
 
 
 @dataclass
-class VersaPredictor:
+class VersaPredictor(FeaturePredictor):
     """A task adapted by VERSA: a Gaussian over each class's linear weights (mean, log-variance)."""
 
     learner: Versa
     w_mean: Tensor
     w_logvar: Tensor
 
-    def predict(self, x: Tensor, samples: int | None = None) -> Prediction:
-        logits, spread = mc_predictive(
-            self.learner.test_embed(x), self.w_mean, self.w_logvar, samples or self.learner.num_samples()
-        )
+    def predict_features(self, z: Tensor, samples: int | None = None) -> Prediction:
+        logits, spread = mc_predictive(z, self.w_mean, self.w_logvar, samples or self.learner.num_samples())
         return Prediction(logits=logits, var=spread)
+
+    def predict(self, x: Tensor, samples: int | None = None) -> Prediction:
+        """Class log-probabilities of images ``x`` from ``samples`` weight draws (default: the learner's)."""
+        return self.predict_features(self.learner.test_embed(x), samples)
 
 
 @METHODS.register("versa")
@@ -112,12 +113,5 @@ class Versa(EncoderLearner):
             mean = mean + torch.cat([pooled, -0.5 * (pooled**2).sum(-1, keepdim=True)], -1)
         return mean, self.logvar_head(h)
 
-    def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> VersaPredictor:
-        ways = check_labels(support_y, ways)
-        return VersaPredictor(self, *self.weight_posterior(self.test_embed(support_x), support_y, ways))
-
-    def predict_jointly(self, batch: TaskBatch) -> Prediction:
-        support, query = self.embed_jointly(batch)
-        w_mean, w_logvar = self.weight_posterior(support, batch.support_y, batch.ways)
-        logits, spread = mc_predictive(query, w_mean, w_logvar, self.num_samples())
-        return Prediction(logits=logits, var=spread)
+    def adapt_features(self, z: Tensor, y: Tensor, ways: int) -> VersaPredictor:
+        return VersaPredictor(self, *self.weight_posterior(z, y, ways))
