@@ -17,8 +17,7 @@ from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
 from ..nn.episodic import embed
-from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, check_labels
+from .base import METHODS, FeatureLearner, FeaturePredictor, Prediction
 from .protonet import class_means
 
 
@@ -40,14 +39,14 @@ def apply_generated(z: Tensor, w: GeneratedWeights) -> Tensor:
 
 
 @dataclass
-class HyperPredictor:
+class HyperPredictor(FeaturePredictor):
     """A task adapted by the hypernetwork: the embedding network plus generated layers."""
 
     learner: HyperNet
     weights: GeneratedWeights
 
-    def predict(self, x: Tensor) -> Prediction:
-        return Prediction(logits=apply_generated(self.learner.embed(x), self.weights))
+    def predict_features(self, z: Tensor) -> Prediction:
+        return Prediction(logits=apply_generated(z, self.weights))
 
     def export(self) -> nn.Module:
         """The task's classifier as a stand-alone ``nn.Module`` (a copy of the embedding network in eval
@@ -79,7 +78,7 @@ def mlp(a: int, b: int, c: int, zero_last: bool = False) -> nn.Sequential:
 
 
 @METHODS.register("hypernet")
-class HyperNet(Learner):
+class HyperNet(FeatureLearner):
     """Few-shot weight generation with a Deep-Sets hypernetwork.
 
     Each support embedding ``z_i`` is encoded by ``rho``; a class summary is the mean of its members'
@@ -125,10 +124,5 @@ class HyperNet(Learner):
         templates = class_means(z, y, ways) + self.generator(torch.cat([codes, context.expand_as(codes)], -1))
         return GeneratedWeights(2 * templates, -(templates * templates).sum(-1), feature)
 
-    def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> HyperPredictor:
-        ways = check_labels(support_y, ways)
-        return HyperPredictor(self, self.generate(self.embed(support_x), support_y, ways))
-
-    def predict_batch(self, batch: TaskBatch) -> Prediction:
-        support, query = self.embed_jointly(batch)
-        return Prediction(logits=apply_generated(query, self.generate(support, batch.support_y, batch.ways)))
+    def adapt_features(self, z: Tensor, y: Tensor, ways: int) -> HyperPredictor:
+        return HyperPredictor(self, self.generate(z, y, ways))

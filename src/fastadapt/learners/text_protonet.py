@@ -11,24 +11,21 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, check_labels
+from .base import METHODS, FeatureLearner, FeaturePredictor, Prediction
 from .protonet import class_means, prototype_logits
 
 
 @dataclass
-class CosinePrototypes:
+class CosinePrototypes(FeaturePredictor):
     learner: FrozenProtoNet
     prototypes: Tensor
 
-    def predict(self, x: Tensor) -> Prediction:
-        return Prediction(
-            logits=prototype_logits(self.learner.embed(x), self.prototypes, "cosine", self.learner.log_scale.exp())
-        )
+    def predict_features(self, z: Tensor) -> Prediction:
+        return Prediction(logits=prototype_logits(z, self.prototypes, "cosine", self.learner.log_scale.exp()))
 
 
 @METHODS.register("protonet-frozen")
-class FrozenProtoNet(Learner):
+class FrozenProtoNet(FeatureLearner):
     """ProtoNet on fixed sentence embeddings ``[..., D]``: logits ``s * cos(z, c_k)`` with a learned scale ``s``."""
 
     def __init__(self, scale: float = 10.0) -> None:
@@ -38,14 +35,8 @@ class FrozenProtoNet(Learner):
     def embed(self, x: Tensor) -> Tensor:
         return x
 
-    def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> CosinePrototypes:
-        ways = check_labels(support_y, ways)
-        return CosinePrototypes(self, class_means(self.embed(support_x), support_y, ways))
-
-    def predict_batch(self, batch: TaskBatch) -> Prediction:
-        support, query = self.embed_jointly(batch)
-        protos = class_means(support, batch.support_y, batch.ways)
-        return Prediction(logits=prototype_logits(query, protos, "cosine", self.log_scale.exp()))
+    def adapt_features(self, z: Tensor, y: Tensor, ways: int) -> CosinePrototypes:
+        return CosinePrototypes(self, class_means(z, y, ways))
 
 
 @METHODS.register("protonet-finetune")
