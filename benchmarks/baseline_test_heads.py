@@ -7,6 +7,7 @@ episodes of the trainer (eval_seed) and 600 flowers102-partial episodes.
 
     python benchmarks/baseline_test_heads.py --run results/mini-imagenet-baselinepp-5w5s
     python benchmarks/baseline_test_heads.py --run results/mini-imagenet-protonet-5w5s
+    python benchmarks/baseline_test_heads.py --run results/mini-imagenet-protonet-5w1s-30way --shots 1
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--run", default="results/mini-imagenet-baselinepp-5w5s")
     p.add_argument("--val-episodes", type=int, default=300)
+    p.add_argument("--shots", default="1,5", help="the shot counts to choose and test a head for, comma-separated")
     p.add_argument("--out", help="default: results/<run name>_test_heads.json")
     a = p.parse_args()
     start = time.time()
@@ -36,7 +38,7 @@ def main() -> None:
     out_path = a.out or f"results/{Path(a.run).name.replace('-5w5s', '')}_test_heads.json"
     rows = {}
     heads = HEADS if hasattr(learner, "test_head") else [("own", False), ("own", True)]
-    for shots in (1, 5):
+    for shots in (int(k) for k in a.shots.split(",")):
         val = {}
         for head, flip in heads:
             if head != "own":
@@ -66,7 +68,8 @@ def main() -> None:
         )
     doc = {
         "benchmark": f"{cfg['method']}: test-time head chosen on validation episodes, then tested",
-        "command": f"python benchmarks/baseline_test_heads.py --run {a.run} --val-episodes {a.val_episodes}",
+        "command": f"python benchmarks/baseline_test_heads.py --run {a.run} --val-episodes {a.val_episodes}"
+        + (f" --shots {a.shots}" if a.shots != "1,5" else ""),
         "run": a.run,
         "results": rows,
         "eval_seed": cfg["eval_seed"],
