@@ -16,6 +16,7 @@ IMAGE_PRESETS = {
     "siamese": "omniglot-siamese-5w1s",
     "versa": "omniglot-versa-5w1s",
     "hypernet": "omniglot-hypernet-5w1s",
+    "lstm": "omniglot-lstm-5w1s",
     "baseline": "mini-imagenet-baseline-5w1s",
 }
 TEXT_METHODS = {"protonet-frozen", "protonet-finetune"}  # sentence-encoder inputs (tests/test_clinc150.py)

@@ -29,7 +29,7 @@ from ..nn.conv4 import Conv4
 from ..nn.episodic import embed as embed_images
 from ..tasks.sequence import batch_generator, permute_support
 from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, check_labels
+from .base import METHODS, FeatureLearner, FeaturePredictor, Prediction
 
 BINDINGS = ("outer", "concat")
 READOUTS = ("dot", "cosine")
@@ -60,19 +60,19 @@ def lstm_final_state(lstm: nn.LSTM, x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 @dataclass
-class RecurrentPredictor:
+class RecurrentPredictor(FeaturePredictor):
     """A task adapted by the LSTM learner: generated classifier ``weight [..., N, d]``, ``bias [..., N]``."""
 
     learner: LSTMLearner
     weight: Tensor
     bias: Tensor
 
-    def predict(self, x: Tensor) -> Prediction:
-        return Prediction(logits=self.learner.classify(self.learner.project(x), self.weight, self.bias))
+    def predict_features(self, e: Tensor) -> Prediction:
+        return Prediction(logits=self.learner.classify(e, self.weight, self.bias))
 
 
 @METHODS.register("lstm")
-class LSTMLearner(Learner):
+class LSTMLearner(FeatureLearner):
     """LSTM meta-learner over (embedding, label) sequences; see the module docstring.
 
     Labels are one-hot over ``max_ways`` units, so a model serves any ``ways <= max_ways``.
@@ -174,16 +174,14 @@ class LSTMLearner(Learner):
         out = self.readout(torch.cat([h, c], -1)).view(e.shape[0], self.max_ways, self.embed_dim + 1)
         return out[:, :ways, :-1], out[:, :ways, -1]
 
-    def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> RecurrentPredictor:
-        ways = check_labels(support_y, ways)
-        w, b = self.read(self.project(support_x).unsqueeze(0), support_y.unsqueeze(0), ways)
-        return RecurrentPredictor(self, w[0], b[0])
+    def embed(self, x: Tensor) -> Tensor:
+        return self.project(x)
 
-    def predict_batch(self, batch: TaskBatch) -> Prediction:
-        s = batch.support_x.shape[1]
-        e = self.project(torch.cat([batch.support_x, batch.query_x], dim=1))
-        w, b = self.read(e[:, :s], batch.support_y, batch.ways)
-        return Prediction(logits=self.classify(e[:, s:], w, b))
+    def adapt_features(self, e: Tensor, y: Tensor, ways: int) -> RecurrentPredictor:
+        """The classifier generated from support embeddings ``e [..., S, d]`` read in order."""
+        lead = e.shape[:-2]
+        w, b = self.read(e.reshape(-1, *e.shape[-2:]), y.reshape(-1, y.shape[-1]), ways)
+        return RecurrentPredictor(self, w.reshape(*lead, *w.shape[1:]), b.reshape(*lead, b.shape[-1]))
 
     def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
         """Cross-entropy on the queries; with ``shuffle_support`` each episode's support set is read in a
