@@ -17,6 +17,7 @@ IMAGE_PRESETS = {
     "versa": "omniglot-versa-5w1s",
     "hypernet": "omniglot-hypernet-5w1s",
     "lstm": "omniglot-lstm-5w1s",
+    "mann": "omniglot-mann-5class",
     "baseline": "mini-imagenet-baseline-5w1s",
 }
 TEXT_METHODS = {"protonet-frozen", "protonet-finetune"}  # sentence-encoder inputs (tests/test_clinc150.py)
@@ -43,7 +44,7 @@ def test_adapting_one_task_equals_the_batched_path(method):
         torch.nn.init.zeros_(learner.logvar_head.weight)
         torch.nn.init.constant_(learner.logvar_head.bias, -40.0)
     ways, shots, queries, tasks = 5, 2, 3, 3
-    shape = learner.input_shape
+    shape = learner.input_shape or (cfg["channels"], cfg["image_size"], cfg["image_size"])
     g = torch.Generator().manual_seed(1)
     batch = TaskBatch(
         torch.rand(tasks, ways * shots, *shape, generator=g),

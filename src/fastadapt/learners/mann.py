@@ -22,7 +22,7 @@ from ..stats import ci95
 from ..tasks.augment import random_rotate, random_translate
 from ..tasks.sequence import SequenceBatch, as_sequence, batch_generator, random_orders
 from ..tasks.task import TaskBatch
-from .base import METHODS, Learner, Prediction, check_labels
+from .base import METHODS, FeatureLearner, FeaturePredictor, Prediction
 
 
 def content_weights(memory: Tensor, keys: Tensor, strength: Tensor | None = None, eps: float = 1e-8) -> Tensor:
@@ -88,21 +88,23 @@ class MANNState:
 
 
 @dataclass
-class MemoryPredictor:
-    """A task adapted by a MANN: the state after reading the support sequence."""
+class MemoryPredictor(FeaturePredictor):
+    """A task (or tasks: leading dimensions ``lead``) adapted by a MANN: the state after reading the support
+    sequence, one state per task."""
 
     learner: MANN
     state: MANNState
     ways: int
+    lead: tuple[int, ...] = ()
 
-    def predict(self, x: Tensor) -> Prediction:
-        feats = self.learner.features(x).unsqueeze(0)  # [1, Q, F]
-        logits = self.learner.predict_from(self.state, feats, self.ways)  # [1, Q, N]
-        return Prediction(logits=logits[0])
+    def predict_features(self, z: Tensor) -> Prediction:
+        """Independent one-step predictions for query features ``[*lead, Q, F]`` -> logits ``[*lead, Q, N]``."""
+        logits = self.learner.predict_from(self.state, z.reshape(-1, *z.shape[-2:]), self.ways)
+        return Prediction(logits=logits.reshape(*self.lead, *logits.shape[1:]))
 
 
 @METHODS.register("mann")
-class MANN(Learner):
+class MANN(FeatureLearner):
     """Santoro et al. (2016) MANN with LRUA memory.
 
     ``encoder``: ``"pixels"`` feeds the flattened image to the controller as in the paper; ``"conv4"``
@@ -253,21 +255,17 @@ class MANN(Learner):
                 f"train with max_ways >= {ways} (preset key mann_max_ways)."
             )
 
-    def _write(self, support_x: Tensor, support_y: Tensor) -> MANNState:
-        """Run the support sequence (``[B, S, ...]``): step s shows x_s with the label of step s-1."""
-        shown = torch.cat([torch.full_like(support_y[:, :1], -1), support_y[:, :-1]], dim=1)
-        _, state = self.run(self.features(support_x), shown)
-        return replace(state, last_y=support_y[:, -1])
+    def embed(self, x: Tensor) -> Tensor:
+        return self.features(x)
 
-    def adapt(self, support_x: Tensor, support_y: Tensor, ways: int | None = None) -> MemoryPredictor:
-        ways = check_labels(support_y, ways)
+    def adapt_features(self, z: Tensor, y: Tensor, ways: int) -> MemoryPredictor:
+        """Run the support sequence of features ``[..., S, F]`` (step s shows z_s with the label of step s-1)."""
         self._check_ways(ways)
-        return MemoryPredictor(self, self._write(support_x.unsqueeze(0), support_y.unsqueeze(0)), ways)
-
-    def predict_batch(self, batch: TaskBatch) -> Prediction:
-        self._check_ways(batch.ways)
-        state = self._write(batch.support_x, batch.support_y)
-        return Prediction(logits=self.predict_from(state, self.features(batch.query_x), batch.ways))
+        lead = tuple(z.shape[:-2])
+        z, y = z.reshape(-1, *z.shape[-2:]), y.reshape(-1, y.shape[-1])
+        shown = torch.cat([torch.full_like(y[:, :1], -1), y[:, :-1]], dim=1)
+        _, state = self.run(z, shown)
+        return MemoryPredictor(self, replace(state, last_y=y[:, -1]), ways, lead)
 
     def meta_loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
         """Santoro's objective: cross-entropy at every step of the episode shown as one shuffled sequence
