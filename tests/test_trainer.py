@@ -237,3 +237,23 @@ def test_resume_is_exact_for_a_learner_that_draws_from_the_global_generator(tmp_
     a = load_file(str(tmp_path / "stopped" / "last.safetensors"))
     b = load_file(str(tmp_path / "whole" / "last.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_precision_auto_picks_bf16_only_where_the_hardware_runs_it_fast(tmp_path, data_root, monkeypatch):
+    """``precision=auto`` becomes bf16 on a CPU with AMX for a learner that offers bf16, else fp32, and the run's
+    config says which was used and that it was picked."""
+    import fastadapt.nn.episodic as episodic
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(episodic, "cpu_has_amx", lambda: True)
+    proto = trainer.with_precision(tiny_cfg(data_root, ["precision=auto"]), cpu)
+    assert (proto["precision"], proto["precision_requested"]) == ("bf16", "auto")
+    cnp = apply_overrides(get_preset("gp-cnp"), ["precision=auto"])  # a learner that offers fp32 only
+    assert trainer.with_precision(cnp, cpu)["precision"] == "fp32"
+    assert trainer.with_precision(tiny_cfg(data_root, ["precision=fp32"]), cpu)["precision"] == "fp32"  # as asked
+    monkeypatch.setattr(episodic, "cpu_has_amx", lambda: False)
+    trainer.train(tiny_cfg(data_root, ["precision=auto", "steps=2", "val_every=2"]), tmp_path / "run", progress=False)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (saved["precision"], saved["precision_requested"]) == ("fp32", "auto")
+    learner, _ = trainer.load_run(tmp_path / "run")
+    assert learner.precision == "fp32"

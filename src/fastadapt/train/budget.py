@@ -16,7 +16,7 @@ from ..configs.run import TrainConfig
 from ..cpu_memory import reuse_freed_memory
 from .distributed import World
 from .evaluate import synchronize
-from .trainer import EpisodeObjective, resolve_device
+from .trainer import EpisodeObjective, resolve_device, with_precision
 
 
 def seconds_per_step(cfg: dict[str, Any], warmup: int = 2, timed: int = 5) -> float:
@@ -26,6 +26,7 @@ def seconds_per_step(cfg: dict[str, Any], warmup: int = 2, timed: int = 5) -> fl
         raise ValueError(f"need timed >= 1 and warmup >= 0 steps, got timed={timed}, warmup={warmup}.")
     torch.manual_seed(cfg["seed"])
     device = resolve_device(cfg["device"])
+    cfg = with_precision(cfg, device)  # timed in the precision the trainer would pick
     if device.type == "cpu":
         reuse_freed_memory()  # timed as the trainer will run (fastadapt.cpu_memory)
     learner = build_learner(cfg).to(device).train()

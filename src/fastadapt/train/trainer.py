@@ -18,7 +18,8 @@ from ..configs.run import TrainConfig
 from ..cpu_memory import reuse_freed_memory
 from ..io import atomic_write_bytes
 from ..learners import Learner
-from ..nn.episodic import check_precision
+from ..learners.base import METHODS
+from ..nn.episodic import check_precision, fastest_precision
 from ..presets import PRESETS, get_preset
 from ..presets.limits import check_limits
 from ..seeding import seeded_generator
@@ -158,6 +159,7 @@ def train(
     tc = check_config(cfg)
     out = Path(out_dir)
     world, device = init_world(resolve_device(tc.device))
+    cfg = with_precision(cfg, device)
     check_precision(cfg.get("precision", "fp32"), device)
     if device.type == "cpu":
         reuse_freed_memory()  # ~1.5x faster CPU steps (see fastadapt.cpu_memory)
@@ -165,6 +167,15 @@ def train(
         return _train(cfg, tc, out, resume, progress, world, device, overwrite)
     finally:
         close_world(world)
+
+
+def with_precision(cfg: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """``precision="auto"`` resolved for ``device`` and the run's learner (`fastest_precision`: bf16 on a GPU with
+    bf16 or a CPU with AMX, else fp32); the run's config records the precision used and ``precision_requested``."""
+    if cfg.get("precision") != "auto":
+        return cfg
+    offered = METHODS.get_or_raise(cfg["method"]).supports_precision
+    return {**cfg, "precision": fastest_precision(device, offered), "precision_requested": "auto"}
 
 
 def with_data_root(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, Any]:
