@@ -63,6 +63,22 @@ def test_a_spec_trains_tests_and_compares_and_a_rerun_gives_the_same_numbers(tmp
     assert json.loads((tmp_path / "b.json").read_text())["command"].endswith("--no-train")
 
 
+def test_a_test_with_tta_flip_averages_mirror_images_and_leaves_the_others_alone(tmp_path, data_root):
+    from fastadapt.tasks import build_sampler
+    from fastadapt.train.evaluate import evaluate
+    from fastadapt.train.trainer import load_run
+
+    flips = SPEC.split("[papers")[0] + '[[tests]]\nlabel = "5w1s flip"\nshots = 1\nepisodes = 30\ntta_flip = true\n'
+    flips += '[[tests]]\nlabel = "5w1s again"\nshots = 1\nepisodes = 30\n'
+    record = bench(write_spec(tmp_path, flips), out=tmp_path / "a.json")
+    acc = {t["label"]: t["accuracy"] for t in record["tests"]}
+    assert acc["5w1s again"] == acc["5w1s"]  # the flip of one test does not leak into the next
+    learner, cfg = load_run(tmp_path / "run")
+    learner.tta_flip = True
+    expected = evaluate(learner, build_sampler(cfg, "test", 5, 1, 15, cfg["eval_seed"]), 30)["accuracy"]
+    assert acc["5w1s flip"] == expected
+
+
 def test_the_cli_prints_one_line_per_test(tmp_path, data_root, capsys):
     spec = write_spec(tmp_path)
     assert main(["bench", str(spec), "--out", str(tmp_path / "r.json")]) in (0, None)

@@ -8,7 +8,7 @@ beside the papers' numbers and the goals the spec names. A spec is data, not a s
     run = "results/mini-imagenet-protonet-5w5s"
     budget = "<= 2 h of training on 2 CPU cores"
 
-    [[tests]]                                  # each: dataset ("" = the run's), split, ways, shots, queries, episodes
+    [[tests]]                     # each: dataset ("" = the run's), split, ways, shots, queries, episodes, tta_flip
     label = "5w1s"
     shots = 1
     episodes = 1000
@@ -45,7 +45,8 @@ else:  # pragma: no cover
 
 @dataclass(frozen=True)
 class TestSpec:
-    """One test of the trained model: ``episodes`` episodes of ``dataset`` (empty: the run's own)."""
+    """One test of the trained model: ``episodes`` episodes of ``dataset`` (empty: the run's own); ``tta_flip``:
+    with features averaged over each image and its mirror image (a test-time choice, made on validation episodes)."""
 
     label: str
     dataset: str = ""
@@ -54,6 +55,7 @@ class TestSpec:
     shots: int = 1
     queries: int = 15
     episodes: int = 600
+    tta_flip: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,12 @@ def run_tests(spec: BenchSpec, device: str = "cpu") -> list[dict[str, Any]]:
 
     learner, cfg = load_run(spec.run, device=device)
     rows = []
+    saved_flip = getattr(learner, "tta_flip", False)
     for t in spec.tests:
+        if t.tta_flip and not hasattr(learner, "tta_flip"):
+            raise ValueError(f"Test {t.label!r} asks for tta_flip, which {type(learner).__name__} does not offer.")
+        if hasattr(learner, "tta_flip"):
+            learner.tta_flip = t.tta_flip or saved_flip
         data = {**cfg, "dataset": t.dataset or cfg["dataset"]}
         sampler = build_sampler(data, t.split, t.ways, t.shots, t.queries, cfg["eval_seed"])
         res = evaluate(learner, sampler, t.episodes, device=device)
