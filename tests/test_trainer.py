@@ -257,3 +257,6 @@ def test_precision_auto_picks_bf16_only_where_the_hardware_runs_it_fast(tmp_path
     assert (saved["precision"], saved["precision_requested"]) == ("fp32", "auto")
     learner, _ = trainer.load_run(tmp_path / "run")
     assert learner.precision == "fp32"
+    monkeypatch.setattr(episodic, "cpu_has_amx", lambda: True)  # resumed on a machine with AMX: keeps fp32
+    resumed = trainer.with_precision(tiny_cfg(data_root, ["precision=auto"]), cpu, tmp_path / "run" / "config.json")
+    assert resumed["precision"] == "fp32"

@@ -159,7 +159,7 @@ def train(
     tc = check_config(cfg)
     out = Path(out_dir)
     world, device = init_world(resolve_device(tc.device))
-    cfg = with_precision(cfg, device)
+    cfg = with_precision(cfg, device, out / "config.json" if resume else None)
     check_precision(cfg.get("precision", "fp32"), device)
     if device.type == "cpu":
         reuse_freed_memory()  # ~1.5x faster CPU steps (see fastadapt.cpu_memory)
@@ -169,11 +169,15 @@ def train(
         close_world(world)
 
 
-def with_precision(cfg: dict[str, Any], device: torch.device) -> dict[str, Any]:
+def with_precision(cfg: dict[str, Any], device: torch.device, resumed: Path | None = None) -> dict[str, Any]:
     """``precision="auto"`` resolved for ``device`` and the run's learner (`fastest_precision`: bf16 on a GPU with
-    bf16 or a CPU with AMX, else fp32); the run's config records the precision used and ``precision_requested``."""
+    bf16 or a CPU with AMX, else fp32); the run's config records the precision used and ``precision_requested``.
+    A resumed run (``resumed``: its saved config.json) keeps the precision it picked, on any machine."""
     if cfg.get("precision") != "auto":
         return cfg
+    saved = read_config(resumed) if resumed is not None and resumed.exists() else {}
+    if saved.get("precision_requested") == "auto":
+        return {**cfg, "precision": saved["precision"], "precision_requested": "auto"}
     offered = METHODS.get_or_raise(cfg["method"]).supports_precision
     return {**cfg, "precision": fastest_precision(device, offered), "precision_requested": "auto"}
 
