@@ -49,14 +49,12 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from fastadapt.presets import apply_overrides, get_preset
 from fastadapt.tasks import build_sampler
-from fastadapt.tasks.gp import GPTasks, gp_posterior
-from fastadapt.train.evaluate import ci95
+from fastadapt.tasks.gp import GPTasks
+from fastadapt.train.gp_oracle import evaluate_against_oracle
 from fastadapt.train.trainer import git_commit, load_run, machine, train
-from fastadapt.train.uncertainty import LEVELS, gaussian_log_likelihood, interval_coverage, plot_gp_fits
+from fastadapt.train.uncertainty import plot_gp_fits
 
 # Published comparison. The papers' tables could not be read in this offline environment (only their abstracts
 # and code are in reach), so NO published number is quoted; what was read is the code of their setups, which
@@ -122,69 +120,6 @@ SETUPS = {
         "np_samples": 512,
     },
 }
-
-
-def mean_ci(x: torch.Tensor) -> dict[str, float]:
-    return {"mean": float(x.double().mean()), "ci95": ci95(x)}
-
-
-@torch.no_grad()
-def evaluate_against_oracle(learner, sampler: GPTasks, functions: int, batch: int, np_samples: int, seed: int) -> dict:
-    """Per-function log-likelihoods of model and oracle, paired gaps and interval coverage."""
-    torch.manual_seed(seed)
-    iw_draws = torch.Generator().manual_seed(seed + 1)  # its own stream: the other estimates stay as before
-    learner.eval()
-    rows = {k: [] for k in ("model_marginal", "model_joint", "oracle_marginal", "oracle_joint")}
-    ins = {f"{round(100 * lv)}": [] for lv in LEVELS}
-    oracle_ins = {f"{round(100 * lv)}": [] for lv in LEVELS}
-    contexts = []
-    for i, lo in enumerate(range(0, functions, batch)):
-        b = sampler.batch(i, min(batch, functions - lo))
-        pred = learner.predict_batch(b)  # NP: moment-matched mixture
-        marg = gaussian_log_likelihood(pred.mean.double(), pred.var.double(), b.query_y.double()).flatten(1).mean(-1)
-        if hasattr(learner, "latent_dist"):
-            joint = learner.log_likelihood(b, np_samples).double()
-            rows.setdefault("model_elbo", []).append(learner.elbo(b, np_samples).double())
-            rows.setdefault("model_iw", []).append(
-                learner.importance_weighted_log_likelihood(b, np_samples, generator=iw_draws).double()
-            )
-        else:
-            joint = learner.log_likelihood(b).double()  # factorized: joint == product of marginals
-        oj, om = sampler.oracle(b)
-        rows["model_marginal"].append(marg)
-        rows["model_joint"].append(joint)
-        rows["oracle_marginal"].append(om)
-        rows["oracle_joint"].append(oj)
-        contexts += [b.support_x.shape[1]] * len(b)
-        n = b.query_y.shape[1]
-        for key, val in interval_coverage(pred.mean, pred.var, b.query_y).items():
-            ins[key].append(torch.tensor(val * len(b) * n))
-        m, cov = gp_posterior(sampler.kernel, sampler.noise, b.support_x, b.support_y, b.query_x)
-        var = torch.diagonal(cov, dim1=-2, dim2=-1)
-        for key, val in interval_coverage(m, var, b.query_y.double().squeeze(-1)).items():
-            oracle_ins[key].append(torch.tensor(val * len(b) * n))
-    cat = {k: torch.cat(v) for k, v in rows.items()}
-    total = functions * sampler.batch(0, 1).query_y.shape[1]
-    return {
-        "functions": functions,
-        "context_counts": {"min": min(contexts), "max": max(contexts), "distinct": len(set(contexts))},
-        "log_likelihood_per_point": {k: mean_ci(v) for k, v in cat.items()},
-        "gap_marginal (oracle_marginal - model_marginal)": mean_ci(cat["oracle_marginal"] - cat["model_marginal"]),
-        "gap_joint (oracle_joint - model_joint)": mean_ci(cat["oracle_joint"] - cat["model_joint"]),
-        "diagonal_gp_gap (oracle_joint - oracle_marginal)": mean_ci(cat["oracle_joint"] - cat["oracle_marginal"]),
-        **(
-            {"gap_elbo (oracle_joint - model_elbo)": mean_ci(cat["oracle_joint"] - cat["model_elbo"])}
-            if "model_elbo" in cat
-            else {}
-        ),
-        **(
-            {"gap_iw (oracle_joint - model_iw)": mean_ci(cat["oracle_joint"] - cat["model_iw"])}
-            if "model_iw" in cat
-            else {}
-        ),
-        "coverage": {k: float(sum(v)) / total for k, v in ins.items()},
-        "oracle_coverage": {k: float(sum(v)) / total for k, v in oracle_ins.items()},
-    }
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from fastadapt.cli import main
 from fastadapt.train.bench import BenchMismatch, bench, load_spec
+from fastadapt.train.measures import pick
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,7 +57,7 @@ def test_a_spec_trains_tests_and_compares_and_a_rerun_gives_the_same_numbers(tmp
     assert again["tests"] == record["tests"]
     bench(spec, train_run=False, out=tmp_path / "a.json", check=True)  # reproduced: passes, writes nothing
     tampered = json.loads((tmp_path / "a.json").read_text())
-    tampered["tests"][1]["accuracy"] += 0.01
+    tampered["tests"][1]["score"] += 0.01
     (tmp_path / "a.json").write_text(json.dumps(tampered))
     with pytest.raises(BenchMismatch, match="5w5s: committed"):
         bench(spec, train_run=False, out=tmp_path / "a.json", check=True)
@@ -83,7 +84,7 @@ def test_the_cli_prints_one_line_per_test(tmp_path, data_root, capsys):
     spec = write_spec(tmp_path)
     assert main(["bench", str(spec), "--out", str(tmp_path / "r.json")]) in (0, None)
     out = capsys.readouterr().out.strip().splitlines()
-    assert out[0].startswith("tiny 5w1s: ") and "A paper 98.80" in out[0] and "goal 101.0 not met" in out[0]
+    assert out[0].startswith("tiny 5w1s: ") and "A paper 98.8" in out[0] and "goal 101 not met" in out[0]
     assert len(out) == 2
 
 
@@ -99,8 +100,89 @@ def test_bad_specs_are_refused_naming_the_file_and_the_fix(tmp_path):
         load_spec(write_spec(tmp_path, SPEC + "5w2s = 3.0\n"))
     with pytest.raises(FileNotFoundError, match="benchmarks/specs"):
         load_spec(tmp_path / "none.toml")
+    with pytest.raises(ValueError, match=r"unknown metric \['f1'\]; use one of"):
+        load_spec(write_spec(tmp_path, SPEC.replace("shots = 5", 'shots = 5\nmetric = "f1"')))
+    with pytest.raises(ValueError, match="gives \\['1', '2'\\], not '3'; set value"):
+        pick({"1": (0.5, 0.1), "2": (0.9, 0.1)}, "instance_accuracy", "3", "x")
+
+
+GP_SPEC = """
+name = "gp"
+preset = "gp-cnp"
+settings = ["steps=30", "log_every=10", "ckpt_every=30", "val_every=30", "val_episodes=4", "eval_episodes=20"]
+run = "{run}"
+
+[[tests]]
+label = "KL"
+metric = "kl_to_gp"
+episodes = 30
+
+[[tests]]
+label = "KL marginal"
+metric = "kl_to_gp"
+value = "marginal"
+episodes = 30
+
+[goals]
+KL = 100.0
+"KL marginal" = 0.0
+"""
+
+
+def test_a_regression_spec_reports_the_gap_to_the_exact_gp_lower_is_better(tmp_path):
+    from fastadapt.tasks import build_sampler
+    from fastadapt.train.gp_oracle import GAP_JOINT, GAP_MARGINAL, evaluate_against_oracle
+    from fastadapt.train.trainer import load_run
+
+    record = bench(write_spec(tmp_path, GP_SPEC), out=tmp_path / "gp.json")
+    learner, cfg = load_run(tmp_path / "run")
+    test = build_sampler(cfg, "test", None, cfg["shots"], cfg["queries"], cfg["eval_seed"])
+    direct = evaluate_against_oracle(learner, test, 30, seed=cfg["seed"])
+    kl, marginal = record["tests"]
+    assert (kl["value"], kl["score"], kl["ci95"]) == ("joint", direct[GAP_JOINT]["mean"], direct[GAP_JOINT]["ci95"])
+    assert marginal["score"] == direct[GAP_MARGINAL]["mean"] and "accuracy" not in kl
+    rows = {r["label"]: r for r in record["comparison"]}
+    assert rows["KL"]["unit"] == "" and rows["KL"]["ours"] == round(kl["score"], 3)
+    assert rows["KL"]["met"] is True and rows["KL marginal"]["met"] is False  # lower is better: 0 is out of reach
 
 
 def test_the_committed_specs_load():
     specs = sorted((ROOT / "benchmarks" / "specs").glob("*.toml"))
     assert specs and all(load_spec(p).tests for p in specs)
+
+
+def untrained_spec(preset: str, settings: list[str], tests: str) -> str:
+    sets = ", ".join(f'"{s}"' for s in ["steps=0", "device=cpu", *settings])
+    return f'name = "u"\npreset = "{preset}"\nsettings = [{sets}]\nrun = "{{run}}"\n{tests}'
+
+
+def test_a_memory_network_spec_reports_santoros_instance_accuracy(tmp_path, data_root):
+    from fastadapt.learners.mann import instance_accuracy
+    from fastadapt.tasks.sequence import omniglot_sequences
+    from fastadapt.train.trainer import load_run
+
+    tests = '[[tests]]\nlabel = "2nd"\nmetric = "instance_accuracy"\nvalue = "2"\nways = 3\nepisodes = 12\n'
+    tests += '[[tests]]\nlabel = "10th"\nmetric = "instance_accuracy"\nvalue = "10"\nways = 3\nepisodes = 12\n'
+    spec = untrained_spec("omniglot-mann-5class", ["eval_episodes=4", "val_episodes=4"], tests)
+    record = bench(write_spec(tmp_path, spec), out=tmp_path / "m.json")
+    learner, cfg = load_run(tmp_path / "run")
+    direct = instance_accuracy(learner, omniglot_sequences(cfg, "test", 3, 10, seed=cfg["eval_seed"]), 12)
+    assert [t["score"] for t in record["tests"]] == [direct["2"]["accuracy"], direct["10"]["accuracy"]]
+    assert record["comparison"][0]["unit"] == "%"
+
+
+def test_a_meta_rl_spec_reports_the_return_of_each_adaptation_stage(tmp_path):
+    from fastadapt.rl.evaluate import evaluate_rl
+    from fastadapt.tasks import build_sampler
+    from fastadapt.train.trainer import load_run
+
+    tests = '[[tests]]\nlabel = "before"\nmetric = "return"\nvalue = "0 steps"\nepisodes = 4\n'
+    tests += '[[tests]]\nlabel = "last"\nmetric = "return"\nepisodes = 4\n'  # no value: the last stage
+    settings = ["eval_episodes=4", "val_episodes=4", "shots=2", "queries=2"]
+    record = bench(write_spec(tmp_path, untrained_spec("rl-2dnav-maml", settings, tests)), out=tmp_path / "r.json")
+    learner, cfg = load_run(tmp_path / "run")
+    direct = evaluate_rl(learner, build_sampler(cfg, "test", None, 2, 2, cfg["eval_seed"]), 4)
+    before, last = record["tests"]
+    assert (before["score"], before["ci95"]) == (direct["returns"][0], direct["returns_ci95"][0])
+    assert (last["value"], last["score"]) == (direct["stages"][-1], direct["returns"][-1])
+    assert "shots" not in last and record["comparison"][0]["unit"] == ""  # the record holds what the metric read

@@ -8,8 +8,8 @@ beside the papers' numbers and the goals the spec names. A spec is data, not a s
     run = "results/mini-imagenet-protonet-5w5s"
     budget = "<= 2 h of training on 2 CPU cores"
 
-    [[tests]]                     # each: dataset ("" = the run's), split, ways, shots, queries, episodes, tta_flip
-    label = "5w1s"
+    [[tests]]       # each: metric, value, dataset ("" = the run's), split, ways, shots, queries, episodes, tta_flip
+    label = "5w1s"  # metric: accuracy (the default), instance_accuracy, kl_to_gp or return (`measures`)
     shots = 1
     episodes = 1000
 
@@ -33,8 +33,7 @@ from typing import Any
 from ..configs.typed import ConfigError, from_dict
 from ..io import atomic_write_bytes
 from ..presets import apply_overrides, get_preset
-from ..tasks import build_sampler
-from .evaluate import evaluate
+from .measures import MEASURES, pick
 from .run_log import provenance
 
 if sys.version_info >= (3, 11):
@@ -42,13 +41,20 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+COMMON = ("label", "metric", "split", "episodes")  # what every test's record holds; the rest: what its metric reads
+
 
 @dataclass(frozen=True)
 class TestSpec:
-    """One test of the trained model: ``episodes`` episodes of ``dataset`` (empty: the run's own); ``tta_flip``:
-    with features averaged over each image and its mirror image (a test-time choice, made on validation episodes)."""
+    """One test of the trained model: ``metric`` (`measures.MEASURES`: accuracy, instance_accuracy, kl_to_gp,
+    return) on ``episodes`` episodes of ``dataset`` (empty: the run's own); ``value``: which of the metric's values
+    it reports (empty: the metric's default); ``tta_flip``: with features averaged over each image and its mirror
+    image (a test-time choice, made on validation episodes); ``samples``: latent draws for a Neural Process's
+    likelihood (kl_to_gp)."""
 
     label: str
+    metric: str = "accuracy"
+    value: str = ""
     dataset: str = ""
     split: str = "test"
     ways: int = 5
@@ -56,6 +62,7 @@ class TestSpec:
     queries: int = 15
     episodes: int = 600
     tta_flip: bool = False
+    samples: int = 512
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,9 @@ def load_spec(path: str | Path) -> BenchSpec:
         raise ValueError(f"{path}: {e}") from None
     if not tests:
         raise ValueError(f"{path} lists no [[tests]]; add one (label, shots, episodes, ...).")
+    bad = sorted({t.metric for t in tests} - set(MEASURES))
+    if bad:
+        raise ValueError(f"{path}: unknown metric {bad}; use one of {sorted(MEASURES)}.")
     unknown = {label for rows in spec.papers.values() for label in rows} | set(spec.goals)
     unknown -= {t.label for t in tests}
     if unknown:
@@ -101,34 +111,52 @@ def run_config(spec: BenchSpec) -> dict[str, Any]:
 
 
 def run_tests(spec: BenchSpec, device: str = "cpu") -> list[dict[str, Any]]:
-    """Each test of the spec on the run's best checkpoint, on the run's evaluation seed."""
+    """Each test of the spec on the run's best checkpoint, on the run's evaluation seed (tests that differ only in
+    the value they report share one measurement)."""
     from .trainer import load_run
 
     learner, cfg = load_run(spec.run, device=device)
-    rows = []
+    rows, measured = [], {}
     saved_flip = getattr(learner, "tta_flip", False)
     for t in spec.tests:
         if t.tta_flip and not hasattr(learner, "tta_flip"):
             raise ValueError(f"Test {t.label!r} asks for tta_flip, which {type(learner).__name__} does not offer.")
         if hasattr(learner, "tta_flip"):
             learner.tta_flip = t.tta_flip or saved_flip
-        data = {**cfg, "dataset": t.dataset or cfg["dataset"]}
-        sampler = build_sampler(data, t.split, t.ways, t.shots, t.queries, cfg["eval_seed"])
-        res = evaluate(learner, sampler, t.episodes, device=device)
-        rows.append({**asdict(t), "dataset": data["dataset"], "accuracy": res["accuracy"], "ci95": res["ci95"]})
+        key = tuple(v for k, v in asdict(t).items() if k not in ("label", "value"))
+        if key not in measured:
+            measured[key] = MEASURES[t.metric].fn(learner, cfg, t, device)
+        name, score, ci = pick(measured[key], t.metric, t.value, t.label)
+        used = {k: v for k, v in asdict(t).items() if k in COMMON or k in MEASURES[t.metric].reads}
+        row = {**used, "value": name, "score": score, "ci95": ci}
+        if t.metric == "accuracy":
+            row.update(dataset=t.dataset or cfg["dataset"], accuracy=score)
+        rows.append(row)
     return rows
 
 
 def compare(spec: BenchSpec, tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per test: ours (%), each paper's, and whether the goal is met."""
+    """One row per test: ours (in % for accuracies), each paper's, and whether the goal is met."""
     rows = []
     for t in tests:
-        row = {"label": t["label"], "ours": round(100 * t["accuracy"], 2), "ours_ci95": round(100 * t["ci95"], 2)}
+        m = MEASURES[t.get("metric", "accuracy")]
+        scale, digits = (100, 2) if m.percent else (1, 3)
+        row = {
+            "label": t["label"],
+            "ours": round(scale * _score(t), digits),
+            "ours_ci95": round(scale * t["ci95"], digits),
+            "unit": "%" if m.percent else "",
+        }
         row.update({src: nums[t["label"]] for src, nums in spec.papers.items() if t["label"] in nums})
         if t["label"] in spec.goals:
-            row.update(goal=spec.goals[t["label"]], met=row["ours"] >= spec.goals[t["label"]])
+            goal = spec.goals[t["label"]]
+            row.update(goal=goal, met=row["ours"] >= goal if m.higher_is_better else row["ours"] <= goal)
         rows.append(row)
     return rows
+
+
+def _score(test: dict[str, Any]) -> float:
+    return test["score"] if "score" in test else test["accuracy"]  # records written before metrics: accuracy only
 
 
 class BenchMismatch(AssertionError):
@@ -136,12 +164,12 @@ class BenchMismatch(AssertionError):
 
 
 def check_same(old: dict[str, Any], new: dict[str, Any], path: Path) -> None:
-    """Refuse ``new`` when a test it shares with the committed record ``old`` (by label) has another accuracy."""
+    """Refuse ``new`` when a test it shares with the committed record ``old`` (by label) has another score."""
     before = {t["label"]: t for t in old.get("tests", [])}
     diff = [
-        f"{t['label']}: committed {100 * before[t['label']]['accuracy']:.4f}%, now {100 * t['accuracy']:.4f}%"
+        f"{t['label']}: committed {_score(before[t['label']]):.6g}, now {_score(t):.6g}"
         for t in new["tests"]
-        if t["label"] in before and abs(before[t["label"]]["accuracy"] - t["accuracy"]) > 1e-9
+        if t["label"] in before and abs(_score(before[t["label"]]) - _score(t)) > 1e-9
     ]
     if diff:
         raise BenchMismatch(f"Re-testing {new['run']} does not reproduce {path}: {'; '.join(diff)}.")
@@ -200,10 +228,10 @@ def summary_lines(record: dict[str, Any]) -> list[str]:
     """The comparison as text, one line per test."""
     lines = []
     for row in record["comparison"]:
-        papers = "; ".join(f"{k} {v[0]:.2f}" for k, v in row.items() if isinstance(v, list))
-        goal = f"; goal {row['goal']:.1f} {'met' if row['met'] else 'not met'}" if "goal" in row else ""
+        papers = "; ".join(f"{k} {v[0]:g}" for k, v in row.items() if isinstance(v, list))
+        goal = f"; goal {row['goal']:g} {'met' if row['met'] else 'not met'}" if "goal" in row else ""
         lines.append(
-            f"{record['benchmark']} {row['label']}: {row['ours']:.2f} +- {row['ours_ci95']:.2f}%"
+            f"{record['benchmark']} {row['label']}: {row['ours']:g} +- {row['ours_ci95']:g}{row.get('unit', '%')}"
             + (f" ({papers})" if papers else "")
             + goal
         )
