@@ -34,6 +34,7 @@ from fastadapt.tasks import build_sampler
 from fastadapt.tasks.clinc150 import PARTS, ClincEpisodes, domain_split, load_clinc
 from fastadapt.train.evaluate import evaluate
 from fastadapt.train.ood import oos_auroc
+from fastadapt.train.run_log import write_benchmark_record
 from fastadapt.train.trainer import git_commit, load_run, machine, train
 
 PRESETS = {
@@ -154,7 +155,7 @@ def main() -> None:
                 "per episode for AUROC)",
                 "paper": PAPER,
             }
-            (out / "results.json").write_text(json.dumps(doc, indent=1))
+            write_benchmark_record(out, doc)
             summary[preset] = {
                 "accuracy": res["accuracy"],
                 "ci95": res["ci95"],

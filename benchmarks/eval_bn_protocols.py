@@ -6,7 +6,7 @@ own batch statistics (transductive), and their test episodes hold as many querie
 re-tests trained run folders (Relation, VERSA, and ProtoNet as a control) on 1,000 standard test episodes of
 that shape, once with BatchNorm's running averages (this library's protocol: each query on its own) and
 once with batch statistics (``eval_bn=transductive``), and writes one JSON file, beside each run's number
-under our own protocol (15 queries a class, running averages) from its results.json. (The Relation code
+under our own protocol (15 queries a class, running averages) from its benchmark record. (The Relation code
 also keeps the checkpoint with the best *test* accuracy; that is not reproduced here.)
 
     python benchmarks/eval_bn_protocols.py results/omniglot-relation-5w1s-gpu7min results/omniglot-versa-5w1s
@@ -23,6 +23,7 @@ from pathlib import Path
 
 from fastadapt.tasks import build_sampler
 from fastadapt.train.evaluate import collect, summarize
+from fastadapt.train.run_log import read_benchmark_record
 from fastadapt.train.trainer import git_commit, load_run, machine
 
 # Omniglot test accuracy (%) by (ways, shots), with its source.
@@ -34,12 +35,12 @@ PAPER = {
 
 
 def our_protocol(run: Path, ways: int) -> float | None:
-    """Accuracy (%) of ``run``'s model under our protocol at ``ways``, from the results.json beside it."""
+    """Accuracy (%) of ``run``'s model under our protocol at ``ways``, from the benchmark record beside it."""
     folder = run.parent / run.name.replace("-5w", f"-{ways}w", 1)
-    path = folder / "results.json"
-    if not path.exists():
+    try:
+        doc = read_benchmark_record(folder)
+    except FileNotFoundError:
         return None
-    doc = json.loads(path.read_text())
     test = doc.get("test", doc)
     test = test.get("standard", test)
     return 100 * test["accuracy"] if "accuracy" in test else None

@@ -4,7 +4,7 @@ GP regression, next to the exact GP posterior (the oracle) on the same test func
 Trains the preset ``gp-<method>`` into results/gp-<method>/, then evaluates on ``--functions`` fresh test
 functions (3-50 context points drawn per batch of ``--eval-batch`` functions, 50 disjoint targets):
 mean target log-likelihood per point with a 95% CI over functions, the oracle's on the same functions,
-the paired gap, and the coverage of the central 50/90/95% intervals. Writes results/gp-<method>/results.json
+the paired gap, and the coverage of the central 50/90/95% intervals. Writes results/gp-<method>/benchmark.json
 and fits.png (model bands and NP function samples against the oracle).
 
 Which likelihoods are compared. A CNP's predictive factorizes over targets, so its natural reference is the
@@ -43,7 +43,6 @@ steps of 16 (see SETUPS). NP likelihoods use 512 latent draws on this setup, as 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -53,6 +52,7 @@ from fastadapt.presets import apply_overrides, get_preset
 from fastadapt.tasks import build_sampler
 from fastadapt.tasks.gp import GPTasks
 from fastadapt.train.gp_oracle import evaluate_against_oracle
+from fastadapt.train.run_log import read_benchmark_record, write_benchmark_record
 from fastadapt.train.trainer import git_commit, load_run, machine, train
 from fastadapt.train.uncertainty import plot_gp_fits
 
@@ -176,7 +176,7 @@ def main() -> None:
                 f"--eval-only: {out} holds no finished run (no results.json). Train it first: the same "
                 "command without --eval-only."
             )
-        trained = json.loads((out / "results.json").read_text())
+        trained = read_benchmark_record(out)
     else:
         if out.exists():
             shutil.rmtree(out)
@@ -208,7 +208,7 @@ def main() -> None:
                 "gap_joint_before": trained["test"]["gap_joint (oracle_joint - model_joint)"],
             },
         }
-        (out / "results.json").write_text(json.dumps(doc, indent=1))
+        write_benchmark_record(out, doc)
         report(out.name, ev, wall)
         return
     doc = {
@@ -239,7 +239,7 @@ def main() -> None:
         "published": SETUPS[a.setup]["published"],
         "goal": "interval coverage within 3 points of nominal; gap to oracle no larger than published re-evaluations",
     }
-    (out / "results.json").write_text(json.dumps(doc, indent=1))
+    write_benchmark_record(out, doc)
     report(out.name, ev, wall)
 
 

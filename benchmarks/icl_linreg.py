@@ -3,7 +3,7 @@ averaging as the number of in-context examples grows from 0 to 2d (Garg et al., 
 
 Meta-trains the `icl-linreg` preset (d = 5 by default on CPU; the paper uses d = 20 and a 12-layer GPT-2 for
 500k steps) into results/icl-linreg/, then measures the normalized squared error (y_hat - y)^2 / d on 1,000
-test tasks for every k = 0..2d, writes curve.json/curve.png and results.json.
+test tasks for every k = 0..2d, writes curve.json/curve.png and benchmark.json.
 
     python benchmarks/icl_linreg.py                       # CPU budget: d=5, 3,000 steps (~12 min on 1 busy core)
     python benchmarks/icl_linreg.py --dim 20 --steps 50000 --model-dim 256 --layers 12 --heads 8   # paper-like (GPU)
@@ -23,6 +23,7 @@ import torch
 from fastadapt.presets import get_preset
 from fastadapt.tasks.linreg import LinearRegressionTasks
 from fastadapt.train.icl_curves import incontext_curve, plot_curves
+from fastadapt.train.run_log import write_benchmark_record
 from fastadapt.train.trainer import git_commit, load_run, machine, train
 
 PAPER = (
@@ -101,7 +102,7 @@ def main() -> None:
         "test_at_2d": {k: v for k, v in res.items() if k != "config"},
     }
     (out / "curve.json").write_text(json.dumps(curve, indent=1))
-    (out / "results.json").write_text(json.dumps(doc, indent=1))
+    write_benchmark_record(out, doc)
     print("k   transformer  least_sq  ridge  3-nn  averaging")
     for j, k in enumerate(curve["ks"]):
         print(f"{k:2d}  " + "  ".join(f"{curve['curves'][n]['error'][j]:.4f}" for n in curve["curves"]))

@@ -3,7 +3,8 @@
 Meta-trains the preset's optimizer into results/<preset>/ (or --out), then, on held-out problems, compares
 final losses at the training horizon and at horizon_mult (5) times it, and on the transfer families (the
 conv net for l2o-mlp-omniglot); each baseline's learning rate is tuned per family on a grid over
-validation problems. Adds the command, wall time and the paper's claim to results/<preset>/results.json.
+validation problems. Writes the trainer's results with the command, wall time and the paper's claim to
+results/<preset>/benchmark.json.
 
     python benchmarks/l2o.py --preset l2o-quadratic                      # ~8-15 min on 1-2 CPU cores
     python benchmarks/l2o.py --preset l2o-mlp-omniglot                   # see the preset; ~1-2 h on 2 cores
@@ -13,7 +14,6 @@ validation problems. Adds the command, wall time and the paper's claim to result
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from fastadapt.presets import apply_overrides, get_preset
 from fastadapt.train.l2o import train_l2o
+from fastadapt.train.run_log import write_benchmark_record
 from fastadapt.train.trainer import git_commit, machine
 
 PAPER = {  # Andrychowicz et al. 2016 report curves only (no table): what they claim, per family
@@ -78,7 +79,7 @@ def main() -> None:
         f"(horizon {H}, unroll {cfg['unroll']}); baselines tuned on {cfg['tune_problems']} val problems "
         f"per family at horizon {H}; {cfg['eval_problems']} held-out test problems; 95% CI = 1.96 SE",
     )
-    (out / "results.json").write_text(json.dumps(res, indent=1))
+    write_benchmark_record(out, res)
     for k, v in headline.items():
         print(
             f"{k}: learned {v['learned_final']:.4g} +- {v['learned_ci95']:.2g} vs tuned adam {v['adam_final']:.4g}, "

@@ -19,7 +19,6 @@ measured); ``--set KEY=VALUE`` overrides a preset key, and ``--tag`` names such 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from fastadapt.presets import apply_overrides, get_preset
 from fastadapt.train.budget import steps_for_budget
+from fastadapt.train.run_log import write_benchmark_record
 from fastadapt.train.trainer import git_commit, hardware, machine, train
 
 PAPER = {
@@ -110,7 +110,7 @@ def main() -> None:
             "paper_accuracy": paper,
             "paper": "Finn 2017 / Li 2017 / Nichol 2018" if paper else None,
         }
-        (out / "results.json").write_text(json.dumps(doc, indent=1))
+        write_benchmark_record(out, doc)
         print(
             f"{name}: {100 * test['accuracy']:.2f} +- {100 * test['ci95']:.2f} (paper {paper}) "
             f"after {steps} iterations, {wall / 60:.1f} min",

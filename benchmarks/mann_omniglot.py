@@ -50,7 +50,6 @@ CPU-sized training budget unless --full.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -62,6 +61,7 @@ from fastadapt.tasks import build_sampler
 from fastadapt.tasks.sequence import omniglot_sequences
 from fastadapt.train.budget import steps_for_budget
 from fastadapt.train.evaluate import adaptation_latency_ms
+from fastadapt.train.run_log import write_benchmark_record
 from fastadapt.train.trainer import git_commit, hardware, load_run, machine, train
 
 INSTANCES = (1, 2, 3, 4, 5, 10)
@@ -151,7 +151,8 @@ def main() -> None:
     if a.from_run:
         if out.exists():
             sys.exit(f"{out} exists; remove it, or continue it with --resume instead of --from-run.")
-        shutil.copytree(a.from_run, out, ignore=shutil.ignore_patterns("results.json", "summary.txt", "*.png"))
+        skip = shutil.ignore_patterns("results.json", "benchmark.json", "summary.txt", "*.png")
+        shutil.copytree(a.from_run, out, ignore=skip)
     elif out.exists() and not a.resume:
         shutil.rmtree(out)
     t = time.time()
@@ -189,12 +190,12 @@ def main() -> None:
         "episodic_test": {k: v for k, v in episodic.items() if k in ("accuracy", "ci95", "nll", "ece", "episodes")},
         "adaptation_latency": latency,
     }
-    (out / "results.json").write_text(json.dumps(doc, indent=1))
+    write_benchmark_record(out, doc)
     row = " / ".join(f"{100 * inst[str(k)]['accuracy']:.1f}" for k in INSTANCES)
     ref = " / ".join(f"{paper[str(k)]:.1f}" for k in INSTANCES) if paper else "n/a"
     print(
         f"{preset}: instances {INSTANCES}: {row} % (paper {ref}); "
-        f"adapt {latency['adapt_ms']:.1f} ms/task; wrote {out / 'results.json'}"
+        f"adapt {latency['adapt_ms']:.1f} ms/task; wrote {out / 'benchmark.json'}"
     )
 
 

@@ -33,7 +33,7 @@ from fastadapt.tasks import build_sampler
 from fastadapt.train.budget import steps_for_budget
 from fastadapt.train.calibration import reliability_diagram
 from fastadapt.train.evaluate import collect, summarize
-from fastadapt.train.run_log import read_log
+from fastadapt.train.run_log import read_log, write_benchmark_record
 from fastadapt.train.trainer import git_commit, hardware, load_run, machine, resolve_device, train
 
 # Omniglot test accuracy (%), 5w1s / 5w5s / 20w1s / 20w5s.
@@ -197,7 +197,7 @@ def main() -> None:
             "gap_to_paper": 100 * tests[(w, "standard")]["accuracy"] - paper[(w, a.shots)],
             "test": {proto: tests[(w, proto)] for proto in ("standard", "within_alphabet")},
         }
-        (d / "results.json").write_text(json.dumps(doc, indent=1))
+        write_benchmark_record(d, doc)
         for proto in ("standard", "within_alphabet"):
             r = tests[(w, proto)]
             extra = (

@@ -22,6 +22,7 @@ from fastadapt.presets import get_preset
 from fastadapt.presets.omniglot_protonet import TRAIN_SHOTS
 from fastadapt.tasks import build_sampler
 from fastadapt.train.evaluate import evaluate
+from fastadapt.train.run_log import read_benchmark_record, write_benchmark_record
 from fastadapt.train.trainer import git_commit, load_run, machine, train
 
 PAPER = {(5, 1): 98.8, (5, 5): 99.7, (20, 1): 96.0, (20, 5): 98.9}  # Snell et al. 2017, Table 1
@@ -53,7 +54,7 @@ def main() -> None:
     suffix = "-gpu-full" if a.full else ""
     out = Path(a.results) / (base + suffix)
     if a.eval_only:
-        trained = json.loads((out / "results.json").read_text())
+        trained = read_benchmark_record(out)
         cfg = json.loads((out / "config.json").read_text())
         train_info = {
             k: trained[k]
@@ -124,7 +125,7 @@ def main() -> None:
             doc["test_command"] = "python " + " ".join(sys.argv)
             doc["test_commit"] = git_commit()
             doc["test_wall_seconds"] = time.time() - t
-        (d / "results.json").write_text(json.dumps(doc, indent=1))
+        write_benchmark_record(d, doc)
         print(f"{name}{suffix}: {100 * r['accuracy']:.2f} +- {100 * r['ci95']:.2f} (paper {PAPER[(w, k)]})")
 
 

@@ -11,7 +11,6 @@ number beside ours, and plots the fits before and after adaptation on a few test
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -21,6 +20,7 @@ import torch
 
 from fastadapt.presets import get_preset
 from fastadapt.tasks import build_sampler
+from fastadapt.train.run_log import write_benchmark_record
 from fastadapt.train.trainer import git_commit, load_run, machine, train
 
 PAPER = {"maml": {5: 1.13, 10: 0.85, 20: 0.71}, "metasgd": {5: 0.90, 10: 0.53, 20: 0.31}}  # Li 2017, Table 1
@@ -99,7 +99,7 @@ def main() -> None:
                 "paper": "Li et al. 2017, Table 1 (one inner step)",
                 "plot": str(out / "fits.png"),
             }
-            (out / "results.json").write_text(json.dumps(doc, indent=1))
+            write_benchmark_record(out, doc)
             print(
                 f"{name}: MSE {test['mse']:.3f} +- {test['ci95']:.3f} (paper {PAPER[method][k]}) in {wall:.0f} s",
                 flush=True,

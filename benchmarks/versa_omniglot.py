@@ -3,7 +3,7 @@
 Trains one model per shot count on the same 60-way episodes and CPU-budget schedule as the ProtoNet
 presets (results/omniglot-versa-5w<k>s/), tests it 5-way and 20-way on 1,000 test episodes with
 ``versa_eval_samples`` Monte Carlo draws, and writes accuracy with 95% CI, NLL, ECE, reliability diagrams,
-the paper's accuracy, and -- when results/omniglot-protonet-<w>w<k>s/results.json exists -- ProtoNet's
+the paper's accuracy, and -- when results/omniglot-protonet-<w>w<k>s holds a finished run -- ProtoNet's
 accuracy and ECE on the same test episodes (same eval seed) for the calibration comparison.
 
     python benchmarks/versa_omniglot.py --shots 1                      # CPU budget (preset schedule)
@@ -23,17 +23,18 @@ from fastadapt.presets import get_preset
 from fastadapt.tasks import build_sampler
 from fastadapt.train.calibration import reliability_diagram
 from fastadapt.train.evaluate import collect, summarize
-from fastadapt.train.run_log import read_log
+from fastadapt.train.run_log import read_benchmark_record, read_log, write_benchmark_record
 from fastadapt.train.trainer import git_commit, hardware, load_run, machine, train
 
 PAPER = {(5, 1): 99.70, (5, 5): 99.75, (20, 1): 97.66, (20, 5): 98.77}  # Gordon et al. 2019, Table 2
 
 
 def protonet_reference(results: Path, ways: int, shots: int) -> dict | None:
-    path = results / f"omniglot-protonet-{ways}w{shots}s" / "results.json"
-    if not path.exists():
+    path = results / f"omniglot-protonet-{ways}w{shots}s"
+    try:
+        doc = read_benchmark_record(path)
+    except FileNotFoundError:
         return None
-    doc = json.loads(path.read_text())
     test = doc.get("test", doc)
     return {
         "accuracy": test.get("accuracy"),
@@ -137,7 +138,7 @@ def main() -> None:
             "protonet_same_episodes": proto,
             "model": f"trained once as {base}; serves both the 5-way and the 20-way preset",
         }
-        (d / "results.json").write_text(json.dumps(doc, indent=1))
+        write_benchmark_record(d, doc)
         ref = f"; ProtoNet {100 * proto['accuracy']:.2f}% ECE {proto['ece']:.4f}" if proto and proto["accuracy"] else ""
         print(
             f"{name}: {100 * r['accuracy']:.2f} +- {100 * r['ci95']:.2f} (paper {PAPER[(ways, a.shots)]}), "

@@ -151,7 +151,9 @@ def test_encoder_from_loads_another_runs_encoder_and_nothing_else(tmp_path):
 # --- a run folder is owned; crash-safe logs; configs checked before any work; no leftovers -------------------
 
 
-@pytest.mark.parametrize("name", ["config.json", "metrics.jsonl", BEST, LAST, "results.json", "summary.txt"])
+@pytest.mark.parametrize(
+    "name", ["config.json", "metrics.jsonl", BEST, LAST, "results.json", "summary.txt", "benchmark.json"]
+)
 def test_prepare_out_refuses_any_run_file_and_says_how_to_proceed(tmp_path, name):
     (tmp_path / name).write_text("{}")
     with pytest.raises(FileExistsError) as e:
@@ -163,7 +165,7 @@ def test_prepare_out_refuses_any_run_file_and_says_how_to_proceed(tmp_path, name
 
 
 def test_prepare_out_overwrite_deletes_only_the_run_files(tmp_path):
-    for name in ("config.json", "results.json", BEST, "notes.md"):
+    for name in ("config.json", "results.json", "benchmark.json", BEST, "notes.md"):
         (tmp_path / name).write_text("old")
     with pytest.raises(ValueError, match="pass only one"):
         prepare_out(tmp_path, resume=True, overwrite=True)
@@ -307,3 +309,15 @@ def test_init_sources_are_checked_on_a_copy_before_the_run_folder_is_touched(tmp
         check_init_sources(dict(CFG, init_from=str(tmp_path / "missing")), model)
     with pytest.raises(CheckpointError, match="shape mismatch"):
         check_init_sources(dict(CFG, init_from=str(tmp_path / "a")), torch.nn.Linear(3, 4))
+
+
+def test_a_benchmark_record_sits_beside_the_trainers_results_and_old_runs_still_read(tmp_path):
+    from fastadapt.train.run_log import read_benchmark_record, write_benchmark_record
+
+    (tmp_path / "results.json").write_text('{"accuracy": 0.5}')
+    assert read_benchmark_record(tmp_path) == {"accuracy": 0.5}  # a run made before benchmark.json: its results
+    path = write_benchmark_record(tmp_path, {"test": {"accuracy": 0.6}, "command": "python benchmarks/x.py"})
+    assert path.name == "benchmark.json" and read_benchmark_record(tmp_path)["test"] == {"accuracy": 0.6}
+    assert (tmp_path / "results.json").read_text() == '{"accuracy": 0.5}'  # the trainer's file is left alone
+    with pytest.raises(FileNotFoundError, match="holds no finished run"):
+        read_benchmark_record(tmp_path / "none")

@@ -25,8 +25,9 @@ from ..io import atomic_write_bytes
 from ..presets import PRESETS, get_preset
 
 LAST, BEST = "last.safetensors", "best.safetensors"
+BENCHMARK = "benchmark.json"  # a benchmark script's record of the run, beside the trainer's own results.json
 # The files a run writes: one of them in --out means the folder belongs to a run (see prepare_out).
-RUN_FILES = ("config.json", "metrics.jsonl", BEST, LAST, "results.json", "summary.txt")
+RUN_FILES = ("config.json", "metrics.jsonl", BEST, LAST, "results.json", "summary.txt", BENCHMARK)
 
 
 def git_commit() -> str:
@@ -51,6 +52,24 @@ def machine() -> str:
 def provenance(start: float) -> dict[str, Any]:
     """The record every results file ends with: commit, machine, and wall time since ``start`` (time.time())."""
     return {"commit": git_commit(), "machine": machine(), "wall_seconds": round(time.time() - start, 1)}
+
+
+def write_benchmark_record(folder: str | os.PathLike, record: dict[str, Any]) -> Path:
+    """Write a benchmark script's record of the run in ``folder`` (``benchmark.json``, atomically); the trainer's
+    ``results.json`` stays as the trainer wrote it, so every run folder's results have one schema."""
+    path = Path(folder) / BENCHMARK
+    atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode())
+    return path
+
+
+def read_benchmark_record(folder: str | os.PathLike) -> dict[str, Any]:
+    """A benchmark script's record of the run in ``folder``: ``benchmark.json``, or for runs made before it existed,
+    the ``results.json`` the script wrote over the trainer's."""
+    folder = Path(folder)
+    for name in (BENCHMARK, "results.json"):
+        if (folder / name).exists():
+            return json.loads((folder / name).read_text())
+    raise FileNotFoundError(f"{folder} holds no finished run (no {BENCHMARK} or results.json); train it first.")
 
 
 def prepare_out(out: Path, resume: bool, overwrite: bool = False) -> None:
