@@ -90,3 +90,22 @@ def test_nan_predictions_are_refused_not_averaged():
         next(learner.parameters()).fill_(float("nan"))
     with pytest.raises(ev.NonFinitePredictions, match=r"40 values .* on 4 episodes are NaN or infinite"):
         ev.collect(learner, s, episodes=4)
+
+
+def test_a_learner_that_samples_at_test_time_gives_the_same_numbers_every_time_and_leaves_torchs_generator_alone():
+    """VERSA's predictive is a Monte Carlo average over weight draws: evaluation seeds what it draws per episode
+    batch (from the sampler's seed), so re-testing a run reproduces it, and the caller's random state is restored."""
+    from fastadapt.learners.versa import Versa
+
+    torch.manual_seed(0)
+    x, y = torch.randint(0, 256, (120, 1, 28, 28), dtype=torch.uint8), torch.arange(12).repeat_interleave(10)
+    learner = Versa(Conv4(1, hidden=8), feature_dim=8, hidden=16, eval_samples=5, init_logvar=0.0)
+    s = EpisodeSampler(x, y, ways=5, shots=1, queries=3, seed=1)
+    state = torch.get_rng_state()
+    one, _, _ = ev.collect(learner, s, episodes=20, batch_size=10)
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.rand(3)  # another random state before the second evaluation
+    two, _, _ = ev.collect(learner, s, episodes=20, batch_size=10)
+    assert torch.equal(one.logits, two.logits)
+    other, _, _ = ev.collect(learner, EpisodeSampler(x, y, ways=5, shots=1, queries=3, seed=2), episodes=20)
+    assert not torch.equal(one.logits, other.logits)

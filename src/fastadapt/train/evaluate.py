@@ -18,6 +18,7 @@ from torch import Tensor
 from ..learners.base import Learner, Prediction, count_non_finite
 from ..nn.episodic import embed_dataset
 from ..nn.modes import evaluating
+from ..seeding import stream_seed
 from ..stats import ci95  # noqa: F401 (also imported from here)
 from ..tasks import TaskSampler
 from ..tasks.sampler import EpisodeSampler
@@ -29,6 +30,7 @@ class NonFinitePredictions(ValueError):
     """A model's predictions on finite test data hold NaN or infinite values."""
 
 
+TEST_DRAWS = 7919  # offset of the global generator's seed at test time from the sampler's own stream
 MAX_IMAGES = 1000  # images (or examples) the learner sees at once when evaluating: bounds peak memory,
 MAX_VALUES = 2**22  # and at most this many input values (16 MB in fp32: 189 colour images of 84x84), since a
 # network's activations grow with the image: 1,000 mini-ImageNet images peaked at 3.7 GB
@@ -103,12 +105,14 @@ def collect(
 ) -> tuple[Prediction, Tensor, float]:
     """Query predictions (leading dimension: episode) and targets over ``episodes`` episodes, and seconds.
     The learner runs in ``eval()`` mode (BatchNorm uses running statistics unless the learner says otherwise).
-    Episodes are drawn ``batch_size`` at a time (which fixes which episodes are drawn) and run through the learner
+    Episodes are drawn ``batch_size`` at a time (which fixes which episodes are drawn; what the learner itself draws,
+    e.g. Monte Carlo weights, comes from torch's global generator seeded per batch, restored afterwards, so the same
+    episodes give the same numbers) and run through the learner
     in chunks of at most ``max_images`` support + query examples (and `MAX_VALUES` input values), so memory does
     not grow with ways, shots or image size."""
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}.")
-    with evaluating(learner):
+    with evaluating(learner), torch.random.fork_rng(devices=[]):
         features = frozen_feature_sampler(learner, sampler)
         if features is not None:
             sampler, learner.features_given = features, True
@@ -117,6 +121,8 @@ def collect(
         try:
             for i, lo in enumerate(range(0, episodes, batch_size)):
                 batch = sampler.batch(i, min(batch_size, episodes - lo))
+                # what a learner draws at test time (VERSA's weight samples) is redrawn the same way every time
+                torch.manual_seed(stream_seed(getattr(sampler, "seed", None) or 0, i, offset=TEST_DRAWS))
                 chunks = (
                     batch.chunks(episodes_per_chunk(batch, max_images)) if isinstance(batch, TaskBatch) else [batch]
                 )
