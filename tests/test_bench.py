@@ -80,6 +80,22 @@ def test_a_test_with_tta_flip_averages_mirror_images_and_leaves_the_others_alone
     assert acc["5w1s flip"] == expected
 
 
+def test_the_cli_takes_several_specs_in_order_and_refuses_one_out_file_for_them(
+    tmp_path, data_root, capsys, monkeypatch
+):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    one, two = write_spec(tmp_path / "a"), write_spec(tmp_path / "b", SPEC.replace('"tiny"', '"other"'))
+    bench(one, out=tmp_path / "unused.json"), bench(two, out=tmp_path / "unused.json")  # train both runs
+    monkeypatch.chdir(tmp_path)  # the records go to ./results/bench/
+    capsys.readouterr()
+    assert main(["bench", str(one), str(two), "--no-train", "--out", str(tmp_path / "r.json")]) == 2
+    assert "--out names one results file, but 2 specs" in capsys.readouterr().err
+    assert main(["bench", str(one), str(two), "--no-train"]) == 0
+    assert (tmp_path / "results" / "bench" / "other.json").exists()
+    out = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(":")[0] for line in out] == ["tiny 5w1s", "tiny 5w5s", "other 5w1s", "other 5w5s"]
+
+
 def test_the_cli_prints_one_line_per_test(tmp_path, data_root, capsys):
     spec = write_spec(tmp_path)
     assert main(["bench", str(spec), "--out", str(tmp_path / "r.json")]) in (0, None)

@@ -177,8 +177,11 @@ def _eval(a: argparse.Namespace) -> None:
 def _bench(a: argparse.Namespace) -> None:
     from .train.bench import bench, summary_lines
 
-    record = bench(a.spec, train_run=not a.no_train, resume=a.resume, out=a.out, check=a.check)
-    print("\n".join(summary_lines(record)))
+    if a.out and len(a.spec) > 1:
+        raise ValueError(f"--out names one results file, but {len(a.spec)} specs were given; give one spec with --out.")
+    for spec in a.spec:  # one after the other, each printed as it finishes
+        record = bench(spec, train_run=not a.no_train, resume=a.resume, out=a.out, check=a.check)
+        print("\n".join(summary_lines(record)), flush=True)
 
 
 def _adapt(a: argparse.Namespace) -> None:
@@ -359,7 +362,7 @@ def parser() -> argparse.ArgumentParser:
     )
     d.set_defaults(fn=_adapt)
     b = sub.add_parser("bench", help="run a benchmark spec: train its preset, test, compare with the papers")
-    b.add_argument("spec", help="a TOML spec, e.g. benchmarks/specs/mini-imagenet-protonet.toml")
+    b.add_argument("spec", nargs="+", help="TOML specs, e.g. benchmarks/specs/mini-imagenet-protonet.toml")
     b.add_argument("--no-train", action="store_true", help="only test the spec's existing run folder")
     b.add_argument("--resume", action="store_true", help="continue the spec's interrupted run")
     b.add_argument("--out", help="the results file (default results/bench/<name>.json)")
