@@ -117,12 +117,7 @@ def run_tests(spec: BenchSpec, device: str = "cpu") -> list[dict[str, Any]]:
 
     learner, cfg = load_run(spec.run, device=device)
     rows, measured = [], {}
-    saved_flip = getattr(learner, "tta_flip", False)
     for t in spec.tests:
-        if t.tta_flip and not hasattr(learner, "tta_flip"):
-            raise ValueError(f"Test {t.label!r} asks for tta_flip, which {type(learner).__name__} does not offer.")
-        if hasattr(learner, "tta_flip"):
-            learner.tta_flip = t.tta_flip or saved_flip
         key = tuple(v for k, v in asdict(t).items() if k not in ("label", "value"))
         if key not in measured:
             measured[key] = MEASURES[t.metric].fn(learner, cfg, t, device)

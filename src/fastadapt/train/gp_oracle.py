@@ -26,6 +26,7 @@ def mean_ci(x: Tensor) -> dict[str, float]:
 
 
 @torch.no_grad()
+@torch.random.fork_rng(devices=[])  # seeds its own draws; the caller's random state is left as it was
 def evaluate_against_oracle(
     learner: Any, sampler: GPTasks, functions: int, batch: int = 10, np_samples: int = 512, seed: int = 0
 ) -> dict[str, Any]:

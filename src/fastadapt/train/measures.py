@@ -39,9 +39,18 @@ class Measure:
 
 
 def _accuracy(learner: Any, cfg: dict[str, Any], t: Any, device: str) -> Values:
+    if t.tta_flip and not hasattr(learner, "tta_flip"):
+        raise ValueError(f"Test {t.label!r} asks for tta_flip, which {type(learner).__name__} does not offer.")
     data = {**cfg, "dataset": t.dataset or cfg["dataset"]}
     sampler = build_sampler(data, t.split, t.ways, t.shots, t.queries, cfg["eval_seed"])
-    res = evaluate(learner, sampler, t.episodes, device=device)
+    saved = getattr(learner, "tta_flip", False)  # a run that flips at test time always does
+    if t.tta_flip:
+        learner.tta_flip = True
+    try:
+        res = evaluate(learner, sampler, t.episodes, device=device)
+    finally:
+        if t.tta_flip:
+            learner.tta_flip = saved
     return {"accuracy": (res["accuracy"], res["ci95"])}
 
 
@@ -54,9 +63,13 @@ def _instance_accuracy(learner: Any, cfg: dict[str, Any], t: Any, device: str) -
     return {str(k): (res[str(k)]["accuracy"], res[str(k)]["ci95"]) for k in SANTORO_INSTANCES}
 
 
+def _own_tasks(cfg: dict[str, Any], split: str) -> Any:
+    """The run's own task distribution (its shot and query counts) on ``split``, on its evaluation seed."""
+    return build_sampler(cfg, split, None, cfg["shots"], cfg["queries"], cfg["eval_seed"])
+
+
 def _kl_to_gp(learner: Any, cfg: dict[str, Any], t: Any, device: str) -> Values:
-    sampler = build_sampler(cfg, t.split, None, cfg["shots"], cfg["queries"], cfg["eval_seed"])
-    res = evaluate_against_oracle(learner, sampler, t.episodes, np_samples=t.samples, seed=cfg["seed"])
+    res = evaluate_against_oracle(learner, _own_tasks(cfg, t.split), t.episodes, np_samples=t.samples, seed=cfg["seed"])
     keys = {"joint": GAP_JOINT, "marginal": GAP_MARGINAL, "elbo": GAP_ELBO, "iw": GAP_IW}
     return {name: (res[k]["mean"], res[k]["ci95"]) for name, k in keys.items() if k in res}
 
@@ -64,8 +77,7 @@ def _kl_to_gp(learner: Any, cfg: dict[str, Any], t: Any, device: str) -> Values:
 def _returns(learner: Any, cfg: dict[str, Any], t: Any, device: str) -> Values:
     from ..rl.evaluate import evaluate_rl
 
-    sampler = build_sampler(cfg, t.split, None, cfg["shots"], cfg["queries"], cfg["eval_seed"])
-    res = evaluate_rl(learner, sampler, t.episodes, device=device)
+    res = evaluate_rl(learner, _own_tasks(cfg, t.split), t.episodes, device=device)
     return {name: (m, c) for name, m, c in zip(res["stages"], res["returns"], res["returns_ci95"])}
 
 
