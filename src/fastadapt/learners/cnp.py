@@ -31,9 +31,11 @@ def mlp(sizes: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def check_layers(encoder_layers: int, decoder_layers: int) -> None:
-    """An encoder of at least one layer (its output is the ``hidden``-wide representation) and a decoder of zero or
-    more hidden layers (np_encoder_layers, np_decoder_layers)."""
+def check_process_args(encoder_layers: int, decoder_layers: int, min_std: float) -> None:
+    """An encoder of at least one layer (its output is the ``hidden``-wide representation), a decoder of zero or
+    more hidden layers (np_encoder_layers, np_decoder_layers) and a predictive std floor in (0, 1)."""
+    if not 0 < min_std < 1:
+        raise ValueError(f"min_std (the predictive standard deviation floor) must lie in (0, 1), got {min_std}.")
     if encoder_layers < 1 or decoder_layers < 0:
         raise ValueError(
             f"encoder_layers must be >= 1 and decoder_layers >= 0 (np_encoder_layers, np_decoder_layers), "
@@ -96,9 +98,7 @@ class CNP(Learner):
         min_std: float = 0.1,
     ) -> None:
         super().__init__()
-        if not 0 < min_std < 1:
-            raise ValueError(f"min_std (the predictive standard deviation floor) must lie in (0, 1), got {min_std}.")
-        check_layers(encoder_layers, decoder_layers)
+        check_process_args(encoder_layers, decoder_layers, min_std)
         self.point_dims = (x_dim, y_dim)  # adapt refuses points of other dimensions (base.check_tensors)
         self.encoder = mlp([x_dim + y_dim] + [hidden] * encoder_layers)
         self.decoder = mlp([hidden + x_dim] + [hidden] * decoder_layers + [2 * y_dim])

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from ..tasks.task import TaskBatch
 from .base import METHODS, Learner, Prediction
-from .cnp import check_layers, check_regression_set, gaussian_log_prob, mlp, targets_with_context
+from .cnp import check_process_args, check_regression_set, gaussian_log_prob, mlp, targets_with_context
 
 
 def gaussian_kl(mu_q: Tensor, std_q: Tensor, mu_p: Tensor, std_p: Tensor) -> Tensor:
@@ -114,13 +114,11 @@ class NeuralProcess(Learner):
         train_samples: int = 1,
     ) -> None:
         super().__init__()
-        if not 0 < min_std < 1:
-            raise ValueError(f"min_std (the predictive standard deviation floor) must lie in (0, 1), got {min_std}.")
         if samples < 1:
             raise ValueError(f"samples (latent draws per prediction) must be >= 1, got {samples}.")
         if train_samples < 1:
             raise ValueError(f"train_samples (latent draws per training ELBO) must be >= 1, got {train_samples}.")
-        check_layers(encoder_layers, decoder_layers)
+        check_process_args(encoder_layers, decoder_layers, min_std)
         self.point_dims = (x_dim, y_dim)  # adapt refuses points of other dimensions (base.check_tensors)
         self.latent_encoder = mlp([x_dim + y_dim] + [hidden] * encoder_layers)
         self.latent_head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent))
