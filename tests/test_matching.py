@@ -5,6 +5,7 @@ import torch
 
 from fastadapt.learners.matching import FullContextEmbedding, MatchingNet, attention_class_logits
 from fastadapt.nn.conv4 import Conv4
+from fastadapt.nn.episodic import embed
 from fastadapt.tasks import EpisodeSampler
 
 
@@ -79,6 +80,30 @@ def test_batched_path_matches_adapt_and_gradients_reach_every_parameter(fce):
     assert metrics["loss"] > 0 and 0 <= metrics["acc"] <= 1
     for name, p in m.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+
+
+def test_mirror_image_test_features_and_transductive_batchnorm_are_offered():
+    """An encoder learner like ProtoNet: with ``tta_flip`` the test features are the mean of an image's and its
+    mirror image's (training unchanged), and ``eval_bn="transductive"`` normalizes each task by its own examples."""
+    m = small().eval()
+    b = synthetic_batch()
+    with torch.no_grad():
+        plain = m.predict_batch(b).logits
+        z = (
+            (m.embed(b.support_x) + m.embed(b.support_x.flip(-1))) / 2,
+            (m.embed(b.query_x) + m.embed(b.query_x.flip(-1))) / 2,
+        )
+        m.configure_encoder(tta_flip=True)
+        flipped = m.predict_batch(b).logits
+        expected = m.adapt_features(z[0], b.support_y, b.ways).predict_features(z[1]).logits
+    assert torch.allclose(flipped, expected, atol=1e-5) and not torch.allclose(flipped, plain, atol=1e-3)
+    m.train()
+    assert torch.equal(m.embed(b.query_x), embed(m.encoder, b.query_x))  # no mirror images in training
+    m.eval().configure_encoder(tta_flip=False)
+    m.set_eval_bn("transductive")
+    with torch.no_grad():
+        trans = m.predict_batch(b).logits
+    assert trans.shape == plain.shape and not torch.allclose(trans, plain, atol=1e-3)
 
 
 def test_bad_scale():

@@ -10,8 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
-from ..nn.episodic import embed
-from .base import METHODS, FeatureLearner, FeaturePredictor, Prediction
+from .base import METHODS, EncoderLearner, FeaturePredictor, Prediction
 
 MASKED = -1e9  # logit of a class with no support example (probability 0 without NaN gradients)
 
@@ -80,17 +79,16 @@ class MatchingPredictor(FeaturePredictor):
 
 
 @METHODS.register("matching")
-class MatchingNet(FeatureLearner):
+class MatchingNet(EncoderLearner):
     """Matching Networks (Vinyals et al., 2016): ``P(y | x, S) = sum_i a(x, x_i) onehot(y_i)`` with the
     attention ``a`` a softmax over support examples of the cosine similarity between the query embedding
     ``f(x)`` and the support embeddings ``g(x_i)`` (Conv4, shared). ``fce=True`` adds full context
     embeddings (:class:`FullContextEmbedding`). The cosine is multiplied by a learned inverse temperature
     (initialized at ``scale``; the paper uses the raw cosine, which caps confidence at a few classes'
     softmax of values in [-1, 1]); ``learn_scale=False`` keeps it fixed. The output is already a
-    distribution over classes; its log is returned as logits.
+    distribution over classes; its log is returned as logits. As an `EncoderLearner` it offers a frozen encoder,
+    mirror-image test features (``tta_flip``) and both BatchNorm test protocols (``eval_bn``).
     """
-
-    supports_precision = ("fp32", "bf16", "fp16")  # the encoder runs under autocast (nn.episodic.embed)
 
     def __init__(
         self,
@@ -113,9 +111,6 @@ class MatchingNet(FeatureLearner):
             self.log_scale = nn.Parameter(log_scale)
         else:
             self.register_buffer("log_scale", log_scale)
-
-    def embed(self, x: Tensor) -> Tensor:
-        return embed(self.encoder, x, self.precision)
 
     def context_support(self, zs: Tensor) -> Tensor:
         return zs if self.fce is None else self.fce.support(zs)
