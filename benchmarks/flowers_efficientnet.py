@@ -32,12 +32,13 @@ ISSUE_FLOOR = {1: 76.7, 5: 91.1}  # the issue's throwaway measurement (600 episo
 
 
 def head_accuracy(
-    z: torch.Tensor, y: torch.Tensor, ways: int, shots: int, episodes: int, head: str, transform: str
+    z: torch.Tensor, y: torch.Tensor, ways: int, shots: int, episodes: int, head: str, transform: str, seed: int = 2017
 ) -> torch.Tensor:
-    """Per-episode accuracy of ``head`` ("prototype" or "logistic") on features ``z`` after ``transform``."""
+    """Per-episode accuracy of ``head`` ("prototype" or "logistic") on features ``z`` after ``transform``, on the
+    episodes of ``seed`` (15 queries)."""
     if transform == "power":
         z = power_transform(z)
-    s = EpisodeSampler(z, y, ways, shots, 15, seed=2017)
+    s = EpisodeSampler(z, y, ways, shots, 15, seed=seed)
     accs = []
     for lo in range(0, episodes, 100):
         b = s.batch(lo // 100, min(100, episodes - lo))

@@ -29,13 +29,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from flowers_efficientnet import head_accuracy  # the same heads and episodes
 from torch import Tensor
 
-from fastadapt.learners.heads import class_means, fit_logistic, power_transform
+from fastadapt.learners.heads import power_transform
 from fastadapt.nn.efficientnet import EfficientNetLite0
-from fastadapt.nn.episodic import autocast
+from fastadapt.nn.episodic import embed_dataset
 from fastadapt.tasks.image_sets import load_image_set
-from fastadapt.tasks.sampler import EpisodeSampler
 from fastadapt.train.evaluate import ci95
 from fastadapt.train.trainer import provenance
 
@@ -45,24 +45,19 @@ SELECT_SEED, TEST_SEED = 1, 2017
 
 @torch.no_grad()
 def embed_taps(enc: EfficientNetLite0, x: Tensor, batch: int = 64) -> dict[str, Tensor]:
-    """Mean-pooled tapped block outputs and head features of uint8 images ``x``, averaged with the mirror image's."""
-    enc.eval()
-    out: dict[str, list[Tensor]] = {k: [] for k in (*TAPS, "head")}
-    for lo in range(0, len(x), batch):
-        views = []
-        for xb in (x[lo : lo + batch].float() / 255, x[lo : lo + batch].flip(-1).float() / 255):
-            xb = F.interpolate(xb, size=(enc.input_size,) * 2, mode="bilinear", align_corners=False)
-            feats = {}
-            with autocast("bf16", "cpu"):
-                h = F.relu6(enc._bn0(enc._conv_stem(enc.input_norm(xb.contiguous(memory_format=torch.channels_last)))))
-                for i, block in enumerate(enc._blocks):
-                    h = block(h)
-                    feats.update({k: h.float().mean((-2, -1)) for k, j in TAPS.items() if j == i})
-                feats["head"] = F.relu6(enc._bn1(enc._conv_head(h))).float().mean((-2, -1))
-            views.append(feats)
-        for k in out:
-            out[k].append((views[0][k] + views[1][k]) / 2)
-    return {k: torch.cat(v) for k, v in out.items()}
+    """Mean-pooled tapped block outputs (forward hooks) and head features of uint8 images ``x``, averaged with the
+    mirror image's (`embed_dataset`'s two passes per batch: the image, then its mirror image)."""
+    seen: dict[str, list[Tensor]] = {k: [] for k in TAPS}
+    hooks = [
+        enc._blocks[j].register_forward_hook(lambda _m, _i, out, k=k: seen[k].append(out.float().mean((-2, -1))))
+        for k, j in TAPS.items()
+    ]
+    try:
+        head = embed_dataset(enc, x, batch, precision="bf16", flip=True, progress=False)
+    finally:
+        for h in hooks:
+            h.remove()
+    return {"head": head, **{k: (torch.cat(v[0::2]) + torch.cat(v[1::2])) / 2 for k, v in seen.items()}}
 
 
 def features(taps: dict[str, Tensor], base: dict[str, Tensor], variant: dict) -> Tensor:
@@ -75,21 +70,6 @@ def features(taps: dict[str, Tensor], base: dict[str, Tensor], variant: dict) ->
     for k in variant["taps"]:
         parts.append(variant["weight"] * F.normalize(taps[k] - base[k].mean(0), dim=-1))
     return F.normalize(torch.cat(parts, -1), dim=-1)
-
-
-def accuracy(z: Tensor, y: Tensor, shots: int, episodes: int, head: str, seed: int) -> Tensor:
-    """Per-episode 5-way accuracy (15 queries) of ``head`` ("logistic" or "prototype") on normalized features."""
-    s = EpisodeSampler(z, y, 5, shots, 15, seed=seed)
-    accs = []
-    for lo in range(0, episodes, 100):
-        b = s.batch(lo // 100, min(100, episodes - lo))
-        if head == "logistic":
-            w, bias = fit_logistic(b.support_x, b.support_y, 5)
-        else:
-            w, bias = 10 * F.normalize(class_means(b.support_x, b.support_y, 5), dim=-1), torch.zeros(len(b), 5)
-        logits = b.query_x @ w.transpose(-1, -2) + bias.unsqueeze(-2)
-        accs.append((logits.argmax(-1) == b.query_y).float().mean(-1))
-    return torch.cat(accs)
 
 
 def variants() -> list[dict]:
@@ -129,7 +109,7 @@ def main() -> None:
         for shots, head in itertools.product((1, 5), ("logistic", "prototype")):
             row = {"variant": v["name"], "shots": shots, "head": head}
             for part, seed in (("select", SELECT_SEED), ("test", TEST_SEED)):
-                acc = accuracy(z, flowers.y, shots, a.episodes, head, seed)
+                acc = head_accuracy(z, flowers.y, 5, shots, a.episodes, head, "none", seed)
                 row[part] = round(100 * acc.mean().item(), 3)
                 row[f"{part}_ci95"] = round(100 * ci95(acc), 3)
             rows.append(row)
