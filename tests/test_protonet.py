@@ -25,6 +25,19 @@ def test_prototypes_and_logits_closed_form():
     assert torch.allclose(cos, 2 * torch.tensor([[1 / 2**0.5, 1 / 2**0.5]]))
 
 
+def test_learned_cosine_scale_is_a_parameter_with_the_closed_form_gradient():
+    sx = torch.tensor([[1.0, 0.0], [0.0, 2.0]]).view(2, 2, 1, 1)
+    q = torch.tensor([[1.0, 1.0], [3.0, -1.0]]).view(2, 2, 1, 1)
+    learner = ProtoNet(Identity(), distance="cosine", scale=3.0, learn_scale=True)
+    logits = learner.adapt(sx, torch.tensor([0, 1])).predict(q).logits
+    cos = torch.tensor([[1.0, 1.0], [3.0, -1.0]]) / torch.tensor([[2**0.5], [10**0.5]])
+    assert torch.allclose(logits, 3.0 * cos)
+    logits.sum().backward()  # d(s * cos)/d(log s) = s * cos
+    assert torch.allclose(learner.log_scale.grad, 3.0 * cos.sum())
+    # a fixed scale stays out of the state dict, so checkpoints of earlier models load unchanged
+    assert "log_scale" not in ProtoNet(Identity(), distance="cosine").state_dict()
+
+
 def test_class_means_handles_uneven_shots():
     z = torch.tensor([[1.0], [3.0], [10.0]])
     assert torch.allclose(class_means(z, torch.tensor([0, 0, 1]), 2), torch.tensor([[2.0], [10.0]]))
@@ -68,6 +81,10 @@ def test_meta_loss_gives_gradients_and_metrics():
 def test_bad_input_errors():
     with pytest.raises(ValueError, match="distance must be one of"):
         ProtoNet(distance="manhattan")
+    with pytest.raises(ValueError, match="learn_scale needs distance='cosine'"):
+        ProtoNet(learn_scale=True)
+    with pytest.raises(ValueError, match="positive finite number"):
+        ProtoNet(distance="cosine", scale=0.0)
     learner = ProtoNet(Identity())
     with pytest.raises(ValueError, match="labels must lie in 0..1"):
         learner.adapt(torch.zeros(2, 1, 1, 1), torch.tensor([0, 2]), ways=2)

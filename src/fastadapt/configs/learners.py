@@ -80,6 +80,8 @@ class ProtoNetConfig:
     """Prototypical Networks (Snell 2017): distance, power transform (Hu 2021), fitted head, soft k-means (Ren 2018)."""
 
     distance: str = "euclidean"
+    cosine_scale: float = 10.0
+    learn_scale: bool = False
     feature_transform: str = ""
     head_steps: int = 0
     transductive_steps: int = 0
@@ -89,6 +91,8 @@ class ProtoNetConfig:
         return METHODS["protonet"](
             shape.backbone.build(),
             distance=self.distance,
+            scale=self.cosine_scale,
+            learn_scale=self.learn_scale,
             feature_transform=self.feature_transform,
             head_steps=self.head_steps,
             transductive_steps=self.transductive_steps,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -61,7 +62,8 @@ class PrototypePredictor(FeaturePredictor):
 class ProtoNet(EncoderLearner):
     """Prototypical Networks (Snell et al., 2017): a class is the mean of its embedded support examples;
     a query is classified by a softmax over negative squared Euclidean distances to the prototypes
-    (cosine similarity times ``scale`` as an option).
+    (cosine similarity times ``scale`` as an option; ``learn_scale`` meta-learns that inverse temperature,
+    the metric scaling of Oreshkin et al., 2018).
 
     BatchNorm in the encoder follows the module mode (``train()``: episode statistics; ``eval()``:
     running statistics, non-transductive; ``eval_bn="transductive"``: support and queries each by their own
@@ -73,6 +75,7 @@ class ProtoNet(EncoderLearner):
         encoder: nn.Module | None = None,
         distance: str = "euclidean",
         scale: float = 10.0,
+        learn_scale: bool = False,
         feature_transform: str = "",
         head_steps: int = 0,
         transductive_steps: int = 0,
@@ -100,7 +103,20 @@ class ProtoNet(EncoderLearner):
         self.feature_transform = feature_transform
         # channels-last is ~1.3x faster for these convolutions on CPU (benchmarks/throughput.py).
         self.encoder = (encoder if encoder is not None else Conv4()).to(memory_format=torch.channels_last)
-        self.distance, self.scale = distance, scale
+        if not 0 < scale < math.inf or (learn_scale and distance != "cosine"):
+            raise ValueError(
+                f"scale (the cosine's inverse temperature, cosine_scale) must be a positive finite number, and "
+                f"learn_scale needs distance='cosine'; got scale={scale}, learn_scale={learn_scale}, "
+                f"distance={distance!r}."
+            )
+        self.distance, self.fixed_scale = distance, scale
+        if learn_scale:  # only then a parameter, so checkpoints of fixed-scale models load unchanged
+            self.log_scale = nn.Parameter(torch.tensor(math.log(scale)))
+
+    @property
+    def scale(self) -> float | Tensor:
+        """The cosine logits' inverse temperature: learned (``learn_scale``) or fixed."""
+        return self.log_scale.exp() if hasattr(self, "log_scale") else self.fixed_scale
 
     def embed(self, x: Tensor) -> Tensor:
         z = super().embed(x)
