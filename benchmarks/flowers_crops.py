@@ -38,6 +38,7 @@ from fastadapt.train.evaluate import ci95
 from fastadapt.train.trainer import provenance
 
 SELECT_SEED, TEST_SEED, QUERIES = 1, 2017, 15
+ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)  # weight of the crops' mean in every image's features
 
 
 def crops(x: Tensor, size: int) -> list[Tensor]:
@@ -74,7 +75,7 @@ def accuracy(whole: Tensor, views: Tensor, y: Tensor, shots: int, episodes: int,
 def variants() -> list[dict]:
     """The recipe first, then crop averaging (alpha) and support expansion, each with both heads."""
     out = []
-    for head, expand, alpha in itertools.product(("logistic", "prototype"), (False, True), (0.0, 0.25, 0.5)):
+    for head, expand, alpha in itertools.product(("logistic", "prototype"), (False, True), ALPHAS):
         name = "recipe" if not expand and alpha == 0 else ("crops as support examples" if expand else "whole")
         name += f", crops averaged in at {alpha}" if alpha else ""
         out.append({"name": f"{name} ({head})", "head": head, "expand": expand, "alpha": alpha})
