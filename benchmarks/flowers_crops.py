@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from flowers_efficientnet import SELECT_SEED, TEST_SEED, chosen_per_shot, select_and_test
 from torch import Tensor
 
 from fastadapt.learners.heads import class_means, fit_logistic, power_transform
@@ -34,10 +35,9 @@ from fastadapt.nn.efficientnet import EfficientNetLite0
 from fastadapt.nn.episodic import embed_dataset
 from fastadapt.tasks.image_sets import load_image_set
 from fastadapt.tasks.sampler import EpisodeSampler
-from fastadapt.train.evaluate import ci95
 from fastadapt.train.trainer import provenance
 
-SELECT_SEED, TEST_SEED, QUERIES = 1, 2017, 15
+QUERIES = 15
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)  # weight of the crops' mean in every image's features
 
 
@@ -105,16 +105,10 @@ def main() -> None:
     rows = []
     for v, shots in itertools.product(variants(), (1, 5)):
         row = {"variant": v["name"], "shots": shots}
-        for part, seed in (("select", SELECT_SEED), ("test", TEST_SEED)):
-            acc = accuracy(whole, views, flowers.y, shots, a.episodes, v, seed)
-            row[part], row[f"{part}_ci95"] = round(100 * acc.mean().item(), 3), round(100 * ci95(acc), 3)
+        row |= select_and_test(lambda seed: accuracy(whole, views, flowers.y, shots, a.episodes, v, seed))  # noqa: B023
         rows.append(row)
         print(row, flush=True)
-    chosen = {}
-    for shots in (1, 5):
-        best = max((r for r in rows if r["shots"] == shots), key=lambda r: r["select"])
-        recipe = next(r for r in rows if r["shots"] == shots and r["variant"] == "recipe (logistic)")
-        chosen[f"5w{shots}s"] = {"chosen_on_seed_1": best, "recipe": recipe}
+    chosen = chosen_per_shot(rows, lambda r: r["variant"] == "recipe (logistic)")
     record = {
         "benchmark": "flowers102-partial 5-way, frozen EfficientNet-Lite0: crops as support examples or averaged in",
         "command": f"python benchmarks/flowers_crops.py --episodes {a.episodes} --crop {a.crop}",

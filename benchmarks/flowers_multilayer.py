@@ -29,18 +29,16 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from flowers_efficientnet import head_accuracy  # the same heads and episodes
+from flowers_efficientnet import SELECT_SEED, TEST_SEED, chosen_per_shot, head_accuracy, select_and_test
 from torch import Tensor
 
 from fastadapt.learners.heads import power_transform
 from fastadapt.nn.efficientnet import EfficientNetLite0
 from fastadapt.nn.episodic import embed_dataset
 from fastadapt.tasks.image_sets import load_image_set
-from fastadapt.train.evaluate import ci95
 from fastadapt.train.trainer import provenance
 
 TAPS = {"s5": 10, "s6": 14, "s7": 15}  # block index ending each tapped stage (stages of 1, 2, 2, 3, 3, 4, 1 blocks)
-SELECT_SEED, TEST_SEED = 1, 2017
 
 
 @torch.no_grad()
@@ -108,17 +106,10 @@ def main() -> None:
         z = features(taps, base, v)
         for shots, head in itertools.product((1, 5), ("logistic", "prototype")):
             row = {"variant": v["name"], "shots": shots, "head": head}
-            for part, seed in (("select", SELECT_SEED), ("test", TEST_SEED)):
-                acc = head_accuracy(z, flowers.y, 5, shots, a.episodes, head, "none", seed)
-                row[part] = round(100 * acc.mean().item(), 3)
-                row[f"{part}_ci95"] = round(100 * ci95(acc), 3)
+            row |= select_and_test(lambda seed: head_accuracy(z, flowers.y, 5, shots, a.episodes, head, "none", seed))  # noqa: B023
             rows.append(row)
             print(row, flush=True)
-    chosen = {}
-    for shots in (1, 5):
-        best = max((r for r in rows if r["shots"] == shots), key=lambda r: r["select"])
-        recipe = next(r for r in rows if r["shots"] == shots and r["variant"] == "recipe" and r["head"] == "logistic")
-        chosen[f"5w{shots}s"] = {"chosen_on_seed_1": best, "recipe": recipe}
+    chosen = chosen_per_shot(rows, lambda r: r["variant"] == "recipe" and r["head"] == "logistic")
     record = {
         "benchmark": "flowers102-partial 5-way, frozen EfficientNet-Lite0: mid-level features and base centring",
         "command": f"python benchmarks/flowers_multilayer.py --episodes {a.episodes} --per-class {a.per_class}",
