@@ -27,10 +27,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from flowers_efficientnet import SELECT_SEED, TEST_SEED, chosen_per_shot, select_and_test
+from flowers_efficientnet import SELECT_SEED, TEST_SEED, chosen_per_shot, query_accuracy, select_and_test
 from torch import Tensor
 
-from fastadapt.learners.heads import class_means, fit_logistic, power_transform
+from fastadapt.learners.heads import power_transform
 from fastadapt.nn.efficientnet import EfficientNetLite0
 from fastadapt.nn.episodic import embed_dataset
 from fastadapt.tasks.image_sets import load_image_set
@@ -63,12 +63,7 @@ def accuracy(whole: Tensor, views: Tensor, y: Tensor, shots: int, episodes: int,
         if variant["expand"]:  # each support photo's crops as extra examples of its class
             zs = torch.cat([zs, *F.normalize(views[:, si], dim=-1)], dim=1)
             sy = sy.repeat(1, 1 + len(views))
-        if variant["head"] == "logistic":
-            w, bias = fit_logistic(zs, sy, 5)
-        else:
-            w, bias = 10 * F.normalize(class_means(zs, sy, 5), dim=-1), torch.zeros(len(zs), 5)
-        logits = zq @ w.transpose(-1, -2) + bias.unsqueeze(-2)
-        accs.append((logits.argmax(-1) == b.query_y).float().mean(-1))
+        accs.append(query_accuracy(zs, sy, zq, b.query_y, 5, variant["head"]))
     return torch.cat(accs)
 
 

@@ -64,13 +64,21 @@ def head_accuracy(
     for lo in range(0, episodes, 100):
         b = s.batch(lo // 100, min(100, episodes - lo))
         zs, zq = normalize_features(b.support_x), normalize_features(b.query_x)
-        if head == "logistic":
-            w, bias = fit_logistic(zs, b.support_y, ways)
-        else:
-            w, bias = 10 * F.normalize(class_means(zs, b.support_y, ways), dim=-1), torch.zeros(len(b), ways)
-        logits = zq @ w.transpose(-1, -2) + bias.unsqueeze(-2)
-        accs.append((logits.argmax(-1) == b.query_y).float().mean(-1))
+        accs.append(query_accuracy(zs, b.support_y, zq, b.query_y, ways, head))
     return torch.cat(accs)
+
+
+def query_accuracy(
+    zs: torch.Tensor, sy: torch.Tensor, zq: torch.Tensor, qy: torch.Tensor, ways: int, head: str
+) -> torch.Tensor:
+    """Per-episode query accuracy ``[B]`` of ``head`` fitted on normalized support features ``zs [B, S, D]``:
+    logistic regression (RFS) or cosine prototypes (scale 10)."""
+    if head == "logistic":
+        w, bias = fit_logistic(zs, sy, ways)
+    else:
+        w, bias = 10 * F.normalize(class_means(zs, sy, ways), dim=-1), torch.zeros(len(zs), ways)
+    logits = zq @ w.transpose(-1, -2) + bias.unsqueeze(-2)
+    return (logits.argmax(-1) == qy).float().mean(-1)
 
 
 def main() -> None:

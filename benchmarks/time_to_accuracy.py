@@ -64,6 +64,14 @@ def batch(torch, images, ways: int, shots: int, queries: int, tasks: int, seed: 
     return tuple(torch.stack(p) for p in zip(*parts))
 
 
+def fixed_episodes(torch, images, first_seed: int, count: int) -> list:
+    """``count`` 5-way 1-shot episodes with `EVAL_QUERIES` queries a class, episode ``i`` drawn with seed
+    ``first_seed + i`` (the same for every library)."""
+    return [
+        episode(torch, images, 5, 1, EVAL_QUERIES, torch.Generator().manual_seed(first_seed + i)) for i in range(count)
+    ]
+
+
 def maml_accuracy(torch, model, episodes) -> list[float]:
     """Query accuracy after `TEST_STEPS` plain SGD steps from the model's weights (the same code for every library)."""
     from torch.func import functional_call
@@ -139,8 +147,7 @@ def worker(a) -> None:
 
         reuse_freed_memory()
     data = torch.load(a.data, weights_only=True)
-    val = [batch(torch, data["val"], 5, 1, EVAL_QUERIES, 1, 10_000 + i) for i in range(VAL_EPISODES)]
-    val = [tuple(t[0] for t in ep) for ep in val]
+    val = fixed_episodes(torch, data["val"], 10_000, VAL_EPISODES)
     if a.race == "maml":
         peers_maml.TASKS = MAML_TASKS
         model = peers_maml.build(torch, nn)
@@ -182,8 +189,7 @@ def worker(a) -> None:
                 break
             if train_s > a.max_minutes * 60:
                 break
-    test = [batch(torch, data["test"], 5, 1, EVAL_QUERIES, 1, 20_000 + i) for i in range(TEST_EPISODES)]
-    accs = accuracy([tuple(t[0] for t in ep) for ep in test])
+    accs = accuracy(fixed_episodes(torch, data["test"], 20_000, TEST_EPISODES))
     mean = sum(accs) / len(accs)
     sd = math.sqrt(sum((x - mean) ** 2 for x in accs) / (len(accs) - 1))
     out = {

@@ -3,6 +3,8 @@ L2 normalization and a logistic-regression head fitted per task."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -21,6 +23,16 @@ def power_transform(z: Tensor, beta: float = 0.5, eps: float = 1e-6) -> Tensor:
     if beta <= 0:
         raise ValueError(f"The power transform's beta must be positive, got {beta}.")
     return (z.clamp_min(0) + eps).pow(beta)
+
+
+def log_cosine_scale(scale: float) -> Tensor:
+    """``log(scale)`` of a cosine head's inverse temperature, the form in which Matching Networks and ProtoNet store it
+    (learned, it is the metric scaling of Oreshkin et al., 2018); refuses a scale that is not positive and finite."""
+    if not 0 < scale < math.inf:
+        raise ValueError(
+            f"scale (the cosine's inverse temperature, cosine_scale) must be a positive finite number, got {scale}."
+        )
+    return torch.tensor(math.log(scale))
 
 
 def normalize_features(z: Tensor) -> Tensor:

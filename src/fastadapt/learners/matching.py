@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -11,6 +10,7 @@ from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
 from .base import METHODS, EncoderLearner, FeaturePredictor, Prediction
+from .heads import log_cosine_scale
 
 MASKED = -1e9  # logit of a class with no support example (probability 0 without NaN gradients)
 
@@ -100,13 +100,9 @@ class MatchingNet(EncoderLearner):
         learn_scale: bool = True,
     ) -> None:
         super().__init__()
-        if not 0 < scale < math.inf:
-            raise ValueError(
-                f"scale (the cosine's inverse temperature, cosine_scale) must be a positive finite number, got {scale}."
-            )
         self.encoder = (encoder if encoder is not None else Conv4()).to(memory_format=torch.channels_last)
         self.fce = FullContextEmbedding(features, fce_steps) if fce else None
-        log_scale = torch.tensor(math.log(scale))
+        log_scale = log_cosine_scale(scale)
         if learn_scale:
             self.log_scale = nn.Parameter(log_scale)
         else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -11,7 +10,7 @@ from torch import Tensor, nn
 
 from ..nn.conv4 import Conv4
 from .base import METHODS, EncoderLearner, FeaturePredictor, Prediction
-from .heads import class_means, fit_logistic, power_transform  # noqa: F401 (class_means re-exported)
+from .heads import class_means, fit_logistic, log_cosine_scale, power_transform  # noqa: F401 (class_means re-exported)
 
 DISTANCES = ("euclidean", "cosine")
 TRANSFORMS = ("", "power")  # "power": Hu et al. 2021's power transform of (non-negative) features
@@ -103,15 +102,15 @@ class ProtoNet(EncoderLearner):
         self.feature_transform = feature_transform
         # channels-last is ~1.3x faster for these convolutions on CPU (benchmarks/throughput.py).
         self.encoder = (encoder if encoder is not None else Conv4()).to(memory_format=torch.channels_last)
-        if not 0 < scale < math.inf or (learn_scale and distance != "cosine"):
+        if learn_scale and distance != "cosine":
             raise ValueError(
-                f"scale (the cosine's inverse temperature, cosine_scale) must be a positive finite number, and "
-                f"learn_scale needs distance='cosine'; got scale={scale}, learn_scale={learn_scale}, "
+                f"learn_scale needs distance='cosine' (it learns the cosine's inverse temperature); got "
                 f"distance={distance!r}."
             )
+        log_scale = log_cosine_scale(scale)
         self.distance, self.fixed_scale = distance, scale
         if learn_scale:  # only then a parameter, so checkpoints of fixed-scale models load unchanged
-            self.log_scale = nn.Parameter(torch.tensor(math.log(scale)))
+            self.log_scale = nn.Parameter(log_scale)
 
     @property
     def scale(self) -> float | Tensor:
