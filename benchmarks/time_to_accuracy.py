@@ -10,7 +10,8 @@ its own process, from the same initial weights, on the same training episodes, v
   1-shot episodes with 5 queries per class, Adam 2e-3 halved every 1,000 episodes), fastadapt against easyfsl;
   target 98%.
 
-Each library trains as its users run it (its own default precision and layout: fp32 for the peers). Validation
+Each library trains as its users run it (its own default precision and layout: fp32 for the peers); ``fastadapt-bf16``
+is fastadapt with ``precision="bf16"`` (the encoder under bfloat16 autocast, the rest fp32). Validation
 is the same code for all and is not timed: every ``--val-every`` iterations, 200 fixed 5-way 1-shot episodes with 15
 queries per class from the validation classes (MAML: 3 plain SGD steps of lr 0.4 from the meta-learned weights, as
 the preset tests; ProtoNet: nearest class mean in Euclidean distance, BatchNorm on running statistics). The clock is
@@ -39,8 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers_maml  # noqa: E402  (the MAML training steps of every library, shared with the per-iteration benchmark)
 
 RACES = {
-    "maml": {"impls": ("fastadapt", "learn2learn", "higher", "torchopt"), "target": 0.96, "val_every": 100},
-    "protonet": {"impls": ("fastadapt", "easyfsl"), "target": 0.98, "val_every": 100},
+    "maml": {
+        "impls": ("fastadapt", "fastadapt-bf16", "learn2learn", "higher", "torchopt"),
+        "target": 0.96,
+        "val_every": 100,
+    },
+    "protonet": {"impls": ("fastadapt", "fastadapt-bf16", "easyfsl"), "target": 0.98, "val_every": 100},
 }
 MAML_TASKS, MAML_QUERIES, TEST_STEPS = 32, 1, 3
 PROTO_WAYS, PROTO_QUERIES, PROTO_LR, PROTO_DECAY = 60, 5, 2e-3, 1000
@@ -116,11 +121,12 @@ def proto_encoder(torch, nn):
 def proto_step(impl: str, torch, encoder):
     """``(owner of the trained parameters, step(sx, sy, qx, qy) -> loss)`` for one ProtoNet training episode."""
     F = torch.nn.functional
-    if impl == "fastadapt":
+    if impl.startswith("fastadapt"):
         from fastadapt import ProtoNet
         from fastadapt.tasks import TaskBatch
 
         learner = ProtoNet(encoder)
+        learner.set_precision(precision_of(impl))
         return learner, lambda sx, sy, qx, qy: learner.meta_loss(TaskBatch(sx, sy, qx, qy, PROTO_WAYS))[0]
     if impl == "easyfsl":
         from easyfsl.methods import PrototypicalNetworks
@@ -135,6 +141,11 @@ def proto_step(impl: str, torch, encoder):
     raise ValueError(f"unknown ProtoNet implementation {impl!r}")
 
 
+def precision_of(impl: str) -> str:
+    """``fastadapt`` runs fp32, ``fastadapt-bf16`` bfloat16 autocast (weights, optimizer and heads in fp32)."""
+    return impl.split("-")[1] if "-" in impl else "fp32"
+
+
 def worker(a) -> None:
     import resource
 
@@ -142,7 +153,7 @@ def worker(a) -> None:
     from torch import nn
 
     torch.set_num_threads(a.threads)
-    if a.worker == "fastadapt":  # as fastadapt's trainer and CLI do on the CPU
+    if a.worker.startswith("fastadapt"):  # as fastadapt's trainer and CLI do on the CPU
         from fastadapt.cpu_memory import reuse_freed_memory
 
         reuse_freed_memory()
@@ -151,10 +162,13 @@ def worker(a) -> None:
     if a.race == "maml":
         peers_maml.TASKS = MAML_TASKS
         model = peers_maml.build(torch, nn)
-        owner, step = peers_maml.make_step(a.worker, torch, model, 1, False)
+        owner, step = peers_maml.make_step(a.worker.split("-")[0], torch, model, 1, False)
+        if a.worker.startswith("fastadapt"):
+            owner.set_precision(precision_of(a.worker))
         opt = torch.optim.Adam(owner.parameters(), 1e-3)
         sched = None
-        trained = owner.module if a.worker == "fastadapt" else model  # fastadapt's MAML trains its functional copy
+        # fastadapt's MAML trains its functional copy
+        trained = owner.module if a.worker.startswith("fastadapt") else model
 
         def accuracy(eps):  # validated and tested on the plain network, the trained weights loaded
             model.load_state_dict(trained.state_dict())
@@ -229,6 +243,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--peers-python", default="/tmp/peers-venv/bin/python")
     p.add_argument("--out", help="default results/time_to_accuracy_<race>.json")
+    p.add_argument("--add", action="store_true", help="keep the runs already in --out (each records its commit)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -247,8 +262,10 @@ def main() -> None:
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
     impls = a.impls or list(race["impls"])
     runs, skipped, t0 = {}, {}, time.time()
+    if a.add and out.exists():
+        runs = {i: r for i, r in json.loads(out.read_text())["runs"].items() if i not in impls}
     for impl in impls:
-        py = sys.executable if impl == "fastadapt" else a.peers_python
+        py = sys.executable if impl.startswith("fastadapt") else a.peers_python
         if not Path(py).exists():
             venv = Path(py).parents[1]
             skipped[impl] = f"no peers environment at {py} (bash ../shared/peers/setup-peers-venv.sh {venv})"
@@ -261,7 +278,7 @@ def main() -> None:
         if res.returncode:
             skipped[impl] = f"failed with exit code {res.returncode} (its stderr is above)"
             continue
-        runs[impl] = json.loads(res.stdout.strip().splitlines()[-1])
+        runs[impl] = json.loads(res.stdout.strip().splitlines()[-1]) | {"commit": git_commit()}
         r = runs[impl]
         print(f"{impl}: {'reached' if r['reached'] else 'did not reach'} the target, test {r['test_acc']}", flush=True)
         write(a, out, runs, skipped, t0, git_commit())
@@ -272,16 +289,15 @@ def write(a, out: Path, runs: dict, skipped: dict, t0: float, commit: str) -> No
     import torch
 
     summary = {}
-    peers = {i: r for i, r in runs.items() if i != "fastadapt" and r["reached"]}
-    ours = runs.get("fastadapt")
-    if ours and ours["reached"] and peers:
+    peers = {i: r for i, r in runs.items() if not i.startswith("fastadapt") and r["reached"]}
+    if peers:
         fastest = min(peers, key=lambda i: peers[i]["reached"]["train_seconds"])
-        summary = {
-            "fastest_peer": fastest,
-            "time_to_target_speedup_vs_fastest_peer": round(
-                peers[fastest]["reached"]["train_seconds"] / ours["reached"]["train_seconds"], 3
-            ),
-        }
+        summary = {"fastest_peer": fastest}
+        for impl, ours in runs.items():
+            if impl.startswith("fastadapt") and ours["reached"]:
+                summary[f"{impl}_time_to_target_speedup_vs_fastest_peer"] = round(
+                    peers[fastest]["reached"]["train_seconds"] / ours["reached"]["train_seconds"], 3
+                )
     doc = {
         "command": "python " + " ".join(sys.argv),
         "seed": 0,

@@ -150,3 +150,17 @@ def test_the_backbone_comes_from_its_configuration_keys():
     assert backbone_spec(get_preset("omniglot-protonet-5w1s")).mean is None  # [] = no standardization
     with pytest.raises(ConfigError, match="channels must be an integer"):
         backbone_spec({"channels": "rgb"})
+
+
+def test_test_time_crops_are_configured_and_checked():
+    """``tta_crop`` reaches an encoder learner; a side outside the image, a weight outside (0, 1] or a learner
+    without an image encoder is refused with what to set instead."""
+    cfg = get_preset("omniglot-protonet-5w1s")
+    learner = build_learner({**cfg, "tta_crop": 24, "tta_crop_weight": 0.5})
+    assert learner.test_views == {"flip": False, "crop": 24, "crop_weight": 0.5}
+    with pytest.raises(ConfigError, match="between 1 and 27 for image_size=28; got 28"):
+        build_learner({**cfg, "tta_crop": 28})
+    with pytest.raises(ConfigError, match="tta_crop_weight in \\(0, 1\\]"):
+        build_learner({**cfg, "tta_crop": 24, "tta_crop_weight": 1.5})
+    with pytest.raises(ConfigError, match="MAML is not one"):
+        build_learner({**get_preset("omniglot-maml-5w1s"), "tta_crop": 24})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from fastadapt.learners import ProtoNet
@@ -109,3 +110,32 @@ def test_a_learner_that_samples_at_test_time_gives_the_same_numbers_every_time_a
     assert torch.equal(one.logits, two.logits)
     other, _, _ = ev.collect(learner, EpisodeSampler(x, y, ways=5, shots=1, queries=3, seed=2), episodes=20)
     assert not torch.equal(one.logits, other.logits)
+
+
+def test_frozen_features_with_five_crops_match_the_image_path(tmp_path, monkeypatch):
+    """Five-crop test features (``tta_crop``) are stored under their own key and give the image path's predictions;
+    training ignores them."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    torch.manual_seed(0)
+    x, y = torch.randint(0, 256, (60, 3, 28, 28), dtype=torch.uint8), torch.arange(6).repeat_interleave(10)
+    learner = ProtoNet(Conv4(3, hidden=8), distance="cosine")
+    learner.configure_encoder(freeze=True, tta_flip=True, tta_crop=24, tta_crop_weight=0.5)
+    s = EpisodeSampler(x, y, ways=5, shots=2, queries=3, seed=1)
+    calls = []
+    real = learner.encoder.forward
+    learner.encoder.forward = lambda b: (calls.append(len(b)), real(b))[1]
+    fast, _, _ = ev.collect(learner, s, episodes=10, batch_size=10)
+    assert sum(calls) == 7 * 60  # whole, mirror, five crops
+    learner.configure_encoder(freeze=True, tta_flip=True)
+    plain, _, _ = ev.collect(learner, s, episodes=10, batch_size=10)
+    assert not torch.allclose(plain.logits, fast.logits, atol=1e-3)  # another key: not the crops' features
+    assert len(list((tmp_path / ".cache" / "fastadapt" / "features").glob("*.safetensors"))) == 2
+    learner.configure_encoder(freeze=False, tta_flip=True, tta_crop=24, tta_crop_weight=0.5)
+    slow, _, _ = ev.collect(learner, s, episodes=10, batch_size=10)
+    assert torch.allclose(fast.logits, slow.logits, atol=1e-4)
+    learner.train()
+    calls.clear()
+    learner.embed(torch.rand(4, 3, 28, 28))
+    assert calls == [4]  # training embeds the image once, no test-time views
+    with pytest.raises(ValueError, match="tta_crop_weight in"):
+        learner.configure_encoder(tta_crop=24, tta_crop_weight=0.0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
+import torch
 from torch import nn
 
 from ..learners import METHODS, EncoderLearner, Learner
@@ -16,6 +17,7 @@ from ..learners.icl import MLPEmbed
 from ..learners.maml_rl import check_positive
 from ..learners.reptile import REPTILE_INNER_LR
 from ..nn.backbones import BackboneSpec
+from ..nn.episodic import CROP_WEIGHT, fastest_precision
 from ..registry import Registry
 from ..rl.policies import MLPPolicy
 from ..tasks import task_type
@@ -642,6 +644,8 @@ class LearnerOptions:
     precision: str = "fp32"
     freeze_encoder: bool = False
     tta_flip: bool = False
+    tta_crop: int = 0
+    tta_crop_weight: float = CROP_WEIGHT
 
 
 def learner_config(cfg: dict[str, Any]) -> Any:
@@ -651,19 +655,34 @@ def learner_config(cfg: dict[str, Any]) -> Any:
 
 def build_learner(cfg: dict[str, Any]) -> Learner:
     """The learner a run's configuration describes: its typed configuration built for the data's `TaskShape`,
-    then the settings every learner takes (``eval_bn``, ``precision``, ``freeze_encoder`` / ``tta_flip``)."""
+    then the settings every learner takes (``eval_bn``, ``precision``, ``freeze_encoder`` / ``tta_flip`` /
+    ``tta_crop``)."""
     options = from_dict(LearnerOptions, cfg)
     shape = task_shape(cfg)
     learner = learner_config(cfg).build(shape)
     learner.set_eval_bn(options.eval_bn)
-    learner.set_precision(options.precision)
-    if options.freeze_encoder or options.tta_flip:
+    precision = options.precision
+    if precision == "auto":  # the trainer resolves it for its device first; elsewhere, for this machine's default
+        device = "cuda" if torch.cuda.is_available() and cfg.get("device", "auto") != "cpu" else "cpu"
+        precision = fastest_precision(device, learner.supports_precision)
+    learner.set_precision(precision)
+    if options.freeze_encoder or options.tta_flip or options.tta_crop:
         if not isinstance(learner, EncoderLearner):
             raise ConfigError(
-                f"freeze_encoder / tta_flip apply to learners over an image encoder (EncoderLearner); "
-                f"{type(learner).__name__} is not one. Leave them false."
+                f"freeze_encoder / tta_flip / tta_crop apply to learners over an image encoder (EncoderLearner); "
+                f"{type(learner).__name__} is not one. Leave them false (tta_crop 0)."
             )
-        learner.configure_encoder(options.freeze_encoder, options.tta_flip)
+        if options.tta_crop and not 0 < options.tta_crop < shape.backbone.image_size:
+            raise ConfigError(
+                f"tta_crop is the side of the five test-time crops in pixels, between 1 and "
+                f"{shape.backbone.image_size - 1} for image_size={shape.backbone.image_size}; got {options.tta_crop}."
+            )
+        try:
+            learner.configure_encoder(
+                options.freeze_encoder, options.tta_flip, options.tta_crop, options.tta_crop_weight
+            )
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     if any(isinstance(m, nn.Conv2d) for m in learner.modules()):  # an image model: adapt / predict check shapes
         spec = shape.backbone
         learner.input_shape = (spec.in_channels, spec.image_size, spec.image_size)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..nn.episodic import batch_statistics, check_precision, embed
+from ..nn.episodic import CROP_WEIGHT, batch_statistics, check_precision, embed, embed_views
 from ..registry import Registry
 from ..tasks.task import TaskBatch
 
@@ -244,14 +244,31 @@ class EncoderLearner(FeatureLearner):
     supports_precision = ("fp32", "bf16", "fp16")
     frozen_encoder = False  # encoder fixed (no gradients, BatchNorm on running statistics)
     tta_flip = False  # test-time features: the mean of an image's and its mirror image's
+    tta_crop = 0  # > 0: test-time features mixed with those of the image's five crops of this side (pixels)
+    tta_crop_weight = CROP_WEIGHT
     features_given = False  # inputs are already encoder features (set by evaluation over frozen features)
 
-    def configure_encoder(self, freeze: bool = False, tta_flip: bool = False) -> None:
+    def configure_encoder(
+        self, freeze: bool = False, tta_flip: bool = False, tta_crop: int = 0, tta_crop_weight: float = CROP_WEIGHT
+    ) -> None:
         """``freeze``: keep the encoder as it is (a pretrained backbone used as a fixed feature extractor; only the
-        rest of the learner, if anything, trains). ``tta_flip``: average features with the mirror image's at test."""
+        rest of the learner, if anything, trains). ``tta_flip``: average features with the mirror image's at test.
+        ``tta_crop`` (pixels, 0 = off) and ``tta_crop_weight``: mix in the five crops' features at test
+        (`embed_views`)."""
+        if tta_crop < 0 or not 0.0 < tta_crop_weight <= 1.0:
+            raise ValueError(
+                f"tta_crop must be >= 0 pixels (0: no crops) and tta_crop_weight in (0, 1] (1: the crops' features "
+                f"alone), got tta_crop={tta_crop}, tta_crop_weight={tta_crop_weight}."
+            )
         self.frozen_encoder, self.tta_flip = bool(freeze), bool(tta_flip)
+        self.tta_crop, self.tta_crop_weight = int(tta_crop), float(tta_crop_weight)
         self.encoder.requires_grad_(not freeze)
         self.train(self.training)
+
+    @property
+    def test_views(self) -> dict[str, Any]:
+        """The test-time views features are built from (`embed_views`' arguments)."""
+        return {"flip": self.tta_flip, "crop": self.tta_crop, "crop_weight": self.tta_crop_weight}
 
     def train(self, mode: bool = True) -> EncoderLearner:
         super().train(mode)
@@ -269,10 +286,9 @@ class EncoderLearner(FeatureLearner):
         """Encoder features of images ``x [..., C, H, W]`` (in fp32; the encoder itself runs in ``precision``)."""
         if self.features_given:
             return x
-        z = embed(self.encoder, x, self.precision)
-        if self.tta_flip and not self.training:
-            z = (z + embed(self.encoder, x.flip(-1), self.precision)) / 2
-        return z
+        if self.training:
+            return embed(self.encoder, x, self.precision)
+        return embed_views(self.encoder, x, self.precision, **self.test_views)
 
     def test_embed(self, x: Tensor) -> Tensor:
         """:meth:`embed`, with batch statistics in BatchNorm when testing transductively."""

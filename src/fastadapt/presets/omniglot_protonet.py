@@ -7,7 +7,12 @@ the rate was picked from short GPU previews of these schedules, see results/prot
 One model serves several presets: the 1-shot model is tested 5-way and 20-way 1-shot, and also 20-way
 5-shot, because at the CPU budget it beats the 5-shot-trained model there on the validation split
 (98.89 vs 98.67 %, results/protonet_20w5s_training_shot.json): 1-shot episodes are half the cost, so the
-budget buys 3,600 of them against 2,400. The 5-shot model serves 5-way 5-shot."""
+budget buys 3,600 of them against 2,400. The 5-shot model serves 5-way 5-shot.
+
+``precision="auto"``: bf16 where the hardware runs it fast (a CPU with AMX, a GPU with bf16), else fp32. On this
+project's CPU bf16 trains these episodes 1.97x faster with the same test accuracy (97.74 against 97.78 +- 0.28 after
+800 episodes, the same episodes; results/time_to_accuracy_protonet.json). The README's runs were trained in fp32
+(their config.json says so) and re-test unchanged."""
 
 from . import register
 
@@ -24,5 +29,6 @@ for (_w, _k), _t in TRAIN_SHOTS.items():
         ways=_w,
         shots=_k,
         train_shots=_t,
+        precision="auto",
         **CPU_BUDGET[_t],
     )

@@ -59,7 +59,7 @@ def frozen_feature_sampler(learner: Learner, sampler: TaskSampler) -> TaskSample
     ):
         return None
     cache = learner.__dict__.setdefault("_feature_cache", {})
-    key = (sampler.x.data_ptr(), tuple(sampler.x.shape), learner.tta_flip, learner.precision)
+    key = (sampler.x.data_ptr(), tuple(sampler.x.shape), tuple(learner.test_views.values()), learner.precision)
     if key not in cache:
         cache[key] = _stored_features(learner, sampler.x)
     features = copy.copy(sampler)
@@ -69,14 +69,16 @@ def frozen_feature_sampler(learner: Learner, sampler: TaskSampler) -> TaskSample
 
 def _stored_features(learner: Learner, x: Tensor) -> Tensor:
     """`embed_dataset` of ``x``, kept in ``~/.cache/fastadapt/features`` under a key made of the encoder's weights,
-    the images (shape and a strided sample of their bytes), precision and mirror averaging: a later evaluation or
-    another process finds them there."""
+    the images (shape and a strided sample of their bytes), precision and test-time views (mirror, crops): a later
+    evaluation or another process finds them there."""
     from safetensors.torch import load_file, save_file
 
     h = hashlib.sha256()
     for k, v in sorted(learner.encoder.state_dict().items()):
         h.update(k.encode() + v.detach().double().abs().sum().cpu().numpy().tobytes())
-    h.update(repr((tuple(x.shape), str(x.dtype), learner.tta_flip, learner.precision)).encode())
+    views = learner.test_views
+    key = (tuple(x.shape), str(x.dtype), learner.tta_flip, learner.precision)  # as before crops, when there are none
+    h.update(repr(key if not views["crop"] else (*key, views["crop"], views["crop_weight"])).encode())
     h.update(x.flatten()[:: max(1, x.numel() // 1_000_000)].cpu().numpy().tobytes())
     path = Path.home() / ".cache" / "fastadapt" / "features" / f"{h.hexdigest()[:24]}.safetensors"
     if path.exists():
@@ -84,7 +86,7 @@ def _stored_features(learner: Learner, x: Tensor) -> Tensor:
             return load_file(str(path))["features"]
         except (OSError, ValueError, KeyError, RuntimeError):
             path.unlink(missing_ok=True)  # unreadable: computed again below
-    z = embed_dataset(learner.encoder, x, precision=learner.precision, flip=learner.tta_flip)
+    z = embed_dataset(learner.encoder, x, precision=learner.precision, **views)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_file({"features": z.contiguous()}, str(path.with_suffix(".tmp")))
