@@ -6,6 +6,10 @@ the fp32 model has trained a little: relative error and cosine, beside the same 
 and for the task-sampling noise of the meta-batch (the gradient of a second, disjoint meta-batch).
 
     python benchmarks/maml_precision.py [--steps 10] [--warm 100]
+    python benchmarks/maml_precision.py --speed-only --batching loop vmap --out results/maml_precision_batching.json
+
+``--speed-only`` measures (1) alone, for each ``--batching`` (the CPU default runs the tasks one after the other,
+``loop``; ``vmap`` runs them in one batched call, whose convolutions are larger and grouped by task).
 """
 
 from __future__ import annotations
@@ -30,12 +34,12 @@ from fastadapt.train.trainer import provenance
 PRESET = "omniglot-maml-5w1s"
 
 
-def config(precision: str) -> dict:
-    return {**get_preset(PRESET), "precision": precision}
+def config(precision: str, batching: str = "auto") -> dict:
+    return {**get_preset(PRESET), "precision": precision, "batching": batching}
 
 
-def seconds_per_iteration(precision: str, steps: int) -> float:
-    cfg = config(precision)
+def seconds_per_iteration(precision: str, steps: int, batching: str = "auto") -> float:
+    cfg = config(precision, batching)
     torch.manual_seed(0)
     learner = build_learner(cfg).train()
     opt = torch.optim.Adam(learner.parameters(), lr=cfg["lr"])
@@ -92,9 +96,29 @@ def main() -> None:
     p.add_argument("--warm", type=int, default=100, help="fp32 meta-iterations before the second comparison")
     p.add_argument("--tasks", type=int, default=8, help="meta-batch of the gradient comparison")
     p.add_argument("--out", default="results/maml_precision.json")
+    p.add_argument("--speed-only", action="store_true", help="only the time per meta-iteration, per --batching")
+    p.add_argument("--batching", nargs="+", default=["auto"], choices=("auto", "loop", "vmap"))
     a = p.parse_args()
     reuse_freed_memory()
     start = time.time()
+    if a.speed_only:
+        speed = {
+            f"{batching} {prec}": round(seconds_per_iteration(prec, a.steps, batching), 3)
+            for batching in a.batching
+            for prec in ("fp32", "bf16")
+        }
+        print("seconds per meta-iteration", speed, flush=True)
+        out = {
+            "benchmark": "second-order MAML (omniglot-maml-5w1s): time per meta-iteration, task batching x precision",
+            "command": f"python benchmarks/maml_precision.py --speed-only --steps {a.steps} --batching "
+            + " ".join(a.batching),
+            "preset": PRESET,
+            "seconds_per_meta_iteration": speed,
+            "seed": 0,
+            **provenance(start),
+        }
+        Path(a.out).write_text(json.dumps(out, indent=1))
+        return
     speed = {prec: round(seconds_per_iteration(prec, a.steps), 3) for prec in ("fp32", "bf16")}
     print("seconds per meta-iteration", speed, flush=True)
     cfg = config("fp32")
