@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-import torch
 from torch import nn
 
 from ..learners import METHODS, EncoderLearner, Learner
@@ -17,7 +16,7 @@ from ..learners.icl import MLPEmbed
 from ..learners.maml_rl import check_positive
 from ..learners.reptile import REPTILE_INNER_LR
 from ..nn.backbones import BackboneSpec
-from ..nn.episodic import CROP_WEIGHT, fastest_precision
+from ..nn.episodic import CROP_WEIGHT, fastest_precision, resolve_device
 from ..registry import Registry
 from ..rl.policies import MLPPolicy
 from ..tasks import task_type
@@ -662,9 +661,8 @@ def build_learner(cfg: dict[str, Any]) -> Learner:
     learner = learner_config(cfg).build(shape)
     learner.set_eval_bn(options.eval_bn)
     precision = options.precision
-    if precision == "auto":  # the trainer resolves it for its device first; elsewhere, for this machine's default
-        device = "cuda" if torch.cuda.is_available() and cfg.get("device", "auto") != "cpu" else "cpu"
-        precision = fastest_precision(device, learner.supports_precision)
+    if precision == "auto":  # the trainer resolves it for its device first; elsewhere, for the configured device
+        precision = fastest_precision(resolve_device(cfg.get("device", "auto")), learner.supports_precision)
     learner.set_precision(precision)
     if options.freeze_encoder or options.tta_flip or options.tta_crop:
         if not isinstance(learner, EncoderLearner):

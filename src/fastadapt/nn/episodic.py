@@ -24,6 +24,13 @@ def cpu_has_amx() -> bool:
     return bool(probe()) if callable(probe) else False
 
 
+def resolve_device(name: str) -> torch.device:
+    """The device a run's ``device`` setting names; ``"auto"``: CUDA when there is one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def fastest_precision(device: torch.device | str, offered: tuple[str, ...]) -> str:
     """What ``precision="auto"`` becomes: ``"bf16"`` where the hardware computes it natively and fast (a CUDA GPU
     with bf16, a CPU with AMX) and the learner offers it (``offered``: its ``supports_precision``), else ``"fp32"``."""
@@ -126,17 +133,15 @@ def embed_views(
     input itself (``resizes_input``, e.g. EfficientNet-Lite0) gets the crops as they are, not resized twice. A
     query's features depend on its own image only, so evaluation with them stays inductive. On cross-domain flowers
     with a frozen ImageNet encoder they add 2 points 1-shot (`benchmarks/flowers_crops.py`)."""
-    if crop and crop_weight == 1.0:
-        z = torch.zeros(())
-    else:
-        z = embed(encoder, x, precision)
-        if flip:
-            z = (z + embed(encoder, x.flip(-1), precision)) / 2
     if crop:
         resize = not getattr(encoder, "resizes_input", False)
-        views = sum(embed(encoder, v, precision) for v in five_crops(x, crop, resize)) / 5
-        z = (1 - crop_weight) * z + crop_weight * views
-    return z
+        crops = sum(embed(encoder, v, precision) for v in five_crops(x, crop, resize)) / 5
+        if crop_weight == 1.0:  # the crops alone: the whole image is not embedded
+            return crops
+    z = embed(encoder, x, precision)
+    if flip:
+        z = (z + embed(encoder, x.flip(-1), precision)) / 2
+    return (1 - crop_weight) * z + crop_weight * crops if crop else z
 
 
 def embed_dataset(

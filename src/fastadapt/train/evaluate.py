@@ -59,12 +59,17 @@ def frozen_feature_sampler(learner: Learner, sampler: TaskSampler) -> TaskSample
     ):
         return None
     cache = learner.__dict__.setdefault("_feature_cache", {})
-    key = (sampler.x.data_ptr(), tuple(sampler.x.shape), tuple(learner.test_views.values()), learner.precision)
+    key = (sampler.x.data_ptr(), tuple(sampler.x.shape), _views_key(learner))
     if key not in cache:
         cache[key] = _stored_features(learner, sampler.x)
     features = copy.copy(sampler)
     features.x = cache[key]
     return features
+
+
+def _views_key(learner: Learner) -> tuple:
+    """What, besides the weights and the images, frozen features depend on: the test-time views and the precision."""
+    return (*learner.test_views.items(), learner.precision)
 
 
 def _stored_features(learner: Learner, x: Tensor) -> Tensor:
@@ -76,9 +81,7 @@ def _stored_features(learner: Learner, x: Tensor) -> Tensor:
     h = hashlib.sha256()
     for k, v in sorted(learner.encoder.state_dict().items()):
         h.update(k.encode() + v.detach().double().abs().sum().cpu().numpy().tobytes())
-    views = learner.test_views
-    key = (tuple(x.shape), str(x.dtype), learner.tta_flip, learner.precision)  # as before crops, when there are none
-    h.update(repr(key if not views["crop"] else (*key, views["crop"], views["crop_weight"])).encode())
+    h.update(repr((tuple(x.shape), str(x.dtype), _views_key(learner))).encode())
     h.update(x.flatten()[:: max(1, x.numel() // 1_000_000)].cpu().numpy().tobytes())
     path = Path.home() / ".cache" / "fastadapt" / "features" / f"{h.hexdigest()[:24]}.safetensors"
     if path.exists():
@@ -86,7 +89,7 @@ def _stored_features(learner: Learner, x: Tensor) -> Tensor:
             return load_file(str(path))["features"]
         except (OSError, ValueError, KeyError, RuntimeError):
             path.unlink(missing_ok=True)  # unreadable: computed again below
-    z = embed_dataset(learner.encoder, x, precision=learner.precision, **views)
+    z = embed_dataset(learner.encoder, x, precision=learner.precision, **learner.test_views)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_file({"features": z.contiguous()}, str(path.with_suffix(".tmp")))

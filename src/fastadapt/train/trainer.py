@@ -19,7 +19,7 @@ from ..cpu_memory import reuse_freed_memory
 from ..io import atomic_write_bytes
 from ..learners import Learner
 from ..learners.base import METHODS
-from ..nn.episodic import check_precision, fastest_precision
+from ..nn.episodic import check_precision, fastest_precision, resolve_device  # noqa: F401 (resolve_device re-exported)
 from ..presets import PRESETS, get_preset
 from ..presets.limits import check_limits
 from ..seeding import seeded_generator
@@ -43,12 +43,6 @@ from .run_log import (  # noqa: F401 (git_commit, machine, provenance, read_conf
 )
 
 T = TypeVar("T")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def hardware() -> str:
