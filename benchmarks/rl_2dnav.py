@@ -83,16 +83,17 @@ SMOKE_RL2 = [
 ]
 
 
-def config(name: str, smoke: bool, seed: int) -> dict[str, Any]:
-    sets = (SMOKE_RL2 if name.endswith("rl2") else SMOKE) if smoke else []
+def config(name: str, smoke: bool, seed: int, sets: list[str] | None = None) -> dict[str, Any]:
+    """The preset ``name`` with the smoke test's settings (``smoke``), then ``sets`` (``key=value``) and the seed."""
+    sets = ((SMOKE_RL2 if name.endswith("rl2") else SMOKE) if smoke else []) + list(sets or [])
     cfg = apply_overrides(get_preset(name), sets + [f"seed={seed}"])
-    if smoke and get_preset(name)["steps"] == 0:  # an untrained baseline stays untrained
+    if get_preset(name)["steps"] == 0:  # an untrained baseline stays untrained
         cfg["steps"] = 0
     return cfg
 
 
-def run_preset(name: str, out: Path, smoke: bool, seed: int) -> dict[str, Any]:
-    cfg = config(name, smoke, seed)
+def run_preset(name: str, out: Path, smoke: bool, seed: int, sets: list[str] | None = None) -> dict[str, Any]:
+    cfg = config(name, smoke, seed, sets)
     resume = (out / LAST).exists() and not (out / "results.json").exists()
     if (out / "results.json").exists() and not smoke:
         res = json.loads((out / "results.json").read_text())  # already trained: keep it
@@ -175,12 +176,14 @@ def env_speed(tasks: int, envs: int, repeats: int) -> dict[str, float]:
     }
 
 
-def simulation_share(name: str, smoke: bool, seed: int, iterations: int) -> dict[str, float]:
+def simulation_share(
+    name: str, smoke: bool, seed: int, iterations: int, sets: list[str] | None = None
+) -> dict[str, float]:
     """Wall time of ``iterations`` meta-iterations (collection + ``outer_epochs`` Adam steps each) and the share
     of it spent in rollouts (the learner's ``sim_seconds``)."""
     from fastadapt.configs import build_learner
 
-    cfg = config(name, smoke, seed)
+    cfg = config(name, smoke, seed, sets)
     torch.manual_seed(seed)
     learner = build_learner(cfg)
     sampler = build_sampler(cfg, "train", None, cfg["train_shots"], cfg["train_queries"], seed)

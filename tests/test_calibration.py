@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from fastadapt.train.calibration import brier, ece, nll, reliability, reliability_diagram
+from fastadapt.train.calibration import brier, ece, fit_temperature, nll, reliability, reliability_diagram
 
 # Four predictions over two classes. Confidences 0.95 (right), 0.95 (wrong), 0.62 (right), 0.70 (right);
 # with 15 equal-width bins they fall in bins 14, 14, 9 and 10.
@@ -48,3 +48,54 @@ def test_reliability_diagram_writes_png(tmp_path):
     out = tmp_path / "rel.png"
     reliability_diagram(PROBS, LABELS, out, title="hand example")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("true_t", [0.5, 2.0, 4.0])
+def test_fit_temperature_recovers_the_temperature_labels_were_drawn_at(true_t):
+    """Labels drawn from softmax(z / T0): the fitted T is T0 up to sampling noise (20,000 draws), and it is the NLL's
+    minimum (a 2% step either way raises the NLL); the fit ignores a shift of the logits."""
+    g = torch.Generator().manual_seed(0)
+    z = 3 * torch.randn(20000, 5, generator=g, dtype=torch.float64)
+    y = torch.multinomial((z / true_t).softmax(-1), 1, generator=g).squeeze(1)
+    t = fit_temperature(z, y)
+    assert t == pytest.approx(true_t, rel=0.05)
+
+    def loss(temp):
+        return nll((z / temp).softmax(-1), y)
+
+    assert loss(t) < min(loss(1.02 * t), loss(t / 1.02))
+    assert fit_temperature(z + 7.0, y) == pytest.approx(t, rel=1e-9)
+
+
+def test_fit_temperature_edge_cases():
+    z = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    assert fit_temperature(z, torch.tensor([0, 1])) < 0.1  # all right: sharper is always better
+    assert fit_temperature(z, torch.tensor([1, 0])) > 1e4  # all wrong: flatter is always better
+    with pytest.raises(ValueError, match="one label per prediction"):
+        fit_temperature(z, torch.tensor([0]))
+
+
+def test_learners_apply_the_calibration_temperature_at_test_time_only_and_once():
+    """ProtoNet's test-time logits (one task's predict, and predict_batch on both BatchNorm protocols, whose
+    transductive path goes through adapt) are divided by calibration_temperature exactly once; training is not."""
+    from fastadapt import ProtoNet, TaskBatch
+    from fastadapt.nn.conv4 import Conv4
+
+    torch.manual_seed(0)
+    learner = ProtoNet(Conv4(in_channels=1, hidden=8)).eval()
+    g = torch.Generator().manual_seed(1)
+    sx, qx = torch.randn(2, 3, 1, 28, 28, generator=g), torch.randn(2, 4, 1, 28, 28, generator=g)
+    sy = torch.arange(3).repeat(2, 1)
+    batch = TaskBatch(sx, sy, qx, torch.zeros(2, 4, dtype=torch.long), 3)
+    with torch.no_grad():
+        raw_one = learner.adapt(sx[0], sy[0]).predict(qx[0]).logits
+        raw = {bn: learner.set_eval_bn(bn) or learner.predict_batch(batch).logits for bn in ("running", "transductive")}
+        learner.calibration_temperature = 2.5
+        learner.set_eval_bn("running")
+        assert torch.allclose(learner.adapt(sx[0], sy[0]).predict(qx[0]).logits, raw_one / 2.5)
+        for bn, logits in raw.items():
+            learner.set_eval_bn(bn)
+            pred = learner.predict_batch(batch)
+            assert torch.allclose(pred.logits, logits / 2.5, atol=1e-6) and pred.temperature == 2.5, bn
+        learner.train()
+        assert learner.adapt(sx[0], sy[0]).predict(qx[0]).temperature == 1.0

@@ -67,6 +67,29 @@ def test_eval_within_alphabet_and_diagram(run, data_root, tmp_path, capsys):
     assert Image.open(png).size[0] > 100
 
 
+def test_calibrate_fits_the_temperature_that_eval_then_applies(run, data_root, tmp_path, capsys):
+    """`fastadapt calibrate` on the validation episodes `fastadapt eval --split val` draws: the stored temperature is
+    applied by eval (same accuracy, the NLL of the fit, no higher than before); the test episodes are refused."""
+    import shutil
+
+    cal = tmp_path / "run"
+    shutil.copytree(run, cal)
+    val = ["--split", "val", "--episodes", "100", "--json", "--data-root", str(data_root)]
+    assert main(["eval", str(cal), *val, "--latency-tasks", "0"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert main(["calibrate", str(cal), "--episodes", "100", "--data-root", str(data_root)]) == 0
+    assert "temperature" in capsys.readouterr().out
+    rec = json.loads((cal / "calibration.json").read_text())
+    assert rec["temperature"] > 0 and rec["temperature"] != 1.0 and rec["split"] == "val"
+    assert rec["before"]["nll"] == pytest.approx(before["nll"]) and rec["after"]["nll"] <= before["nll"]
+    assert main(["eval", str(cal), *val, "--latency-tasks", "0"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert (before["calibration_temperature"], after["calibration_temperature"]) == (1.0, rec["temperature"])
+    assert after["accuracy"] == before["accuracy"] and after["nll"] == pytest.approx(rec["after"]["nll"])
+    assert main(["calibrate", str(cal), "--split", "test", "--seed", "2017", "--data-root", str(data_root)]) == 2
+    assert "grade it on its own data" in capsys.readouterr().err
+
+
 def test_eval_bn_transductive_changes_the_numbers_not_the_model(run, data_root, capsys):
     common = [
         "eval",

@@ -170,6 +170,20 @@ def test_loop_path_back_propagates_task_by_task_with_the_whole_batch_gradient():
         torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-7)
 
 
+def test_auto_batching_on_the_cpu_vmaps_small_tasks_and_loops_over_large_ones():
+    """batching="auto" on the CPU: one vmap call (the trainer back-propagates the whole meta-batch at once) for tasks of
+    few input values, a loop over tasks (back-propagated one by one) above `CPU_VMAP_MAX_VALUES`; both the same math."""
+    from fastadapt.learners.gradient import CPU_VMAP_MAX_VALUES
+
+    learner = MAML(small_net(), inner_lr=0.2, inner_steps=1)
+    small = batch(2, torch.float32)
+    side = int((CPU_VMAP_MAX_VALUES / 12) ** 0.5) + 1  # 6 support + 6 query images of side x side: over the limit
+    y = small.support_y
+    large = TaskBatch(torch.randn(2, 6, 1, side, side), y, torch.randn(2, 6, 1, side, side), y, 3)
+    assert 12 * 36 <= CPU_VMAP_MAX_VALUES < 12 * side * side
+    assert (learner.backward_chunk(small), learner.backward_chunk(large)) == (None, 1)
+
+
 def test_task_chunk_must_be_positive():
     with pytest.raises(ValueError, match="task_chunk"):
         MAML(small_net(), task_chunk=0)

@@ -15,6 +15,7 @@ from fastadapt.train.run_log import (
     check_resumable,
     git_commit,
     prepare_out,
+    read_calibration,
     truncate_log,
 )
 
@@ -173,6 +174,22 @@ def test_prepare_out_overwrite_deletes_only_the_run_files(tmp_path):
     prepare_out(tmp_path, resume=False, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.md"]
     prepare_out(tmp_path / "new", resume=False, overwrite=True)  # nothing there: fine
+
+
+def test_a_calibration_goes_when_training_resumes_and_a_bad_one_is_refused(tmp_path):
+    """calibration.json is fitted to the best checkpoint: resuming (which can replace that checkpoint) deletes it; a
+    damaged or non-positive temperature is a clear error; no file is temperature 1 (no change)."""
+    assert read_calibration(tmp_path) == 1.0
+    (tmp_path / "calibration.json").write_text(json.dumps({"temperature": 1.7}))
+    assert read_calibration(tmp_path) == 1.7
+    with pytest.raises(FileExistsError, match="calibration.json"):
+        prepare_out(tmp_path, resume=False)
+    for bad, words in (({"temperature": -1}, "not a positive number"), ({"t": 2}, "not a calibration record")):
+        (tmp_path / "calibration.json").write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=words):
+            read_calibration(tmp_path)
+    prepare_out(tmp_path, resume=True)
+    assert not (tmp_path / "calibration.json").exists()
 
 
 def test_prepare_out_removes_temporaries_a_killed_write_left(tmp_path):

@@ -1,4 +1,4 @@
-"""`fastadapt train | eval | adapt | presets | data`: the command-line interface."""
+"""`fastadapt train | eval | calibrate | adapt | bench | presets | data`: the command-line interface."""
 
 from __future__ import annotations
 
@@ -143,6 +143,7 @@ def _eval(a: argparse.Namespace) -> None:
         dataset=cfg["dataset"],
         within_alphabet=a.within_alphabet,
         eval_bn=learner.eval_bn,
+        calibration_temperature=learner.calibration_temperature,
         episodes_per_second=episodes / secs,
     )
     if a.latency_tasks:
@@ -166,6 +167,11 @@ def _eval(a: argparse.Namespace) -> None:
             f"{ways}-way {shots}-shot on {cfg['dataset']} {a.split}{proto}: accuracy {100 * res['accuracy']:.2f} +- "
             f"{100 * res['ci95']:.2f}% over {res['episodes']} episodes; NLL {res['nll']:.4f}, "
             f"ECE {res['ece']:.4f}, Brier {res['brier']:.4f}"
+            + (
+                f" (temperature {learner.calibration_temperature:.3g}, fastadapt calibrate)"
+                if learner.calibration_temperature != 1.0
+                else ""
+            )
         )
     if a.latency_tasks and not a.json:
         print(
@@ -182,6 +188,30 @@ def _bench(a: argparse.Namespace) -> None:
     for spec in a.spec:  # one after the other, each printed as it finishes
         record = bench(spec, train_run=not a.no_train, resume=a.resume, out=a.out, check=a.check)
         print("\n".join(summary_lines(record)), flush=True)
+
+
+def _calibrate(a: argparse.Namespace) -> None:
+    from .train.calibrate import calibrate_run
+    from .train.trainer import resolve_device
+
+    r = calibrate_run(
+        a.run_dir,
+        a.split,
+        a.episodes,
+        ways=a.ways,
+        shots=a.shots,
+        seed=a.seed,
+        dataset=a.dataset,
+        data_root=a.data_root,
+        device=resolve_device(a.device),
+    )
+    b, f = r["before"], r["after"]
+    print(
+        f"{a.run_dir}: temperature {r['temperature']:.4g} fitted on {r['episodes']} {r['ways']}-way {r['shots']}-shot "
+        f"{r['dataset']} {r['split']} episodes (seed {r['seed']}; accuracy {100 * r['accuracy']:.2f}%, unchanged): "
+        f"NLL {b['nll']:.4f} -> {f['nll']:.4f}, ECE {b['ece']:.4f} -> {f['ece']:.4f}; fastadapt eval and adapt "
+        f"now apply it ({Path(a.run_dir) / 'calibration.json'})"
+    )
 
 
 def _adapt(a: argparse.Namespace) -> None:
@@ -343,6 +373,28 @@ def parser() -> argparse.ArgumentParser:
         help="time learner.adapt on this many single tasks and report ms per task (0: skip)",
     )
     e.set_defaults(fn=_eval)
+    c = sub.add_parser(
+        "calibrate",
+        help="fit a run's temperature (Guo 2017) so that its probabilities are calibrated; eval and adapt apply it",
+    )
+    c.add_argument("run_dir")
+    c.add_argument(
+        "--split",
+        default="val",
+        choices=("val", "test"),
+        help="the classes to fit on: val (default), or test for a test-only data set (with other episodes than "
+        "fastadapt eval's)",
+    )
+    c.add_argument("--episodes", type=int, default=300)
+    c.add_argument("--ways", type=int)
+    c.add_argument("--shots", type=int)
+    c.add_argument(
+        "--seed", type=int, help="which episodes (default: the run's eval_seed on val, eval_seed + 1 on test)"
+    )
+    c.add_argument("--dataset", help="fit on another data set than the run's, e.g. flowers102-partial --split test")
+    c.add_argument("--device", default="auto")
+    c.add_argument("--data-root")
+    c.set_defaults(fn=_calibrate)
     d = sub.add_parser("adapt", help="classify your own images from a few labelled examples")
     d.add_argument("run_dir")
     d.add_argument("--support", required=True, help="folder with one sub-folder of images per class")

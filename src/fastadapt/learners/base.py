@@ -7,7 +7,7 @@ import contextlib
 import functools
 import math
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import torch
@@ -30,6 +30,7 @@ class Prediction:
     logits: Tensor | None = None
     mean: Tensor | None = None
     var: Tensor | None = None
+    temperature: float = 1.0  # the calibration temperature the logits were already divided by (`calibrated`)
 
     @property
     def probs(self) -> Tensor:
@@ -54,7 +55,7 @@ class Prediction:
             vals = [getattr(p, name) for p in preds]
             return None if vals[0] is None else torch.stack(vals)
 
-        return Prediction(st("logits"), st("mean"), st("var"))
+        return Prediction(st("logits"), st("mean"), st("var"), preds[0].temperature)
 
 
 class Predictor(Protocol):
@@ -79,6 +80,8 @@ class Learner(nn.Module):
 
     task_type: str = "classification"
     eval_bn: str = "running"
+    # test-time logits are divided by it (temperature scaling, Guo 2017; fitted by `fastadapt calibrate`; `calibrated`)
+    calibration_temperature: float = 1.0
     input_shape: tuple[int, int, int] | None = None  # [C, H, W] of the images it takes (set by build_learner)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -106,7 +109,7 @@ class Learner(nn.Module):
             def predict_batch(self, batch):
                 check_input_shape(self, getattr(batch, "support_x", None), "support_x")
                 check_input_shape(self, getattr(batch, "query_x", None), "query_x")
-                return batched(self, batch)
+                return calibrated(batched(self, batch), self)
 
             predict_batch._checked = True
             cls.predict_batch = predict_batch
@@ -352,7 +355,7 @@ def guard_queries(predictor: Any, learner: Any = None, support_x: Any = None) ->
         pred = predict(x, *args, **kwargs)
         if learner is not None and not learner.training and isinstance(x, Tensor):
             check_prediction(pred, x)
-        return pred
+        return calibrated(pred, learner)
 
     try:
         object.__setattr__(predictor, "predict", checked)
@@ -490,6 +493,16 @@ def count_non_finite(pred: Any) -> int:
         if isinstance(t, Tensor) and t.is_floating_point():
             bad += int((~torch.isfinite(t)).sum())
     return bad
+
+
+def calibrated(pred: Any, learner: Any) -> Any:
+    """``pred`` with its logits divided by the learner's ``calibration_temperature`` (temperature scaling, Guo et al.
+    2017: the same predicted classes, better-calibrated probabilities), at test time only (``learner`` in eval
+    mode) and once (a prediction records the temperature it carries)."""
+    t = getattr(learner, "calibration_temperature", 1.0)
+    if t == 1.0 or learner.training or not isinstance(pred, Prediction) or pred.logits is None or pred.temperature != 1:
+        return pred
+    return replace(pred, logits=pred.logits / t, temperature=t)
 
 
 def check_prediction(pred: Any, x: Tensor) -> None:

@@ -40,6 +40,11 @@ __all__ = ["GradientLearner", "FastWeights", "functional_copy", "task_vmap", "he
 
 BN_MODES = ("transductive", "support")
 BATCHING = ("auto", "vmap", "loop")
+# batching="auto" on the CPU: one vmap call over the meta-batch when a task's support + query inputs hold at most this
+# many values, else a loop over tasks. Measured (benchmarks/maml_batching.py, results/maml_batching.json; 2 cores,
+# second order): vmap 1.18x faster at 10 Omniglot images a task (7,840 values; 5-way 1-shot, 1 query), but 0.83-0.86x
+# at 40-50 (31,360-39,200) and 0.74x at 80 mini-ImageNet images, with 3-10x the loop's memory.
+CPU_VMAP_MAX_VALUES = 16_000
 INNER_LR = 0.4  # Finn 2017's Omniglot inner learning rate: the default of every gradient-based learner
 
 
@@ -77,8 +82,9 @@ class GradientLearner(Learner):
             moves linearly to the last step over ``msl_anneal`` meta-iterations.
         bn: BatchNorm statistics mode, ``"transductive"`` or ``"support"`` (module docstring).
         batching: ``"vmap"`` (`torch.func.vmap` over the tasks), ``"loop"`` (one task after the other), or
-            ``"auto"``: the loop on CPU (about 2x faster than vmap there for Conv4 at 5+75 images a task),
-            vmap on accelerators. Every choice gives the same numbers.
+            ``"auto"``: vmap on accelerators; on the CPU vmap for small tasks (at most `CPU_VMAP_MAX_VALUES` input
+            values, e.g. Omniglot 5-way 1-shot with one query a class: 1.18x) and the loop for larger ones (faster
+            there, and a fraction of vmap's memory). Every choice gives the same numbers.
         task_chunk: in meta-training under vmap, the trainer adapts and back-propagates this many tasks at a time
             (`backward_chunk`, `fastadapt.train.backward.meta_backward`), so peak memory follows the chunk instead
             of the meta-batch (``None``: the whole meta-batch in one call). The loop path back-propagates task by
@@ -269,14 +275,20 @@ class GradientLearner(Learner):
         if w is not None:
             w = w.to(batch.support_x.device)
         args = (batch.support_x, batch.support_y, batch.query_x, batch.query_y)
-        if self._use_vmap(batch.support_x):
+        if self._use_vmap(batch):
             fn = task_vmap(lambda sx, sy, qx, qy: self._task(params, sx, sy, qx, qy, steps, w))
             return fn(*args)
         outs = [self._task(params, *a, steps, w) for a in zip(*args)]
         return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
 
-    def _use_vmap(self, x: Tensor) -> bool:
-        return self.batching == "vmap" or (self.batching == "auto" and x.device.type != "cpu")
+    def _use_vmap(self, batch: TaskBatch) -> bool:
+        """``batching``; ``"auto"``: vmap on accelerators, and on the CPU for tasks of at most `CPU_VMAP_MAX_VALUES`
+        input values (support and query)."""
+        if self.batching != "auto":
+            return self.batching == "vmap"
+        if batch.support_x.device.type != "cpu":
+            return True
+        return batch.support_x[0].numel() + batch.query_x[0].numel() <= CPU_VMAP_MAX_VALUES
 
     # ---- Learner API -------------------------------------------------------------------------------------
     def check_classes(self, support_y: Tensor, ways: int | None) -> int:
@@ -320,7 +332,7 @@ class GradientLearner(Learner):
     def backward_chunk(self, batch: TaskBatch) -> int | None:
         """Tasks back-propagated at a time by the trainer: ``task_chunk`` under vmap, one on the loop path (whose
         tasks are adapted one after the other anyway, so only one task's graph is ever alive)."""
-        return self.task_chunk if self._use_vmap(batch.support_x) else 1
+        return self.task_chunk if self._use_vmap(batch) else 1
 
     @contextlib.contextmanager
     def one_meta_iteration(self) -> Iterator[None]:

@@ -38,7 +38,7 @@ class Reptile(GradientLearner):
         """Adapted weights of every task, stacked ``[B, ...]`` (no graph to the initialization)."""
         params = {n: p.detach() for n, p in self._params().items()}
         fn = lambda sx, sy: self.inner_loop(params, sx, sy, steps, first_order=True)[-1]  # noqa: E731
-        if self._use_vmap(batch.support_x):
+        if self._use_vmap(batch):
             return task_vmap(fn)(batch.support_x, batch.support_y)
         outs = [fn(sx, sy) for sx, sy in zip(batch.support_x, batch.support_y)]
         return {n: torch.stack([o[n] for o in outs]) for n in outs[0]}

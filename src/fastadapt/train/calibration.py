@@ -1,8 +1,9 @@
 """Calibration of predicted class probabilities: NLL, expected calibration error (Guo et al., 2017),
-Brier score, and reliability diagrams."""
+Brier score, reliability diagrams, and temperature scaling (Guo et al., 2017)."""
 
 from __future__ import annotations
 
+import math
 import os
 
 import torch
@@ -18,6 +19,30 @@ def brier(probs: Tensor, labels: Tensor) -> float:
     """Mean squared distance between probabilities and the one-hot label (summed over classes)."""
     onehot = torch.nn.functional.one_hot(labels, probs.shape[-1]).to(probs.dtype)
     return float(((probs - onehot) ** 2).sum(-1).mean())
+
+
+def fit_temperature(logits: Tensor, labels: Tensor, steps: int = 100) -> float:
+    """Temperature scaling (Guo et al., 2017): the ``T > 0`` whose ``softmax(logits / T)`` has the least NLL on these
+    labelled predictions (``logits [..., N]``, ``labels [...]``). The NLL is convex in ``b = 1 / T``, with derivative
+    ``mean(E_softmax(b z)[z] - z_label)`` increasing in ``b``: bisection on its sign in log ``b`` finds the minimum.
+    Predictions all right (the NLL falls for ever as ``T`` shrinks) give a small ``T``, where the fall vanishes in
+    float64; all wrong, the largest ``T`` searched, ``exp(12)``."""
+    z = logits.detach().reshape(-1, logits.shape[-1]).double()
+    y = labels.reshape(-1).long()
+    if len(z) != len(y) or len(y) == 0:
+        raise ValueError(f"fit_temperature needs one label per prediction: {len(z)} predictions, {len(y)} labels.")
+    z = z - z.mean(-1, keepdim=True)  # the softmax does not see a shift
+    z_label = z.gather(1, y[:, None]).squeeze(1)
+
+    def slope(log_b: float) -> float:
+        p = (math.exp(log_b) * z).softmax(-1)
+        return float(((p * z).sum(-1) - z_label).mean())
+
+    lo, hi = -12.0, 12.0
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if slope(mid) < 0 else (lo, mid)
+    return math.exp(-(lo + hi) / 2)
 
 
 def reliability(probs: Tensor, labels: Tensor, bins: int = 15) -> tuple[Tensor, Tensor, Tensor]:

@@ -26,8 +26,9 @@ from ..presets import PRESETS, get_preset
 
 LAST, BEST = "last.safetensors", "best.safetensors"
 BENCHMARK = "benchmark.json"  # a benchmark script's record of the run, beside the trainer's own results.json
+CALIBRATION = "calibration.json"  # `fastadapt calibrate`'s temperature for the best checkpoint (read by load_run)
 # The files a run writes: one of them in --out means the folder belongs to a run (see prepare_out).
-RUN_FILES = ("config.json", "metrics.jsonl", BEST, LAST, "results.json", "summary.txt", BENCHMARK)
+RUN_FILES = ("config.json", "metrics.jsonl", BEST, LAST, "results.json", "summary.txt", BENCHMARK, CALIBRATION)
 
 
 def git_commit() -> str:
@@ -93,7 +94,27 @@ def prepare_out(out: Path, resume: bool, overwrite: bool = False) -> None:
     if overwrite:
         for name in found:
             (out / name).unlink()
+    (out / CALIBRATION).unlink(missing_ok=True)  # fitted to a checkpoint that training is about to replace
     remove_stale_temporaries(out)
+
+
+def read_calibration(folder: str | os.PathLike) -> float:
+    """The calibration temperature `fastadapt calibrate` stored in a run folder (1.0, no change, when there is none)."""
+    path = Path(folder) / CALIBRATION
+    if not path.exists():
+        return 1.0
+    try:
+        t = float(json.loads(path.read_text())["temperature"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(
+            f"{path} is not a calibration record ({type(e).__name__}: {e}); delete it, or fit it again with "
+            f"`fastadapt calibrate {folder}`."
+        ) from None
+    if not (math.isfinite(t) and t > 0):
+        raise ValueError(
+            f"{path} holds temperature {t}, not a positive number; fit it again with `fastadapt calibrate`."
+        )
+    return t
 
 
 def remove_stale_temporaries(out: Path) -> None:

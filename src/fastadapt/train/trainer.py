@@ -38,6 +38,7 @@ from .run_log import (  # noqa: F401 (git_commit, machine, provenance, read_conf
     machine,
     prepare_out,
     provenance,
+    read_calibration,
     read_config,
     write_config,
 )
@@ -297,6 +298,8 @@ def load_run(
         cfg["data_root"] = ""  # recorded on another machine: look where this one keeps its data
     learner = build_learner(cfg)
     load_checkpoint(run / which, learner)
+    if which == BEST:  # `fastadapt calibrate` fits the temperature to the best checkpoint
+        learner.calibration_temperature = read_calibration(run)
     return learner.to(device).eval(), cfg
 
 
