@@ -8,8 +8,9 @@ and for the task-sampling noise of the meta-batch (the gradient of a second, dis
     python benchmarks/maml_precision.py [--steps 10] [--warm 100]
     python benchmarks/maml_precision.py --speed-only --batching loop vmap --out results/maml_precision_batching.json
 
-``--speed-only`` measures (1) alone, for each ``--batching`` (the CPU default runs the tasks one after the other,
-``loop``; ``vmap`` runs them in one batched call, whose convolutions are larger and grouped by task).
+``--speed-only`` measures (1) alone, for each ``--batching`` (``loop`` runs the tasks one after the other; ``vmap``
+runs them in one batched call, whose convolutions are larger and grouped by task; ``auto`` picks by task size, see
+benchmarks/maml_batching.py).
 """
 
 from __future__ import annotations
