@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fastadapt.learners.base import Prediction
 from fastadapt.tasks import build_sampler
-from fastadapt.train.calibrate import calibrate_run
+from fastadapt.train.calibrate import METRICS, calibrate_run
 from fastadapt.train.evaluate import collect, summarize
 from fastadapt.train.trainer import load_run, provenance
 
@@ -29,7 +29,6 @@ RUNS = [
     "results/mini-imagenet-baselinepp-5w1s",
     "results/mini-imagenet-baselinepp-5w5s",
 ]
-METRICS = ("nll", "ece", "brier")
 
 
 def one_run(run: str, val_episodes: int) -> dict:

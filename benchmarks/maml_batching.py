@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -34,38 +33,21 @@ PRESETS = [
 
 def worker(preset: str, batching: str, steps: int, threads: int) -> dict:
     import torch
+    from maml_precision import seconds_per_iteration  # this script's folder is on sys.path
 
-    from fastadapt.configs import build_learner
     from fastadapt.cpu_memory import reuse_freed_memory
     from fastadapt.presets import get_preset
-    from fastadapt.tasks import build_sampler
-    from fastadapt.train.backward import meta_backward
 
     reuse_freed_memory()
     torch.set_num_threads(threads)
-    cfg = {**get_preset(preset), "precision": "fp32", "batching": batching}
-    torch.manual_seed(0)
-    learner = build_learner(cfg).train()
-    opt = torch.optim.Adam(learner.parameters(), lr=cfg["lr"])
-    sampler = build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], 0)
-    batches = [sampler.batch(step, cfg["meta_batch"]) for step in range(steps + 1)]
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    times = []
-    for batch in batches:
-        t0 = time.perf_counter()
-        opt.zero_grad()
-        meta_backward(learner, batch)
-        opt.step()
-        times.append(time.perf_counter() - t0)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    b = batches[0]
+    seconds = seconds_per_iteration("fp32", steps, batching, preset, warmup=1)
+    cfg = get_preset(preset)
     return {
-        "seconds": statistics.median(times[1:]),
-        "peak_mb": round(peak),
-        "peak_above_start_mb": round(peak - base),
-        "tasks": b.support_x.shape[0],
-        "images_per_task": b.support_x.shape[1] + b.query_x.shape[1],
-        "image_shape": list(b.support_x.shape[2:]),
+        "seconds": seconds,
+        "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "tasks": cfg["meta_batch"],
+        "images_per_task": cfg["train_ways"] * (cfg["train_shots"] + cfg["train_queries"]),
+        "image_shape": [cfg["channels"], cfg["image_size"], cfg["image_size"]],
         "inner_steps": cfg["inner_steps"],
         "first_order": bool(cfg.get("first_order", False)),
     }

@@ -35,24 +35,28 @@ from fastadapt.train.trainer import provenance
 PRESET = "omniglot-maml-5w1s"
 
 
-def config(precision: str, batching: str = "auto") -> dict:
-    return {**get_preset(PRESET), "precision": precision, "batching": batching}
+def config(precision: str, batching: str = "auto", preset: str = PRESET) -> dict:
+    return {**get_preset(preset), "precision": precision, "batching": batching}
 
 
-def seconds_per_iteration(precision: str, steps: int, batching: str = "auto") -> float:
-    cfg = config(precision, batching)
+def seconds_per_iteration(
+    precision: str, steps: int, batching: str = "auto", preset: str = PRESET, warmup: int = 2
+) -> float:
+    """Median seconds of a meta-iteration (`meta_backward` and an Adam step) over ``steps`` of the preset's training
+    meta-batches, after ``warmup`` untimed ones."""
+    cfg = config(precision, batching, preset)
     torch.manual_seed(0)
     learner = build_learner(cfg).train()
     opt = torch.optim.Adam(learner.parameters(), lr=cfg["lr"])
     sampler = build_sampler(cfg, "train", cfg["train_ways"], cfg["train_shots"], cfg["train_queries"], 0)
     times = []
-    for step in range(steps + 2):
+    for step in range(steps + warmup):
         batch = sampler.batch(step, cfg["meta_batch"])
         t0 = time.perf_counter()
         opt.zero_grad()
         meta_backward(learner, batch)
         opt.step()
-        if step >= 2:
+        if step >= warmup:
             times.append(time.perf_counter() - t0)
     return statistics.median(times)
 

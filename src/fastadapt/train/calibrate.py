@@ -25,6 +25,8 @@ from .evaluate import collect, summarize
 from .run_log import CALIBRATION, git_commit, machine
 from .trainer import load_run
 
+METRICS = ("nll", "ece", "brier")  # what temperature scaling changes (accuracy stays)
+
 
 def calibrate_run(
     run_dir: str | os.PathLike,
@@ -84,8 +86,8 @@ def calibrate_run(
         "episodes": episodes,
         "seed": seed,
         "accuracy": before["accuracy"],
-        "before": {k: before[k] for k in ("nll", "ece", "brier")},
-        "after": {k: after[k] for k in ("nll", "ece", "brier")},
+        "before": {k: before[k] for k in METRICS},
+        "after": {k: after[k] for k in METRICS},
         "command": "fastadapt " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["calibrate"] else "calibrate_run",
         "commit": git_commit(),
         "machine": machine(),
