@@ -19,6 +19,12 @@ whole pipeline at a toy scale into /tmp:
 
     OMP_NUM_THREADS=1 python benchmarks/rl_cheetah.py [--kinds vel dir]
     OMP_NUM_THREADS=1 python benchmarks/rl_cheetah.py --smoke
+
+A longer budget, the two MAML runs side by side (one process per core), then the baselines, then the summary:
+
+    OMP_NUM_THREADS=1 python benchmarks/rl_cheetah.py --kinds vel --methods maml --results results/cheetah-long \\
+        --set steps=20000 max_train_seconds=7800 --out results/cheetah-long/rl_cheetah_vel_maml.json &
+    (the same with dir; then --methods pretrained random; then every method of both kinds: summary, plots)
 """
 
 from __future__ import annotations
@@ -55,6 +61,14 @@ FINN_FIG5 = {
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        choices=METHODS,
+        default=list(METHODS),
+        help="train (or re-read) only these runs, e.g. the two kinds' MAML runs side by side in two processes; the "
+        "speed probe and the plot need all three",
+    )
     p.add_argument("--smoke", action="store_true", help="toy scale: every stage in a few minutes")
     p.add_argument("--results", default=None, help="folder of the run folders (default results/, smoke: /tmp/...)")
     p.add_argument("--out", default=None, help="the JSON summary (default <results>/rl_cheetah.json)")
@@ -84,7 +98,7 @@ def main() -> None:
     lrs = [float(x) for x in a.baseline_lrs.split(",")]
     for kind in a.kinds:
         runs = {}
-        for method in METHODS:
+        for method in a.methods:
             name = f"rl-cheetah-{kind}-{method}"
             run = run_preset(name, root / name, a.smoke, a.seed, a.set)
             if method != "maml":
@@ -92,6 +106,8 @@ def main() -> None:
             summary["runs"][name] = runs[method] = run
             stages = zip(run["stages"], run["returns"], run["returns_ci95"])
             print(f"{name}: " + "; ".join(f"{s} {m:.1f} +- {c:.1f}" for s, m, c in stages), flush=True)
+        if len(runs) < len(METHODS):
+            continue
         summary["speed"][kind] = simulation_share(
             f"rl-cheetah-{kind}-maml", a.smoke, a.seed, 1 if a.smoke else 2, a.set
         )

@@ -64,6 +64,8 @@ WEIGHTS_EXTRA = {
         for kind in ("vel", "dir")
         for method in ("maml", "pretrained", "random")
     },
+    "cheetah-long": "issue #30: the HalfCheetah runs at the longer budget (benchmarks/rl_cheetah.py --results "
+    "results/cheetah-long), small checkpoints",
 }
 WEIGHT_READERS = ["README.md", "tests", "src/fastadapt", "docs/tutorials"]
 MAX_TREE_MB = 40.0  # issue #32: results/ at most 40 MB in the tree
