@@ -23,6 +23,7 @@ pipeline at a toy scale in a minute or two (into /tmp unless --results is given)
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -38,7 +39,7 @@ from fastadapt.rl.rollout import MLPActor, rollout
 from fastadapt.tasks import build_sampler
 from fastadapt.tasks.rl_envs import PointNav, RLTaskSampler, family_from_config, gym_env
 from fastadapt.train.backward import meta_backward
-from fastadapt.train.run_log import LAST
+from fastadapt.train.run_log import BEST, LAST
 from fastadapt.train.trainer import git_commit, load_run, machine, train
 
 PRESETS = ["rl-2dnav-maml", "rl-2dnav-rl2", "rl-2dnav-pretrained", "rl-2dnav-random", "rl-2dnav-oracle"]
@@ -118,7 +119,13 @@ def run_preset(name: str, out: Path, smoke: bool, seed: int, sets: list[str] | N
 
 def tuned_fine_tuning(out: Path, lrs: list[float], val_tasks: int) -> dict[str, Any]:
     """The baseline's test returns at the constant test-time step size that maximizes the mean return after 1-3
-    steps on validation tasks."""
+    steps on validation tasks. Kept in ``<out>/tuned_fine_tuning.json`` and re-read while the run's checkpoint, the
+    step sizes and the number of validation tasks are unchanged, so a summary re-run does not repeat it."""
+    cache = out / "tuned_fine_tuning.json"
+    checkpoint = hashlib.sha256((out / BEST).read_bytes()).hexdigest()
+    key = {"lrs": lrs, "val_tasks": val_tasks, "checkpoint_sha256": checkpoint}
+    if cache.exists() and json.loads(cache.read_text()).get("key") == key:
+        return json.loads(cache.read_text())["result"]
     learner, cfg = load_run(out)
     val = build_sampler(cfg, "val", None, cfg["shots"], cfg["queries"], cfg["eval_seed"])
     scores = {}
@@ -130,13 +137,15 @@ def tuned_fine_tuning(out: Path, lrs: list[float], val_tasks: int) -> dict[str, 
     learner.inner_lr = learner.later_inner_lr = best
     test = build_sampler(cfg, "test", None, cfg["shots"], cfg["queries"], cfg["eval_seed"])
     res = evaluate_rl(learner, test, cfg["eval_episodes"])
-    return {
+    result = {
         "lr": best,
         "val_scores": scores,
         "returns": res["returns"],
         "returns_ci95": res["returns_ci95"],
         "stages": res["stages"],
     }
+    cache.write_text(json.dumps({"key": key, "result": result}, indent=1))
+    return result
 
 
 def env_speed(tasks: int, envs: int, repeats: int) -> dict[str, float]:

@@ -6,8 +6,9 @@ tasks; ``-random``: the random initialization) into results/<preset>/ with the o
 results/rl_cheetah.json and results/rl_cheetah_<kind>.png:
 
 - per run: the average return on the preset's held-out tasks before adaptation and after 1, 2, 3 policy-gradient
-  steps, each with a 95% interval over tasks, training time and steps; the baselines also at the test-time step size
-  that does best on validation tasks among ``--baseline-lrs`` (Finn tuned the baselines' step sizes);
+  steps, each with a 95% interval over tasks, training time and steps; every run also at the constant test-time step
+  size that does best on 10 validation tasks among ``--baseline-lrs`` (Finn tuned the baselines' step sizes; MAML's
+  own row uses its trained steps, 0.1 then 0.05, as Finn's does, and its tuned row shows what tuning adds);
 - per kind: seconds per MAML meta-iteration and the share of it spent simulating (MuJoCo steps one environment at a
   time, so one torch thread loses little: run it with OMP_NUM_THREADS=1);
 - Finn's Fig. 5 values, read approximately off the figure (the paper prints none).
@@ -73,7 +74,7 @@ def main() -> None:
     p.add_argument("--results", default=None, help="folder of the run folders (default results/, smoke: /tmp/...)")
     p.add_argument("--out", default=None, help="the JSON summary (default <results>/rl_cheetah.json)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--baseline-lrs", default="0.02,0.05,0.1,0.2,0.5")
+    p.add_argument("--baseline-lrs", default="0.001,0.002,0.005,0.01,0.02,0.05,0.1,0.2,0.5")
     p.add_argument(
         "--set",
         nargs="+",
@@ -101,8 +102,7 @@ def main() -> None:
         for method in a.methods:
             name = f"rl-cheetah-{kind}-{method}"
             run = run_preset(name, root / name, a.smoke, a.seed, a.set)
-            if method != "maml":
-                run["tuned_step_size"] = tuned_fine_tuning(root / name, lrs, 2 if a.smoke else 10)
+            run["tuned_step_size"] = tuned_fine_tuning(root / name, lrs, 2 if a.smoke else 10)
             summary["runs"][name] = runs[method] = run
             stages = zip(run["stages"], run["returns"], run["returns_ci95"])
             print(f"{name}: " + "; ".join(f"{s} {m:.1f} +- {c:.1f}" for s, m, c in stages), flush=True)

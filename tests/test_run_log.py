@@ -7,6 +7,7 @@ import torch
 
 from fastadapt.checkpoint import CheckpointError, save_checkpoint
 from fastadapt.presets import get_preset
+from fastadapt.train import run_log
 from fastadapt.train.run_log import (
     BEST,
     LAST,
@@ -338,3 +339,15 @@ def test_a_benchmark_record_sits_beside_the_trainers_results_and_old_runs_still_
     assert (tmp_path / "results.json").read_text() == '{"accuracy": 0.5}'  # the trainer's file is left alone
     with pytest.raises(FileNotFoundError, match="holds no finished run"):
         read_benchmark_record(tmp_path / "none")
+
+
+def test_machine_names_the_cpu_and_whether_it_has_amx(monkeypatch):
+    """Records say which CPU timed them and whether bf16 ran on AMX: hosts of one name differ (issue #33)."""
+    import fastadapt.nn.episodic as episodic
+
+    for amx, said in ((True, "(AMX)"), (False, "(no AMX)")):
+        monkeypatch.setattr(episodic, "cpu_has_amx", lambda amx=amx: amx)
+        text = run_log.machine()
+        assert said in text and f"torch {torch.__version__}" in text
+    monkeypatch.setattr(run_log.Path, "read_text", lambda self: "processor\t: 0\nmodel name\t: Test CPU @ 1GHz\n")
+    assert run_log.cpu_model() == "Test CPU @ 1GHz"

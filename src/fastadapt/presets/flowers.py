@@ -10,7 +10,7 @@ from . import register
 
 # Shared by both presets: the test episodes, the frozen encoder (no meta-training: steps=0) and its features.
 EPISODES = dict(dataset="flowers102-partial", split="all", image_size=84, channels=3, ways=5, shots=1, queries=15)
-ENCODER = dict(backbone="efficientnet_lite0", freeze_encoder=True, tta_crop=72, precision="bf16", steps=0)
+ENCODER = dict(backbone="efficientnet_lite0", freeze_encoder=True, tta_crop=72, precision="auto", steps=0)
 FROZEN = dict(**EPISODES, **ENCODER, method="protonet", distance="cosine", feature_transform="power", eval_episodes=600)
 
 register(

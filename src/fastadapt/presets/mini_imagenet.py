@@ -3,7 +3,8 @@ queries: ``mini-imagenet-<method>-5w<K>s``.
 
 ProtoNet follows Snell et al. (2017): Conv4, Adam 1e-3 halved every 2,000 episodes, trained 20-way 5-shot with 15
 queries (their 5-shot setting; they train 1-shot models 30-way 1-shot). The CPU presets are a budget: 7,000
-episodes, about 2 hours on 2 CPU cores with the encoder in bfloat16 (``precision=bf16``, weights in fp32);
+episodes, about 2 hours on 2 CPU cores with the encoder in bfloat16 where the CPU has AMX (``precision=auto``: bf16,
+weights in fp32; fp32 on a CPU without AMX, where bf16 is emulated and about 3x slower, issue #33);
 ``max_train_seconds`` caps the wall time at 2 hours whatever the machine. One model serves both shot counts.
 Input standardization: per-channel mean / std of the train split's images (`tasks.image_sets.channel_stats`)."""
 
@@ -25,7 +26,7 @@ PROTONET = {
     "train_ways": 20,
     "train_shots": 5,
     "train_queries": 15,
-    **schedule(7000, 1e-3, 2000, 50, 100, 500, precision="bf16", **CAPPED),
+    **schedule(7000, 1e-3, 2000, 50, 100, 500, precision="auto", **CAPPED),
 }
 
 for _k in (1, 5):
@@ -48,7 +49,7 @@ BASELINE = {
     "train_shots": 1,
     "train_queries": 1,
     "augment": "natural",
-    **schedule(24000, 1e-3, 6000, 100, 200, 1000, precision="bf16", **CAPPED),
+    **schedule(24000, 1e-3, 6000, 100, 200, 1000, precision="auto", **CAPPED),
 }
 # Baseline++ (Chen 2019): the same pre-training with a cosine classifier (L2-normalized features and class weights,
 # scale 10), its schedule fitted to the 2-hour cap (17,000 steps, Adam 1e-3 halved every 4,250 steps) and validated
@@ -109,7 +110,7 @@ for _m, _source in OTHERS.items():
             _extra.update(hidden=32, inner_lr=0.01, inner_steps=5, test_inner_steps=10, meta_batch=4 if _k == 1 else 2)
         elif _gradient:
             _extra.update(meta_batch=4)
-        _precision = "fp32" if _gradient or _m == "icl" else "bf16"
+        _precision = "fp32" if _gradient or _m == "icl" else "auto"
         _training = episodes(5, _k, 15) | schedule(20000, None, 5000, 50, 100, 500, precision=_precision, **CAPPED)
         register(
             f"mini-imagenet-{_m}-5w{_k}s",

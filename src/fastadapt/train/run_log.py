@@ -43,11 +43,26 @@ def git_commit() -> str:
         return "unknown"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``; elsewhere what `platform.processor` knows, maybe nothing)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def machine() -> str:
-    """What ran it: architecture, cores, torch version, threads and GPU."""
+    """What ran it: architecture, CPU model and whether it has AMX (bf16 is fast only with it, issue #33), cores,
+    torch version, threads and GPU. Hosts of one name differ: timings compare only within one record's machine."""
+    from ..nn.episodic import cpu_has_amx
+
     gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     threads = torch.get_num_threads()
-    return f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {threads} threads{gpu}"
+    cpu = f"{cpu_model() or 'unknown CPU'} ({'AMX' if cpu_has_amx() else 'no AMX'})"
+    return f"{platform.machine()} {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {threads} threads{gpu}"
 
 
 def provenance(start: float) -> dict[str, Any]:
