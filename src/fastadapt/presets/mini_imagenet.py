@@ -4,7 +4,7 @@ queries: ``mini-imagenet-<method>-5w<K>s``.
 ProtoNet follows Snell et al. (2017): Conv4, Adam 1e-3 halved every 2,000 episodes, trained 20-way 5-shot with 15
 queries (their 5-shot setting; they train 1-shot models 30-way 1-shot). The CPU presets are a budget: 7,000
 episodes, about 2 hours on 2 CPU cores with the encoder in bfloat16 where the CPU has AMX (``precision=auto``: bf16,
-weights in fp32; fp32 on a CPU without AMX, where bf16 is emulated and about 3x slower, issue #33);
+weights in fp32; fp32 on a CPU without AMX, where bf16 is emulated and about 2x slower, issue #33);
 ``max_train_seconds`` caps the wall time at 2 hours whatever the machine. One model serves both shot counts.
 Input standardization: per-channel mean / std of the train split's images (`tasks.image_sets.channel_stats`)."""
 
