@@ -66,8 +66,6 @@ WEIGHTS_EXTRA = {
     },
     "cheetah-long": "issue #30: the HalfCheetah runs at the longer budget (benchmarks/rl_cheetah.py --results "
     "results/cheetah-long), small checkpoints",
-    "mini-imagenet-versa-5w5s": "issue #29: a 2-hour run continued across sessions; its last checkpoint resumes it "
-    "(`fastadapt bench benchmarks/specs/mini-imagenet-versa.toml --resume`)",
 }
 WEIGHT_READERS = ["README.md", "tests", "src/fastadapt", "docs/tutorials"]
 MAX_TREE_MB = 40.0  # issue #32: results/ at most 40 MB in the tree
