@@ -39,7 +39,7 @@ from fastadapt.rl.rollout import MLPActor, rollout
 from fastadapt.tasks import build_sampler
 from fastadapt.tasks.rl_envs import PointNav, RLTaskSampler, family_from_config, gym_env
 from fastadapt.train.backward import meta_backward
-from fastadapt.train.run_log import BEST, LAST
+from fastadapt.train.run_log import BEST, LAST, provenance
 from fastadapt.train.trainer import git_commit, load_run, machine, train
 
 PRESETS = ["rl-2dnav-maml", "rl-2dnav-rl2", "rl-2dnav-pretrained", "rl-2dnav-random", "rl-2dnav-oracle"]
@@ -124,8 +124,10 @@ def tuned_fine_tuning(out: Path, lrs: list[float], val_tasks: int) -> dict[str, 
     cache = out / "tuned_fine_tuning.json"
     checkpoint = hashlib.sha256((out / BEST).read_bytes()).hexdigest()
     key = {"lrs": lrs, "val_tasks": val_tasks, "checkpoint_sha256": checkpoint}
-    if cache.exists() and json.loads(cache.read_text()).get("key") == key:
-        return json.loads(cache.read_text())["result"]
+    cached = json.loads(cache.read_text()) if cache.exists() else {}
+    if cached.get("key") == key:
+        return cached["result"]
+    start = time.time()
     learner, cfg = load_run(out)
     val = build_sampler(cfg, "val", None, cfg["shots"], cfg["queries"], cfg["eval_seed"])
     scores = {}
@@ -144,7 +146,7 @@ def tuned_fine_tuning(out: Path, lrs: list[float], val_tasks: int) -> dict[str, 
         "returns_ci95": res["returns_ci95"],
         "stages": res["stages"],
     }
-    cache.write_text(json.dumps({"key": key, "result": result}, indent=1))
+    cache.write_text(json.dumps({"key": key, "result": result, **provenance(start)}, indent=1))
     return result
 
 
