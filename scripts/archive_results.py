@@ -59,6 +59,8 @@ EXTRA_KEEP = {
 WEIGHTS_EXTRA = {
     "mini-imagenet-protonet-5w1s": "issue #29 names it for `fastadapt eval` / `adapt`",
     "mini-imagenet-protonet-5w5s": "issue #29 names it for `fastadapt eval` / `adapt`",
+    "mini-imagenet-protonet-5w5s-long": "issue #29: the paper-level run, continued with --resume across sessions "
+    "(benchmarks/specs/mini-imagenet-protonet-long.toml); its checkpoints are the resume point",
     **{
         f"rl-cheetah-{kind}-{method}": "issue #30: run folders of the meta-RL presets with small checkpoints"
         for kind in ("vel", "dir")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fastadapt.cli import main
+from fastadapt.cli import main, parser
 
 pytestmark = pytest.mark.slow
 SHORT = [
@@ -172,3 +172,8 @@ def test_presets_data_and_errors(data_root, capsys):
 def test_episodes_too_big_for_split(run, data_root, capsys):
     assert main(["eval", str(run), "--shots", "19", "--queries", "5", "--data-root", str(data_root)]) == 2
     assert "24 examples per class" in capsys.readouterr().err
+
+
+def test_set_takes_several_values_and_repeats():
+    a = parser().parse_args(["train", "--preset", "p", "--set", "steps=3", "lr=0.1", "--set", "seed=2", "--out", "o"])
+    assert a.set == ["steps=3", "lr=0.1", "seed=2"] and a.out == "o"

@@ -320,7 +320,13 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="meta-train a preset")
     t.add_argument("--preset", required=True)
-    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a preset value (repeatable)")
+    t.add_argument(
+        "--set",
+        action="extend",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="override preset values: --set steps=500 lr=0.002 (repeatable)",
+    )
     t.add_argument("--out", help="run folder (default runs/<preset>)")
     keep = t.add_mutually_exclusive_group()
     keep.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
